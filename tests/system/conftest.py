@@ -1,0 +1,49 @@
+"""Shared fixtures for the system tests: real binaries, real tools, 127.0.0.1 only.
+
+A tool that is missing on a developer's machine skips its tests with the reason;
+under CI (CI=true) the same absence fails, so a green CI never hides a skipped proof.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGET_DIR = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_tool(name: str) -> str:
+    """Path of an executable, or skip (locally) / fail (in CI) when it is absent."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (see .ci/run for how CI installs it)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def free_port() -> int:
+    """A port that was free a moment ago on 127.0.0.1 (bind port 0, read it, release it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def binaries() -> dict[str, Path]:
+    """The workspace's debug binaries, built once per session."""
+    subprocess.run(
+        ["cargo", "build", "--quiet", "--bins"], cwd=ROOT, check=True, timeout=1800
+    )
+    found = {name: TARGET_DIR / "debug" / name for name in ("workload", "loadgen")}
+    for name, path in found.items():
+        assert path.exists(), f"{name} binary missing at {path}"
+    return found
