@@ -1,1 +1,2 @@
 //! The load generator.
+pub mod watch;

@@ -1,1 +1,22 @@
-//! The workload under test.
+//! The workload under test: the classic tutorial endpoints, knobs for CPU- and I/O-bound load,
+//! and the operational behaviour (probes, drain, shedding, metrics) that decides how it fares in
+//! a container and under an autoscaler. `main.rs` only parses flags and calls into this crate.
+
+pub mod config;
+pub mod cpu;
+pub mod error;
+pub mod healthcheck;
+pub mod metrics;
+pub mod middleware;
+pub mod openapi;
+pub mod pool;
+pub mod prime;
+pub mod routes;
+pub mod shutdown;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+
+pub use config::{Cli, Command, Config};
+pub use startup::Application;

@@ -1,1 +1,76 @@
-fn main() {}
+//! `workload` binary: flags in, [`workload::Application`] out. The runtime is built by hand so its
+//! worker count follows the container's CPU quota rather than the host's core count.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use workload::config::{Cli, Command};
+use workload::{Application, cpu, healthcheck, shutdown, telemetry};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = cli.config;
+    match cli.command {
+        Some(Command::Healthcheck { timeout }) => {
+            let target = healthcheck::probe_target(config.addr);
+            return match healthcheck::check(target, timeout) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("workload healthcheck: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some(Command::Serve) | None => {}
+    }
+    if let Err(e) = config.validate() {
+        eprintln!("workload: {e}");
+        return ExitCode::from(2);
+    }
+    let telemetry = match telemetry::init(&config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("workload: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let quota = cpu::detect();
+    let workers = config
+        .worker_threads
+        .map_or_else(|| quota.worker_threads(), |n| n as usize);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("workload-worker")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("workload: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        worker_threads = workers,
+        cpu_quota_cores = quota.cores,
+        cpu_quota_source = ?quota.source,
+        traces_exported = telemetry.tracing_exported(),
+        "starting"
+    );
+    let result = runtime.block_on(async {
+        let app = Application::build(config).await?;
+        app.run_until_stopped(shutdown::signal_with_escalation()).await
+    });
+    // CPU jobs still spinning on the blocking pool must not hold the exit up.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    telemetry.shutdown();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "workload failed");
+            eprintln!("workload: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Seed the base images the Dockerfile and docker-compose.yml name, without any registry.
+#
+# CI machines reach crates.io and deb.debian.org but no container registry, so `docker build`
+# cannot pull `rust:...` or `gcr.io/distroless/...`. This script builds local stand-ins under
+# exactly the tags the Dockerfile's ARG defaults and the compose file pin, so the real Dockerfile
+# and the real compose file are what CI exercises:
+#   - builder  (Dockerfile ARG RUST_IMAGE):    debootstrap'd bookworm + gcc, libc6-dev + this
+#              machine's Rust toolchain under /usr/local + the machine's CA bundle;
+#   - runtime  (Dockerfile ARG RUNTIME_IMAGE): a distroless/static-style tree (CA bundle,
+#              passwd/group with nonroot 65532, nsswitch, os-release, tzdata, /tmp), as lean as
+#              the real one so the image size measured in CI means something;
+#   - prometheus (compose's pinned tag):       Debian's `prometheus` package on that runtime base.
+# Grafana and Tempo are not seeded: CI never starts them.
+#
+# Idempotent and fast when the images exist (a few `docker image inspect`s). FORCE=1 rebuilds.
+# The debootstrap tarball is cached under .ci/cache/ (gitignored).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CACHE=$ROOT/.ci/cache
+mkdir -p "$CACHE"
+FORCE=${FORCE:-0}
+SUITE=bookworm
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+log() { printf '[seed %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+# --- the tags, read from the files that use them (single source of truth) -------------------
+arg_default() { sed -n "s/^ARG $1=//p" Dockerfile | head -n1; }
+RUST_IMAGE=$(arg_default RUST_IMAGE)
+RUNTIME_IMAGE=$(arg_default RUNTIME_IMAGE)
+PROMETHEUS_IMAGE=$(sed -n 's/^ *image: *\(prom\/prometheus:[^ ]*\).*/\1/p' docker-compose.yml | head -n1)
+for v in RUST_IMAGE RUNTIME_IMAGE PROMETHEUS_IMAGE; do
+  [[ -n ${!v} ]] || { log "cannot read $v from Dockerfile/docker-compose.yml"; exit 1; }
+done
+
+# --- a docker engine that answers ------------------------------------------------------------
+ensure_dockerd() {
+  if docker info >/dev/null 2>&1; then return; fi
+  command -v dockerd >/dev/null || { log "dockerd not installed (apt-get install docker.io)"; exit 1; }
+  log "starting dockerd in the background (log: $CACHE/dockerd.log)"
+  setsid nohup dockerd >"$CACHE/dockerd.log" 2>&1 </dev/null &
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && return
+    sleep 1
+  done
+  log "dockerd did not answer within 60 s; last log lines:"; tail -n 20 "$CACHE/dockerd.log" >&2
+  exit 1
+}
+
+have_image() { [[ $FORCE != 1 ]] && docker image inspect "$1" >/dev/null 2>&1; }
+
+# --- the debootstrap tarball (cached) ----------------------------------------------------------
+MINBASE_TAR=$CACHE/$SUITE-minbase.tar
+minbase_tar() {
+  if [[ -s $MINBASE_TAR ]]; then return; fi
+  local dir
+  dir=$(mktemp -d /tmp/seed-debootstrap.XXXXXX)
+  log "debootstrap --variant=minbase $SUITE (about 30 s to a few minutes)"
+  debootstrap --variant=minbase "$SUITE" "$dir" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 \
+    || { tail -n 20 "$CACHE/debootstrap.log" >&2; rm -rf "$dir"; exit 1; }
+  tar -C "$dir" --numeric-owner -cf "$MINBASE_TAR.tmp" .
+  mv "$MINBASE_TAR.tmp" "$MINBASE_TAR"
+  rm -rf "$dir"
+}
+
+WORK=$(mktemp -d /tmp/seed-images.XXXXXX)
+cleanup() {
+  # A chroot's /proc must be unmounted before the tree can be removed.
+  if mountpoint -q "$WORK/builder/proc" 2>/dev/null; then umount "$WORK/builder/proc" || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+unpack_minbase() { mkdir -p "$1" && tar -C "$1" --numeric-owner -xf "$MINBASE_TAR"; }
+
+# --- builder: rootfs + gcc + the machine's Rust toolchain ------------------------------------
+seed_builder() {
+  have_image "$RUST_IMAGE" && { log "have $RUST_IMAGE"; return; }
+  command -v rustc >/dev/null || { log "rustc not found: the builder image copies this machine's toolchain"; exit 1; }
+  local sysroot host dir=$WORK/builder
+  sysroot=$(rustc --print sysroot)
+  host=$(rustc -vV | sed -n 's/^host: //p')
+  log "building $RUST_IMAGE from $SUITE minbase + gcc + $(rustc --version) ($sysroot)"
+  minbase_tar
+  unpack_minbase "$dir"
+  cp /etc/resolv.conf "$dir/etc/resolv.conf"
+  mount -t proc proc "$dir/proc"
+  chroot "$dir" /usr/bin/env DEBIAN_FRONTEND=noninteractive LC_ALL=C \
+    sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends gcc libc6-dev >/dev/null && apt-get clean && rm -rf /var/lib/apt/lists/*'
+  umount "$dir/proc"
+  : >"$dir/etc/resolv.conf"
+  # The machine's CA bundle: inside containers TLS to crates.io only verifies with it.
+  mkdir -p "$dir/etc/ssl/certs"
+  cp /etc/ssl/certs/ca-certificates.crt "$dir/etc/ssl/certs/ca-certificates.crt"
+  # The toolchain goes to /usr/local like the standalone installer puts it (rustc finds its
+  # sysroot from its own path); CARGO_HOME and PATH match the official rust image.
+  install -d "$dir/usr/local/bin" "$dir/usr/local/lib/rustlib" "$dir/usr/local/cargo/bin"
+  cp -a "$sysroot/bin/cargo" "$sysroot/bin/rustc" "$sysroot/bin/rustdoc" "$dir/usr/local/bin/"
+  cp -a "$sysroot"/lib/*.so* "$dir/usr/local/lib/"
+  cp -a "$sysroot/lib/rustlib/$host" "$dir/usr/local/lib/rustlib/"
+  [[ -d $sysroot/libexec ]] && cp -a "$sysroot/libexec" "$dir/usr/local/"
+  chroot "$dir" /usr/local/bin/rustc --version >/dev/null
+  tar -C "$dir" --numeric-owner -c . | docker import \
+    --change 'ENV RUSTUP_HOME=/usr/local/rustup' \
+    --change 'ENV CARGO_HOME=/usr/local/cargo' \
+    --change 'ENV PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'CMD ["bash"]' \
+    - "$RUST_IMAGE" >/dev/null
+  log "seeded $RUST_IMAGE"
+}
+
+# --- runtime: a distroless/static-debian12:nonroot stand-in -----------------------------------
+seed_runtime() {
+  have_image "$RUNTIME_IMAGE" && { log "have $RUNTIME_IMAGE"; return; }
+  local src=$WORK/minbase dir=$WORK/runtime
+  log "building $RUNTIME_IMAGE (distroless/static-style: CA bundle, nonroot user, tzdata)"
+  minbase_tar
+  [[ -d $src ]] || unpack_minbase "$src"
+  install -d -m 0755 "$dir"/{etc/ssl/certs,usr/share,root,home} "$dir/var/lib"
+  install -d -m 1777 "$dir/tmp"
+  install -d -m 0700 -o 65532 -g 65532 "$dir/home/nonroot"
+  cp /etc/ssl/certs/ca-certificates.crt "$dir/etc/ssl/certs/ca-certificates.crt"
+  [[ -d $src/usr/share/zoneinfo ]] && cp -a "$src/usr/share/zoneinfo" "$dir/usr/share/"
+  cp "$src/etc/os-release" "$dir/etc/os-release" 2>/dev/null || cp "$src/usr/lib/os-release" "$dir/etc/os-release"
+  cat >"$dir/etc/passwd" <<'EOF'
+root:x:0:0:root:/root:/sbin/nologin
+nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin
+nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin
+EOF
+  cat >"$dir/etc/group" <<'EOF'
+root:x:0:
+nobody:x:65534:
+nonroot:x:65532:
+EOF
+  printf 'hosts: files dns\n' >"$dir/etc/nsswitch.conf"
+  cp "$src/etc/services" "$dir/etc/services" 2>/dev/null || true
+  tar -C "$dir" --numeric-owner -c . | docker import \
+    --change 'USER 65532:65532' \
+    --change 'WORKDIR /home/nonroot' \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt' \
+    - "$RUNTIME_IMAGE" >/dev/null
+  log "seeded $RUNTIME_IMAGE"
+}
+
+# --- prometheus: Debian's package on a glibc runtime ------------------------------------------
+seed_prometheus() {
+  have_image "$PROMETHEUS_IMAGE" && { log "have $PROMETHEUS_IMAGE"; return; }
+  local src=$WORK/minbase dir=$WORK/prometheus deb
+  log "building $PROMETHEUS_IMAGE from Debian's prometheus package"
+  minbase_tar
+  [[ -d $src ]] || unpack_minbase "$src"
+  (cd "$WORK" && apt-get download prometheus >/dev/null 2>&1) \
+    || { log "apt-get download prometheus failed (apt-get update first?)"; exit 1; }
+  deb=$(ls "$WORK"/prometheus_*.deb | head -n1)
+  mkdir -p "$WORK/prom-deb" && dpkg-deb -x "$deb" "$WORK/prom-deb"
+  # Debian links prometheus against glibc (cgo resolver): libc and the loader from the same
+  # bookworm rootfs, merged-usr layout.
+  install -d "$dir/usr/lib/x86_64-linux-gnu" "$dir/usr/lib64" "$dir/usr/bin" "$dir/etc/ssl/certs" \
+    "$dir/etc/prometheus" "$dir/usr/share/prometheus"
+  install -d -m 1777 "$dir/tmp"
+  ln -s usr/lib "$dir/lib"; ln -s usr/lib64 "$dir/lib64"; ln -s usr/bin "$dir/bin"
+  cp -L "$src/usr/lib/x86_64-linux-gnu/libc.so.6" "$src/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" \
+    "$dir/usr/lib/x86_64-linux-gnu/"
+  ln -s ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$dir/usr/lib64/ld-linux-x86-64.so.2"
+  cp /etc/ssl/certs/ca-certificates.crt "$dir/etc/ssl/certs/ca-certificates.crt"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n' >"$dir/etc/passwd"
+  printf 'root:x:0:\nnobody:x:65534:\n' >"$dir/etc/group"
+  printf 'hosts: files dns\n' >"$dir/etc/nsswitch.conf"
+  cp "$WORK/prom-deb/usr/bin/prometheus" "$WORK/prom-deb/usr/bin/promtool" "$dir/usr/bin/"
+  cp -a "$WORK/prom-deb/usr/share/prometheus/." "$dir/usr/share/prometheus/"
+  cp "$WORK/prom-deb/etc/prometheus/prometheus.yml" "$dir/etc/prometheus/prometheus.yml"
+  install -d -m 0775 -o 65534 -g 65534 "$dir/prometheus"
+  chroot "$dir" /usr/bin/prometheus --version >/dev/null
+  # Same interface as the official image: entrypoint, default flags, user, data dir.
+  tar -C "$dir" --numeric-owner -c . | docker import \
+    --change 'USER 65534:65534' \
+    --change 'WORKDIR /prometheus' \
+    --change 'EXPOSE 9090' \
+    --change 'VOLUME ["/prometheus"]' \
+    --change 'ENTRYPOINT ["/usr/bin/prometheus"]' \
+    --change 'CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]' \
+    - "$PROMETHEUS_IMAGE" >/dev/null
+  log "seeded $PROMETHEUS_IMAGE"
+}
+
+ensure_dockerd
+seed_runtime
+seed_prometheus
+seed_builder
+docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' \
+  | grep -F -e "$RUST_IMAGE" -e "$RUNTIME_IMAGE" -e "$PROMETHEUS_IMAGE" >&2 || true

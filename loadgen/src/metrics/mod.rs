@@ -1,0 +1,257 @@
+//! Prometheus metrics of a run (names and labels from the shared metric contract), served at
+//! `--metrics-addr` and optionally pushed with remote write.
+//!
+//! The recorder is held in an `Arc` and handles are registered on it directly, so several runs in
+//! one process (tests) each get their own registry. The first run also installs it as the global
+//! recorder so other modules' `metrics::gauge!` calls (the replica watcher's) land in it.
+
+pub mod remote_write;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::Mutex;
+
+use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+/// Buckets of `loadgen_request_duration_seconds` (seconds): 1 ms to 60 s.
+pub const DURATION_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// Delegates to a shared recorder (so it can be global and local at once).
+struct Shared(Arc<PrometheusRecorder>);
+
+impl Recorder for Shared {
+    fn describe_counter(&self, k: metrics::KeyName, u: Option<metrics::Unit>, d: metrics::SharedString) {
+        self.0.describe_counter(k, u, d)
+    }
+    fn describe_gauge(&self, k: metrics::KeyName, u: Option<metrics::Unit>, d: metrics::SharedString) {
+        self.0.describe_gauge(k, u, d)
+    }
+    fn describe_histogram(&self, k: metrics::KeyName, u: Option<metrics::Unit>, d: metrics::SharedString) {
+        self.0.describe_histogram(k, u, d)
+    }
+    fn register_counter(&self, k: &Key, m: &Metadata<'_>) -> Counter {
+        self.0.register_counter(k, m)
+    }
+    fn register_gauge(&self, k: &Key, m: &Metadata<'_>) -> Gauge {
+        self.0.register_gauge(k, m)
+    }
+    fn register_histogram(&self, k: &Key, m: &Metadata<'_>) -> Histogram {
+        self.0.register_histogram(k, m)
+    }
+}
+
+static META: Metadata<'static> = Metadata::new("loadgen", metrics::Level::INFO, Some("loadgen"));
+
+/// The metrics of one run. Without `--metrics-addr` or `--remote-write` every handle is a no-op.
+pub struct RunMetrics {
+    recorder: Option<Arc<PrometheusRecorder>>,
+    handle: Option<PrometheusHandle>,
+    scenario: String,
+    pub target_rate: Gauge,
+    pub active_users: Gauge,
+    pub in_flight: Gauge,
+    pub dropped: Counter,
+    pub late: Counter,
+    pub schedule_lag: Gauge,
+    errors: Vec<Counter>,
+    /// (endpoint, status) -> counter; status is a code or an error kind.
+    requests: Mutex<HashMap<(usize, String), Counter>>,
+    backends: Mutex<HashMap<String, Counter>>,
+}
+
+impl std::fmt::Debug for RunMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunMetrics").field("enabled", &self.recorder.is_some()).finish()
+    }
+}
+
+/// Per-endpoint histogram handles: [success, failure].
+#[derive(Clone)]
+pub struct EndpointMetrics {
+    pub duration: [Histogram; 2],
+    pub name: String,
+}
+
+impl RunMetrics {
+    /// Disabled metrics.
+    pub fn disabled(scenario: &str) -> Self {
+        Self {
+            recorder: None,
+            handle: None,
+            scenario: scenario.to_string(),
+            target_rate: Gauge::noop(),
+            active_users: Gauge::noop(),
+            in_flight: Gauge::noop(),
+            dropped: Counter::noop(),
+            late: Counter::noop(),
+            schedule_lag: Gauge::noop(),
+            errors: Vec::new(),
+            requests: Mutex::new(HashMap::new()),
+            backends: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Builds a registry with the `run`, `deployment` and extra labels on every series.
+    pub fn enabled(scenario: &str, global_labels: &[(String, String)]) -> Self {
+        let mut b = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full("loadgen_request_duration_seconds".into()),
+                DURATION_BUCKETS,
+            )
+            .expect("static buckets are valid");
+        for (k, v) in global_labels {
+            b = b.add_global_label(k.clone(), v.clone());
+        }
+        let recorder = Arc::new(b.build_recorder());
+        let handle = recorder.handle();
+        // Only the first run of the process becomes global; later ones (tests) stay local.
+        let _ = metrics::set_global_recorder(Shared(Arc::clone(&recorder)));
+        let r = &recorder;
+        let gauge = |n: &'static str| r.register_gauge(&Key::from_name(n), &META);
+        let counter = |n: &'static str| r.register_counter(&Key::from_name(n), &META);
+        let errors = crate::client::ErrorKind::ALL
+            .iter()
+            .map(|k| {
+                r.register_counter(
+                    &Key::from_parts("loadgen_errors_total", vec![Label::new("kind", k.as_str())]),
+                    &META,
+                )
+            })
+            .collect();
+        let m = Self {
+            target_rate: gauge("loadgen_target_rate"),
+            active_users: gauge("loadgen_active_users"),
+            in_flight: gauge("loadgen_in_flight"),
+            dropped: counter("loadgen_dropped_iterations_total"),
+            late: counter("loadgen_late_iterations_total"),
+            schedule_lag: gauge("loadgen_schedule_lag_seconds"),
+            errors,
+            requests: Mutex::new(HashMap::new()),
+            backends: Mutex::new(HashMap::new()),
+            scenario: scenario.to_string(),
+            handle: Some(handle),
+            recorder: Some(recorder),
+        };
+        // Zero-valued series exist from the first scrape, so rate() works from the start.
+        m.target_rate.set(0.0);
+        m.active_users.set(0.0);
+        m.in_flight.set(0.0);
+        m.dropped.absolute(0);
+        m.late.absolute(0);
+        m.schedule_lag.set(0.0);
+        m
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.recorder.is_some()
+    }
+
+    /// The exposition text (what `/metrics` serves).
+    pub fn render(&self) -> String {
+        self.handle.as_ref().map(|h| h.render()).unwrap_or_default()
+    }
+
+    /// Histogram handles of an endpoint.
+    pub fn endpoint(&self, name: &str) -> EndpointMetrics {
+        let h = |outcome: &'static str| match &self.recorder {
+            Some(r) => r.register_histogram(
+                &Key::from_parts(
+                    "loadgen_request_duration_seconds",
+                    vec![
+                        Label::new("scenario", self.scenario.clone()),
+                        Label::new("endpoint", name.to_string()),
+                        Label::new("outcome", outcome),
+                    ],
+                ),
+                &META,
+            ),
+            None => Histogram::noop(),
+        };
+        EndpointMetrics {
+            duration: [h("success"), h("failure")],
+            name: name.to_string(),
+        }
+    }
+
+    /// `loadgen_requests_total{endpoint, status}`; callers cache the handle per worker.
+    pub fn requests_counter(&self, ep: &EndpointMetrics, endpoint: usize, status: &str) -> Counter {
+        let Some(r) = &self.recorder else {
+            return Counter::noop();
+        };
+        let mut map = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry((endpoint, status.to_string()))
+            .or_insert_with(|| {
+                r.register_counter(
+                    &Key::from_parts(
+                        "loadgen_requests_total",
+                        vec![Label::new("endpoint", ep.name.clone()), Label::new("status", status.to_string())],
+                    ),
+                    &META,
+                )
+            })
+            .clone()
+    }
+
+    /// `loadgen_backend_requests_total{backend}`.
+    pub fn backend_counter(&self, backend: &str) -> Counter {
+        let Some(r) = &self.recorder else {
+            return Counter::noop();
+        };
+        let mut map = self.backends.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= 1024 && !map.contains_key(backend) {
+            return Counter::noop();
+        }
+        map.entry(backend.to_string())
+            .or_insert_with(|| {
+                r.register_counter(
+                    &Key::from_parts(
+                        "loadgen_backend_requests_total",
+                        vec![Label::new("backend", backend.to_string())],
+                    ),
+                    &META,
+                )
+            })
+            .clone()
+    }
+
+    /// `loadgen_errors_total{kind}`.
+    pub fn error(&self, kind: crate::client::ErrorKind) {
+        if let Some(c) = self.errors.get(kind.index()) {
+            c.increment(1);
+        }
+    }
+}
+
+/// Serves `/metrics` on `addr` until `shutdown` resolves; returns the bound address.
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<RunMetrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    use axum::routing::get;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let m = Arc::clone(&metrics);
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let m = Arc::clone(&m);
+                async move {
+                    (
+                        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        m.render(),
+                    )
+                }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok" }));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    });
+    Ok((bound, task))
+}

@@ -1,0 +1,344 @@
+//! The JSON run report: what `--out` writes, what `merge`, `compare` and `report --html` read.
+//!
+//! Why histograms are serialized in the report: percentiles cannot be averaged. Keeping the HDR
+//! histograms (V2 + deflate, base64) lets `merge` add the raw distributions of several workers and
+//! recompute every percentile exactly, as if one generator had sent all the requests.
+//!
+//! Compatibility: `schema_version` is bumped on any incompatible change; readers refuse versions
+//! they do not know. Fields added later carry `#[serde(default)]` so older reports still load.
+
+pub mod compare;
+pub mod hist;
+pub mod merge;
+pub mod summary;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The report format version written by this build.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Load model of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadMode {
+    /// Arrival-rate driven: latency is measured from the intended start (no coordinated omission).
+    Open,
+    /// A fixed (or phased) number of users, each sending its next request when the last one ended.
+    Closed,
+}
+
+/// One run (or the exact merge of several runs of workers).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunReport {
+    pub schema_version: u32,
+    /// `loadgen <version>`.
+    pub tool: String,
+    /// Run identifier (the `run` label of the metrics).
+    pub run: String,
+    /// Scenario name (`quick` for the one-line form).
+    pub scenario: String,
+    /// Base URL of the target.
+    pub target: String,
+    pub mode: LoadMode,
+    /// `--label k=v` plus `deployment`.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Wall-clock start, RFC 3339 (UTC).
+    pub started_at: String,
+    /// Wall-clock start in milliseconds since the Unix epoch (used to align merged time series).
+    pub started_at_unix_ms: u64,
+    /// True when the run was stopped early (Ctrl-C): the report covers what ran.
+    #[serde(default)]
+    pub interrupted: bool,
+    /// How many worker runs this report holds (1 unless produced by `merge`).
+    #[serde(default = "one")]
+    pub workers: u32,
+    /// What was planned (to judge a partial run).
+    pub plan: PlanInfo,
+    pub summary: Summary,
+    /// Per endpoint (request name), in scenario order.
+    #[serde(default)]
+    pub endpoints: Vec<EndpointSummary>,
+    /// Per-second series (coarsened on very long runs: see `timeseries_resolution_s`).
+    #[serde(default)]
+    pub timeseries: Vec<TimePoint>,
+    /// Width of one `timeseries` bucket in seconds (1 unless the run was very long).
+    #[serde(default = "one_f64")]
+    pub timeseries_resolution_s: f64,
+    /// How the generator itself fared: was it the bottleneck?
+    pub generator: GeneratorStats,
+    /// Threshold results, in the order given.
+    #[serde(default)]
+    pub thresholds: Vec<ThresholdOutcome>,
+    /// Raw distributions for exact merging.
+    pub histograms: Histograms,
+    /// Replica timeline recorded with `--watch` (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<crate::watch::ReplicaTimeline>,
+}
+
+fn one() -> u32 {
+    1
+}
+fn one_f64() -> f64 {
+    1.0
+}
+
+/// What the run was asked to do.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PlanInfo {
+    /// Human-readable description, e.g. `open loop: 100/s for 30s`.
+    pub description: String,
+    /// Planned duration in seconds, when the plan is time-bound.
+    pub duration_s: Option<f64>,
+    /// Planned request (iteration) count, when the plan is count-bound.
+    pub requests: Option<u64>,
+    /// Maximum users (closed) or requests in flight (open).
+    pub concurrency: u64,
+}
+
+/// The headline numbers. Latencies in milliseconds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    /// Requests that got a response or an error (not dropped ones).
+    pub requests: u64,
+    /// Requests with a non-error status (< 400) that passed their checks.
+    pub successes: u64,
+    pub failures: u64,
+    /// successes / requests, in percent (100 when no request was sent).
+    pub success_rate: f64,
+    /// Measured duration in seconds (first scheduled start to last completion).
+    pub duration_s: f64,
+    /// requests / duration_s.
+    pub rps: f64,
+    /// Open loop: from the intended start (coordinated-omission corrected). Closed loop: from send.
+    pub latency_ms: LatencyStats,
+    /// Open loop only: from the actual send (what the server alone cost).
+    pub service_time_ms: Option<LatencyStats>,
+    /// HTTP status code -> count.
+    pub status_codes: BTreeMap<String, u64>,
+    /// Transport error kind (connect_refused, timeout, reset, tls, body, other) plus `capture` and
+    /// `check` for failed captures/expectations -> count.
+    pub errors: BTreeMap<String, u64>,
+    /// `x-served-by` header value -> count.
+    pub backends: BTreeMap<String, u64>,
+    /// Open loop: scheduled iterations never started (no free slot before the run ended).
+    pub dropped: u64,
+    /// Open loop: iterations started later than their intended time by more than the late tolerance.
+    pub late: u64,
+    /// Iterations (a scenario flow of several steps counts once).
+    pub iterations: u64,
+}
+
+/// Latency statistics in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct LatencyStats {
+    pub min: f64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+    pub stdev: f64,
+}
+
+/// Numbers of one endpoint (one request name of the scenario).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct EndpointSummary {
+    pub name: String,
+    pub method: String,
+    /// The path template as written in the scenario.
+    pub path: String,
+    pub requests: u64,
+    pub successes: u64,
+    pub failures: u64,
+    pub rps: f64,
+    pub latency_ms: LatencyStats,
+    pub service_time_ms: Option<LatencyStats>,
+    pub status_codes: BTreeMap<String, u64>,
+    pub errors: BTreeMap<String, u64>,
+}
+
+/// One bucket of the time series (`timeseries_resolution_s` wide).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TimePoint {
+    /// Start of the bucket, seconds since the run start.
+    pub t_s: f64,
+    /// Requests completed in the bucket.
+    pub requests: u64,
+    pub failures: u64,
+    /// requests / bucket width.
+    pub rps: f64,
+    /// Latency percentiles of requests completed in the bucket (corrected in open loop).
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// Planned arrival rate at the bucket start (0 in closed loop).
+    pub target_rate: f64,
+    /// Users active (closed loop) or requests in flight (open loop) at the bucket end.
+    pub active_users: u64,
+    pub in_flight: u64,
+}
+
+/// Self-monitoring of the generator.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct GeneratorStats {
+    /// Cores the generator may use (tokio worker threads).
+    pub threads: usize,
+    /// Own CPU (user + system) over the run, percent of one core (200 = two cores busy).
+    pub cpu_percent_mean: f64,
+    pub cpu_percent_max: f64,
+    /// Open loop: how late a free worker woke up for its scheduled send (generator-side lag).
+    pub schedule_lag_ms: LagStats,
+    /// True when the numbers are limited by the generator rather than the target.
+    pub limited_by_generator: bool,
+    /// Why (and anything else worth knowing about the run's honesty).
+    pub warnings: Vec<String>,
+}
+
+/// Schedule-lag statistics in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct LagStats {
+    pub mean: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// A threshold and its outcome.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ThresholdOutcome {
+    /// As written, e.g. `p99<250ms`.
+    pub expr: String,
+    pub passed: bool,
+    /// The measured value in the threshold's unit (ms for latencies, percent for rates).
+    pub actual: f64,
+}
+
+/// HDR histograms, microseconds, V2 + deflate, base64 (see [`hist`]).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Histograms {
+    /// Always `hdr-v2-deflate-base64`.
+    pub encoding: String,
+    /// Always `us`.
+    pub unit: String,
+    /// Overall latency (corrected in open loop).
+    pub latency: String,
+    /// Overall service time (from the actual send).
+    pub service_time: String,
+    /// Open-loop generator schedule lag.
+    #[serde(default)]
+    pub schedule_lag: String,
+    /// Per endpoint name.
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, EndpointHistograms>,
+}
+
+/// The two histograms of one endpoint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct EndpointHistograms {
+    pub latency: String,
+    pub service_time: String,
+}
+
+/// Errors reading or combining reports.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a loadgen JSON report: {source}")]
+    Json {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error("{path} has schema_version {found}; this loadgen reads version {SCHEMA_VERSION}")]
+    Schema { path: String, found: u32 },
+    #[error("{what}: {reason}")]
+    Histogram { what: String, reason: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl RunReport {
+    /// Reads and version-checks a report file (`-` = stdin).
+    pub fn load(path: &str) -> Result<Self, ReportError> {
+        let text = if path == "-" {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|source| {
+                ReportError::Io {
+                    path: path.into(),
+                    source,
+                }
+            })?;
+            s
+        } else {
+            std::fs::read_to_string(path).map_err(|source| ReportError::Io {
+                path: path.into(),
+                source,
+            })?
+        };
+        Self::from_json(path, &text)
+    }
+
+    /// Parses and version-checks a report; `origin` names it in errors.
+    pub fn from_json(origin: &str, text: &str) -> Result<Self, ReportError> {
+        #[derive(Deserialize)]
+        struct Version {
+            schema_version: Option<u32>,
+        }
+        let v: Version = serde_json::from_str(text).map_err(|source| ReportError::Json {
+            path: origin.into(),
+            source,
+        })?;
+        match v.schema_version {
+            Some(SCHEMA_VERSION) => {}
+            Some(found) => {
+                return Err(ReportError::Schema {
+                    path: origin.into(),
+                    found,
+                });
+            }
+            None => {
+                return Err(ReportError::Invalid(format!(
+                    "{origin} has no schema_version: not a loadgen report"
+                )));
+            }
+        }
+        serde_json::from_str(text).map_err(|source| ReportError::Json {
+            path: origin.into(),
+            source,
+        })
+    }
+
+    /// Writes the report as pretty JSON to `path` (`-` = stdout).
+    pub fn write(&self, path: &str) -> anyhow::Result<()> {
+        use anyhow::Context;
+        let json = serde_json::to_string_pretty(self)?;
+        if path == "-" {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            out.write_all(json.as_bytes())?;
+            out.write_all(b"\n")?;
+            out.flush()?;
+        } else {
+            std::fs::write(path, json + "\n").with_context(|| format!("cannot write {path}"))?;
+        }
+        Ok(())
+    }
+
+    /// The `deployment` label, if set.
+    pub fn deployment(&self) -> Option<&str> {
+        self.labels.get("deployment").map(String::as_str)
+    }
+
+    /// Throughput series as (t_s, rps) pairs (what charts and per-replica figures use).
+    pub fn throughput_series(&self) -> Vec<(f64, f64)> {
+        self.timeseries.iter().map(|p| (p.t_s, p.rps)).collect()
+    }
+}

@@ -1,0 +1,492 @@
+//! Measurement: HDR histograms per endpoint and overall, status codes, error kinds, backends, and a
+//! per-second time series, all in memory that does not grow with the number of requests.
+//!
+//! Workers record into one of a few mutex-protected shards (chosen by worker id), so the hot path
+//! takes an uncontended lock instead of a contended one; shards are merged when the series ticks and
+//! at the end.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use crate::client::ErrorKind;
+use crate::report::{TimePoint, hist};
+
+/// Why a request failed, beyond its status code: transport kinds plus failed captures and checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    Transport(ErrorKind),
+    /// A capture found nothing (the next steps of the flow are skipped).
+    Capture,
+    /// The status was not one of `expect.status`.
+    Check,
+}
+
+const N_FAIL: usize = 8;
+
+impl Failure {
+    fn index(self) -> usize {
+        match self {
+            Failure::Transport(k) => k.index(),
+            Failure::Capture => 6,
+            Failure::Check => 7,
+        }
+    }
+
+    fn name(i: usize) -> &'static str {
+        match i {
+            0..=5 => ErrorKind::ALL[i].as_str(),
+            6 => "capture",
+            _ => "check",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Failure::name(self.index())
+    }
+}
+
+/// One finished request.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome<'a> {
+    pub endpoint: usize,
+    /// From the intended start (open loop) or the send (closed loop), microseconds.
+    pub latency_us: u64,
+    /// From the actual send, microseconds.
+    pub service_us: u64,
+    pub status: Option<u16>,
+    pub failure: Option<Failure>,
+    pub success: bool,
+    pub backend: Option<&'a str>,
+}
+
+/// Distinct backends tracked; more are folded into `other` (a hostile header cannot grow memory).
+const MAX_BACKENDS: usize = 1024;
+
+/// Accumulated numbers of one endpoint.
+#[derive(Debug, Clone)]
+pub struct EndpointAcc {
+    pub latency: Histogram<u64>,
+    pub service: Histogram<u64>,
+    pub statuses: BTreeMap<u16, u64>,
+    pub failures_by_kind: [u64; N_FAIL],
+    pub successes: u64,
+    pub failures: u64,
+}
+
+impl EndpointAcc {
+    fn new() -> Self {
+        Self {
+            latency: hist::new_hist(),
+            service: hist::new_hist(),
+            statuses: BTreeMap::new(),
+            failures_by_kind: [0; N_FAIL],
+            successes: 0,
+            failures: 0,
+        }
+    }
+
+    fn add(&mut self, o: &EndpointAcc) {
+        let _ = self.latency.add(&o.latency);
+        let _ = self.service.add(&o.service);
+        for (k, v) in &o.statuses {
+            *self.statuses.entry(*k).or_default() += v;
+        }
+        for i in 0..N_FAIL {
+            self.failures_by_kind[i] += o.failures_by_kind[i];
+        }
+        self.successes += o.successes;
+        self.failures += o.failures;
+    }
+
+    /// Status codes as report keys.
+    pub fn status_map(&self) -> BTreeMap<String, u64> {
+        self.statuses.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    /// Failure kinds with a non-zero count.
+    pub fn error_map(&self) -> BTreeMap<String, u64> {
+        self.failures_by_kind
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v > 0)
+            .map(|(i, v)| (Failure::name(i).to_string(), *v))
+            .collect()
+    }
+}
+
+/// A per-second bucket under construction.
+#[derive(Debug)]
+struct SecAcc {
+    idx: u64,
+    hist: Histogram<u64>,
+    requests: u64,
+    failures: u64,
+}
+
+#[derive(Debug)]
+struct Shard {
+    endpoints: Vec<EndpointAcc>,
+    backends: HashMap<String, u64>,
+    lag: Histogram<u64>,
+    late: u64,
+    iterations: u64,
+    seconds: Vec<SecAcc>,
+    spare: Vec<Histogram<u64>>,
+}
+
+impl Shard {
+    fn new(n: usize) -> Self {
+        Self {
+            endpoints: (0..n).map(|_| EndpointAcc::new()).collect(),
+            backends: HashMap::new(),
+            lag: hist::new_hist(),
+            late: 0,
+            iterations: 0,
+            seconds: Vec::new(),
+            spare: Vec::new(),
+        }
+    }
+}
+
+/// Everything at the end of a run.
+#[derive(Debug, Clone)]
+pub struct Totals {
+    pub endpoints: Vec<EndpointAcc>,
+    pub backends: BTreeMap<String, u64>,
+    pub lag: Histogram<u64>,
+    pub late: u64,
+    pub iterations: u64,
+}
+
+impl Totals {
+    /// Overall numbers across endpoints.
+    pub fn overall(&self) -> EndpointAcc {
+        let mut all = EndpointAcc::new();
+        for e in &self.endpoints {
+            all.add(e);
+        }
+        all
+    }
+}
+
+/// Requests completed in one second across all shards (before percentiles are taken).
+#[derive(Debug)]
+pub struct SecondTotals {
+    pub idx: u64,
+    pub hist: Histogram<u64>,
+    pub requests: u64,
+    pub failures: u64,
+}
+
+/// The shared recorder.
+#[derive(Debug)]
+pub struct Stats {
+    shards: Vec<Mutex<Shard>>,
+    start: Instant,
+    n_endpoints: usize,
+    /// Live totals for progress and the generator's own checks.
+    pub requests: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Stats {
+    /// `shards` is rounded up to at least 1; `start` is second 0 of the time series.
+    pub fn new(n_endpoints: usize, shards: usize, start: Instant) -> Self {
+        Self {
+            shards: (0..shards.max(1)).map(|_| Mutex::new(Shard::new(n_endpoints))).collect(),
+            start,
+            n_endpoints,
+            requests: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+        }
+    }
+
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+
+    fn shard(&self, worker: usize) -> std::sync::MutexGuard<'_, Shard> {
+        lock(&self.shards[worker % self.shards.len()])
+    }
+
+    /// Records one request completed at `now`.
+    pub fn record(&self, worker: usize, o: &Outcome<'_>, now: Instant) {
+        let sec = now.saturating_duration_since(self.start).as_secs();
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if !o.success {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut s = self.shard(worker);
+        let s = &mut *s;
+        let e = &mut s.endpoints[o.endpoint];
+        hist::record(&mut e.latency, o.latency_us);
+        hist::record(&mut e.service, o.service_us);
+        if let Some(st) = o.status {
+            *e.statuses.entry(st).or_default() += 1;
+        }
+        if let Some(f) = o.failure {
+            e.failures_by_kind[f.index()] += 1;
+        }
+        if o.success {
+            e.successes += 1;
+        } else {
+            e.failures += 1;
+        }
+        if let Some(b) = o.backend {
+            if let Some(c) = s.backends.get_mut(b) {
+                *c += 1;
+            } else if s.backends.len() < MAX_BACKENDS {
+                s.backends.insert(b.to_string(), 1);
+            } else {
+                *s.backends.entry("other".to_string()).or_default() += 1;
+            }
+        }
+        let bucket = match s.seconds.iter_mut().rev().find(|b| b.idx == sec) {
+            Some(b) => b,
+            None => {
+                let mut h = s.spare.pop().unwrap_or_else(hist::new_small_hist);
+                h.reset();
+                s.seconds.push(SecAcc {
+                    idx: sec,
+                    hist: h,
+                    requests: 0,
+                    failures: 0,
+                });
+                s.seconds.last_mut().expect("just pushed")
+            }
+        };
+        hist::record(&mut bucket.hist, o.latency_us);
+        bucket.requests += 1;
+        if !o.success {
+            bucket.failures += 1;
+        }
+    }
+
+    /// Records an open-loop start: `lag` is how late a free worker woke up, `late` whether the
+    /// start missed its intended time by more than the tolerance.
+    pub fn record_start(&self, worker: usize, lag: Option<Duration>, late: bool) {
+        let mut s = self.shard(worker);
+        if let Some(l) = lag {
+            hist::record(&mut s.lag, l.as_micros() as u64);
+        }
+        if late {
+            s.late += 1;
+        }
+    }
+
+    /// Counts one finished iteration.
+    pub fn record_iteration(&self, worker: usize) {
+        self.shard(worker).iterations += 1;
+    }
+
+    /// Takes the per-second buckets with index below `before` from every shard, merged by second.
+    pub fn take_seconds(&self, before: u64) -> Vec<SecondTotals> {
+        let mut out: BTreeMap<u64, SecondTotals> = BTreeMap::new();
+        for sh in &self.shards {
+            let mut s = lock(sh);
+            let s = &mut *s;
+            let mut i = 0;
+            while i < s.seconds.len() {
+                if s.seconds[i].idx < before {
+                    let b = s.seconds.swap_remove(i);
+                    let t = out.entry(b.idx).or_insert_with(|| SecondTotals {
+                        idx: b.idx,
+                        hist: hist::new_small_hist(),
+                        requests: 0,
+                        failures: 0,
+                    });
+                    let _ = t.hist.add(&b.hist);
+                    t.requests += b.requests;
+                    t.failures += b.failures;
+                    s.spare.push(b.hist);
+                    s.spare.truncate(4);
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        out.into_values().collect()
+    }
+
+    /// Merges every shard (call once the workers have stopped).
+    pub fn totals(&self) -> Totals {
+        let mut endpoints: Vec<EndpointAcc> = (0..self.n_endpoints).map(|_| EndpointAcc::new()).collect();
+        let mut backends = BTreeMap::new();
+        let mut lag = hist::new_hist();
+        let (mut late, mut iterations) = (0, 0);
+        for sh in &self.shards {
+            let s = lock(sh);
+            for (acc, e) in endpoints.iter_mut().zip(&s.endpoints) {
+                acc.add(e);
+            }
+            for (k, v) in &s.backends {
+                *backends.entry(k.clone()).or_default() += v;
+            }
+            let _ = lag.add(&s.lag);
+            late += s.late;
+            iterations += s.iterations;
+        }
+        Totals {
+            endpoints,
+            backends,
+            lag,
+            late,
+            iterations,
+        }
+    }
+}
+
+/// Longest series kept; past it, neighbouring buckets are merged and the resolution doubles.
+pub const MAX_POINTS: usize = 3600;
+
+/// The per-second time series with bounded length.
+#[derive(Debug, Clone)]
+pub struct TimeSeries {
+    pub points: Vec<TimePoint>,
+    /// Bucket width in seconds.
+    pub resolution: u64,
+    /// A bucket being filled at the current resolution (when resolution > 1).
+    max_points: usize,
+}
+
+impl Default for TimeSeries {
+    fn default() -> Self {
+        Self::with_capacity(MAX_POINTS)
+    }
+}
+
+impl TimeSeries {
+    pub fn with_capacity(max_points: usize) -> Self {
+        Self {
+            points: Vec::new(),
+            resolution: 1,
+            max_points: max_points.max(2),
+        }
+    }
+
+    /// Adds one second's numbers (seconds must come in increasing order).
+    pub fn push(&mut self, sec: &SecondTotals, target_rate: f64, active_users: u64, in_flight: u64) {
+        let t0 = (sec.idx / self.resolution) * self.resolution;
+        let pct = |q: f64| {
+            if sec.hist.is_empty() {
+                0.0
+            } else {
+                sec.hist.value_at_quantile(q) as f64 / 1000.0
+            }
+        };
+        let point = TimePoint {
+            t_s: t0 as f64,
+            requests: sec.requests,
+            failures: sec.failures,
+            rps: sec.requests as f64 / self.resolution as f64,
+            p50_ms: pct(0.5),
+            p99_ms: pct(0.99),
+            max_ms: if sec.hist.is_empty() { 0.0 } else { sec.hist.max() as f64 / 1000.0 },
+            target_rate,
+            active_users,
+            in_flight,
+        };
+        match self.points.last_mut() {
+            Some(last) if last.t_s == point.t_s => merge_point(last, &point, self.resolution),
+            _ => self.points.push(point),
+        }
+        if self.points.len() > self.max_points {
+            self.coarsen();
+        }
+    }
+
+    /// Halves the number of points by merging neighbours.
+    fn coarsen(&mut self) {
+        let new_res = self.resolution * 2;
+        let mut out: Vec<TimePoint> = Vec::with_capacity(self.points.len() / 2 + 1);
+        for p in self.points.drain(..) {
+            let t0 = ((p.t_s as u64) / new_res * new_res) as f64;
+            match out.last_mut() {
+                Some(last) if last.t_s == t0 => merge_point(last, &p, new_res),
+                _ => {
+                    let mut q = p;
+                    q.t_s = t0;
+                    q.rps = q.requests as f64 / new_res as f64;
+                    out.push(q);
+                }
+            }
+        }
+        self.points = out;
+        self.resolution = new_res;
+    }
+}
+
+/// Merges `p` into `into` (a bucket `width` seconds wide). Percentiles of merged buckets are
+/// approximations (request-weighted p50, highest p99): exact figures live in the histograms.
+pub fn merge_point(into: &mut TimePoint, p: &TimePoint, width: u64) {
+    let total = into.requests + p.requests;
+    if total > 0 {
+        into.p50_ms = (into.p50_ms * into.requests as f64 + p.p50_ms * p.requests as f64) / total as f64;
+    }
+    into.p99_ms = into.p99_ms.max(p.p99_ms);
+    into.max_ms = into.max_ms.max(p.max_ms);
+    into.requests = total;
+    into.failures += p.failures;
+    into.rps = total as f64 / width as f64;
+    into.target_rate = into.target_rate.max(p.target_rate);
+    into.active_users = into.active_users.max(p.active_users);
+    into.in_flight = into.in_flight.max(p.in_flight);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(ep: usize, us: u64, ok: bool) -> Outcome<'static> {
+        Outcome {
+            endpoint: ep,
+            latency_us: us,
+            service_us: us,
+            status: Some(if ok { 200 } else { 500 }),
+            failure: None,
+            success: ok,
+            backend: Some("a"),
+        }
+    }
+
+    #[test]
+    fn shards_merge_exactly() {
+        let start = Instant::now();
+        let s = Stats::new(2, 3, start);
+        for w in 0..10 {
+            s.record(w, &outcome(w % 2, 1000 + w as u64, w != 3), start);
+        }
+        let t = s.totals();
+        let all = t.overall();
+        assert_eq!(all.latency.len(), 10);
+        assert_eq!(all.successes, 9);
+        assert_eq!(all.statuses[&500], 1);
+        assert_eq!(t.backends["a"], 10);
+        let secs = s.take_seconds(1);
+        assert_eq!(secs.len(), 1);
+        assert_eq!(secs[0].requests, 10);
+        assert!(s.take_seconds(1).is_empty());
+    }
+
+    #[test]
+    fn series_stays_bounded() {
+        let mut ts = TimeSeries::with_capacity(10);
+        for i in 0..1000 {
+            let mut h = hist::new_small_hist();
+            hist::record(&mut h, 1000);
+            ts.push(&SecondTotals { idx: i, hist: h, requests: 5, failures: 0 }, 0.0, 0, 0);
+        }
+        assert!(ts.points.len() <= 10);
+        let total: u64 = ts.points.iter().map(|p| p.requests).sum();
+        assert_eq!(total, 5000);
+        assert!(ts.points.iter().all(|p| (p.rps - 5.0).abs() < 1e-9));
+    }
+}

@@ -1,0 +1,281 @@
+//! The recorded replica timeline and the scale-out figures computed from it.
+//!
+//! Kept apart from the watcher so the report, the summary printer and the HTML renderer can use it
+//! on a timeline read back from JSON, with no Kubernetes client around.
+
+use serde::{Deserialize, Serialize};
+
+/// One observation of the Deployment and its HPA. `None` means "not known" (no HPA, not yet listed,
+/// forbidden), which is different from zero replicas.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaSample {
+    /// Seconds since the run started.
+    pub t_s: f64,
+    /// `spec.replicas` of the Deployment: what it was asked to run.
+    #[serde(default)]
+    pub desired: Option<i32>,
+    /// `status.replicas`: pods that exist (including not-ready ones).
+    #[serde(default)]
+    pub current: Option<i32>,
+    /// `status.readyReplicas`: pods that pass readiness and so receive traffic.
+    #[serde(default)]
+    pub ready: Option<i32>,
+    /// `status.desiredReplicas` of the HPA: what the autoscaler last decided.
+    #[serde(default)]
+    pub hpa_desired: Option<i32>,
+    /// The HPA's current average CPU utilization, in percent of the pods' CPU request.
+    #[serde(default)]
+    pub cpu_utilization_percent: Option<i32>,
+}
+
+impl ReplicaSample {
+    /// True when the observed values (not the time) are the same.
+    pub fn same_values(&self, other: &ReplicaSample) -> bool {
+        self.desired == other.desired
+            && self.current == other.current
+            && self.ready == other.ready
+            && self.hpa_desired == other.hpa_desired
+            && self.cpu_utilization_percent == other.cpu_utilization_percent
+    }
+}
+
+/// Scale-out figures. Times are seconds since the run started.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ScaleOutSummary {
+    /// Ready replicas at the first sample.
+    pub initial_replicas: Option<i32>,
+    /// Highest ready replica count seen.
+    pub max_replicas: Option<i32>,
+    /// Ready replicas at the last sample.
+    pub final_replicas: Option<i32>,
+    /// Desired replicas (`spec.replicas`) at the first observation.
+    pub initial_desired_replicas: Option<i32>,
+    /// Highest desired replica count (`spec.replicas`) seen.
+    pub max_desired_replicas: Option<i32>,
+    /// First time `spec.replicas` rose above its initial value: when the autoscaler decided to scale.
+    pub time_to_first_scale_up_s: Option<f64>,
+    /// First time the ready count rose above its initial value: when new capacity took traffic.
+    pub time_to_first_ready_scale_up_s: Option<f64>,
+    /// First time the ready count reached its maximum, if that maximum is above the initial count.
+    pub time_to_max_replicas_s: Option<f64>,
+    /// Highest HPA CPU utilization seen, in percent of request.
+    pub max_cpu_utilization_percent: Option<i32>,
+}
+
+/// Everything the watcher recorded during one run. Lives in the JSON report under `replicas`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaTimeline {
+    /// What was watched, as `deployment/NAME`.
+    #[serde(default)]
+    pub target: String,
+    /// The namespace watched.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// The HPA whose `scaleTargetRef` names the Deployment, if one was found.
+    #[serde(default)]
+    pub hpa: Option<String>,
+    /// Minimum spacing of samples, in seconds.
+    #[serde(default)]
+    pub interval_s: f64,
+    /// Samples in time order: one on each change, at most one per interval.
+    #[serde(default)]
+    pub samples: Vec<ReplicaSample>,
+    /// Watch failures (forbidden, unreachable API server, object missing). The run went on regardless.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// Computed from `samples` when the watch finished.
+    #[serde(default)]
+    pub summary: ScaleOutSummary,
+}
+
+/// One point of a "throughput per ready replica" series.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PerReplicaPoint {
+    pub t_s: f64,
+    /// Ready replicas in force at `t_s`.
+    pub replicas: i32,
+    /// Throughput at `t_s` divided by `replicas`.
+    pub per_replica: f64,
+}
+
+impl ReplicaTimeline {
+    /// The last sample taken at or before `t_s` (the timeline is a step function).
+    pub fn sample_at(&self, t_s: f64) -> Option<&ReplicaSample> {
+        let idx = self.samples.partition_point(|s| s.t_s <= t_s);
+        idx.checked_sub(1).map(|i| &self.samples[i])
+    }
+
+    /// Ready replicas in force at `t_s`, if known.
+    pub fn ready_at(&self, t_s: f64) -> Option<i32> {
+        self.sample_at(t_s).and_then(|s| s.ready)
+    }
+
+    /// Divides a throughput series `(t_s, requests per second)` by the ready replicas in force at each
+    /// point. Points before the first sample, or with zero or unknown ready replicas, are skipped:
+    /// "per replica" means nothing there.
+    pub fn throughput_per_replica(&self, throughput: &[(f64, f64)]) -> Vec<PerReplicaPoint> {
+        throughput
+            .iter()
+            .filter_map(|&(t_s, rps)| {
+                let replicas = self.ready_at(t_s).filter(|r| *r > 0)?;
+                Some(PerReplicaPoint {
+                    t_s,
+                    replicas,
+                    per_replica: rps / f64::from(replicas),
+                })
+            })
+            .collect()
+    }
+
+    /// Mean of [`Self::throughput_per_replica`] over the points where it is defined.
+    pub fn mean_throughput_per_replica(&self, throughput: &[(f64, f64)]) -> Option<f64> {
+        let points = self.throughput_per_replica(throughput);
+        if points.is_empty() {
+            return None;
+        }
+        Some(points.iter().map(|p| p.per_replica).sum::<f64>() / points.len() as f64)
+    }
+
+    /// Computes the scale-out figures from the samples (for a timeline read back from JSON; the
+    /// watcher itself fills `summary` from every change it saw, so its times are not rounded to the
+    /// sampling interval).
+    pub fn compute_summary(&self) -> ScaleOutSummary {
+        let mut summary = ScaleOutSummary::default();
+        for s in &self.samples {
+            summary.observe(s);
+        }
+        summary
+    }
+}
+
+impl ScaleOutSummary {
+    /// Folds one observed state (in time order) into the figures.
+    pub fn observe(&mut self, s: &ReplicaSample) {
+        if let Some(d) = s.desired {
+            match self.initial_desired_replicas {
+                None => self.initial_desired_replicas = Some(d),
+                Some(initial) if d > initial && self.time_to_first_scale_up_s.is_none() => {
+                    self.time_to_first_scale_up_s = Some(s.t_s);
+                }
+                Some(_) => {}
+            }
+            self.max_desired_replicas = self.max_desired_replicas.max(Some(d));
+        }
+        if let Some(r) = s.ready {
+            match (self.initial_replicas, self.max_replicas) {
+                (Some(initial), Some(max)) => {
+                    if r > initial && self.time_to_first_ready_scale_up_s.is_none() {
+                        self.time_to_first_ready_scale_up_s = Some(s.t_s);
+                    }
+                    if r > max {
+                        self.max_replicas = Some(r);
+                        self.time_to_max_replicas_s = Some(s.t_s);
+                    }
+                }
+                _ => {
+                    self.initial_replicas = Some(r);
+                    self.max_replicas = Some(r);
+                }
+            }
+            self.final_replicas = Some(r);
+        }
+        if let Some(cpu) = s.cpu_utilization_percent {
+            self.max_cpu_utilization_percent = self.max_cpu_utilization_percent.max(Some(cpu));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(t_s: f64, desired: i32, ready: i32) -> ReplicaSample {
+        ReplicaSample {
+            t_s,
+            desired: Some(desired),
+            current: Some(desired),
+            ready: Some(ready),
+            hpa_desired: Some(desired),
+            cpu_utilization_percent: None,
+        }
+    }
+
+    fn timeline(samples: Vec<ReplicaSample>) -> ReplicaTimeline {
+        ReplicaTimeline {
+            samples,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn summary_of_a_scale_out() {
+        let t = timeline(vec![
+            s(0.0, 1, 1),
+            s(10.0, 3, 1),
+            s(14.0, 3, 3),
+            s(30.0, 5, 3),
+            s(35.0, 5, 5),
+            s(90.0, 2, 2),
+        ]);
+        let sum = t.compute_summary();
+        assert_eq!(sum.initial_replicas, Some(1));
+        assert_eq!(sum.max_replicas, Some(5));
+        assert_eq!(sum.final_replicas, Some(2));
+        assert_eq!(sum.max_desired_replicas, Some(5));
+        assert_eq!(sum.time_to_first_scale_up_s, Some(10.0));
+        assert_eq!(sum.time_to_first_ready_scale_up_s, Some(14.0));
+        assert_eq!(sum.time_to_max_replicas_s, Some(35.0));
+    }
+
+    #[test]
+    fn no_scale_up_means_no_times() {
+        let sum = timeline(vec![s(0.0, 2, 2), s(5.0, 2, 2)]).compute_summary();
+        assert_eq!(sum.time_to_first_scale_up_s, None);
+        assert_eq!(sum.time_to_max_replicas_s, None);
+        assert_eq!(sum.max_replicas, Some(2));
+        assert_eq!(
+            timeline(vec![]).compute_summary(),
+            ScaleOutSummary::default()
+        );
+    }
+
+    #[test]
+    fn throughput_per_replica_uses_the_step_in_force() {
+        let t = timeline(vec![s(1.0, 1, 1), s(10.0, 4, 4), s(20.0, 4, 0)]);
+        let tp = [
+            (0.5, 100.0),
+            (1.0, 100.0),
+            (9.9, 120.0),
+            (10.0, 400.0),
+            (25.0, 50.0),
+        ];
+        let pts = t.throughput_per_replica(&tp);
+        let got: Vec<(f64, i32, f64)> = pts
+            .iter()
+            .map(|p| (p.t_s, p.replicas, p.per_replica))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(1.0, 1, 100.0), (9.9, 1, 120.0), (10.0, 4, 100.0)]
+        );
+        assert_eq!(
+            t.mean_throughput_per_replica(&tp),
+            Some((100.0 + 120.0 + 100.0) / 3.0)
+        );
+        assert_eq!(t.mean_throughput_per_replica(&[]), None);
+    }
+
+    #[test]
+    fn round_trips_through_json_and_tolerates_missing_fields() {
+        let mut t = timeline(vec![s(0.0, 1, 1)]);
+        t.warnings.push("x".into());
+        t.summary = t.compute_summary();
+        let back: ReplicaTimeline =
+            serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+        assert_eq!(back, t);
+        let minimal: ReplicaTimeline =
+            serde_json::from_str(r#"{"samples":[{"t_s":1.5}]}"#).unwrap();
+        assert_eq!(minimal.samples[0].ready, None);
+    }
+}

@@ -1,0 +1,321 @@
+//! The HTML report rendered from realistic run reports: charts carry the data, user strings are
+//! escaped, nothing is fetched at view time, and the comparison page overlays every run.
+
+use std::collections::BTreeMap;
+
+use loadgen::report::html::{colors, render_comparison, render_run};
+use loadgen::report::{
+    GeneratorStats, Histograms, LoadMode, PlanInfo, RunReport, SCHEMA_VERSION, Summary, TimePoint,
+    hist,
+};
+use loadgen::watch::{ReplicaSample, ReplicaTimeline};
+
+/// A 60 s open-loop run: rate ramps up, latency degrades, errors appear after 30 s; with a replica
+/// timeline scaling 1 -> 3 -> 5 when `replicas` is set.
+fn sample_report(run: &str, deployment: &str, rps_scale: f64, replicas: bool) -> RunReport {
+    let mut latency = hist::new_hist();
+    let mut timeseries = Vec::new();
+    let mut requests = 0u64;
+    let mut failures = 0u64;
+    for t in 0..60u64 {
+        let rps = (20.0 + 5.0 * t as f64) * rps_scale;
+        let fails = if t >= 30 { (t - 29) % 7 } else { 0 };
+        let p50 = 5.0 + t as f64 * 0.5;
+        for i in 0..rps as u64 {
+            // A bulk around p50 and a slow tail.
+            let us = if i % 100 == 99 { p50 * 8_000.0 } else { p50 * 1_000.0 + (i % 17) as f64 * 100.0 };
+            hist::record(&mut latency, us as u64);
+        }
+        requests += rps as u64;
+        failures += fails;
+        timeseries.push(TimePoint {
+            t_s: t as f64,
+            requests: rps as u64,
+            failures: fails,
+            rps,
+            p50_ms: p50,
+            p99_ms: p50 * 8.0,
+            max_ms: p50 * 9.0,
+            target_rate: rps,
+            active_users: 0,
+            in_flight: 10,
+        });
+    }
+    let mut labels = BTreeMap::new();
+    labels.insert("deployment".to_string(), deployment.to_string());
+    let mut status_codes = BTreeMap::new();
+    status_codes.insert("200".to_string(), requests - failures);
+    status_codes.insert("503".to_string(), failures);
+    let replicas = replicas.then(|| {
+        let s = |t_s: f64, d: i32, r: i32, cpu: i32| ReplicaSample {
+            t_s,
+            desired: Some(d),
+            current: Some(d),
+            ready: Some(r),
+            hpa_desired: Some(d),
+            cpu_utilization_percent: Some(cpu),
+        };
+        let mut t = ReplicaTimeline {
+            target: "deployment/workload".into(),
+            namespace: Some("scalebench".into()),
+            hpa: Some("workload".into()),
+            interval_s: 1.0,
+            samples: vec![
+                s(0.0, 1, 1, 10),
+                s(12.0, 3, 1, 160),
+                s(16.0, 3, 3, 150),
+                s(31.0, 5, 3, 120),
+                s(36.0, 5, 5, 70),
+            ],
+            ..Default::default()
+        };
+        t.summary = t.compute_summary();
+        t
+    });
+    let summary = Summary {
+        requests,
+        successes: requests - failures,
+        failures,
+        success_rate: (requests - failures) as f64 / requests as f64 * 100.0,
+        duration_s: 60.0,
+        rps: requests as f64 / 60.0,
+        latency_ms: hist::stats(&latency),
+        service_time_ms: Some(hist::stats(&latency)),
+        status_codes,
+        errors: BTreeMap::new(),
+        backends: BTreeMap::from([("workload-7d9c8b6f5d-x2k4q".to_string(), requests)]),
+        dropped: 0,
+        late: 0,
+        iterations: requests,
+    };
+    RunReport {
+        schema_version: SCHEMA_VERSION,
+        tool: "loadgen test".into(),
+        run: run.into(),
+        scenario: "ramp".into(),
+        target: "http://127.0.0.1:8080".into(),
+        mode: LoadMode::Open,
+        labels,
+        started_at: "2026-11-23T10:00:00Z".into(),
+        started_at_unix_ms: 1_795_428_000_000,
+        interrupted: false,
+        workers: 1,
+        plan: PlanInfo {
+            description: "open loop: 20/s ramping to 315/s over 60s".into(),
+            duration_s: Some(60.0),
+            requests: None,
+            concurrency: 100,
+        },
+        summary,
+        endpoints: Vec::new(),
+        timeseries,
+        timeseries_resolution_s: 1.0,
+        generator: GeneratorStats::default(),
+        thresholds: Vec::new(),
+        histograms: Histograms {
+            encoding: hist::ENCODING.into(),
+            unit: hist::UNIT.into(),
+            latency: hist::encode(&latency),
+            service_time: hist::encode(&latency),
+            ..Default::default()
+        },
+        replicas,
+    }
+}
+
+/// The `<g class="series" ...>` element of a named series inside one chart.
+fn series_in_chart<'a>(html: &'a str, chart_id: &str, series: &str) -> &'a str {
+    let start = html
+        .find(&format!("id=\"chart-{chart_id}\""))
+        .unwrap_or_else(|| panic!("chart {chart_id} missing"));
+    let chart = &html[start..];
+    let chart = &chart[..chart.find("</figure>").unwrap()];
+    let at = chart
+        .find(&format!("data-series=\"{series}\""))
+        .unwrap_or_else(|| panic!("series {series} missing in chart {chart_id}"));
+    let g = &chart[at..];
+    &g[..g.find("</g>").unwrap()]
+}
+
+fn data_points(g: &str) -> usize {
+    let v = g.split("data-points=\"").nth(1).unwrap();
+    v[..v.find('"').unwrap()].parse().unwrap()
+}
+
+/// All (x, y) of the polylines of a series.
+fn polyline_points(g: &str) -> Vec<(f64, f64)> {
+    g.split("points=\"")
+        .skip(1)
+        .flat_map(|p| {
+            p[..p.find('"').unwrap()]
+                .split(' ')
+                .map(|xy| {
+                    let (x, y) = xy.split_once(',').unwrap();
+                    (x.parse::<f64>().unwrap(), y.parse::<f64>().unwrap())
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn run_page_charts_carry_the_data() {
+    let report = sample_report("run-1", "k8s-hpa", 1.0, true);
+    let html = render_run(&report);
+
+    let tp = series_in_chart(&html, "throughput", "throughput");
+    assert_eq!(data_points(tp), 60);
+    assert!(tp.contains(colors::THROUGHPUT));
+    let pts = polyline_points(tp);
+    assert_eq!(pts.len(), 60);
+    // Throughput rises over the run: x increases, and y (SVG, downwards) decreases.
+    assert!(pts.windows(2).all(|w| w[1].0 > w[0].0 && w[1].1 < w[0].1), "{pts:?}");
+
+    let errors = series_in_chart(&html, "errors", "failures/s");
+    assert_eq!(data_points(errors), 60);
+    let flat_then_errors = polyline_points(errors);
+    let baseline = flat_then_errors[0].1;
+    assert!(flat_then_errors[..30].iter().all(|p| p.1 == baseline), "no errors before 30 s");
+    assert!(flat_then_errors[30..].iter().any(|p| p.1 < baseline), "errors after 30 s are drawn");
+
+    for (name, color) in [("p50", colors::P50), ("p99", colors::P99), ("max", colors::MAX)] {
+        let g = series_in_chart(&html, "latency-over-time", name);
+        assert_eq!(data_points(g), 60, "{name}");
+        assert!(g.contains(color));
+    }
+
+    let dist = series_in_chart(&html, "distribution", "latency distribution");
+    assert!(data_points(dist) >= 3, "bulk and tail bins: {}", data_points(dist));
+    assert!(dist.matches("<rect").count() >= 3);
+
+    let pct = series_in_chart(&html, "percentiles", "k8s-hpa");
+    assert!(data_points(pct) >= 8);
+
+    // Replicas: step lines for ready and desired, CPU, throughput per replica, the scale-out table.
+    let ready = series_in_chart(&html, "replicas", "ready");
+    let ready_pts = polyline_points(ready);
+    // 5 samples as steps (one extra point per change) plus the hold to the end of the run.
+    assert_eq!(ready_pts.len(), 1 + 2 * 2 + 1 + 1);
+    assert!(ready.contains(colors::READY));
+    series_in_chart(&html, "replicas", "desired");
+    series_in_chart(&html, "cpu", "HPA CPU utilization");
+    assert_eq!(
+        data_points(series_in_chart(&html, "per-replica", "throughput / ready replicas")),
+        60
+    );
+    assert!(html.contains("id=\"scale-out\""));
+    assert!(html.contains("<td>1 / 5 / 5</td>"), "initial / max / final replicas");
+    assert!(html.contains("<td>12.0 s</td>"), "time to first scale-up");
+    assert!(html.contains("<td>36.0 s</td>"), "time to the highest replica count");
+
+    // Summary tables.
+    assert!(html.contains("id=\"summary\""));
+    assert!(html.contains(&format!("<td>{}</td>", report.summary.requests)));
+    assert!(html.contains("id=\"latency\""));
+    assert!(html.contains("id=\"status-codes\""));
+}
+
+#[test]
+fn run_without_watch_has_no_replica_section_and_empty_runs_render() {
+    let report = sample_report("plain", "docker", 1.0, false);
+    let html = render_run(&report);
+    assert!(!html.contains("chart-replicas"));
+    assert!(!html.contains("<h2>Replicas</h2>"));
+
+    let mut empty = sample_report("empty", "docker", 1.0, false);
+    empty.timeseries.clear();
+    empty.histograms.latency = String::new();
+    empty.summary = Summary::default();
+    let html = render_run(&empty);
+    assert!(html.contains("No requests completed."));
+    assert!(html.contains("No data."));
+    assert!(html.ends_with("</html>\n"));
+}
+
+#[test]
+fn user_strings_are_escaped() {
+    let mut report = sample_report("<script>alert(1)</script>", "dock\"er'", 1.0, true);
+    report.target = "http://127.0.0.1:8080/?a=1&b=<2>".into();
+    report.labels.insert("team<b>".into(), "\"><img src=x onerror=alert(2)>".into());
+    report.summary.backends.insert("<svg onload=alert(3)>".into(), 1);
+    report.summary.errors.insert("</table>".into(), 2);
+    report.generator.warnings.push("<iframe>".into());
+    if let Some(t) = report.replicas.as_mut() {
+        t.warnings.push("watch <forbidden> & \"denied\"".into());
+    }
+    let html = render_run(&report);
+    for raw in [
+        "<script",
+        "<img",
+        "<svg onload",
+        "<iframe",
+        "</table>\"",
+        "<forbidden>",
+        "team<b>",
+        "&b=<2>",
+    ] {
+        assert!(!html.contains(raw), "unescaped {raw:?}");
+    }
+    for escaped in [
+        "&lt;script&gt;alert(1)&lt;/script&gt;",
+        "dock&quot;er&#39;",
+        "&quot;&gt;&lt;img src=x onerror=alert(2)&gt;",
+        "&lt;svg onload=alert(3)&gt;",
+        "watch &lt;forbidden&gt; &amp; &quot;denied&quot;",
+        "a=1&amp;b=&lt;2&gt;",
+    ] {
+        assert!(html.contains(escaped), "missing {escaped:?}");
+    }
+    let cmp = render_comparison(&[("<b>x</b>".to_string(), report)]);
+    assert!(!cmp.contains("<b>x</b>"));
+    assert!(cmp.contains("&lt;b&gt;x&lt;/b&gt;"));
+}
+
+#[test]
+fn pages_are_self_contained() {
+    let html = render_run(&sample_report("r", "k8s-hpa", 1.0, true));
+    let cmp = render_comparison(&[
+        ("a".into(), sample_report("a", "docker", 1.0, false)),
+        ("b".into(), sample_report("b", "k8s-hpa", 2.0, true)),
+    ]);
+    for page in [&html, &cmp] {
+        assert!(page.starts_with("<!DOCTYPE html>"));
+        assert!(page.contains("Content-Security-Policy\" content=\"default-src 'none'"));
+        for banned in ["<script", "<link", "src=\"", "href=", "url(", "@import", "<iframe"] {
+            assert!(!page.contains(banned), "{banned:?} in page");
+        }
+    }
+}
+
+#[test]
+fn comparison_overlays_runs_with_a_legend_and_ratios() {
+    let runs = vec![
+        ("docker".to_string(), sample_report("run-a", "docker", 1.0, false)),
+        ("k8s-hpa".to_string(), sample_report("run-b", "k8s-hpa", 2.0, true)),
+        ("k8s-single".to_string(), sample_report("run-c", "k8s-single", 0.5, false)),
+    ];
+    let html = render_comparison(&runs);
+    for (i, (name, _)) in runs.iter().enumerate() {
+        for chart in ["cmp-throughput", "cmp-p99", "cmp-p50", "cmp-errors", "cmp-percentiles"] {
+            let g = series_in_chart(&html, chart, name);
+            assert!(g.contains(colors::RUNS[i]), "{chart}/{name}");
+        }
+        assert_eq!(data_points(series_in_chart(&html, "cmp-throughput", name)), 60);
+        // Legend entry with the run's colour.
+        assert!(html.contains(&format!(
+            "<li><span class=\"sw\" style=\"background-color:{}\"></span>{name}</li>",
+            colors::RUNS[i]
+        )));
+    }
+    // Throughput of the doubled run sits above the first at the same time.
+    let a = polyline_points(series_in_chart(&html, "cmp-throughput", "docker"));
+    let b = polyline_points(series_in_chart(&html, "cmp-throughput", "k8s-hpa"));
+    assert!(a.iter().zip(&b).all(|(pa, pb)| pa.0 == pb.0 && pb.1 < pa.1));
+    // Only the watched run has replicas.
+    series_in_chart(&html, "cmp-replicas", "k8s-hpa");
+    assert!(!html[html.find("chart-cmp-replicas").unwrap()..].contains("data-series=\"docker\""));
+    // One table row per run, with the change against the first run.
+    assert_eq!(html.matches("<tr><td class=\"l\"><span class=\"sw\"").count(), 3);
+    assert!(html.contains("(+100.0 %)"), "doubled throughput");
+    assert!(html.contains("(-50.0 %)"), "halved throughput");
+}

@@ -1,0 +1,564 @@
+//! The replica watcher against recorded Kubernetes API responses.
+//!
+//! A fake API server (an axum router) replays the fixtures in `tests/fixtures/k8s/`: list responses
+//! with a `resourceVersion`, then watch streams of newline-delimited `{"type":"MODIFIED",...}` events
+//! released at scripted times, as an API server sends them. The real `kube::Client` talks to it either
+//! in-process (as its tower service, with tokio's clock paused so the event times and so the recorded
+//! timings are exact) or over TCP on 127.0.0.1 through a kubeconfig file (the real HTTP stack).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, Uri, header};
+use axum::response::Response;
+use axum::routing::get;
+use bytes::Bytes;
+use loadgen::watch::{self, ReplicaSample, ReplicaTimeline, WatchConfig};
+use tokio::time::Instant;
+
+const NS: &str = "scalebench";
+
+fn fixture(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/k8s")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Watch events of a fixture, each released `offset` seconds after the epoch.
+fn timed_events(name: &str, offsets: &[f64]) -> Vec<(f64, String)> {
+    let lines: Vec<String> = fixture(name).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), offsets.len(), "{name}: one offset per event");
+    offsets.iter().copied().zip(lines).collect()
+}
+
+#[derive(Clone)]
+enum Reply {
+    Ok(String),
+    Status(u16, String),
+}
+
+/// What the fake API server answers for one resource.
+#[derive(Clone, Default)]
+struct ResourceScript {
+    /// Successive list responses; the last one repeats.
+    lists: Vec<Reply>,
+    /// Successive watch streams; after the last one, watches stay open with no events.
+    watches: Vec<Vec<(f64, String)>>,
+    /// Close each scripted watch stream after its last event (as the server's `timeoutSeconds` would).
+    close_after_events: bool,
+}
+
+#[derive(Clone)]
+struct FakeApi {
+    epoch: Instant,
+    scripts: Arc<HashMap<&'static str, ResourceScript>>,
+    counters: Arc<Mutex<HashMap<(&'static str, bool), usize>>>,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl FakeApi {
+    fn new(epoch: Instant, deployments: ResourceScript, hpas: ResourceScript) -> Self {
+        let mut scripts = HashMap::new();
+        scripts.insert("deployments", deployments);
+        scripts.insert("horizontalpodautoscalers", hpas);
+        Self {
+            epoch,
+            scripts: Arc::new(scripts),
+            counters: Arc::default(),
+            requests: Arc::default(),
+        }
+    }
+
+    fn router(&self) -> Router {
+        Router::new()
+            .route(
+                "/apis/apps/v1/namespaces/{ns}/deployments",
+                get(|s, u, q| serve(s, u, q, "deployments")),
+            )
+            .route(
+                "/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers",
+                get(|s, u, q| serve(s, u, q, "horizontalpodautoscalers")),
+            )
+            .fallback(|uri: Uri| async move {
+                json_response(
+                    404,
+                    format!(r#"{{"kind":"Status","apiVersion":"v1","metadata":{{}},"status":"Failure","message":"the server could not find the requested resource ({uri})","reason":"NotFound","code":404}}"#),
+                )
+            })
+            .with_state(self.clone())
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn json_response(code: u16, body: String) -> Response {
+    Response::builder()
+        .status(StatusCode::from_u16(code).unwrap())
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap()
+}
+
+async fn serve(
+    State(api): State<FakeApi>,
+    uri: Uri,
+    Query(q): Query<HashMap<String, String>>,
+    resource: &'static str,
+) -> Response {
+    api.requests.lock().unwrap().push(uri.to_string());
+    let is_watch = q.get("watch").is_some_and(|w| w == "true" || w == "1");
+    let n = {
+        let mut counters = api.counters.lock().unwrap();
+        let c = counters.entry((resource, is_watch)).or_default();
+        *c += 1;
+        *c - 1
+    };
+    let script = &api.scripts[resource];
+    if !is_watch {
+        let reply = script
+            .lists
+            .get(n)
+            .or(script.lists.last())
+            .cloned()
+            .expect("a list reply");
+        return match reply {
+            Reply::Ok(body) => json_response(200, body),
+            Reply::Status(code, body) => json_response(code, body),
+        };
+    }
+    let Some(events) = script.watches.get(n).cloned() else {
+        let body = Body::from_stream(futures::stream::pending::<Result<Bytes, Infallible>>());
+        return Response::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .unwrap();
+    };
+    let epoch = api.epoch;
+    let close = script.close_after_events;
+    let stream = futures::stream::unfold(events.into_iter(), move |mut it| async move {
+        let (offset, line) = it.next()?;
+        tokio::time::sleep_until(epoch + Duration::from_secs_f64(offset)).await;
+        Some((Ok::<_, Infallible>(Bytes::from(format!("{line}\n"))), it))
+    });
+    let body = if close {
+        Body::from_stream(stream)
+    } else {
+        use futures::StreamExt;
+        Body::from_stream(stream.chain(futures::stream::pending()))
+    };
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .unwrap()
+}
+
+fn scale_out_scripts() -> (ResourceScript, ResourceScript) {
+    let deployments = ResourceScript {
+        lists: vec![Reply::Ok(fixture("deployment-list.json"))],
+        // spec 3 (pods 1) | pods 3 | ready 2 | ready 3 | spec 5 | ready 4 | ready 5 | bookmark
+        watches: vec![timed_events(
+            "deployment-watch.jsonl",
+            &[10.0, 10.4, 12.0, 14.0, 30.0, 33.0, 35.0, 40.0],
+        )],
+        close_after_events: false,
+    };
+    let hpas = ResourceScript {
+        lists: vec![Reply::Ok(fixture("hpa-list.json"))],
+        // desired 3 cpu 175 | other-api changes | cpu 150 | cpu 140 | desired 5 cpu 120 | cpu 71
+        watches: vec![timed_events(
+            "hpa-watch.jsonl",
+            &[9.5, 15.0, 20.0, 20.3, 29.0, 45.0],
+        )],
+        close_after_events: false,
+    };
+    (deployments, hpas)
+}
+
+fn sample(t_s: f64, d: i32, c: i32, r: i32, hpa: i32, cpu: i32) -> ReplicaSample {
+    ReplicaSample {
+        t_s,
+        desired: Some(d),
+        current: Some(c),
+        ready: Some(r),
+        hpa_desired: Some(hpa),
+        cpu_utilization_percent: Some(cpu),
+    }
+}
+
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
+fn config(target: &str) -> WatchConfig {
+    WatchConfig::new(target, Some(NS.to_string()), Duration::from_secs(1)).unwrap()
+}
+
+/// A scale-out 1 -> 3 -> 5 replayed with exact event times: every change becomes a sample at its
+/// time, changes closer than the interval are coalesced to the end of the interval, an unrelated HPA
+/// is ignored, and the gauges end at the final values.
+#[test]
+fn records_a_scale_out_with_exact_timings() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let prom = recorder.handle();
+    let (timeline, requests) = metrics::with_local_recorder(&recorder, || {
+        paused_runtime().block_on(async {
+            let epoch = Instant::now();
+            let (deployments, hpas) = scale_out_scripts();
+            let api = FakeApi::new(epoch, deployments, hpas);
+            let client = kube::Client::new(api.router(), "default");
+            let handle = watch::spawn_with_client_at(config("deployment/workload"), client, epoch);
+            tokio::time::sleep_until(epoch + Duration::from_secs(60)).await;
+            let timeline = handle.finish().await;
+            (timeline, api.requests())
+        })
+    });
+
+    let expected = vec![
+        sample(0.0, 1, 1, 1, 1, 12),
+        sample(9.5, 1, 1, 1, 3, 175), // HPA decides first
+        // Deployment spec 3 at 10.0 and its pods at 10.4 are within 1 s of the 9.5 sample: coalesced
+        // into one sample at the interval's end.
+        sample(10.5, 3, 3, 1, 3, 175),
+        sample(12.0, 3, 3, 2, 3, 175),
+        sample(14.0, 3, 3, 3, 3, 175),
+        sample(20.0, 3, 3, 3, 3, 150),
+        sample(21.0, 3, 3, 3, 3, 140), // 20.3 coalesced
+        sample(29.0, 3, 3, 3, 5, 120),
+        sample(30.0, 5, 5, 3, 5, 120),
+        sample(33.0, 5, 5, 4, 5, 120),
+        sample(35.0, 5, 5, 5, 5, 120),
+        sample(45.0, 5, 5, 5, 5, 71),
+    ];
+    assert_eq!(timeline.samples, expected, "{timeline:#?}");
+    assert!(timeline.warnings.is_empty(), "{:?}", timeline.warnings);
+    assert_eq!(timeline.target, "deployment/workload");
+    assert_eq!(timeline.namespace.as_deref(), Some(NS));
+    assert_eq!(timeline.hpa.as_deref(), Some("workload"));
+
+    let s = &timeline.summary;
+    assert_eq!(s.initial_replicas, Some(1));
+    assert_eq!(s.max_replicas, Some(5));
+    assert_eq!(s.final_replicas, Some(5));
+    assert_eq!(s.max_desired_replicas, Some(5));
+    // The summary is timed to the events, not to the rate-limited samples: spec.replicas rose at 10.0.
+    assert_eq!(s.initial_desired_replicas, Some(1));
+    assert_eq!(s.time_to_first_scale_up_s, Some(10.0));
+    assert_eq!(s.time_to_first_ready_scale_up_s, Some(12.0));
+    assert_eq!(s.time_to_max_replicas_s, Some(35.0));
+    assert_eq!(s.max_cpu_utilization_percent, Some(175));
+    // Computed from the samples alone (a report read back), the first scale-up is at its sample.
+    let from_samples = timeline.compute_summary();
+    assert_eq!(from_samples.time_to_first_scale_up_s, Some(10.5));
+    assert_eq!(from_samples.time_to_max_replicas_s, Some(35.0));
+
+    // Throughput per replica over the recorded steps.
+    let per = timeline.throughput_per_replica(&[(5.0, 100.0), (13.0, 240.0), (50.0, 500.0)]);
+    let got: Vec<(i32, f64)> = per.iter().map(|p| (p.replicas, p.per_replica)).collect();
+    assert_eq!(got, vec![(1, 100.0), (2, 120.0), (5, 100.0)]);
+
+    // The watcher asked for our Deployment only, in the right namespace, and watched from the
+    // listed resourceVersion.
+    assert!(
+        requests.iter().any(
+            |r| r.starts_with("/apis/apps/v1/namespaces/scalebench/deployments?")
+                && r.contains("fieldSelector=metadata.name%3Dworkload")
+                && r.contains("watch=true")
+                && r.contains("resourceVersion=48211")
+        ),
+        "{requests:#?}"
+    );
+
+    let text = prom.render();
+    for line in [
+        r#"loadgen_observed_replicas{kind="desired"} 5"#,
+        r#"loadgen_observed_replicas{kind="current"} 5"#,
+        r#"loadgen_observed_replicas{kind="ready"} 5"#,
+        "loadgen_observed_cpu_utilization_percent 71",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+}
+
+/// The timeline survives the JSON report round trip.
+#[test]
+fn timeline_round_trips_through_json() {
+    let timeline = paused_runtime().block_on(async {
+        let epoch = Instant::now();
+        let (deployments, hpas) = scale_out_scripts();
+        let api = FakeApi::new(epoch, deployments, hpas);
+        let client = kube::Client::new(api.router(), NS);
+        // Namespace from the client's default.
+        let cfg = WatchConfig::new("deploy/workload", None, Duration::from_secs(5)).unwrap();
+        let handle = watch::spawn_with_client_at(cfg, client, epoch);
+        tokio::time::sleep_until(epoch + Duration::from_secs(50)).await;
+        handle.finish().await
+    });
+    assert_eq!(timeline.namespace.as_deref(), Some(NS));
+    // With a 5 s interval, the samples are at least 5 s apart.
+    for pair in timeline.samples.windows(2) {
+        assert!(pair[1].t_s - pair[0].t_s >= 5.0 - 1e-9, "{pair:?}");
+    }
+    assert_eq!(timeline.samples.last().unwrap().ready, Some(5));
+    let json = serde_json::to_string(&timeline).unwrap();
+    let back: ReplicaTimeline = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, timeline);
+}
+
+/// RBAC forbids listing Deployments and HPAs: both are reported as warnings naming the missing
+/// permission, there are no samples, and finishing returns at once instead of retrying forever.
+#[test]
+fn forbidden_watch_is_reported_and_does_not_hang() {
+    let timeline = paused_runtime().block_on(async {
+        let epoch = Instant::now();
+        let api = FakeApi::new(
+            epoch,
+            ResourceScript {
+                lists: vec![Reply::Status(403, fixture("forbidden-deployments.json"))],
+                ..Default::default()
+            },
+            ResourceScript {
+                lists: vec![Reply::Status(403, fixture("forbidden-hpa.json"))],
+                ..Default::default()
+            },
+        );
+        let client = kube::Client::new(api.router(), NS);
+        let handle = watch::spawn_with_client_at(config("deployment/workload"), client, epoch);
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let timeline = tokio::time::timeout(Duration::from_secs(1), handle.finish())
+            .await
+            .expect("finish returns promptly");
+        // Forbidden is final: one list attempt each, no retry loop.
+        assert_eq!(api.requests().len(), 2, "{:?}", api.requests());
+        timeline
+    });
+    assert!(timeline.samples.is_empty(), "{:?}", timeline.samples);
+    assert_eq!(timeline.warnings.len(), 2, "{:?}", timeline.warnings);
+    let all = timeline.warnings.join("\n");
+    assert!(all.contains("forbidden"), "{all}");
+    assert!(
+        all.contains("get, list and watch on deployments.apps"),
+        "{all}"
+    );
+    assert!(
+        all.contains("horizontalpodautoscalers.autoscaling"),
+        "{all}"
+    );
+    assert_eq!(timeline.summary.max_replicas, None);
+}
+
+/// Only the HPA is forbidden: replicas are still recorded, without the HPA columns, plus a warning.
+#[test]
+fn forbidden_hpa_still_records_the_deployment() {
+    let timeline = paused_runtime().block_on(async {
+        let epoch = Instant::now();
+        let (deployments, _) = scale_out_scripts();
+        let api = FakeApi::new(
+            epoch,
+            deployments,
+            ResourceScript {
+                lists: vec![Reply::Status(403, fixture("forbidden-hpa.json"))],
+                ..Default::default()
+            },
+        );
+        let client = kube::Client::new(api.router(), NS);
+        let handle = watch::spawn_with_client_at(config("deployment/workload"), client, epoch);
+        tokio::time::sleep_until(epoch + Duration::from_secs(60)).await;
+        handle.finish().await
+    });
+    assert_eq!(timeline.warnings.len(), 1, "{:?}", timeline.warnings);
+    assert!(timeline.warnings[0].contains("horizontalpodautoscalers"));
+    assert_eq!(timeline.hpa, None);
+    assert!(timeline.samples.iter().all(|s| s.hpa_desired.is_none()));
+    assert_eq!(timeline.samples[0].t_s, 0.0);
+    assert_eq!(timeline.summary.time_to_first_scale_up_s, Some(10.0));
+    assert_eq!(timeline.summary.time_to_max_replicas_s, Some(35.0));
+}
+
+/// A Deployment that does not exist is a warning, not a hang or an error.
+#[test]
+fn missing_deployment_is_a_warning() {
+    let timeline = paused_runtime().block_on(async {
+        let epoch = Instant::now();
+        let api = FakeApi::new(
+            epoch,
+            ResourceScript {
+                lists: vec![Reply::Ok(fixture("deployment-list-empty.json"))],
+                ..Default::default()
+            },
+            ResourceScript {
+                lists: vec![Reply::Ok(fixture("hpa-list.json"))],
+                ..Default::default()
+            },
+        );
+        let client = kube::Client::new(api.router(), NS);
+        let handle = watch::spawn_with_client_at(config("deployment/nothere"), client, epoch);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        handle.finish().await
+    });
+    assert_eq!(
+        timeline.warnings,
+        vec!["deployment/nothere not found in namespace scalebench".to_string()]
+    );
+    assert!(timeline.samples.is_empty(), "{:?}", timeline.samples);
+    assert_eq!(
+        timeline.hpa, None,
+        "HPAs targeting other deployments are ignored"
+    );
+}
+
+#[test]
+fn bad_targets_are_rejected() {
+    for bad in [
+        "statefulset/workload",
+        "pod/workload",
+        "hpa/workload",
+        "workload",
+        "deployment/",
+        "deployment/Work_load",
+    ] {
+        let err = WatchConfig::new(bad, None, Duration::from_secs(1)).unwrap_err();
+        assert!(
+            err.to_string().contains("invalid watch target"),
+            "{bad}: {err}"
+        );
+    }
+    let err = WatchConfig::new("daemonset/x", None, Duration::from_secs(1)).unwrap_err();
+    assert!(err.to_string().contains("only Deployments"), "{err}");
+    assert!(WatchConfig::new("deployment/x", None, Duration::ZERO).is_err());
+    let ok = WatchConfig::new(
+        "deployments.apps/workload",
+        Some(String::new()),
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    assert_eq!(ok.target.name, "workload");
+    assert_eq!(ok.namespace, None, "an empty namespace means the default");
+}
+
+/// Over real TCP through a kubeconfig file: the watch stream ends with a `410 Expired` ERROR event
+/// (normal on a real cluster), the watcher re-lists and the re-listed state lands in the timeline
+/// without a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubeconfig_client_over_tcp_survives_a_relist() {
+    let epoch = Instant::now();
+    let api = FakeApi::new(
+        epoch,
+        ResourceScript {
+            lists: vec![
+                Reply::Ok(fixture("deployment-list.json")),
+                Reply::Ok(fixture("deployment-list-after-relist.json")),
+            ],
+            watches: vec![timed_events("deployment-watch-expired.jsonl", &[0.3, 0.6])],
+            close_after_events: true,
+        },
+        ResourceScript {
+            lists: vec![Reply::Ok(fixture("hpa-list.json"))],
+            ..Default::default()
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = api.router();
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig_path = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig_path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{addr}\n\
+             users:\n- name: loadgen\n  user:\n    token: recorded-fixture-token\n\
+             contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: loadgen\n    namespace: {NS}\n\
+             current-context: fake\n"
+        ),
+    )
+    .unwrap();
+    let kubeconfig = kube::config::Kubeconfig::read_from(&kubeconfig_path).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+
+    let cfg = WatchConfig::new("deployment/workload", None, Duration::from_millis(50)).unwrap();
+    let handle = watch::spawn_with_client_at(cfg, client, epoch);
+    // Wait (bounded) until the re-listed state has arrived.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while handle.snapshot().samples.last().and_then(|s| s.ready) != Some(5) {
+        assert!(Instant::now() < deadline, "{:#?}", handle.snapshot());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let timeline = tokio::time::timeout(Duration::from_secs(10), handle.finish())
+        .await
+        .expect("finish returns promptly");
+    server.abort();
+
+    assert!(timeline.warnings.is_empty(), "{:?}", timeline.warnings);
+    assert_eq!(
+        timeline.namespace.as_deref(),
+        Some(NS),
+        "namespace from the kubeconfig context"
+    );
+    let ready: Vec<Option<i32>> = timeline.samples.iter().map(|s| s.ready).collect();
+    assert_eq!(ready.first(), Some(&Some(1)));
+    assert_eq!(ready.last(), Some(&Some(5)));
+    let s = &timeline.summary;
+    assert_eq!((s.initial_replicas, s.max_replicas), (Some(1), Some(5)));
+    let t_up = s.time_to_first_scale_up_s.unwrap();
+    let t_max = s.time_to_max_replicas_s.unwrap();
+    assert!((0.3..5.0).contains(&t_up), "{t_up}");
+    assert!((0.6..10.0).contains(&t_max), "{t_max}");
+    assert!(t_up <= t_max);
+    let reqs = api.requests();
+    let lists = reqs
+        .iter()
+        .filter(|r| r.contains("/deployments?") && !r.contains("watch=true"))
+        .count();
+    assert_eq!(
+        lists, 2,
+        "initial list plus one re-list after 410: {reqs:#?}"
+    );
+}
+
+/// An API server that is not there: warnings, no samples, and finish still returns.
+#[tokio::test]
+async fn unreachable_api_server_is_reported() {
+    // Bind and drop to get a port nobody listens on.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let config = kube::Config::new(format!("http://127.0.0.1:{port}").parse().unwrap());
+    let client = kube::Client::try_from(config).unwrap();
+    let handle = watch::spawn_with_client(config_for_unreachable(), client);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let timeline = tokio::time::timeout(Duration::from_secs(10), handle.finish())
+        .await
+        .expect("finish returns promptly");
+    assert!(timeline.samples.is_empty());
+    assert!(!timeline.warnings.is_empty());
+    assert!(
+        timeline.warnings.iter().any(|w| w.contains("retrying")),
+        "{:?}",
+        timeline.warnings
+    );
+}
+
+fn config_for_unreachable() -> WatchConfig {
+    config("deployment/workload")
+}

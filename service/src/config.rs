@@ -1,0 +1,252 @@
+//! Typed configuration: one clap struct, every setting a flag with an env twin.
+//!
+//! The env names are part of the shared interface (compose files, Kubernetes manifests and the
+//! system tests set them), so they are spelled out explicitly rather than derived.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Command line of the `workload` binary.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "workload",
+    version,
+    about = "The HTTP API under test: CPU-bound, I/O-bound and CRUD endpoints, instrumented and production-shaped"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// Subcommands; without one the server runs.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Probe the local instance's /healthz (port taken from --addr / WORKLOAD_ADDR); exit 0 or 1.
+    /// For container images that ship no curl.
+    Healthcheck {
+        /// How long to wait for the answer.
+        #[arg(long, env = "WORKLOAD_HEALTHCHECK_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line (for log shippers).
+    Json,
+    /// Human-readable text.
+    Text,
+}
+
+/// Every server setting.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Application listener.
+    #[arg(long, env = "WORKLOAD_ADDR", default_value = "0.0.0.0:8080")]
+    pub addr: SocketAddr,
+
+    /// Metrics listener (Prometheus text format at /metrics), separate so traffic never hides it.
+    #[arg(long, env = "WORKLOAD_METRICS_ADDR", default_value = "0.0.0.0:9000")]
+    pub metrics_addr: SocketAddr,
+
+    /// After SIGTERM/SIGINT: how long /readyz answers 503 while the listener still accepts,
+    /// so load balancers and Kubernetes endpoints stop sending traffic first.
+    #[arg(long, env = "WORKLOAD_DRAIN_DELAY", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub drain_delay: Duration,
+
+    /// After the drain delay: how long in-flight requests may take before the process exits anyway.
+    #[arg(long, env = "WORKLOAD_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Longest time one request may take; beyond it the answer is 503 (reason "timeout").
+    #[arg(long, env = "WORKLOAD_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Concurrent traffic requests beyond which new ones are shed at once with 503 + Retry-After.
+    /// Probes, /info, docs and metrics are never shed.
+    #[arg(long, env = "WORKLOAD_MAX_IN_FLIGHT", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
+
+    /// Largest accepted request body; larger bodies get 413.
+    #[arg(long, env = "WORKLOAD_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Tokio worker threads; default: the CPUs the cgroup quota allows (rounded up, at least 1).
+    #[arg(long, env = "WORKLOAD_WORKER_THREADS", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub worker_threads: Option<u32>,
+
+    /// Concurrent CPU-bound jobs (/work/cpu, /api/v1/hello) on the blocking pool; default: the
+    /// worker thread count. More jobs than this wait their turn instead of oversubscribing the CPU.
+    #[arg(long, env = "WORKLOAD_CPU_WORKERS", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub cpu_workers: Option<u32>,
+
+    /// Largest `ms` accepted by /work/cpu and /work/io.
+    #[arg(long, env = "WORKLOAD_MAX_WORK_MS", default_value_t = 10_000)]
+    pub max_work_ms: u64,
+
+    /// Log format.
+    #[arg(long, env = "WORKLOAD_LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: LogFormat,
+
+    /// Log filter (tracing EnvFilter syntax).
+    #[arg(long, env = "WORKLOAD_LOG", default_value = "info")]
+    pub log_filter: String,
+
+    /// Most tasks kept in memory; a full store answers 507.
+    #[arg(long, env = "WORKLOAD_TASKS_CAPACITY", default_value_t = 10_000)]
+    pub tasks_capacity: usize,
+
+    /// Fraction (0..=1) of traffic requests answered with an injected 500. Never touches probes or metrics.
+    #[arg(long, env = "WORKLOAD_FAULT_ERROR_RATIO", default_value_t = 0.0, value_parser = parse_ratio)]
+    pub fault_error_ratio: f64,
+
+    /// Lower bound of a random extra delay added to traffic requests.
+    #[arg(long, env = "WORKLOAD_FAULT_DELAY_MIN", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub fault_delay_min: Duration,
+
+    /// Upper bound of the random extra delay (0s = no delay).
+    #[arg(long, env = "WORKLOAD_FAULT_DELAY_MAX", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub fault_delay_max: Duration,
+
+    /// Record the HTTP metrics middleware (off only to measure its overhead).
+    #[arg(long, env = "WORKLOAD_HTTP_METRICS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub http_metrics: bool,
+
+    /// Open a tracing span per request (off only to measure its overhead).
+    #[arg(long, env = "WORKLOAD_HTTP_TRACING", default_value_t = true, action = clap::ArgAction::Set)]
+    pub http_tracing: bool,
+
+    /// OTLP/http endpoint; traces are exported only when set (standard OpenTelemetry variable).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
+    /// Service name reported in traces.
+    #[arg(long, env = "OTEL_SERVICE_NAME", default_value = "workload")]
+    pub service_name: String,
+
+    /// Identity put in `x-served-by` and /info; default: the kernel hostname (the pod name on Kubernetes).
+    #[arg(long, env = "WORKLOAD_HOSTNAME")]
+    pub hostname: Option<String>,
+}
+
+/// Configuration problems clap cannot see on its own.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("--fault-delay-min ({min:?}) is larger than --fault-delay-max ({max:?})")]
+    DelayRange { min: Duration, max: Duration },
+    #[error("--max-body-bytes must be at least 1")]
+    BodyLimit,
+    #[error("--tasks-capacity must be at least 1")]
+    TasksCapacity,
+}
+
+impl Config {
+    /// Checks relations between settings.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.fault_delay_min > self.fault_delay_max {
+            return Err(ConfigError::DelayRange {
+                min: self.fault_delay_min,
+                max: self.fault_delay_max,
+            });
+        }
+        if self.max_body_bytes == 0 {
+            return Err(ConfigError::BodyLimit);
+        }
+        if self.tasks_capacity == 0 {
+            return Err(ConfigError::TasksCapacity);
+        }
+        Ok(())
+    }
+
+    /// A configuration with defaults, both listeners on 127.0.0.1 port 0 and no drain delay:
+    /// what tests and embedders start from. Ignores the environment.
+    pub fn local_test() -> Self {
+        let mut config = Cli::parse_from(["workload"]).config;
+        config.addr = ([127, 0, 0, 1], 0).into();
+        config.metrics_addr = ([127, 0, 0, 1], 0).into();
+        config.drain_delay = Duration::ZERO;
+        config.shutdown_timeout = Duration::from_secs(5);
+        config.log_format = LogFormat::Text;
+        config.worker_threads = None;
+        config.cpu_workers = None;
+        config.fault_error_ratio = 0.0;
+        config.fault_delay_min = Duration::ZERO;
+        config.fault_delay_max = Duration::ZERO;
+        config.otlp_endpoint = None;
+        config.hostname = Some("test-host".into());
+        config
+    }
+}
+
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    let value: f64 = s.parse().map_err(|e| format!("not a number: {e}"))?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{value} is not in 0..=1"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_match_the_interface() {
+        let cli = Cli::try_parse_from(["workload"]).unwrap();
+        // Defaults may be overridden by the environment of whoever runs the test; only check
+        // values when the env twin is absent.
+        if std::env::var_os("WORKLOAD_ADDR").is_none() {
+            assert_eq!(cli.config.addr, "0.0.0.0:8080".parse().unwrap());
+        }
+        if std::env::var_os("WORKLOAD_METRICS_ADDR").is_none() {
+            assert_eq!(cli.config.metrics_addr, "0.0.0.0:9000".parse().unwrap());
+        }
+        if std::env::var_os("WORKLOAD_DRAIN_DELAY").is_none() {
+            assert_eq!(cli.config.drain_delay, Duration::from_secs(5));
+        }
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        assert!(Cli::try_parse_from(["workload", "--fault-error-ratio", "1.5"]).is_err());
+        assert!(Cli::try_parse_from(["workload", "--drain-delay", "soon"]).is_err());
+        assert!(Cli::try_parse_from(["workload", "--max-in-flight", "0"]).is_err());
+        assert!(Cli::try_parse_from(["workload", "--log-format", "xml"]).is_err());
+        let mut config = Config::local_test();
+        config.fault_delay_min = Duration::from_secs(2);
+        config.fault_delay_max = Duration::from_secs(1);
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::DelayRange { .. })
+        ));
+    }
+
+    #[test]
+    fn switches_take_values() {
+        let cli =
+            Cli::try_parse_from(["workload", "--http-metrics", "false", "--http-tracing=false"])
+                .unwrap();
+        assert!(!cli.config.http_metrics);
+        assert!(!cli.config.http_tracing);
+    }
+
+    #[test]
+    fn healthcheck_subcommand_parses() {
+        let cli = Cli::try_parse_from(["workload", "healthcheck", "--timeout", "1s"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Healthcheck { .. })));
+    }
+}

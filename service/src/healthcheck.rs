@@ -1,0 +1,114 @@
+//! `workload healthcheck`: probes the local instance's `/healthz` over plain HTTP/1.1 with the
+//! standard library, for container images that ship no curl (Docker HEALTHCHECK).
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// Why the probe failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HealthError {
+    #[error("cannot reach {addr}: {source}")]
+    Connect { addr: SocketAddr, source: std::io::Error },
+    #[error("no valid HTTP answer from {addr}: {detail}")]
+    Protocol { addr: SocketAddr, detail: String },
+    #[error("{addr}/healthz answered {status}")]
+    Status { addr: SocketAddr, status: u16 },
+}
+
+/// Where to probe for a server bound to `listen`: a wildcard address means loopback.
+pub fn probe_target(listen: SocketAddr) -> SocketAddr {
+    let ip = match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, listen.port())
+}
+
+/// GET /healthz on `addr`; Ok when it answers 200 within `timeout`.
+pub fn check(addr: SocketAddr, timeout: Duration) -> Result<(), HealthError> {
+    let deadline = Instant::now() + timeout;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|source| HealthError::Connect { addr, source })?;
+    let remaining = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1));
+    let protocol = |e: std::io::Error| HealthError::Protocol {
+        addr,
+        detail: e.to_string(),
+    };
+    stream.set_read_timeout(Some(remaining)).map_err(protocol)?;
+    stream.set_write_timeout(Some(remaining)).map_err(protocol)?;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nUser-Agent: workload-healthcheck\r\nConnection: close\r\n\r\n")
+        .map_err(protocol)?;
+    // The status line is all we need; read a bounded amount.
+    let mut buf = [0u8; 256];
+    let mut len = 0;
+    while len < buf.len() && !buf[..len].contains(&b'\n') {
+        let n = stream.read(&mut buf[len..]).map_err(protocol)?;
+        if n == 0 {
+            break;
+        }
+        len += n;
+    }
+    let status = parse_status_line(&buf[..len]).ok_or_else(|| HealthError::Protocol {
+        addr,
+        detail: format!("unexpected answer {:?}", String::from_utf8_lossy(&buf[..len])),
+    })?;
+    if status == 200 {
+        Ok(())
+    } else {
+        Err(HealthError::Status { addr, status })
+    }
+}
+
+fn parse_status_line(bytes: &[u8]) -> Option<u16> {
+    let line = std::str::from_utf8(bytes).ok()?.lines().next()?;
+    let mut parts = line.split_whitespace();
+    if !parts.next()?.starts_with("HTTP/1.") {
+        return None;
+    }
+    parts.next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_addresses_become_loopback() {
+        assert_eq!(
+            probe_target("0.0.0.0:8080".parse().unwrap()),
+            "127.0.0.1:8080".parse().unwrap()
+        );
+        assert_eq!(
+            probe_target("[::]:81".parse().unwrap()),
+            "[::1]:81".parse().unwrap()
+        );
+        assert_eq!(
+            probe_target("10.1.2.3:80".parse().unwrap()),
+            "10.1.2.3:80".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn status_line_parsing() {
+        assert_eq!(parse_status_line(b"HTTP/1.1 200 OK\r\n"), Some(200));
+        assert_eq!(parse_status_line(b"HTTP/1.1 503 Service Unavailable\r\n"), Some(503));
+        assert_eq!(parse_status_line(b"SSH-2.0-OpenSSH\r\n"), None);
+        assert_eq!(parse_status_line(b""), None);
+    }
+
+    #[test]
+    fn nothing_listening_is_an_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        assert!(matches!(
+            check(addr, Duration::from_secs(1)),
+            Err(HealthError::Connect { .. })
+        ));
+    }
+}

@@ -1,0 +1,225 @@
+//! The metric contract of the workload (see COMMON.md / DESIGN.md), recorded into a recorder owned
+//! by the [`crate::startup::Application`] rather than a process-global one: several applications in
+//! one test process each see only their own traffic, and nothing has to be installed exactly once.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics::{Counter, Gauge, Key, Label, Level, Metadata, Recorder, SharedString, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+pub const REQUEST_DURATION: &str = "http_server_request_duration_seconds";
+pub const ACTIVE_REQUESTS: &str = "http_server_active_requests";
+pub const REJECTED_REQUESTS: &str = "http_server_rejected_requests_total";
+pub const BUILD_INFO: &str = "workload_build_info";
+pub const CPU_QUOTA: &str = "workload_cpu_quota_cores";
+/// Route label of requests no route matched (404s): one series, whatever the raw path.
+pub const UNMATCHED: &str = "unmatched";
+
+/// Histogram buckets (seconds): from sub-millisecond /ping to multi-second CPU work.
+pub const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// Why a request was turned away before a handler produced an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectReason {
+    Overload,
+    Timeout,
+}
+
+/// The recorder and the handles the middlewares update.
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    process: metrics_process::Collector,
+    active: Gauge,
+    rejected_overload: Counter,
+    rejected_timeout: Counter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// A fresh recorder with the contract's series registered (counters at 0, so dashboards see
+    /// the series before the first rejection).
+    pub fn new(version: &str, cpu_quota_cores: f64) -> Arc<Self> {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.into()), BUCKETS)
+            .expect("BUCKETS is a non-empty constant")
+            .build_recorder();
+        let handle = recorder.handle();
+        recorder.describe_histogram(
+            REQUEST_DURATION.into(),
+            Some(Unit::Seconds),
+            SharedString::const_str("Duration of HTTP requests on the application port."),
+        );
+        recorder.describe_gauge(
+            ACTIVE_REQUESTS.into(),
+            None,
+            SharedString::const_str("HTTP requests being served right now."),
+        );
+        recorder.describe_counter(
+            REJECTED_REQUESTS.into(),
+            None,
+            SharedString::const_str(
+                "Requests turned away: overload (load shedding) or timeout (request timeout).",
+            ),
+        );
+        recorder.describe_gauge(
+            BUILD_INFO.into(),
+            None,
+            SharedString::const_str("Always 1; the version label says which build runs."),
+        );
+        recorder.describe_gauge(
+            CPU_QUOTA.into(),
+            None,
+            SharedString::const_str("CPUs this process may use (cgroup quota, else host cores)."),
+        );
+        let process = metrics_process::Collector::default();
+        metrics::with_local_recorder(&recorder, || process.describe());
+
+        let active = recorder.register_gauge(&Key::from_name(ACTIVE_REQUESTS), &METADATA);
+        active.set(0.0);
+        let rejected = |reason: &'static str| {
+            let c = recorder.register_counter(
+                &Key::from_parts(REJECTED_REQUESTS, vec![Label::new("reason", reason)]),
+                &METADATA,
+            );
+            c.absolute(0);
+            c
+        };
+        let rejected_overload = rejected("overload");
+        let rejected_timeout = rejected("timeout");
+        recorder
+            .register_gauge(
+                &Key::from_parts(BUILD_INFO, vec![Label::new("version", version.to_string())]),
+                &METADATA,
+            )
+            .set(1.0);
+        recorder
+            .register_gauge(&Key::from_name(CPU_QUOTA), &METADATA)
+            .set(cpu_quota_cores);
+
+        Arc::new(Self {
+            recorder,
+            handle,
+            process,
+            active,
+            rejected_overload,
+            rejected_timeout,
+        })
+    }
+
+    pub fn reject(&self, reason: RejectReason) {
+        match reason {
+            RejectReason::Overload => self.rejected_overload.increment(1),
+            RejectReason::Timeout => self.rejected_timeout.increment(1),
+        }
+    }
+
+    /// Records one finished request.
+    pub fn observe(&self, method: &Method, route: &str, status: u16, elapsed: Duration) {
+        let labels = vec![
+            Label::new("method", method_label(method)),
+            Label::new("route", route.to_string()),
+            Label::new("status", status_label(status)),
+        ];
+        self.recorder
+            .register_histogram(&Key::from_parts(REQUEST_DURATION, labels), &METADATA)
+            .record(elapsed.as_secs_f64());
+    }
+
+    /// The Prometheus text exposition, with fresh process_* figures.
+    pub fn render(&self) -> String {
+        metrics::with_local_recorder(&self.recorder, || self.process.collect());
+        self.handle.render()
+    }
+
+    /// Folds recorded histogram samples into buckets; run periodically so memory stays flat even
+    /// when nobody scrapes.
+    pub fn run_upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+}
+
+/// Method label with a closed set of values: an attacker's made-up methods must not create series.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "_OTHER",
+    }
+}
+
+fn status_label(status: u16) -> SharedString {
+    // The common codes as static strings: no allocation on the hot path.
+    match status {
+        200 => SharedString::const_str("200"),
+        201 => SharedString::const_str("201"),
+        204 => SharedString::const_str("204"),
+        404 => SharedString::const_str("404"),
+        500 => SharedString::const_str("500"),
+        503 => SharedString::const_str("503"),
+        other => SharedString::from(other.to_string()),
+    }
+}
+
+/// Decrements the active gauge even when the client goes away and the future is dropped.
+struct ActiveGuard<'a>(&'a Gauge);
+
+impl Drop for ActiveGuard<'_> {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
+/// Middleware (via `Router::layer`, so [`MatchedPath`] is set): active gauge and duration histogram
+/// labelled with the route template.
+pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    metrics.active.increment(1.0);
+    let guard = ActiveGuard(&metrics.active);
+    let response = next.run(req).await;
+    drop(guard);
+    metrics.observe(
+        &method,
+        route.as_deref().unwrap_or(UNMATCHED),
+        response.status().as_u16(),
+        start.elapsed(),
+    );
+    response
+}
+
+/// Parses the exposition into (series-with-labels, value) pairs; for tests and tools.
+pub fn parse_exposition(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}

@@ -1,0 +1,327 @@
+//! Builds the application (both listeners bound, so port 0 works and tests learn the real ports)
+//! and runs it until a shutdown future resolves, following the sequence in [`crate::shutdown`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{from_fn_with_state};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Config;
+use crate::cpu::{self, CpuQuota};
+use crate::metrics::{self, Metrics};
+use crate::middleware::{self as mw, Faults, Shedder, Timeout};
+use crate::openapi::ApiDoc;
+use crate::pool::CpuPool;
+use crate::routes::{hello, ops, ping, tasks, work};
+use crate::shutdown::Lifecycle;
+use crate::state::{self, AppState, Instance};
+use crate::store::TaskStore;
+use crate::telemetry;
+
+/// How often recorded histogram samples are folded into buckets when nobody scrapes.
+const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Why the application could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("invalid configuration: {0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("cannot bind {what} listener on {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// A built, bound, not yet running workload.
+#[derive(Debug)]
+pub struct Application {
+    app_listener: TcpListener,
+    metrics_listener: TcpListener,
+    router: Router,
+    metrics_router: Router,
+    state: AppState,
+    drain_delay: Duration,
+    shutdown_timeout: Duration,
+}
+
+impl Application {
+    /// Validates the configuration, detects the CPU quota and binds both listeners.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        config.validate()?;
+        let quota = cpu::detect();
+        let state = build_state(&config, quota);
+        let router = router(&config, state.clone());
+        let metrics_router = metrics_router(state.metrics.clone());
+        let app_listener = bind("application", config.addr).await?;
+        let metrics_listener = bind("metrics", config.metrics_addr).await?;
+        Ok(Self {
+            app_listener,
+            metrics_listener,
+            router,
+            metrics_router,
+            state,
+            drain_delay: config.drain_delay,
+            shutdown_timeout: config.shutdown_timeout,
+        })
+    }
+
+    pub fn app_addr(&self) -> SocketAddr {
+        self.app_listener.local_addr().expect("bound listener has an address")
+    }
+
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_listener.local_addr().expect("bound listener has an address")
+    }
+
+    pub fn app_port(&self) -> u16 {
+        self.app_addr().port()
+    }
+
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_addr().port()
+    }
+
+    pub fn lifecycle(&self) -> Lifecycle {
+        self.state.lifecycle.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then drains: readiness 503, drain delay, stop accepting,
+    /// in-flight requests finish within the shutdown timeout. Returns Ok after a clean or
+    /// timed-out drain (both are a normal exit), Err when a server fails on its own.
+    pub async fn run_until_stopped<F>(self, shutdown: F) -> Result<(), StartupError>
+    where
+        F: Future<Output = ()> + Send,
+    {
+        let Self {
+            app_listener,
+            metrics_listener,
+            router,
+            metrics_router,
+            state,
+            drain_delay,
+            shutdown_timeout,
+        } = self;
+        let app_addr = app_listener.local_addr()?;
+        let metrics_addr = metrics_listener.local_addr()?;
+
+        let (stop_app, app_stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut app_server = tokio::spawn(
+            axum::serve(app_listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = app_stopped.await;
+                })
+                .into_future(),
+        );
+        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut metrics_server = tokio::spawn(
+            axum::serve(metrics_listener, metrics_router)
+                .with_graceful_shutdown(async {
+                    let _ = metrics_stopped.await;
+                })
+                .into_future(),
+        );
+        let upkeep = {
+            let metrics = state.metrics.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(METRICS_UPKEEP_INTERVAL);
+                loop {
+                    tick.tick().await;
+                    metrics.run_upkeep();
+                }
+            })
+        };
+        tracing::info!(
+            %app_addr,
+            %metrics_addr,
+            worker_threads = tokio::runtime::Handle::current().metrics().num_workers(),
+            cpu_workers = state.pool.size(),
+            cpu_quota_cores = state.instance.cpu_quota.cores,
+            version = state.instance.version,
+            "workload listening"
+        );
+
+        let outcome = async {
+            tokio::select! {
+                res = &mut app_server => return Some(flatten("application", res)),
+                res = &mut metrics_server => return Some(flatten("metrics", res)),
+                () = shutdown => {}
+            }
+            state.lifecycle.start_draining();
+            tracing::info!(drain_delay = %humantime::format_duration(drain_delay), "readiness off; draining");
+            tokio::select! {
+                res = &mut app_server => return Some(flatten("application", res)),
+                () = tokio::time::sleep(drain_delay) => {}
+            }
+            let _ = stop_app.send(());
+            tracing::info!(
+                shutdown_timeout = %humantime::format_duration(shutdown_timeout),
+                "listener closed; waiting for in-flight requests"
+            );
+            match tokio::time::timeout(shutdown_timeout, &mut app_server).await {
+                Ok(res) => Some(flatten("application", res)),
+                Err(_) => {
+                    tracing::warn!("in-flight requests did not finish within the shutdown timeout; exiting anyway");
+                    app_server.abort();
+                    None
+                }
+            }
+        }
+        .await;
+
+        let _ = stop_metrics.send(());
+        if tokio::time::timeout(Duration::from_secs(1), &mut metrics_server)
+            .await
+            .is_err()
+        {
+            metrics_server.abort();
+        }
+        upkeep.abort();
+        match outcome {
+            Some(Err(e)) => Err(e),
+            _ => {
+                tracing::info!("shutdown complete");
+                Ok(())
+            }
+        }
+    }
+}
+
+fn flatten(
+    what: &'static str,
+    res: Result<std::io::Result<()>, tokio::task::JoinError>,
+) -> Result<(), StartupError> {
+    match res {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(StartupError::Serve(e)),
+        Err(e) => Err(StartupError::Serve(std::io::Error::other(format!(
+            "{what} server task failed: {e}"
+        )))),
+    }
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Bind { what, addr, source })
+}
+
+/// Handler state for a configuration.
+pub fn build_state(config: &Config, quota: CpuQuota) -> AppState {
+    let version = env!("CARGO_PKG_VERSION");
+    let metrics = Metrics::new(version, quota.cores);
+    let cpu_workers = config
+        .cpu_workers
+        .map(|n| n as usize)
+        .or(config.worker_threads.map(|n| n as usize))
+        .unwrap_or_else(|| quota.worker_threads());
+    AppState {
+        instance: Arc::new(Instance {
+            version,
+            hostname: config.hostname.clone().unwrap_or_else(state::hostname),
+            cpu_quota: quota,
+            max_in_flight: config.max_in_flight as usize,
+            max_work_ms: config.max_work_ms,
+        }),
+        store: Arc::new(TaskStore::new(config.tasks_capacity)),
+        pool: CpuPool::new(cpu_workers),
+        lifecycle: Lifecycle::new(),
+        metrics,
+    }
+}
+
+/// The application router with every layer, in order from the outside in:
+/// identity header + error shape, panic catcher, tracing span, metrics, body limit, then per
+/// traffic route: load shedding, timeout, fault injection.
+pub fn router(config: &Config, state: AppState) -> Router {
+    let faults = Faults {
+        error_ratio: config.fault_error_ratio,
+        delay_min: config.fault_delay_min,
+        delay_max: config.fault_delay_max,
+    };
+    let mut traffic: Router<AppState> = Router::new()
+        .route("/ping", get(ping::ping))
+        .route("/api/v1/hello", post(hello::hello))
+        .route("/tasks", get(tasks::list).post(tasks::create))
+        .route("/tasks/{id}", get(tasks::get).delete(tasks::delete))
+        .route("/work/cpu", get(work::cpu))
+        .route("/work/io", get(work::io))
+        .route("/status/{code}", get(work::status));
+    if faults.enabled() {
+        traffic = traffic.route_layer(from_fn_with_state(faults, mw::faults));
+    }
+    let traffic = traffic
+        .route_layer(from_fn_with_state(
+            Timeout {
+                limit: config.request_timeout,
+                metrics: state.metrics.clone(),
+            },
+            mw::timeout,
+        ))
+        .route_layer(from_fn_with_state(
+            Shedder::new(config.max_in_flight as usize, state.metrics.clone()),
+            mw::shed,
+        ));
+
+    let ops: Router<AppState> = Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/info", get(ops::info))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()));
+
+    let mut app = traffic
+        .merge(ops)
+        .fallback(mw::not_found)
+        .with_state(state.clone())
+        .layer(DefaultBodyLimit::max(config.max_body_bytes));
+    if config.http_metrics {
+        app = app.layer(from_fn_with_state(state.metrics.clone(), metrics::track));
+    }
+    if config.http_tracing {
+        app = app.layer(telemetry::http_trace_layer(config.otlp_endpoint.is_some()));
+    }
+    let served_by = HeaderValue::from_str(&state.instance.hostname)
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+    app.layer(CatchPanicLayer::custom(panic_response))
+        .layer(from_fn_with_state(served_by, mw::finalize))
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    crate::error::AppError::from_status(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "the handler panicked",
+    )
+    .into_response()
+}
+
+/// The metrics listener's router: `/metrics` only.
+pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/metrics", get(render_metrics))
+        .fallback(mw::not_found)
+        .with_state(metrics)
+}
+
+async fn render_metrics(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        metrics.render(),
+    )
+}

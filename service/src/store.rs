@@ -1,0 +1,161 @@
+//! The in-memory task store: bounded, so a client that only creates tasks gets a clear error
+//! instead of growing the process until the OOM killer steps in.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Longest accepted title, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+
+/// A stored task.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Task {
+    pub id: u64,
+    pub title: String,
+    pub done: bool,
+}
+
+/// Why a task could not be stored.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum StoreError {
+    #[error("title must not be empty")]
+    EmptyTitle,
+    #[error("title is longer than {MAX_TITLE_CHARS} characters")]
+    TitleTooLong,
+    #[error("the task store is full ({0} tasks); delete some first")]
+    Full(usize),
+}
+
+/// Tasks by id, ids increasing and never reused.
+#[derive(Debug)]
+pub struct TaskStore {
+    capacity: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    next_id: u64,
+    tasks: BTreeMap<u64, Task>,
+}
+
+impl TaskStore {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            inner: Mutex::new(Inner {
+                next_id: 1,
+                tasks: BTreeMap::new(),
+            }),
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the map half-updated (every update is one
+        // insert or remove), so a poisoned lock is safe to keep using.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Validates the title (trimmed) and stores a new task.
+    pub fn create(&self, title: &str, done: bool) -> Result<Task, StoreError> {
+        let title = title.trim();
+        if title.is_empty() {
+            return Err(StoreError::EmptyTitle);
+        }
+        if title.chars().count() > MAX_TITLE_CHARS {
+            return Err(StoreError::TitleTooLong);
+        }
+        let mut inner = self.lock();
+        if inner.tasks.len() >= self.capacity {
+            return Err(StoreError::Full(self.capacity));
+        }
+        let id = inner.next_id;
+        inner.next_id += 1;
+        let task = Task {
+            id,
+            title: title.to_string(),
+            done,
+        };
+        inner.tasks.insert(id, task.clone());
+        Ok(task)
+    }
+
+    pub fn get(&self, id: u64) -> Option<Task> {
+        self.lock().tasks.get(&id).cloned()
+    }
+
+    pub fn delete(&self, id: u64) -> bool {
+        self.lock().tasks.remove(&id).is_some()
+    }
+
+    /// A page in id order, and the total count.
+    pub fn list(&self, offset: usize, limit: usize) -> (Vec<Task>, usize) {
+        let inner = self.lock();
+        let page = inner
+            .tasks
+            .values()
+            .skip(offset)
+            .take(limit)
+            .cloned()
+            .collect();
+        (page, inner.tasks.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_get_delete() {
+        let store = TaskStore::new(10);
+        let t = store.create("  write tests ", false).unwrap();
+        assert_eq!(t.title, "write tests");
+        assert_eq!(store.get(t.id), Some(t.clone()));
+        assert!(store.delete(t.id));
+        assert!(!store.delete(t.id));
+        assert_eq!(store.get(t.id), None);
+    }
+
+    #[test]
+    fn capacity_is_enforced_and_freed_by_delete() {
+        let store = TaskStore::new(2);
+        let a = store.create("a", false).unwrap();
+        store.create("b", true).unwrap();
+        assert_eq!(store.create("c", false), Err(StoreError::Full(2)));
+        store.delete(a.id);
+        let c = store.create("c", false).unwrap();
+        assert_eq!(c.id, 3, "ids are never reused");
+    }
+
+    #[test]
+    fn titles_are_validated() {
+        let store = TaskStore::new(2);
+        assert_eq!(store.create("   ", false), Err(StoreError::EmptyTitle));
+        let long = "é".repeat(MAX_TITLE_CHARS + 1);
+        assert_eq!(store.create(&long, false), Err(StoreError::TitleTooLong));
+        assert!(store.create(&"é".repeat(MAX_TITLE_CHARS), false).is_ok());
+    }
+
+    #[test]
+    fn pagination() {
+        let store = TaskStore::new(100);
+        for i in 0..10 {
+            store.create(&format!("t{i}"), false).unwrap();
+        }
+        let (page, total) = store.list(3, 4);
+        assert_eq!(total, 10);
+        assert_eq!(
+            page.iter().map(|t| t.title.as_str()).collect::<Vec<_>>(),
+            ["t3", "t4", "t5", "t6"]
+        );
+        assert!(store.list(20, 5).0.is_empty());
+    }
+}

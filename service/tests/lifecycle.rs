@@ -1,0 +1,290 @@
+//! Shutdown sequence and the healthcheck subcommand, driving the real binary with real signals.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_workload");
+
+/// A running `workload` process and the addresses it logged.
+struct Proc {
+    child: Child,
+    app: SocketAddr,
+    metrics: SocketAddr,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(extra: &[&str]) -> Proc {
+    let mut child = Command::new(BIN)
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--hostname",
+            "proc-test",
+        ])
+        .args(extra)
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("workload binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if v["message"] == "workload listening" {
+                let addr = |k: &str| v[k].as_str().unwrap().parse::<SocketAddr>().unwrap();
+                let _ = tx.send((addr("app_addr"), addr("metrics_addr")));
+            }
+        }
+    });
+    let (app, metrics) = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("workload logs its listening addresses");
+    Proc {
+        child,
+        app,
+        metrics,
+    }
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits for the process to exit (bounded) and returns its exit code.
+fn wait_exit(child: &mut Child, limit: Duration) -> Option<i32> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("process did not exit within {limit:?}");
+}
+
+fn fresh_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_then_stops_accepting_and_exits_zero() {
+    let drain = Duration::from_millis(1500);
+    let mut p = start(&["--drain-delay", "1500ms", "--shutdown-timeout", "10s"]);
+    let client = fresh_client();
+    let base = format!("http://{}", p.app);
+    assert_eq!(client.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
+
+    // An in-flight slow request that must complete despite the signal.
+    let slow = {
+        let client = client.clone();
+        let url = format!("{base}/work/io?ms=3000");
+        tokio::spawn(async move {
+            let r = client.get(url).send().await.unwrap();
+            (r.status(), Instant::now())
+        })
+    };
+    let metrics_url = format!("http://{}/metrics", p.metrics);
+    for _ in 0..100 {
+        let text = client.get(&metrics_url).send().await.unwrap().text().await.unwrap();
+        if common::find_metric(&text, "http_server_active_requests", &[]) == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let signalled = Instant::now();
+    signal(p.child.id(), "TERM");
+
+    // Readiness turns 503 at once, while requests are still served during the drain delay.
+    let mut ready_status = 0;
+    for _ in 0..50 {
+        ready_status = client.get(format!("{base}/readyz")).send().await.unwrap().status().as_u16();
+        if ready_status == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(ready_status, 503, "readiness during drain");
+    let ping = client.get(format!("{base}/ping")).send().await.unwrap();
+    assert_eq!(ping.status(), 200, "traffic is still served during the drain delay");
+    assert!(signalled.elapsed() < drain, "the checks above ran inside the drain window");
+
+    // After the drain delay the listener is closed: new connections are refused.
+    let refused_at = loop {
+        if TcpStream::connect_timeout(&p.app, Duration::from_millis(200)).is_err() {
+            break Instant::now();
+        }
+        assert!(signalled.elapsed() < Duration::from_secs(8), "listener never closed");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    assert!(
+        refused_at.duration_since(signalled) >= drain - Duration::from_millis(100),
+        "listener closed before the drain delay: {:?}",
+        refused_at.duration_since(signalled)
+    );
+
+    // The in-flight request finishes with 200, then the process exits 0.
+    let (status, finished) = slow.await.unwrap();
+    assert_eq!(status, 200);
+    let code = tokio::task::spawn_blocking(move || {
+        let code = wait_exit(&mut p.child, Duration::from_secs(10));
+        (code, Instant::now())
+    })
+    .await
+    .unwrap();
+    assert_eq!(code.0, Some(0));
+    assert!(code.1 >= finished, "exited before the in-flight request completed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_exits_at_once() {
+    let mut p = start(&["--drain-delay", "30s"]);
+    let client = fresh_client();
+    let base = format!("http://{}", p.app);
+    signal(p.child.id(), "INT");
+    let mut ready_status = 0;
+    for _ in 0..100 {
+        ready_status = client.get(format!("{base}/readyz")).send().await.unwrap().status().as_u16();
+        if ready_status == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(ready_status, 503);
+    let second = Instant::now();
+    signal(p.child.id(), "TERM");
+    let code = tokio::task::spawn_blocking(move || wait_exit(&mut p.child, Duration::from_secs(5)))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(workload::shutdown::FORCED_EXIT_CODE));
+    assert!(second.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_timeout_bounds_the_wait_for_stuck_requests() {
+    let mut config = common::config();
+    config.shutdown_timeout = Duration::from_millis(300);
+    let mut app = common::spawn(config).await;
+    let slow = {
+        let client = app.client.clone();
+        let url = app.url("/work/io?ms=10000");
+        tokio::spawn(async move { client.get(url).send().await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let start = Instant::now();
+    app.trigger_stop();
+    let result = tokio::time::timeout(Duration::from_secs(5), &mut app.server)
+        .await
+        .expect("stops within the shutdown timeout, not after the 10 s request")
+        .unwrap();
+    assert!(result.is_ok(), "{result:?}");
+    assert!(start.elapsed() < Duration::from_secs(3));
+    slow.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_subcommand_exits_0_or_1() {
+    let app = common::spawn_default().await;
+    let run = |addr: String| {
+        Command::new(BIN)
+            .arg("healthcheck")
+            .env("WORKLOAD_ADDR", addr)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap()
+    };
+    // Wildcard address: the healthcheck probes loopback on the same port.
+    let ok = tokio::task::spawn_blocking({
+        let addr = format!("0.0.0.0:{}", app.addr.port());
+        move || run(addr)
+    })
+    .await
+    .unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let bad = tokio::task::spawn_blocking(move || run(format!("127.0.0.1:{port}")))
+        .await
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("cannot reach"));
+}
+
+#[test]
+fn bad_configuration_fails_fast_with_a_clear_message() {
+    let out = Command::new(BIN)
+        .args(["--fault-delay-min", "2s", "--fault-delay-max", "1s", "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fault-delay-min"));
+
+    let out = Command::new(BIN)
+        .args(["--fault-error-ratio", "2"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fault-error-ratio"));
+
+    // A port already in use: exit 1 and say which listener.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let out = Command::new(BIN)
+        .args(["--addr", &taken.local_addr().unwrap().to_string(), "--metrics-addr", "127.0.0.1:0", "--log-format", "text"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot bind application listener"));
+}
+
+#[test]
+fn help_lists_every_env_twin() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for env in [
+        "WORKLOAD_ADDR",
+        "WORKLOAD_METRICS_ADDR",
+        "WORKLOAD_DRAIN_DELAY",
+        "WORKLOAD_SHUTDOWN_TIMEOUT",
+        "WORKLOAD_REQUEST_TIMEOUT",
+        "WORKLOAD_MAX_IN_FLIGHT",
+        "WORKLOAD_MAX_BODY_BYTES",
+        "WORKLOAD_WORKER_THREADS",
+        "WORKLOAD_LOG_FORMAT",
+        "WORKLOAD_TASKS_CAPACITY",
+        "WORKLOAD_FAULT_ERROR_RATIO",
+        "WORKLOAD_FAULT_DELAY_MIN",
+        "WORKLOAD_FAULT_DELAY_MAX",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ] {
+        assert!(help.contains(env), "--help does not mention {env}");
+    }
+}

@@ -1,0 +1,386 @@
+"""Live proof that the dashboards show data: a real run, scraped by a real Prometheus.
+
+The test starts, on 127.0.0.1 and free ports:
+  - the real `workload` binary,
+  - the real `loadgen` binary: a short open-loop run of a mixed scenario (CPU work, I/O wait, task
+    CRUD, failing statuses, a request slower than the loadgen's timeout) labelled
+    deployment=docker and run=<unique id>,
+  - the real `prometheus` binary (Debian package) with a config derived from prometheus/prometheus.yml:
+    the same jobs, labels and rule files, targets rewritten to those ports, 1 s scrape interval.
+Then it evaluates every target of every panel of every dashboard through the HTTP API, with the
+template variables substituted as Grafana substitutes them (single value, multi value, All), and
+fails on any error or empty result. It also fails when a dashboard or a rule names a metric that
+neither binary exports. Grafana itself cannot run here; test_prometheus_rules.py checks the
+provisioning files' structure.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, free_port, require_tool
+from dashboard_queries import (
+    PROMETHEUS_DIR,
+    SYNTHETIC_NAMES,
+    PanelTarget,
+    exposition_names,
+    metric_names,
+    panel_targets,
+    parse_label_values,
+    provisioned_scrape_interval,
+    recorded_names,
+    rule_files,
+    rules,
+    substitute,
+    variable_queries,
+)
+
+RUN_SECONDS = 24
+RATE = 40  # requests per second, open loop
+DEPLOYMENT = "docker"
+# Metrics the loadgen only exports while it --watch-es a Kubernetes Deployment (no cluster here).
+# They count as exported if the loadgen's source really emits them under that name.
+WATCH_ONLY = {"loadgen_observed_replicas", "loadgen_observed_cpu_utilization_percent"}
+
+TARGETS = panel_targets()
+VARIABLES = variable_queries()
+
+
+# ----------------------------------------------------------------------------- processes
+def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"{proc.args[0]} exited with {proc.returncode}:\n{tail(log)}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError) as exc:
+            last = exc
+        time.sleep(0.2)
+    raise AssertionError(f"{url} not ready after {timeout}s ({last}):\n{tail(log)}")
+
+
+def tail(log: Path | None, lines: int = 40) -> str:
+    if log is None or not log.exists():
+        return ""
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def derived_prometheus_config(ports: dict[str, int], tmp: Path) -> Path:
+    """prometheus/prometheus.yml with its targets on 127.0.0.1 and a 1 s interval.
+
+    Everything else (jobs, labels, honor_labels, rule files) is the real file's: a change there is
+    what this test runs against.
+    """
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    config["global"].update({"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"})
+    config["rule_files"] = [str(p) for p in rule_files()]
+    jobs = {sc["job_name"]: sc for sc in config["scrape_configs"]}
+    assert set(jobs) == {"workload", "loadgen", "prometheus"}, "scrape jobs are part of the metric contract"
+    for name, scrape in jobs.items():
+        (static,) = scrape["static_configs"]
+        assert len(static["targets"]) == 1, name
+        static["targets"] = [f"127.0.0.1:{ports[name]}"]
+    path = tmp / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@dataclass
+class Stack:
+    prometheus: str  # base URL
+    workload_metrics: str
+    loadgen_metrics: str
+    run_id: str
+    start: float  # unix time the load started
+    logs: dict[str, Path] = field(default_factory=dict)
+
+    def api(self, path: str, params: dict, *, post: bool = True) -> dict:
+        """POST like Grafana's datasource (httpMethod POST); GET where the API only allows GET."""
+        query = urllib.parse.urlencode(params, doseq=True)
+        url, data = (f"{self.prometheus}{path}", query.encode()) if post else (f"{self.prometheus}{path}?{query}", None)
+        try:
+            with urllib.request.urlopen(url, data=data, timeout=30) as resp:
+                body = json.load(resp)
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"{path} {params}: HTTP {exc.code}: {exc.read().decode(errors='replace')}")
+        assert body["status"] == "success", body
+        return body["data"]
+
+
+# The loadgen's per-request timeout is below the workload's, so a request the workload serves in
+# 700 ms times out at the client (loadgen_errors_total{kind="timeout"}) and never at the server.
+CLIENT_TIMEOUT = "500ms"
+WORKLOAD_TIMEOUT = "1s"
+
+
+def loadgen_scenario(tmp: Path) -> Path:
+    """A mixed open-loop scenario so that every series the dashboards plot exists and moves:
+    CPU work, I/O wait, CRUD with a capture, a 500, a 503, and a request slower than the timeout."""
+    scenario = {
+        "name": "dashboards-proof",
+        "description": "tests/system/test_dashboards.py: every panel must have data",
+        "timeout": CLIENT_TIMEOUT,
+        "load": {"rate": RATE, "duration": f"{RUN_SECONDS}s", "max_in_flight": 200},
+        "requests": [
+            {"name": "ping", "weight": 4, "path": "/ping"},
+            {"name": "hello", "weight": 2, "method": "POST", "path": "/api/v1/hello", "json": {}},
+            {"name": "cpu", "weight": 2, "path": "/work/cpu?ms=5"},
+            {"name": "io", "weight": 2, "path": "/work/io?ms=20"},
+            {"name": "io-too-slow", "weight": 1, "path": "/work/io?ms=700"},
+            {"name": "fail-500", "weight": 1, "path": "/status/500"},
+            {"name": "fail-503", "weight": 1, "path": "/status/503"},
+            {
+                "name": "task-lifecycle",
+                "weight": 2,
+                "steps": [
+                    {
+                        "name": "create",
+                        "method": "POST",
+                        "path": "/tasks",
+                        "json": {"title": "proof {{counter}}"},
+                        "capture": {"task_id": "$.id"},
+                    },
+                    {"name": "get", "path": "/tasks/{{task_id}}"},
+                    {"name": "delete", "method": "DELETE", "path": "/tasks/{{task_id}}"},
+                ],
+            },
+        ],
+    }
+    path = tmp / "scenario.yaml"
+    path.write_text(yaml.safe_dump(scenario, sort_keys=False))
+    return path
+
+
+def loadgen_command(binary: Path, target: str, scenario: Path, metrics_port: int, run_id: str) -> list[str]:
+    raise NotImplementedError  # filled in once loadgen's CLI exists
+
+
+@pytest.fixture(scope="module")
+def stack(binaries, tmp_path_factory) -> Stack:
+    prometheus = require_tool("prometheus")
+    tmp = tmp_path_factory.mktemp("dashboards")
+    ports = {name: free_port() for name in ("app", "workload", "loadgen", "prometheus")}
+    run_id = f"proof-{uuid.uuid4().hex[:8]}"
+    procs: list[subprocess.Popen] = []
+    logs = {name: tmp / f"{name}.log" for name in ("workload", "loadgen", "prometheus")}
+
+    def spawn(name: str, cmd: list[str], env: dict | None = None) -> subprocess.Popen:
+        log = logs[name].open("w")
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=tmp)
+        procs.append(proc)
+        return proc
+
+    try:
+        workload = spawn(
+            "workload",
+            [str(binaries["workload"])],
+            {
+                "WORKLOAD_ADDR": f"127.0.0.1:{ports['app']}",
+                "WORKLOAD_METRICS_ADDR": f"127.0.0.1:{ports['workload']}",
+                "WORKLOAD_LOG_FORMAT": "text",
+                "WORKLOAD_LOG": "warn",
+                # a request that sleeps longer than this is cut with 503, reason "timeout"
+                "WORKLOAD_REQUEST_TIMEOUT": WORKLOAD_TIMEOUT,
+                "WORKLOAD_DRAIN_DELAY": "0s",
+                "WORKLOAD_SHUTDOWN_TIMEOUT": "2s",
+            },
+        )
+        wait_http(f"http://127.0.0.1:{ports['app']}/healthz", 30, workload, logs["workload"])
+
+        config = derived_prometheus_config(ports, tmp)
+        check = subprocess.run(
+            [require_tool("promtool"), "check", "config", str(config)], capture_output=True, text=True, timeout=60
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
+        prom = spawn(
+            "prometheus",
+            [
+                prometheus,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{ports['prometheus']}",
+                "--web.enable-remote-write-receiver",
+                "--log.level=warn",
+            ],
+        )
+        base = f"http://127.0.0.1:{ports['prometheus']}"
+        wait_http(f"{base}/-/ready", 60, prom, logs["prometheus"])
+
+        scenario = loadgen_scenario(tmp)
+        start = time.time()
+        loadgen = spawn(
+            "loadgen",
+            loadgen_command(binaries["loadgen"], f"http://127.0.0.1:{ports['app']}", scenario, ports["loadgen"], run_id),
+        )
+        wait_http(f"http://127.0.0.1:{ports['loadgen']}/metrics", 30, loadgen, logs["loadgen"])
+        # Let the run finish and Prometheus scrape and evaluate its end (the loadgen lingers).
+        deadline = start + RUN_SECONDS + 4
+        while time.time() < deadline:
+            assert loadgen.poll() is None, f"loadgen exited early ({loadgen.returncode}):\n{tail(logs['loadgen'])}"
+            assert workload.poll() is None, f"workload exited:\n{tail(logs['workload'])}"
+            time.sleep(0.5)
+        yield Stack(
+            prometheus=base,
+            workload_metrics=f"http://127.0.0.1:{ports['workload']}/metrics",
+            loadgen_metrics=f"http://127.0.0.1:{ports['loadgen']}/metrics",
+            run_id=run_id,
+            start=start,
+            logs=logs,
+        )
+    finally:
+        for proc in reversed(procs):
+            stop(proc)
+
+
+# ----------------------------------------------------------------------------- the proof
+def substitutions(run_id: str) -> dict[str, dict[str, str]]:
+    """The three ways Grafana fills `deployment` and `run`: one value, several values, All."""
+    return {
+        "single": {"deployment": DEPLOYMENT, "run": run_id},
+        "multi": {"deployment": f"({DEPLOYMENT}|k8s-hpa)", "run": f"({run_id}|other-run)"},
+        "all": {"deployment": ".*", "run": ".*"},
+    }
+
+
+def evaluate(stack: Stack, tgt: PanelTarget, variables: dict[str, str]) -> list[dict]:
+    """Run a panel target as Grafana would for the last minute (or since the run began)."""
+    scrape = provisioned_scrape_interval()
+    end = time.time()
+    start = min(stack.start - 10, end - 60)
+    interval = scrape  # Grafana's $__interval for this range is clamped to the min interval
+    expr = substitute(tgt.expr, variables, interval_s=interval, scrape_s=scrape, range_s=end - start)
+    if tgt.instant:
+        data = stack.api("/api/v1/query", {"query": expr, "time": f"{end:.3f}"})
+        values = [data_point for series in data["result"] for data_point in [series["value"]]]
+    else:
+        data = stack.api(
+            "/api/v1/query_range", {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{interval}"}
+        )
+        values = [v for series in data["result"] for v in series["values"]]
+    assert data["result"], f"{tgt.id}: no data for {expr}"
+    finite = [v for _, v in values if not math.isnan(float(v))]
+    assert finite, f"{tgt.id}: only NaN for {expr}"
+    return data["result"]
+
+
+@pytest.mark.parametrize("form", ["single", "multi", "all"])
+@pytest.mark.parametrize("tgt", TARGETS, ids=[t.id for t in TARGETS])
+def test_panel_query_returns_data(stack: Stack, tgt: PanelTarget, form: str):
+    result = evaluate(stack, tgt, substitutions(stack.run_id)[form])
+    for series in result:
+        labels = series["metric"]
+        if "deployment" in labels:
+            assert labels["deployment"] == DEPLOYMENT, labels
+        if "run" in labels:
+            assert labels["run"] == stack.run_id, labels
+    # every {{label}} of the legend is a label of the result, or Grafana prints it empty
+    for label in re.findall(r"\{\{\s*(\w+)\s*\}\}", tgt.legend):
+        assert any(label in s["metric"] for s in result), f"{tgt.id}: legend uses {{{{{label}}}}}, result has none"
+
+
+@pytest.mark.parametrize(("dashboard", "name", "query"), VARIABLES, ids=[f"{d}:{n}" for d, n, _ in VARIABLES])
+def test_template_variable_lists_the_run(stack: Stack, dashboard: str, name: str, query: str):
+    selector, label = parse_label_values(query)
+    variables = {"deployment": ".*", "run": ".*"}
+    params: dict = {"start": f"{stack.start - 10:.3f}", "end": f"{time.time():.3f}"}
+    if selector:
+        params["match[]"] = substitute(selector, variables, interval_s=5, scrape_s=5, range_s=60)
+    url = f"{stack.prometheus}/api/v1/label/{label}/values?{urllib.parse.urlencode(params)}"
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        values = json.load(resp)["data"]
+    expected = {"deployment": DEPLOYMENT, "run": stack.run_id}[name]
+    assert expected in values, f"{dashboard} ${name}: {values}"
+
+
+def test_every_recording_rule_has_data(stack: Stack):
+    missing = []
+    for name in sorted(recorded_names()):
+        data = stack.api("/api/v1/query", {"query": f'{{__name__="{name}"}}', "time": f"{time.time():.3f}"})
+        if not data["result"]:
+            missing.append(name)
+    assert missing == [], "recording rules with no data after a real run"
+
+
+def test_rule_health(stack: Stack):
+    """Prometheus evaluated every rule without error."""
+    data = stack.api("/api/v1/rules", {}, post=False)
+    bad = [
+        (r.get("name"), r.get("lastError"))
+        for group in data["groups"]
+        for r in group["rules"]
+        if r.get("health") != "ok"
+    ]
+    assert bad == []
+    loaded = {r["name"] for group in data["groups"] for r in group["rules"]}
+    assert loaded == {r.get("record") or r.get("alert") for r in rules()}
+
+
+def test_no_metric_name_without_an_exporter(stack: Stack):
+    exported = set(SYNTHETIC_NAMES)
+    for url in (stack.workload_metrics, stack.loadgen_metrics):
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            exported |= exposition_names(resp.read().decode())
+    source = "\n".join(p.read_text() for p in (ROOT / "loadgen" / "src").rglob("*.rs"))
+    for name in WATCH_ONLY:
+        if f'"{name}"' in source:
+            exported.add(name)
+    known = exported | recorded_names()
+
+    referenced: dict[str, set[str]] = {}
+    for tgt in TARGETS:
+        for name in metric_names(tgt.expr):
+            referenced.setdefault(name, set()).add(tgt.id)
+    for dashboard, var, query in VARIABLES:
+        for name in metric_names(parse_label_values(query)[0] or ""):
+            referenced.setdefault(name, set()).add(f"{dashboard}:${var}")
+    for rule in rules():
+        for name in metric_names(rule["expr"]):
+            referenced.setdefault(name, set()).add(rule.get("record") or rule.get("alert"))
+    assert len(referenced) > 20, "the metric-name extractor found suspiciously little"
+    unknown = {name: sorted(users) for name, users in referenced.items() if name not in known}
+    assert unknown == {}, "names no binary exports (see the metric contract in ../shared/DESIGN.md)"
+
+
+def test_metrics_endpoints_declare_the_text_format(stack: Stack):
+    """Prometheus 3 (the compose image may pin one) refuses a scrape without a known Content-Type."""
+    for url in (stack.workload_metrics, stack.loadgen_metrics):
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            content_type = resp.headers.get("Content-Type", "")
+        assert content_type.startswith("text/plain"), f"{url}: Content-Type {content_type!r}"
+
+
+def test_targets_are_up_with_the_contract_labels(stack: Stack):
+    data = stack.api("/api/v1/targets", {"state": "active"}, post=False)
+    targets = {t["labels"]["job"]: t for t in data["activeTargets"]}
+    assert set(targets) == {"workload", "loadgen", "prometheus"}
+    for job, tgt in targets.items():
+        assert tgt["health"] == "up", (job, tgt.get("lastError"))
+    assert targets["workload"]["labels"]["deployment"] == DEPLOYMENT

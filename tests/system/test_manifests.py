@@ -1,0 +1,1055 @@
+"""The Kubernetes manifests, proven without a cluster.
+
+Every kustomization under deploy/ is rendered with the real `kubectl kustomize`, validated against
+the Kubernetes OpenAPI schemas in strict mode (`kubernetes-validate --strict`, pinned versions),
+linted with yamllint, and checked for the invariants a cluster would only reveal at run time:
+an HPA that targets nothing, a Deployment without CPU requests (HPA shows `<unknown>`), probes on
+ports the container does not expose, a Service that selects no pod, `latest` images, a soft
+securityContext, a loadgen Role that can write, a drain that SIGKILL cuts short, readiness that
+flips after the drain is over, and rollouts that drop capacity.
+
+Each invariant is a check function returning the problems it finds; its test asserts the rendered
+manifests have none, and `test_check_catches_mutation` proves every check complains about a
+manifest broken on purpose, so no check passes vacuously.
+
+Rendering uses `--load-restrictor LoadRestrictionsNone` throughout, exactly like
+deploy/scripts/lib.sh: deploy/monitoring and deploy/loadgen generate ConfigMaps from
+prometheus/, grafana/ and loadgen/scenarios/, outside their kustomization roots (see
+deploy/README.md). The workload overlays must also render without it
+(`test_workload_overlays_render_with_default_restrictions`), so `kubectl apply -k` works for them.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import re
+import subprocess
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import yaml
+
+from conftest import ROOT, require_tool
+
+DEPLOY = ROOT / "deploy"
+RENDER_FLAGS = ["--load-restrictor", "LoadRestrictionsNone"]
+
+WORKLOAD_OVERLAYS = ["overlays/single", "overlays/hpa", "overlays/minikube-single", "overlays/minikube-hpa"]
+HPA_OVERLAYS = ["overlays/hpa", "overlays/minikube-hpa"]
+SINGLE_OVERLAYS = ["overlays/single", "overlays/minikube-single"]
+MINIKUBE_OVERLAYS = ["overlays/minikube-single", "overlays/minikube-hpa"]
+KUSTOMIZATIONS = ["base", *WORKLOAD_OVERLAYS, "monitoring", "loadgen"]
+WITH_WORKLOAD = ["base", *WORKLOAD_OVERLAYS]
+# The deployment label each overlay gives its pods (and the loadgen, through a ConfigMap).
+EXPECTED_DEPLOYMENT_LABEL = {
+    "base": "k8s",
+    "overlays/single": "k8s-single",
+    "overlays/minikube-single": "k8s-single",
+    "overlays/hpa": "k8s-hpa",
+    "overlays/minikube-hpa": "k8s-hpa",
+}
+DEPLOYMENT_LABEL_KEY = "scalebench.io/deployment"
+WORKLOAD_IMAGE = "scalebench/workload"
+# Oldest and newest Kubernetes versions the manifests are validated against (kubernetes-validate
+# ships schemas up to its own version; 1.33 is the oldest Minikube release we document).
+K8S_VERSIONS = ["1.33.0", "1.37.0"]
+# The workload's defaults (service config), used when the manifest does not set the env var.
+DEFAULT_DRAIN_DELAY = 5.0
+DEFAULT_SHUTDOWN_TIMEOUT = 20.0
+
+Docs = list[dict]
+
+
+# --------------------------------------------------------------------------------- rendering
+def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, **kwargs)
+
+
+@functools.lru_cache(maxsize=None)
+def _render_text(name: str) -> str:
+    kubectl = require_tool("kubectl")
+    proc = _run([kubectl, "kustomize", *RENDER_FLAGS, str(DEPLOY / name)])
+    assert proc.returncode == 0, f"kubectl kustomize deploy/{name} failed:\n{proc.stderr}"
+    return proc.stdout
+
+
+def render(name: str) -> Docs:
+    """The rendered documents of deploy/NAME (a fresh copy: mutations stay local)."""
+    docs = [d for d in yaml.safe_load_all(_render_text(name)) if d]
+    assert docs, f"deploy/{name} rendered nothing"
+    return docs
+
+
+def of_kind(docs: Docs, kind: str) -> list[dict]:
+    return [d for d in docs if d.get("kind") == kind]
+
+
+def find(docs: Docs, kind: str, name: str) -> dict | None:
+    return next((d for d in of_kind(docs, kind) if d["metadata"]["name"] == name), None)
+
+
+def pod_templates(docs: Docs) -> list[tuple[str, dict]]:
+    """(kind/name, pod template) of every workload resource."""
+    out = []
+    for d in docs:
+        if d.get("kind") in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"):
+            out.append((f"{d['kind']}/{d['metadata']['name']}", d["spec"]["template"]))
+        elif d.get("kind") == "CronJob":
+            out.append((f"CronJob/{d['metadata']['name']}", d["spec"]["jobTemplate"]["spec"]["template"]))
+    return out
+
+
+def containers(pod_spec: dict) -> list[dict]:
+    return [*pod_spec.get("initContainers", []), *pod_spec.get("containers", [])]
+
+
+def image_repo(image: str) -> str:
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return name.rsplit(":", 1)[0] if ":" in last else name
+
+
+def workload_deployments(docs: Docs) -> list[dict]:
+    return [
+        d
+        for d in of_kind(docs, "Deployment")
+        if any(image_repo(c["image"]) == WORKLOAD_IMAGE for c in d["spec"]["template"]["spec"]["containers"])
+    ]
+
+
+def workload_container(deployment: dict) -> dict:
+    return next(
+        c for c in deployment["spec"]["template"]["spec"]["containers"] if image_repo(c["image"]) == WORKLOAD_IMAGE
+    )
+
+
+def env_value(container: dict, name: str) -> str | None:
+    for var in container.get("env", []):
+        if var["name"] == name:
+            return var.get("value")
+    return None
+
+
+_DURATION_UNITS = {
+    "ns": 1e-9, "nsec": 1e-9, "us": 1e-6, "usec": 1e-6, "ms": 1e-3, "msec": 1e-3,
+    "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
+    "m": 60.0, "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
+    "h": 3600.0, "hr": 3600.0, "hrs": 3600.0, "hour": 3600.0, "hours": 3600.0,
+    "d": 86400.0, "day": 86400.0, "days": 86400.0,
+}  # fmt: skip
+
+
+def humantime_seconds(text: str) -> float:
+    """Seconds in a humantime duration as the workload parses it (`10s`, `1m 30s`, `500ms`)."""
+    parts = re.findall(r"(\d+)\s*([a-z]+)", text.strip().lower())
+    rebuilt = "".join(f"{n}{u}" for n, u in parts)
+    if not parts or rebuilt != re.sub(r"\s+", "", text.strip().lower()):
+        raise ValueError(f"not a humantime duration: {text!r}")
+    total = 0.0
+    for number, unit in parts:
+        if unit not in _DURATION_UNITS:
+            raise ValueError(f"unknown unit {unit!r} in {text!r}")
+        total += int(number) * _DURATION_UNITS[unit]
+    return total
+
+
+def container_ports(container: dict) -> tuple[set[int], set[str]]:
+    ports = container.get("ports", [])
+    return {p["containerPort"] for p in ports}, {p["name"] for p in ports if "name" in p}
+
+
+# ------------------------------------------------------------------------------------ checks
+# Each check takes rendered documents and returns a list of problems (empty = invariant holds).
+def check_hpa_targets_existing_deployment(docs: Docs) -> list[str]:
+    problems = []
+    hpas = of_kind(docs, "HorizontalPodAutoscaler")
+    for hpa in hpas:
+        ref = hpa["spec"]["scaleTargetRef"]
+        target = find(docs, ref.get("kind", ""), ref.get("name", ""))
+        if ref.get("kind") != "Deployment" or ref.get("apiVersion") != "apps/v1" or target is None:
+            problems.append(f"HPA {hpa['metadata']['name']} targets {ref}, which is not a Deployment here")
+    return problems
+
+
+def check_hpa_targets_set_cpu_requests(docs: Docs) -> list[str]:
+    problems = []
+    for hpa in of_kind(docs, "HorizontalPodAutoscaler"):
+        ref = hpa["spec"]["scaleTargetRef"]
+        target = find(docs, "Deployment", ref.get("name", ""))
+        if target is None:
+            continue  # reported by check_hpa_targets_existing_deployment
+        for c in target["spec"]["template"]["spec"]["containers"]:
+            if not c.get("resources", {}).get("requests", {}).get("cpu"):
+                problems.append(f"container {c['name']} of {ref['name']} has no CPU request: HPA shows <unknown>")
+    return problems
+
+
+def check_hpa_policy(docs: Docs) -> list[str]:
+    """autoscaling/v2 on CPU at 50%, 1..10, fast up, down within minutes, replicas left to the HPA."""
+    problems = []
+    for hpa in of_kind(docs, "HorizontalPodAutoscaler"):
+        spec = hpa["spec"]
+        name = hpa["metadata"]["name"]
+        if hpa["apiVersion"] != "autoscaling/v2":
+            problems.append(f"HPA {name} is {hpa['apiVersion']}, not autoscaling/v2")
+        if (spec.get("minReplicas", 1), spec.get("maxReplicas")) != (1, 10):
+            problems.append(f"HPA {name} range is {spec.get('minReplicas', 1)}..{spec.get('maxReplicas')}, not 1..10")
+        cpu = [
+            m["resource"]["target"]
+            for m in spec.get("metrics", [])
+            if m.get("type") == "Resource" and m["resource"]["name"] == "cpu"
+        ]
+        if cpu != [{"type": "Utilization", "averageUtilization": 50}]:
+            problems.append(f"HPA {name} CPU target is {cpu}, not one Utilization target of 50%")
+        behavior = spec.get("behavior", {})
+        up = behavior.get("scaleUp", {}).get("stabilizationWindowSeconds")
+        down = behavior.get("scaleDown", {}).get("stabilizationWindowSeconds")
+        if up is None or up > 15:
+            problems.append(f"HPA {name} scale-up stabilization is {up}: not within seconds")
+        if down is None or down > 180:
+            problems.append(f"HPA {name} scale-down stabilization is {down}: not within a few minutes")
+        target = find(docs, "Deployment", spec["scaleTargetRef"].get("name", ""))
+        if target is not None and "replicas" in target["spec"]:
+            problems.append(f"Deployment {target['metadata']['name']} pins replicas under an HPA: apply fights it")
+    return problems
+
+
+def check_probes_use_exposed_ports(docs: Docs) -> list[str]:
+    problems = []
+    for owner, template in pod_templates(docs):
+        for c in containers(template["spec"]):
+            numbers, names = container_ports(c)
+            for kind in ("livenessProbe", "readinessProbe", "startupProbe"):
+                probe = c.get(kind)
+                if probe is None:
+                    continue
+                action = probe.get("httpGet") or probe.get("tcpSocket") or probe.get("grpc")
+                if action is None:
+                    continue  # exec probes use no port
+                port = action.get("port")
+                if not ((isinstance(port, int) and port in numbers) or (isinstance(port, str) and port in names)):
+                    problems.append(f"{owner} {c['name']} {kind} uses port {port!r}, exposed: {sorted(numbers)} {sorted(names)}")
+    return problems
+
+
+def check_workload_probes(docs: Docs) -> list[str]:
+    """Liveness on /healthz, readiness on /readyz, both on the application port."""
+    problems = []
+    for d in workload_deployments(docs):
+        c = workload_container(d)
+        app_port = next((p for p in c.get("ports", []) if p["containerPort"] == 8080), None)
+        allowed = {8080, app_port.get("name") if app_port else None} - {None}
+        for kind, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+            get = c.get(kind, {}).get("httpGet")
+            if get is None or get.get("path") != path or get.get("port") not in allowed:
+                problems.append(f"{d['metadata']['name']} {kind} is {get}, want GET {path} on the app port 8080")
+    return problems
+
+
+def check_services_select_pods(docs: Docs) -> list[str]:
+    problems = []
+    templates = pod_templates(docs)
+    for svc in of_kind(docs, "Service"):
+        selector = svc["spec"].get("selector") or {}
+        name = svc["metadata"]["name"]
+        if not selector:
+            problems.append(f"Service {name} has no selector")
+            continue
+        matched = [
+            (owner, t)
+            for owner, t in templates
+            if all(t["metadata"].get("labels", {}).get(k) == v for k, v in selector.items())
+        ]
+        if not matched:
+            problems.append(f"Service {name} selector {selector} matches no pod template")
+        for owner, t in matched:
+            for port in svc["spec"]["ports"]:
+                target = port.get("targetPort", port["port"])
+                exposed = [container_ports(c) for c in t["spec"]["containers"]]
+                if not any((target in nums) if isinstance(target, int) else (target in names) for nums, names in exposed):
+                    problems.append(f"Service {name} targetPort {target!r} is not a port of {owner}")
+    return problems
+
+
+def check_workload_service_app_port_only(docs: Docs) -> list[str]:
+    problems = []
+    for svc in of_kind(docs, "Service"):
+        if svc["metadata"]["name"] != "workload":
+            continue
+        ports = [(p["port"], p.get("targetPort")) for p in svc["spec"]["ports"]]
+        if ports not in ([(8080, "http")], [(8080, 8080)]):
+            problems.append(f"Service workload exposes {ports}: want the application port 8080 only")
+    return problems
+
+
+def check_images_pinned(docs: Docs) -> list[str]:
+    problems = []
+    for owner, template in pod_templates(docs):
+        for c in containers(template["spec"]):
+            image = c.get("image", "")
+            last = image.split("@", 1)[0].rsplit("/", 1)[-1]
+            tag = last.split(":", 1)[1] if ":" in last else None
+            if "@sha256:" in image:
+                continue
+            if tag is None or tag == "" or tag == "latest":
+                problems.append(f"{owner} {c['name']} image {image!r} is not pinned to a version tag")
+    return problems
+
+
+def check_security_context_hardened(docs: Docs) -> list[str]:
+    problems = []
+    for owner, template in pod_templates(docs):
+        pod_sc = template["spec"].get("securityContext", {})
+        for c in containers(template["spec"]):
+            sc = c.get("securityContext", {})
+            where = f"{owner} {c['name']}"
+            if not sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")):
+                problems.append(f"{where}: runAsNonRoot is not true")
+            if sc.get("runAsUser", pod_sc.get("runAsUser")) == 0:
+                problems.append(f"{where}: runs as uid 0")
+            if sc.get("readOnlyRootFilesystem") is not True:
+                problems.append(f"{where}: readOnlyRootFilesystem is not true")
+            if sc.get("allowPrivilegeEscalation") is not False:
+                problems.append(f"{where}: allowPrivilegeEscalation is not false")
+            if sc.get("privileged"):
+                problems.append(f"{where}: privileged")
+            caps = sc.get("capabilities", {})
+            if caps.get("drop") != ["ALL"] or caps.get("add"):
+                problems.append(f"{where}: capabilities are {caps}, want drop [ALL] and no add")
+            seccomp = sc.get("seccompProfile", pod_sc.get("seccompProfile", {}))
+            if seccomp.get("type") != "RuntimeDefault":
+                problems.append(f"{where}: seccompProfile is {seccomp}, want RuntimeDefault")
+    return problems
+
+
+def check_roles_read_only(docs: Docs) -> list[str]:
+    """Every Role and ClusterRole here grants only get, list and watch."""
+    problems = []
+    for role in [*of_kind(docs, "Role"), *of_kind(docs, "ClusterRole")]:
+        for rule in role.get("rules", []):
+            extra = set(rule.get("verbs", [])) - {"get", "list", "watch"}
+            if extra:
+                problems.append(f"{role['kind']} {role['metadata']['name']} grants {sorted(extra)} on {rule.get('resources')}")
+    return problems
+
+
+def _rules_bound_to(docs: Docs, service_account: str) -> list[dict]:
+    rules = []
+    for binding in [*of_kind(docs, "RoleBinding"), *of_kind(docs, "ClusterRoleBinding")]:
+        if any(s.get("kind") == "ServiceAccount" and s.get("name") == service_account for s in binding.get("subjects", [])):
+            ref = binding["roleRef"]
+            role = find(docs, ref["kind"], ref["name"])
+            if role is None:
+                rules.append({"missing": f"{ref['kind']} {ref['name']}"})
+            else:
+                rules.extend(role.get("rules", []))
+    return rules
+
+
+def check_loadgen_rbac(docs: Docs) -> list[str]:
+    """The loadgen may get/list/watch Deployments and HPAs, in its namespace, and nothing else."""
+    problems = []
+    rules = _rules_bound_to(docs, "loadgen")
+    if not rules:
+        problems.append("no Role is bound to ServiceAccount loadgen")
+    allowed = {("apps", "deployments"), ("autoscaling", "horizontalpodautoscalers")}
+    granted = set()
+    for rule in rules:
+        if "missing" in rule:
+            problems.append(f"loadgen binding refers to a missing {rule['missing']}")
+            continue
+        if rule.get("resourceNames") or rule.get("nonResourceURLs"):
+            problems.append(f"unexpected rule shape {rule}")
+        if set(rule.get("verbs", [])) != {"get", "list", "watch"}:
+            problems.append(f"loadgen rule verbs are {rule.get('verbs')}, want exactly get, list, watch")
+        for group in rule.get("apiGroups", []):
+            for resource in rule.get("resources", []):
+                if (group, resource) not in allowed:
+                    problems.append(f"loadgen may access {resource!r} in API group {group!r}")
+                granted.add((group, resource))
+    if rules and granted != allowed:
+        problems.append(f"loadgen is granted {sorted(granted)}, want {sorted(allowed)}")
+    if of_kind(docs, "ClusterRoleBinding"):
+        problems.append("the loadgen needs no cluster-wide binding")
+    return problems
+
+
+def check_drain_fits_grace(docs: Docs) -> list[str]:
+    problems = []
+    for d in workload_deployments(docs):
+        c = workload_container(d)
+        drain = humantime_seconds(env_value(c, "WORKLOAD_DRAIN_DELAY") or f"{DEFAULT_DRAIN_DELAY:g}s")
+        shutdown = humantime_seconds(env_value(c, "WORKLOAD_SHUTDOWN_TIMEOUT") or f"{DEFAULT_SHUTDOWN_TIMEOUT:g}s")
+        grace = d["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30)
+        if not drain + shutdown < grace:
+            problems.append(
+                f"{d['metadata']['name']}: drain {drain:g}s + shutdown {shutdown:g}s does not fit inside "
+                f"terminationGracePeriodSeconds {grace}: SIGKILL cuts the drain short"
+            )
+    return problems
+
+
+def check_readiness_flips_before_drain_ends(docs: Docs) -> list[str]:
+    problems = []
+    for d in workload_deployments(docs):
+        c = workload_container(d)
+        drain = humantime_seconds(env_value(c, "WORKLOAD_DRAIN_DELAY") or f"{DEFAULT_DRAIN_DELAY:g}s")
+        probe = c.get("readinessProbe")
+        if probe is None:
+            problems.append(f"{d['metadata']['name']} has no readiness probe: nothing flips before the drain")
+            continue
+        flip = probe.get("periodSeconds", 10) * probe.get("failureThreshold", 3)
+        if not drain >= flip:
+            problems.append(
+                f"{d['metadata']['name']}: readiness needs {flip}s to report unready but the drain lasts "
+                f"{drain:g}s: the pod stops serving while still in the endpoints"
+            )
+    return problems
+
+
+def check_rollout_keeps_capacity(docs: Docs) -> list[str]:
+    problems = []
+    for d in workload_deployments(docs):
+        strategy = d["spec"].get("strategy", {})
+        unavailable = strategy.get("rollingUpdate", {}).get("maxUnavailable", "25%")
+        if strategy.get("type", "RollingUpdate") != "RollingUpdate" or unavailable not in (0, "0", "0%"):
+            problems.append(f"{d['metadata']['name']}: strategy {strategy} may drop capacity (want maxUnavailable 0)")
+        surge = strategy.get("rollingUpdate", {}).get("maxSurge", "25%")
+        if surge in (0, "0", "0%"):
+            problems.append(f"{d['metadata']['name']}: maxSurge 0 with maxUnavailable 0 can never roll")
+    return problems
+
+
+def check_workload_resources(docs: Docs) -> list[str]:
+    problems = []
+    for d in workload_deployments(docs):
+        res = workload_container(d).get("resources", {})
+        for section in ("requests", "limits"):
+            for key in ("cpu", "memory"):
+                if not res.get(section, {}).get(key):
+                    problems.append(f"{d['metadata']['name']}: no {key} {section[:-1]}")
+    return problems
+
+
+def check_no_needless_tokens(docs: Docs) -> list[str]:
+    """ServiceAccounts do not automount; only pods that talk to the API (watch, SD) mount a token."""
+    needs_api = {"loadgen", "prometheus"}
+    problems = []
+    for sa in of_kind(docs, "ServiceAccount"):
+        if sa.get("automountServiceAccountToken") is not False:
+            problems.append(f"ServiceAccount {sa['metadata']['name']} automounts its token")
+    for owner, template in pod_templates(docs):
+        spec = template["spec"]
+        if spec.get("serviceAccountName") not in needs_api and spec.get("automountServiceAccountToken") is not False:
+            problems.append(f"{owner} mounts an API token it does not need")
+    return problems
+
+
+def check_recommended_labels(docs: Docs) -> list[str]:
+    problems = []
+    for d in docs:
+        labels = d["metadata"].get("labels", {})
+        if d["kind"] in ("Namespace",):
+            continue
+        for key in ("app.kubernetes.io/name", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by"):
+            if d["kind"] != "ConfigMap" or key != "app.kubernetes.io/name":
+                if key not in labels:
+                    problems.append(f"{d['kind']}/{d['metadata']['name']} lacks label {key}")
+    for owner, template in pod_templates(docs):
+        labels = template["metadata"].get("labels", {})
+        for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/part-of"):
+            if key not in labels:
+                problems.append(f"{owner} pod template lacks label {key}")
+    return problems
+
+
+def check_deployment_label(docs: Docs, expected: str) -> list[str]:
+    """Pods carry scalebench.io/deployment=EXPECTED, and the loadgen's ConfigMap says the same."""
+    problems = []
+    for d in workload_deployments(docs):
+        got = d["spec"]["template"]["metadata"].get("labels", {}).get(DEPLOYMENT_LABEL_KEY)
+        if got != expected:
+            problems.append(f"{d['metadata']['name']} pods are labelled {DEPLOYMENT_LABEL_KEY}={got!r}, want {expected!r}")
+        if any(k == DEPLOYMENT_LABEL_KEY for k in d["spec"]["selector"].get("matchLabels", {})):
+            problems.append("the deployment label is in the selector: switching overlays would need a delete")
+    cm = find(docs, "ConfigMap", "scalebench-deployment")
+    if cm is None or cm.get("data", {}).get("deployment") != expected:
+        problems.append(f"ConfigMap scalebench-deployment is {cm and cm.get('data')}, want deployment={expected!r}")
+    return problems
+
+
+def check_minikube(docs: Docs) -> list[str]:
+    problems = []
+    for d in workload_deployments(docs):
+        c = workload_container(d)
+        if c.get("imagePullPolicy") != "IfNotPresent":
+            problems.append(f"workload imagePullPolicy is {c.get('imagePullPolicy')}: a loaded local image gets pulled")
+    svc = find(docs, "Service", "workload")
+    if svc is None or svc["spec"].get("type") != "NodePort":
+        problems.append("the workload Service is not a NodePort on Minikube")
+    return problems
+
+
+# ------------------------------------------------------------------- monitoring and loadgen
+def _pod_spec(docs: Docs, kind: str, name: str) -> dict:
+    obj = find(docs, kind, name)
+    assert obj is not None, f"{kind}/{name} missing"
+    return obj["spec"]["template"]["spec"]
+
+
+def materialize_volume(docs: Docs, pod_spec: dict, volume_name: str, dest: Path) -> None:
+    """Write a configMap or projected volume's files under DEST as the kubelet would."""
+    volume = next(v for v in pod_spec["volumes"] if v["name"] == volume_name)
+    sources = volume["projected"]["sources"] if "projected" in volume else [{"configMap": volume["configMap"]}]
+    for source in sources:
+        ref = source["configMap"]
+        cm = find(docs, "ConfigMap", ref["name"])
+        assert cm is not None, f"volume {volume_name} refers to a missing ConfigMap {ref['name']}"
+        items = ref.get("items") or [{"key": k, "path": k} for k in cm.get("data", {})]
+        for item in items:
+            assert item["key"] in cm["data"], f"ConfigMap {ref['name']} has no key {item['key']}"
+            path = dest / item["path"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(cm["data"][item["key"]])
+
+
+def _mount_path(container: dict, volume: str) -> str | None:
+    return next((m["mountPath"] for m in container.get("volumeMounts", []) if m["name"] == volume), None)
+
+
+def prometheus_config(docs: Docs) -> dict:
+    cm = next(c for c in of_kind(docs, "ConfigMap") if c["metadata"]["name"].startswith("prometheus-config"))
+    return yaml.safe_load(cm["data"]["prometheus.yml"])
+
+
+def _label_meta(label: str) -> str:
+    return "__meta_kubernetes_pod_label_" + re.sub(r"[^a-zA-Z0-9_]", "_", label)
+
+
+def check_prometheus_discovery(docs: Docs) -> list[str]:
+    """workload and loadgen jobs discover pods, and workload series get `deployment` from the pod label."""
+    problems = []
+    jobs = {j["job_name"]: j for j in prometheus_config(docs).get("scrape_configs", [])}
+    for name in ("workload", "loadgen", "prometheus"):
+        if name not in jobs:
+            problems.append(f"no scrape job {name!r} (the metric contract's job names)")
+    for name in ("workload", "loadgen"):
+        job = jobs.get(name, {})
+        if not any(sd.get("role") == "pod" for sd in job.get("kubernetes_sd_configs", [])):
+            problems.append(f"job {name} does not discover pods through the Kubernetes API")
+    workload = jobs.get("workload", {})
+    if not any(
+        r.get("source_labels") == [_label_meta(DEPLOYMENT_LABEL_KEY)]
+        and r.get("target_label") == "deployment"
+        and r.get("action", "replace") == "replace"
+        for r in workload.get("relabel_configs", [])
+    ):
+        problems.append(f"job workload does not copy pod label {DEPLOYMENT_LABEL_KEY} into `deployment`")
+    if not jobs.get("loadgen", {}).get("honor_labels"):
+        problems.append("job loadgen must honor the loadgen's own `deployment` and `run` labels")
+    # Discovery needs list/watch on pods, granted to Prometheus' ServiceAccount.
+    deployment = find(docs, "Deployment", "prometheus")
+    sa = deployment["spec"]["template"]["spec"].get("serviceAccountName") if deployment else None
+    rules = _rules_bound_to(docs, sa or "")
+    if not any(
+        "" in r.get("apiGroups", []) and "pods" in r.get("resources", []) and {"list", "watch"} <= set(r.get("verbs", []))
+        for r in rules
+    ):
+        problems.append(f"ServiceAccount {sa} may not list/watch pods: discovery finds nothing")
+    return problems
+
+
+def check_grafana_provisioning(docs: Docs) -> list[str]:
+    """Dashboards are mounted where the provider looks, and the datasource URL is a Service here."""
+    problems = []
+    spec = _pod_spec(docs, "Deployment", "grafana")
+    grafana = spec["containers"][0]
+    prov = next(c for c in of_kind(docs, "ConfigMap") if c["metadata"]["name"].startswith("grafana-provisioning"))
+    providers = yaml.safe_load(prov["data"]["dashboards.yml"])["providers"]
+    dashboards_at = _mount_path(grafana, "dashboards")
+    for p in providers:
+        if p["options"]["path"] != dashboards_at:
+            problems.append(f"provider {p['name']} reads {p['options']['path']}, dashboards are mounted at {dashboards_at}")
+    if _mount_path(grafana, "provisioning") != "/etc/grafana/provisioning":
+        problems.append("provisioning is not mounted at /etc/grafana/provisioning")
+    datasources = yaml.safe_load(prov["data"]["datasources.yml"])["datasources"]
+    prom = [d for d in datasources if d["type"] == "prometheus"]
+    for ds in prom:
+        match = re.fullmatch(r"http://([a-z0-9-]+):(\d+)/?", ds["url"])
+        svc = find(docs, "Service", match.group(1)) if match else None
+        if svc is None or int(match.group(2)) not in [p["port"] for p in svc["spec"]["ports"]]:
+            problems.append(f"datasource {ds['name']} url {ds['url']} is not a Service in deploy/monitoring")
+    if not prom:
+        problems.append("no Prometheus datasource is provisioned")
+    return problems
+
+
+def _arg_after(args: list[str], flag: str) -> str | None:
+    for i, a in enumerate(args):
+        if a == flag and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith(flag + "="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def check_loadgen_job(docs: Docs) -> list[str]:
+    problems = []
+    job = find(docs, "Job", "loadgen")
+    if job is None:
+        return ["no Job loadgen"]
+    spec = job["spec"]
+    if (spec.get("parallelism"), spec.get("completions")) != (3, 3):
+        problems.append(f"parallelism/completions are {spec.get('parallelism')}/{spec.get('completions')}, want 3/3")
+    c = spec["template"]["spec"]["containers"][0]
+    args = c.get("args", [])
+    target = _arg_after(args, "--target") or ""
+    if not re.fullmatch(r"http://workload(\.\$\(POD_NAMESPACE\)\.svc(\.cluster\.local)?)?:8080/?", target):
+        problems.append(f"--target {target!r} is not the workload Service's DNS name and port")
+    metrics_addr = _arg_after(args, "--metrics-addr") or ""
+    metrics_port = next((p for p in c.get("ports", []) if p.get("name") == "metrics"), None)
+    if metrics_addr != "0.0.0.0:9464" or metrics_port is None or metrics_port["containerPort"] != 9464:
+        problems.append(f"--metrics-addr {metrics_addr!r} and port `metrics` {metrics_port} disagree (want 9464)")
+    if _arg_after(args, "--out") != "-":
+        problems.append("the report is not written to stdout (`--out -`), so it cannot be fetched from logs")
+    if _arg_after(args, "--watch") != "deployment/workload":
+        problems.append(f"--watch is {_arg_after(args, '--watch')!r}, want deployment/workload")
+    labels = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--label"]
+    if "deployment=$(SCALEBENCH_DEPLOYMENT)" not in labels:
+        problems.append(f"--label deployment=... is missing from {labels}")
+    env = {e["name"]: e for e in c.get("env", [])}
+    ref = env.get("SCALEBENCH_DEPLOYMENT", {}).get("valueFrom", {}).get("configMapKeyRef", {})
+    if (ref.get("name"), ref.get("key")) != ("scalebench-deployment", "deployment"):
+        problems.append(f"SCALEBENCH_DEPLOYMENT comes from {ref}, not the overlay's scalebench-deployment ConfigMap")
+    # Every $(VAR) in the args must be a variable of the container, or Kubernetes passes it literally.
+    for var in re.findall(r"\$\(([A-Z_][A-Z0-9_]*)\)", " ".join(args)):
+        if var not in env:
+            problems.append(f"args use $({var}) but the container defines no {var}")
+    # The scenario the run names is in the mounted ConfigMap.
+    scenario_ref = env.get("SCALEBENCH_SCENARIO", {}).get("valueFrom", {}).get("configMapKeyRef", {})
+    run_cm = find(docs, "ConfigMap", scenario_ref.get("name", ""))
+    scenarios_volume = next((v for v in spec["template"]["spec"]["volumes"] if v["name"] == "scenarios"), None)
+    scenarios_cm = find(docs, "ConfigMap", scenarios_volume["configMap"]["name"]) if scenarios_volume else None
+    if run_cm is None or scenarios_cm is None or run_cm["data"].get("scenario") not in scenarios_cm.get("data", {}):
+        problems.append("the scenario named by loadgen-run is not in the mounted scenarios ConfigMap")
+    return problems
+
+
+# ------------------------------------------------------------------------------------- tests
+@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_renders_and_validates_strictly(name: str, version: str, tmp_path: Path) -> None:
+    validator = require_tool("kubernetes-validate")
+    rendered = tmp_path / "rendered.yaml"
+    rendered.write_text(_render_text(name))
+    proc = _run([validator, "--strict", "--quiet", "--kubernetes-version", version, str(rendered)])
+    assert proc.returncode == 0, f"deploy/{name} fails strict validation for {version}:\n{proc.stdout}{proc.stderr}"
+
+
+def test_strict_validation_rejects_unknown_fields(tmp_path: Path) -> None:
+    """The validator is strict enough to catch a misspelt field (kustomize would render it happily)."""
+    validator = require_tool("kubernetes-validate")
+    docs = render("overlays/single")
+    deployment = find(docs, "Deployment", "workload")
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {"periodSeconds": 1}
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump_all(docs))
+    proc = _run([validator, "--strict", "--quiet", "--kubernetes-version", K8S_VERSIONS[-1], str(broken)])
+    assert proc.returncode != 0, f"strict validation accepted a misspelt field:\n{proc.stdout}"
+
+
+@pytest.mark.parametrize("name", ["base", *WORKLOAD_OVERLAYS])
+def test_workload_overlays_render_with_default_restrictions(name: str) -> None:
+    """Only monitoring and loadgen need the relaxed load restrictor; `kubectl apply -k` works for the rest."""
+    kubectl = require_tool("kubectl")
+    proc = _run([kubectl, "kustomize", str(DEPLOY / name)])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == _render_text(name)
+
+
+def test_yamllint_sources() -> None:
+    yamllint = require_tool("yamllint")
+    proc = _run([yamllint, "--strict", "-c", str(DEPLOY / ".yamllint.yaml"), str(DEPLOY)])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+def test_yamllint_rendered(name: str, tmp_path: Path) -> None:
+    """The rendered stream is clean YAML (no duplicate keys, no syntax quirks) for any consumer."""
+    yamllint = require_tool("yamllint")
+    rendered = tmp_path / "rendered.yaml"
+    rendered.write_text(_render_text(name))
+    config = "{extends: default, rules: {line-length: disable, document-start: disable, indentation: {indent-sequences: whatever}}}"
+    proc = _run([yamllint, "--strict", "-d", config, str(rendered)])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_overlays_have_the_right_autoscaling() -> None:
+    for name in HPA_OVERLAYS:
+        assert len(of_kind(render(name), "HorizontalPodAutoscaler")) == 1, f"{name} has no HPA"
+    for name in [*SINGLE_OVERLAYS, "base"]:
+        docs = render(name)
+        assert of_kind(docs, "HorizontalPodAutoscaler") == [], f"{name} has an HPA"
+    for name in SINGLE_OVERLAYS:
+        assert find(render(name), "Deployment", "workload")["spec"].get("replicas") == 1, f"{name} is not 1 replica"
+
+
+def _assert_clean(check: Callable[[Docs], list[str]], name: str) -> None:
+    problems = check(render(name))
+    assert problems == [], f"deploy/{name}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("name", HPA_OVERLAYS)
+def test_hpa_targets_existing_deployment(name: str) -> None:
+    _assert_clean(check_hpa_targets_existing_deployment, name)
+
+
+@pytest.mark.parametrize("name", HPA_OVERLAYS)
+def test_hpa_target_sets_cpu_requests(name: str) -> None:
+    _assert_clean(check_hpa_targets_set_cpu_requests, name)
+
+
+@pytest.mark.parametrize("name", HPA_OVERLAYS)
+def test_hpa_policy(name: str) -> None:
+    _assert_clean(check_hpa_policy, name)
+
+
+@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+def test_probes_use_exposed_ports(name: str) -> None:
+    _assert_clean(check_probes_use_exposed_ports, name)
+
+
+@pytest.mark.parametrize("name", WITH_WORKLOAD)
+def test_workload_probes(name: str) -> None:
+    _assert_clean(check_workload_probes, name)
+
+
+@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+def test_services_select_pods(name: str) -> None:
+    _assert_clean(check_services_select_pods, name)
+
+
+@pytest.mark.parametrize("name", WITH_WORKLOAD)
+def test_workload_service_app_port_only(name: str) -> None:
+    _assert_clean(check_workload_service_app_port_only, name)
+
+
+@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+def test_images_pinned(name: str) -> None:
+    _assert_clean(check_images_pinned, name)
+
+
+@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+def test_security_context_hardened(name: str) -> None:
+    _assert_clean(check_security_context_hardened, name)
+
+
+@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+def test_roles_read_only(name: str) -> None:
+    _assert_clean(check_roles_read_only, name)
+
+
+def test_loadgen_role_grants_only_watch_of_deployments_and_hpas() -> None:
+    _assert_clean(check_loadgen_rbac, "loadgen")
+
+
+@pytest.mark.parametrize("name", WITH_WORKLOAD)
+def test_drain_fits_termination_grace(name: str) -> None:
+    _assert_clean(check_drain_fits_grace, name)
+
+
+@pytest.mark.parametrize("name", WITH_WORKLOAD)
+def test_readiness_flips_before_drain_ends(name: str) -> None:
+    _assert_clean(check_readiness_flips_before_drain_ends, name)
+
+
+@pytest.mark.parametrize("name", WITH_WORKLOAD)
+def test_rollout_keeps_capacity(name: str) -> None:
+    _assert_clean(check_rollout_keeps_capacity, name)
+
+
+@pytest.mark.parametrize("name", WITH_WORKLOAD)
+def test_workload_resources(name: str) -> None:
+    _assert_clean(check_workload_resources, name)
+
+
+@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+def test_no_needless_api_tokens(name: str) -> None:
+    _assert_clean(check_no_needless_tokens, name)
+
+
+@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+def test_recommended_labels(name: str) -> None:
+    _assert_clean(check_recommended_labels, name)
+
+
+@pytest.mark.parametrize("name", WITH_WORKLOAD)
+def test_deployment_label(name: str) -> None:
+    _assert_clean(lambda docs: check_deployment_label(docs, EXPECTED_DEPLOYMENT_LABEL[name]), name)
+
+
+def test_overlays_keep_one_selector() -> None:
+    """Switching single <-> hpa is an in-place rollout only if the immutable selector is identical."""
+    selectors = {name: find(render(name), "Deployment", "workload")["spec"]["selector"] for name in WITH_WORKLOAD}
+    assert len({repr(s) for s in selectors.values()}) == 1, selectors
+
+
+@pytest.mark.parametrize("name", MINIKUBE_OVERLAYS)
+def test_minikube_overlays(name: str) -> None:
+    _assert_clean(check_minikube, name)
+
+
+def test_prometheus_discovery() -> None:
+    _assert_clean(check_prometheus_discovery, "monitoring")
+
+
+def test_grafana_provisioning() -> None:
+    _assert_clean(check_grafana_provisioning, "monitoring")
+
+
+def test_loadgen_job() -> None:
+    _assert_clean(check_loadgen_job, "loadgen")
+
+
+def test_loadgen_reads_a_configmap_every_overlay_creates() -> None:
+    for name in WITH_WORKLOAD:
+        assert find(render(name), "ConfigMap", "scalebench-deployment") is not None, name
+
+
+@pytest.mark.parametrize(
+    ("generated", "sources"),
+    [
+        ("prometheus-rules", "prometheus/rules/*.yml"),
+        ("grafana-dashboards", "grafana/dashboards/*.json"),
+        ("grafana-provisioning", "grafana/provisioning/*/*.yml"),
+        ("loadgen-scenarios", "loadgen/scenarios/*.y*ml"),
+    ],
+)
+def test_generated_configmaps_hold_every_source_file_verbatim(generated: str, sources: str) -> None:
+    """No copies, no forgotten file: each ConfigMap carries exactly the repository's files."""
+    docs = render("loadgen" if generated == "loadgen-scenarios" else "monitoring")
+    cm = next(c for c in of_kind(docs, "ConfigMap") if re.fullmatch(rf"{generated}(-[a-z0-9]+)?", c["metadata"]["name"]))
+    files = {p.name: p.read_text() for p in sorted(ROOT.glob(sources))}
+    assert files, f"no files match {sources}"
+    assert cm["data"] == files
+    size = sum(len(v.encode()) for v in cm["data"].values())
+    assert size < 1_000_000, f"ConfigMap {generated} is {size} bytes: over the API's 1 MiB limit"
+
+
+def test_prometheus_config_checks_with_promtool(tmp_path: Path) -> None:
+    """The in-cluster config and its rule files, laid out as the pod sees them, pass promtool."""
+    promtool = require_tool("promtool")
+    docs = render("monitoring")
+    spec = _pod_spec(docs, "Deployment", "prometheus")
+    container = spec["containers"][0]
+    config_dir = _mount_path(container, "config")
+    config_file = next(a.split("=", 1)[1] for a in container["args"] if a.startswith("--config.file="))
+    assert config_file.startswith(config_dir + "/"), f"{config_file} is not in the mounted {config_dir}"
+    materialize_volume(docs, spec, "config", tmp_path)
+    local_config = tmp_path / config_file[len(config_dir) + 1 :]
+    proc = _run([promtool, "check", "config", str(local_config)])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rules_found = re.search(r"SUCCESS: (\d+) rule files? found", proc.stdout + proc.stderr)
+    assert rules_found and int(rules_found.group(1)) == len(prometheus_config(docs)["rule_files"]), proc.stdout
+
+
+# --------------------------------------------------------------------------- mutation proofs
+def _set(path: list, value) -> Callable[[Docs], None]:
+    """A mutation that sets doc[path...] = value in the first document matching path[0] (kind, name)."""
+    (kind, name), *keys = path
+
+    def mutate(docs: Docs) -> None:
+        node = find(docs, kind, name)
+        assert node is not None, f"{kind}/{name} not rendered"
+        for key in keys[:-1]:
+            node = node[key]
+        if value is _DELETE:
+            del node[keys[-1]]
+        else:
+            node[keys[-1]] = value
+
+    return mutate
+
+
+_DELETE = object()
+WL = ("Deployment", "workload")
+WL_C = [WL, "spec", "template", "spec", "containers", 0]
+LG_C = [("Job", "loadgen"), "spec", "template", "spec", "containers", 0]
+
+
+def _set_env(name: str, value: str) -> Callable[[Docs], None]:
+    def mutate(docs: Docs) -> None:
+        c = find(docs, *WL)["spec"]["template"]["spec"]["containers"][0]
+        c["env"] = [e for e in c["env"] if e["name"] != name] + [{"name": name, "value": value}]
+
+    return mutate
+
+
+def _prom_config(edit: Callable[[dict], None]) -> Callable[[Docs], None]:
+    def mutate(docs: Docs) -> None:
+        cm = next(c for c in of_kind(docs, "ConfigMap") if c["metadata"]["name"].startswith("prometheus-config"))
+        config = yaml.safe_load(cm["data"]["prometheus.yml"])
+        edit(config)
+        cm["data"]["prometheus.yml"] = yaml.safe_dump(config)
+
+    return mutate
+
+
+def _drop_deployment_relabel(config: dict) -> None:
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "workload")
+    job["relabel_configs"] = [r for r in job["relabel_configs"] if r.get("target_label") != "deployment"]
+
+
+def _append(path: list, value) -> Callable[[Docs], None]:
+    (kind, name), *keys = path
+
+    def mutate(docs: Docs) -> None:
+        node = find(docs, kind, name)
+        for key in keys:
+            node = node[key]
+        node.append(value)
+
+    return mutate
+
+
+def _deployment_label(expected: str) -> Callable[[Docs], list[str]]:
+    return lambda docs: check_deployment_label(docs, expected)
+
+
+MUTATIONS = [
+    ("hpa-target-renamed", "overlays/hpa", check_hpa_targets_existing_deployment,
+     _set([("HorizontalPodAutoscaler", "workload"), "spec", "scaleTargetRef", "name", ], "worklaod")),
+    ("hpa-target-wrong-kind", "overlays/hpa", check_hpa_targets_existing_deployment,
+     _set([("HorizontalPodAutoscaler", "workload"), "spec", "scaleTargetRef", "kind"], "StatefulSet")),
+    ("no-cpu-request", "overlays/hpa", check_hpa_targets_set_cpu_requests,
+     _set([*WL_C, "resources", "requests", "cpu"], _DELETE)),
+    ("hpa-pins-replicas", "overlays/hpa", check_hpa_policy, _set([WL, "spec", "replicas"], 3)),
+    ("hpa-slow-scale-down", "overlays/hpa", check_hpa_policy,
+     _set([("HorizontalPodAutoscaler", "workload"), "spec", "behavior", "scaleDown", "stabilizationWindowSeconds"], 300)),
+    ("hpa-target-80", "overlays/hpa", check_hpa_policy,
+     _set([("HorizontalPodAutoscaler", "workload"), "spec", "metrics", 0, "resource", "target", "averageUtilization"], 80)),
+    ("readiness-unexposed-name", "overlays/single", check_probes_use_exposed_ports,
+     _set([*WL_C, "readinessProbe", "httpGet", "port"], "admin")),
+    ("liveness-unexposed-number", "overlays/single", check_probes_use_exposed_ports,
+     _set([*WL_C, "livenessProbe", "httpGet", "port"], 8081)),
+    ("readiness-on-metrics-port", "overlays/single", check_workload_probes,
+     _set([*WL_C, "readinessProbe", "httpGet", "port"], "metrics")),
+    ("readiness-on-healthz", "overlays/single", check_workload_probes,
+     _set([*WL_C, "readinessProbe", "httpGet", "path"], "/healthz")),
+    ("service-selector-typo", "overlays/single", check_services_select_pods,
+     _set([("Service", "workload"), "spec", "selector", "app.kubernetes.io/name"], "workloads")),
+    ("service-target-port-typo", "monitoring", check_services_select_pods,
+     _set([("Service", "grafana"), "spec", "ports", 0, "targetPort"], "web")),
+    ("service-exposes-metrics", "overlays/single", check_workload_service_app_port_only,
+     _append([("Service", "workload"), "spec", "ports"], {"name": "metrics", "port": 9000, "targetPort": "metrics"})),
+    ("image-latest", "overlays/single", check_images_pinned, _set([*WL_C, "image"], "scalebench/workload:latest")),
+    ("image-untagged", "loadgen", check_images_pinned, _set([*LG_C, "image"], "scalebench/loadgen")),
+    ("image-untagged-registry-port", "monitoring", check_images_pinned,
+     _set([("Deployment", "grafana"), "spec", "template", "spec", "containers", 0, "image"], "localhost:5000/grafana")),
+    ("writable-root", "overlays/single", check_security_context_hardened,
+     _set([*WL_C, "securityContext", "readOnlyRootFilesystem"], False)),
+    ("privilege-escalation", "loadgen", check_security_context_hardened,
+     _set([*LG_C, "securityContext", "allowPrivilegeEscalation"], True)),
+    ("capabilities-kept", "overlays/single", check_security_context_hardened,
+     _set([*WL_C, "securityContext", "capabilities"], {"drop": ["NET_RAW"]})),
+    ("root-allowed", "overlays/single", check_security_context_hardened,
+     _set([*WL_C, "securityContext", "runAsNonRoot"], False)),
+    ("seccomp-unconfined", "monitoring", check_security_context_hardened,
+     _set([("Deployment", "prometheus"), "spec", "template", "spec", "containers", 0, "securityContext",
+           "seccompProfile"], {"type": "Unconfined"})),
+    ("role-can-create", "loadgen", check_roles_read_only,
+     _append([("Role", "loadgen-watch"), "rules", 0, "verbs"], "create")),
+    ("prometheus-can-delete", "monitoring", check_roles_read_only,
+     _append([("ClusterRole", "scalebench-prometheus"), "rules", 0, "verbs"], "delete")),
+    ("loadgen-can-patch", "loadgen", check_loadgen_rbac,
+     _append([("Role", "loadgen-watch"), "rules", 1, "verbs"], "patch")),
+    ("loadgen-reads-secrets", "loadgen", check_loadgen_rbac,
+     _append([("Role", "loadgen-watch"), "rules"], {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]})),
+    ("loadgen-unbound", "loadgen", check_loadgen_rbac,
+     _set([("RoleBinding", "loadgen-watch"), "subjects", 0, "name"], "default")),
+    ("grace-too-short", "overlays/single", check_drain_fits_grace,
+     _set([WL, "spec", "template", "spec", "terminationGracePeriodSeconds"], 30)),
+    ("grace-default", "overlays/hpa", check_drain_fits_grace,
+     _set([WL, "spec", "template", "spec", "terminationGracePeriodSeconds"], _DELETE)),
+    ("shutdown-too-long", "overlays/single", check_drain_fits_grace, _set_env("WORKLOAD_SHUTDOWN_TIMEOUT", "1m")),
+    ("readiness-too-slow", "overlays/single", check_readiness_flips_before_drain_ends,
+     _set([*WL_C, "readinessProbe", "periodSeconds"], 10)),
+    ("drain-too-short", "overlays/hpa", check_readiness_flips_before_drain_ends, _set_env("WORKLOAD_DRAIN_DELAY", "1s")),
+    ("no-readiness", "overlays/single", check_readiness_flips_before_drain_ends,
+     _set([*WL_C, "readinessProbe"], _DELETE)),
+    ("max-unavailable-1", "overlays/single", check_rollout_keeps_capacity,
+     _set([WL, "spec", "strategy", "rollingUpdate", "maxUnavailable"], 1)),
+    ("default-strategy", "overlays/hpa", check_rollout_keeps_capacity, _set([WL, "spec", "strategy"], _DELETE)),
+    ("recreate", "overlays/single", check_rollout_keeps_capacity, _set([WL, "spec", "strategy"], {"type": "Recreate"})),
+    ("no-memory-limit", "overlays/single", check_workload_resources,
+     _set([*WL_C, "resources", "limits", "memory"], _DELETE)),
+    ("workload-token", "overlays/single", check_no_needless_tokens,
+     _set([WL, "spec", "template", "spec", "automountServiceAccountToken"], True)),
+    ("sa-automounts", "loadgen", check_no_needless_tokens,
+     _set([("ServiceAccount", "loadgen"), "automountServiceAccountToken"], True)),
+    ("pod-template-unlabelled", "overlays/single", check_recommended_labels,
+     _set([WL, "spec", "template", "metadata", "labels", "app.kubernetes.io/part-of"], _DELETE)),
+    ("deployment-label-mismatch", "overlays/hpa", _deployment_label("k8s-hpa"),
+     _set([("ConfigMap", "scalebench-deployment"), "data", "deployment"], "k8s-single")),
+    ("deployment-label-missing", "overlays/single", _deployment_label("k8s-single"),
+     _set([WL, "spec", "template", "metadata", "labels", DEPLOYMENT_LABEL_KEY], _DELETE)),
+    ("minikube-always-pull", "overlays/minikube-hpa", check_minikube, _set([*WL_C, "imagePullPolicy"], "Always")),
+    ("minikube-clusterip", "overlays/minikube-single", check_minikube,
+     _set([("Service", "workload"), "spec", "type"], "ClusterIP")),
+    ("no-deployment-relabel", "monitoring", check_prometheus_discovery, _prom_config(_drop_deployment_relabel)),
+    ("loadgen-labels-overridden", "monitoring", check_prometheus_discovery,
+     _prom_config(lambda c: next(j for j in c["scrape_configs"] if j["job_name"] == "loadgen").pop("honor_labels"))),
+    ("prometheus-cannot-list-pods", "monitoring", check_prometheus_discovery,
+     _set([("ClusterRole", "scalebench-prometheus"), "rules", 0, "resources"], ["services"])),
+    ("dashboards-mounted-elsewhere", "monitoring", check_grafana_provisioning,
+     _set([("Deployment", "grafana"), "spec", "template", "spec", "containers", 0, "volumeMounts", 2, "mountPath"],
+          "/etc/grafana/dashboards")),
+    ("datasource-service-renamed", "monitoring", check_grafana_provisioning,
+     _set([("Service", "prometheus"), "metadata", "name"], "prom")),
+    ("loadgen-two-clients", "loadgen", check_loadgen_job, _set([("Job", "loadgen"), "spec", "parallelism"], 2)),
+    ("loadgen-report-to-file", "loadgen", check_loadgen_job,
+     lambda docs: find(docs, "Job", "loadgen")["spec"]["template"]["spec"]["containers"][0]["args"].__setitem__(
+         slice(-1, None), ["/tmp/report.json"])),
+    ("loadgen-wrong-target", "loadgen", check_loadgen_job,
+     lambda docs: _replace_arg(docs, "--target", "http://127.0.0.1:8080")),
+    ("loadgen-metrics-port-mismatch", "loadgen", check_loadgen_job,
+     lambda docs: _replace_arg(docs, "--metrics-addr", "0.0.0.0:9100")),
+    ("loadgen-undefined-var", "loadgen", check_loadgen_job,
+     lambda docs: _replace_arg(docs, "--namespace", "$(NAMESPACE)")),
+]  # fmt: skip
+
+
+def _replace_arg(docs: Docs, flag: str, value: str) -> None:
+    args = find(docs, "Job", "loadgen")["spec"]["template"]["spec"]["containers"][0]["args"]
+    args[args.index(flag) + 1] = value
+
+
+@pytest.mark.parametrize(("name", "check", "mutate"), [m[1:] for m in MUTATIONS], ids=[m[0] for m in MUTATIONS])
+def test_check_catches_mutation(name: str, check: Callable[[Docs], list[str]], mutate: Callable[[Docs], None]) -> None:
+    docs = render(name)
+    assert check(docs) == [], "the unmutated manifest must pass first"
+    broken = copy.deepcopy(docs)
+    mutate(broken)
+    assert broken != docs, "the mutation changed nothing"
+    assert check(broken), f"{check.__name__} did not notice the mutation"
+
+
+def test_every_check_has_a_mutation() -> None:
+    checks = {name for name, fn in globals().items() if name.startswith("check_") and callable(fn)}
+    covered = {m[2].__name__ for m in MUTATIONS} | {"check_deployment_label"}
+    assert checks - covered == set(), f"checks without a mutation proof: {checks - covered}"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("10s", 10.0), ("1m 30s", 90.0), ("500ms", 0.5), ("2h", 7200.0), ("1m30s", 90.0)]
+)
+def test_humantime_parse(text: str, seconds: float) -> None:
+    assert humantime_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "10", "ten seconds", "5 parsecs"])
+def test_humantime_rejects(text: str) -> None:
+    with pytest.raises(ValueError):
+        humantime_seconds(text)
