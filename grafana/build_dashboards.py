@@ -343,9 +343,11 @@ def compare() -> dict:
         row("Throughput and latency (client side)"),
         timeseries(
             "Throughput: achieved vs target",
-            "Client-side requests per second completed (achieved) against the rate the open-loop "
-            "schedule asks for (target; 0 in closed loop). Achieved below target means the "
-            "deployment, or the generator (see Load generator dashboard), cannot keep up.",
+            "Client-side requests per second completed (achieved) against the arrivals per second "
+            "the open-loop schedule asks for (target; 0 in closed loop). A multi-step flow is one "
+            "arrival but several requests, so with flows achieved sits above target. Achieved "
+            "falling away from target means the deployment, or the generator (see the Load "
+            "generator dashboard), cannot keep up.",
             "reqps",
             [
                 target(
@@ -651,9 +653,10 @@ def loadgen() -> dict:
         row("Schedule: is the generator keeping up?"),
         timeseries(
             "Target vs achieved rate",
-            "The open-loop schedule's planned arrival rate (target; 0 in closed loop) against the "
-            "requests per second actually completed. A gap with late or dropped iterations below is "
-            "the generator's limit; a gap without them is the workload's.",
+            "The open-loop schedule's planned arrivals per second (target; 0 in closed loop) against "
+            "the requests per second actually completed (a multi-step flow is one arrival, several "
+            "requests). A gap with late or dropped iterations below is the generator's limit; a gap "
+            "without them is the workload's.",
             "reqps",
             [
                 target(f"sum by (deployment, run) (loadgen_target_rate{{{LG}}})", "{{deployment}} {{run}} target"),

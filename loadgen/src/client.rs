@@ -251,7 +251,6 @@ impl Connector {
         &self,
         method: http::Method,
         path_and_query: &str,
-        body: Bytes,
     ) -> Result<http::request::Builder, String> {
         let full = if self.target.base_path.is_empty() {
             PathAndQuery::try_from(path_and_query)
@@ -259,7 +258,6 @@ impl Connector {
             PathAndQuery::try_from(format!("{}{}", self.target.base_path, path_and_query))
         }
         .map_err(|e| format!("invalid path {path_and_query:?}: {e}"))?;
-        let _ = body;
         let builder = if self.http2 {
             let uri = http::Uri::builder()
                 .scheme(self.target.scheme.clone())
@@ -304,6 +302,9 @@ pub enum Conn {
     H2 {
         send: hyper::client::conn::http2::SendRequest<Full<Bytes>>,
     },
+    /// An HTTP/1 connection that ended during [`Conn::send`]; dropped so that a request it never
+    /// wrote is handed back at once instead of waiting in its queue until the request timeout.
+    Closed,
 }
 
 impl std::fmt::Debug for Conn {
@@ -311,6 +312,7 @@ impl std::fmt::Debug for Conn {
         f.write_str(match self {
             Conn::H1 { .. } => "Conn::H1",
             Conn::H2 { .. } => "Conn::H2",
+            Conn::Closed => "Conn::Closed",
         })
     }
 }
@@ -329,6 +331,14 @@ pub struct Response {
 pub struct Sent {
     pub result: Result<Response, ClientError>,
     pub reusable: bool,
+    /// The request, when the connection was found closed before any of it was written (a
+    /// keep-alive connection the server closed while idle): it never reached the server, so it
+    /// may be sent again on a fresh connection.
+    pub unsent: Option<Request<Full<Bytes>>>,
+    /// The request failed before any response head arrived (it may have been written). On a
+    /// reused connection this is the keep-alive race: the server closed the connection while
+    /// idle just as the request went out, so it never processed it.
+    pub no_response: bool,
 }
 
 async fn read_response(
@@ -336,6 +346,32 @@ async fn read_response(
     keep_body: bool,
 ) -> Result<Response, ClientError> {
     let resp = fut.await.map_err(|e| classify("request", &e))?;
+    read_body(resp, keep_body).await
+}
+
+/// Like [`read_response`], but hands the request back when hyper never wrote it.
+async fn try_read_response(
+    fut: impl Future<
+        Output = Result<
+            http::Response<Incoming>,
+            hyper::client::conn::TrySendError<Request<Full<Bytes>>>,
+        >,
+    >,
+    keep_body: bool,
+) -> (Result<Response, ClientError>, Option<Request<Full<Bytes>>>, bool) {
+    match fut.await {
+        Ok(resp) => (read_body(resp, keep_body).await, None, false),
+        Err(mut e) => {
+            let unsent = e.take_message();
+            (Err(classify("request", e.error())), unsent, true)
+        }
+    }
+}
+
+async fn read_body(
+    resp: http::Response<Incoming>,
+    keep_body: bool,
+) -> Result<Response, ClientError> {
     let (parts, mut body) = resp.into_parts();
     let mut len = 0u64;
     let mut kept: Option<bytes::BytesMut> = keep_body.then(bytes::BytesMut::new);
@@ -371,12 +407,28 @@ impl Conn {
                     return Sent {
                         result: Err(classify("request", &e)),
                         reusable: false,
+                        unsent: None,
+                        no_response: true,
                     };
                 }
                 let result = read_response(send.send_request(req), keep_body).await;
                 let reusable = !send.is_closed();
-                Sent { result, reusable }
+                Sent {
+                    result,
+                    reusable,
+                    unsent: None,
+                    no_response: false,
+                }
             }
+            Conn::Closed => Sent {
+                result: Err(ClientError {
+                    kind: ErrorKind::Reset,
+                    message: "connection closed by the server".into(),
+                }),
+                reusable: false,
+                unsent: Some(req),
+                no_response: true,
+            },
             Conn::H1 { send, conn } => {
                 // Wait until the connection can take a request, polling it meanwhile.
                 let ready = tokio::select! {
@@ -391,31 +443,45 @@ impl Conn {
                     return Sent {
                         result: Err(e),
                         reusable: false,
+                        unsent: Some(req),
+                        no_response: true,
                     };
                 }
-                let fut = read_response(send.send_request(req), keep_body);
+                let fut = try_read_response(send.try_send_request(req), keep_body);
                 tokio::pin!(fut);
-                tokio::select! {
+                let ended = tokio::select! {
                     biased;
-                    r = &mut fut => {
+                    (r, unsent, no_response) = &mut fut => {
                         let reusable = r.as_ref().is_ok_and(|resp| !closes(&resp.headers)) && !send.is_closed();
-                        Sent { result: r, reusable }
+                        return Sent { result: r, reusable, unsent, no_response };
                     }
-                    c = conn.as_mut() => {
-                        // The connection ended (e.g. `Connection: close` after the response); the
-                        // response may still be complete in the body channel.
-                        let r = fut.await;
-                        let r = match (r, c) {
-                            (Ok(resp), _) => Ok(resp),
-                            (Err(e), Err(ce)) => Err(ClientError { kind: e.kind, message: format!("{}; connection: {ce}", e.message) }),
-                            (Err(e), Ok(())) => Err(e),
-                        };
-                        Sent { result: r, reusable: false }
-                    }
-                }
+                    c = conn.as_mut() => c,
+                };
+                // The connection ended first (e.g. `Connection: close` after the response, or a
+                // keep-alive connection the server had closed while idle). Drop it: a request it
+                // never wrote stays queued in it until then, which would hang until the timeout.
+                // A response it did receive is complete in the body channel.
+                *self = Conn::Closed;
+                let (r, unsent, no_response) = fut.await;
+                let r = match (r, ended) {
+                    (Ok(resp), _) => Ok(resp),
+                    (Err(e), Err(ce)) => Err(ClientError { kind: e.kind, message: format!("{}; connection: {ce}", e.message) }),
+                    (Err(e), Ok(())) => Err(e),
+                };
+                Sent { result: r, reusable: false, unsent, no_response }
             }
         }
     }
+}
+
+/// A copy of a request, for the one resend of [`Sent::no_response`] (bodies are `Bytes`: cheap).
+pub fn copy_request(req: &Request<Full<Bytes>>) -> Request<Full<Bytes>> {
+    let mut copy = Request::new(req.body().clone());
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    copy
 }
 
 fn closes(h: &http::HeaderMap) -> bool {

@@ -421,7 +421,7 @@ pub enum UserGate {
 
 /// Gate for user `k` at time `t` under a piecewise-linear user count.
 pub fn user_gate(phases: &[Phase], k: u64, t: Duration) -> UserGate {
-    let need = (k + 1) as f64 - 1e-9;
+    let need = (k + 1) as f64;
     let mut start = Duration::ZERO;
     let now = t.as_secs_f64();
     for p in phases {
@@ -431,7 +431,7 @@ pub fn user_gate(phases: &[Phase], k: u64, t: Duration) -> UserGate {
             let from_t = now.max(s);
             let d = p.duration.as_secs_f64();
             let v = |x: f64| p.from + (p.to - p.from) * ((x - s) / d);
-            if v(from_t) >= need {
+            if v(from_t) >= need - 1e-9 {
                 return if from_t <= now {
                     UserGate::Active
                 } else {

@@ -535,7 +535,9 @@ async fn kubeconfig_client_over_tcp_survives_a_relist() {
     );
 }
 
-/// An API server that is not there: warnings, no samples, and finish still returns.
+/// An API server that is not there: warnings, no samples, and finish still returns. The URL is
+/// https so the client builds its rustls configuration: with two crypto providers in the build (the
+/// TLS trap in CRATES.md) this panics instead.
 #[tokio::test]
 async fn unreachable_api_server_is_reported() {
     // Bind and drop to get a port nobody listens on.
@@ -543,7 +545,7 @@ async fn unreachable_api_server_is_reported() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let config = kube::Config::new(format!("http://127.0.0.1:{port}").parse().unwrap());
+    let config = kube::Config::new(format!("https://127.0.0.1:{port}").parse().unwrap());
     let client = kube::Client::try_from(config).unwrap();
     let handle = watch::spawn_with_client(config_for_unreachable(), client);
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -119,7 +119,7 @@ pub struct Config {
     #[arg(long, env = "WORKLOAD_HTTP_METRICS", default_value_t = true, action = clap::ArgAction::Set)]
     pub http_metrics: bool,
 
-    /// Open a tracing span per request (off only to measure its overhead).
+    /// Open a tracing span per request when traces are exported (off only to measure its overhead).
     #[arg(long, env = "WORKLOAD_HTTP_TRACING", default_value_t = true, action = clap::ArgAction::Set)]
     pub http_tracing: bool,
 
@@ -163,6 +163,13 @@ impl Config {
             return Err(ConfigError::TasksCapacity);
         }
         Ok(())
+    }
+
+    /// True when an OTLP endpoint is configured (an empty value counts as unset).
+    pub fn exports_traces(&self) -> bool {
+        self.otlp_endpoint
+            .as_deref()
+            .is_some_and(|e| !e.trim().is_empty())
     }
 
     /// A configuration with defaults, both listeners on 127.0.0.1 port 0 and no drain delay:
@@ -237,9 +244,13 @@ mod tests {
 
     #[test]
     fn switches_take_values() {
-        let cli =
-            Cli::try_parse_from(["workload", "--http-metrics", "false", "--http-tracing=false"])
-                .unwrap();
+        let cli = Cli::try_parse_from([
+            "workload",
+            "--http-metrics",
+            "false",
+            "--http-tracing=false",
+        ])
+        .unwrap();
         assert!(!cli.config.http_metrics);
         assert!(!cli.config.http_tracing);
     }

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 /// Where the CPU figure came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum QuotaSource {
     CgroupV2,
@@ -93,10 +95,7 @@ fn v1_quota(root: &Path, proc_cgroup: &str) -> Option<f64> {
             let _id = fields.next()?;
             let controllers = fields.next()?;
             let path = fields.next()?;
-            controllers
-                .split(',')
-                .any(|c| c == "cpu")
-                .then_some(path)
+            controllers.split(',').any(|c| c == "cpu").then_some(path)
         })
         .unwrap_or("/");
     let mut best: Option<f64> = None;
@@ -115,7 +114,8 @@ fn v1_quota(root: &Path, proc_cgroup: &str) -> Option<f64> {
                     .parse()
                     .ok()
             };
-            if let (Some(quota), Some(period)) = (read("cpu.cfs_quota_us"), read("cpu.cfs_period_us"))
+            if let (Some(quota), Some(period)) =
+                (read("cpu.cfs_quota_us"), read("cpu.cfs_period_us"))
                 && quota > 0.0
                 && period > 0.0
             {

@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 #[derive(Debug, thiserror::Error)]
 pub enum HealthError {
     #[error("cannot reach {addr}: {source}")]
-    Connect { addr: SocketAddr, source: std::io::Error },
+    Connect {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("no valid HTTP answer from {addr}: {detail}")]
     Protocol { addr: SocketAddr, detail: String },
     #[error("{addr}/healthz answered {status}")]
@@ -39,7 +42,9 @@ pub fn check(addr: SocketAddr, timeout: Duration) -> Result<(), HealthError> {
         detail: e.to_string(),
     };
     stream.set_read_timeout(Some(remaining)).map_err(protocol)?;
-    stream.set_write_timeout(Some(remaining)).map_err(protocol)?;
+    stream
+        .set_write_timeout(Some(remaining))
+        .map_err(protocol)?;
     stream
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nUser-Agent: workload-healthcheck\r\nConnection: close\r\n\r\n")
         .map_err(protocol)?;
@@ -55,7 +60,10 @@ pub fn check(addr: SocketAddr, timeout: Duration) -> Result<(), HealthError> {
     }
     let status = parse_status_line(&buf[..len]).ok_or_else(|| HealthError::Protocol {
         addr,
-        detail: format!("unexpected answer {:?}", String::from_utf8_lossy(&buf[..len])),
+        detail: format!(
+            "unexpected answer {:?}",
+            String::from_utf8_lossy(&buf[..len])
+        ),
     })?;
     if status == 200 {
         Ok(())
@@ -96,7 +104,10 @@ mod tests {
     #[test]
     fn status_line_parsing() {
         assert_eq!(parse_status_line(b"HTTP/1.1 200 OK\r\n"), Some(200));
-        assert_eq!(parse_status_line(b"HTTP/1.1 503 Service Unavailable\r\n"), Some(503));
+        assert_eq!(
+            parse_status_line(b"HTTP/1.1 503 Service Unavailable\r\n"),
+            Some(503)
+        );
         assert_eq!(parse_status_line(b"SSH-2.0-OpenSSH\r\n"), None);
         assert_eq!(parse_status_line(b""), None);
     }

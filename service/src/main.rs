@@ -59,8 +59,9 @@ fn main() -> ExitCode {
         "starting"
     );
     let result = runtime.block_on(async {
+        let signals = shutdown::signal_with_escalation()?;
         let app = Application::build(config).await?;
-        app.run_until_stopped(shutdown::signal_with_escalation()).await
+        app.run_until_stopped(signals).await
     });
     // CPU jobs still spinning on the blocking pool must not hold the exit up.
     runtime.shutdown_timeout(Duration::from_secs(1));

@@ -74,7 +74,10 @@ pub async fn timeout(State(t): State<Timeout>, req: Request, next: Next) -> Resp
             AppError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "timeout",
-                format!("request took longer than {}", humantime::format_duration(t.limit)),
+                format!(
+                    "request took longer than {}",
+                    humantime::format_duration(t.limit)
+                ),
             )
             .with_retry_after(RETRY_AFTER_SECONDS)
             .into_response()
@@ -173,5 +176,9 @@ async fn normalize_error(response: Response) -> Response {
 
 /// 404 for every path no route matches.
 pub async fn not_found(req: Request<Body>) -> AppError {
-    AppError::not_found(format!("no route for {} {}", req.method(), req.uri().path()))
+    AppError::not_found(format!(
+        "no route for {} {}",
+        req.method(),
+        req.uri().path()
+    ))
 }

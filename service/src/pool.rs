@@ -57,12 +57,10 @@ impl CpuPool {
         F: FnOnce(&Cancel) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| AppError::from_status(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
+        let permit =
+            self.permits.clone().acquire_owned().await.map_err(|_| {
+                AppError::from_status(StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+            })?;
         let cancel = Cancel::default();
         let guard = CancelOnDrop(cancel.clone());
         let result = tokio::task::spawn_blocking(move || {
@@ -72,7 +70,10 @@ impl CpuPool {
         .await;
         drop(guard);
         result.map_err(|e| {
-            AppError::from_status(StatusCode::INTERNAL_SERVER_ERROR, format!("CPU job failed: {e}"))
+            AppError::from_status(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("CPU job failed: {e}"),
+            )
         })
     }
 }
@@ -157,6 +158,9 @@ mod tests {
         let done = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(3)))
             .await
             .unwrap();
-        assert!(done.is_ok(), "job kept running after its request was dropped");
+        assert!(
+            done.is_ok(),
+            "job kept running after its request was dropped"
+        );
     }
 }

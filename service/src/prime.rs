@@ -43,7 +43,7 @@ mod tests {
         let mut largest = 1;
         let mut f = 2;
         while n > 1 {
-            if n % f == 0 {
+            if n.is_multiple_of(f) {
                 largest = f;
                 n /= f;
             } else {
@@ -58,7 +58,10 @@ mod tests {
     }
 
     fn is_prime(n: u64) -> bool {
-        n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
+        n >= 2
+            && (2..)
+                .take_while(|d| d * d <= n)
+                .all(|d| !n.is_multiple_of(d))
     }
 
     #[test]
@@ -103,7 +106,7 @@ mod tests {
             prop_assert!(is_prime(f));
             // Nothing larger divides what is left once f's multiplicity is removed.
             let mut rest = n;
-            while rest % f == 0 { rest /= f; }
+            while rest.is_multiple_of(f) { rest /= f; }
             prop_assert!(rest == 1 || largest_prime_factor(rest).unwrap() < f);
         }
     }

@@ -9,6 +9,7 @@
 //!
 //! A second signal during any of this exits at once (see [`signal_with_escalation`]).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -36,33 +37,66 @@ impl Lifecycle {
     }
 }
 
-/// Resolves on the first SIGTERM or SIGINT, and arms a watcher that exits the process at once on
-/// the next one (an operator pressing Ctrl-C twice wants out now, not after the drain).
-pub async fn signal_with_escalation() {
-    let name = next_signal().await;
-    tracing::info!(signal = name, "shutdown requested; draining (send again to exit at once)");
-    tokio::spawn(async {
-        let name = next_signal().await;
-        tracing::warn!(signal = name, "second signal; exiting now");
-        std::process::exit(FORCED_EXIT_CODE);
-    });
+/// Installs the SIGTERM/SIGINT handlers now and returns a future that resolves on the first
+/// signal; it then arms a watcher that exits the process at once on the next one (an operator
+/// pressing Ctrl-C twice wants out now, not after the drain).
+///
+/// The handlers are installed before the future is first polled on purpose: a signal arriving
+/// between "listening" and the first poll would otherwise hit the default disposition and kill
+/// the process without a drain.
+pub fn signal_with_escalation() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    let mut signals = Signals::install()?;
+    Ok(async move {
+        let name = signals.next().await;
+        tracing::info!(
+            signal = name,
+            "shutdown requested; draining (send again to exit at once)"
+        );
+        tokio::spawn(async move {
+            let name = signals.next().await;
+            tracing::warn!(signal = name, "second signal; exiting now");
+            std::process::exit(FORCED_EXIT_CODE);
+        });
+    })
 }
 
 #[cfg(unix)]
-async fn next_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler can be installed");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler can be installed");
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
     }
 }
 
 #[cfg(not(unix))]
-async fn next_signal() -> &'static str {
-    let _ = tokio::signal::ctrl_c().await;
-    "ctrl-c"
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        Ok(Self)
+    }
+
+    async fn next(&mut self) -> &'static str {
+        let _ = tokio::signal::ctrl_c().await;
+        "ctrl-c"
+    }
 }
 
 #[cfg(test)]

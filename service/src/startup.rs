@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, header};
-use axum::middleware::{from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
@@ -66,7 +66,7 @@ impl Application {
         let quota = cpu::detect();
         let state = build_state(&config, quota);
         let router = router(&config, state.clone());
-        let metrics_router = metrics_router(state.metrics.clone());
+        let metrics_router = metrics_router(state.metrics.clone(), &state.instance.hostname);
         let app_listener = bind("application", config.addr).await?;
         let metrics_listener = bind("metrics", config.metrics_addr).await?;
         Ok(Self {
@@ -81,11 +81,15 @@ impl Application {
     }
 
     pub fn app_addr(&self) -> SocketAddr {
-        self.app_listener.local_addr().expect("bound listener has an address")
+        self.app_listener
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     pub fn metrics_addr(&self) -> SocketAddr {
-        self.metrics_listener.local_addr().expect("bound listener has an address")
+        self.metrics_listener
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     pub fn app_port(&self) -> u16 {
@@ -289,13 +293,14 @@ pub fn router(config: &Config, state: AppState) -> Router {
         .with_state(state.clone())
         .layer(DefaultBodyLimit::max(config.max_body_bytes));
     if config.http_metrics {
-        app = app.layer(from_fn_with_state(state.metrics.clone(), metrics::track));
+        app = app.layer(metrics::MetricsLayer::new(state.metrics.clone()));
     }
-    if config.http_tracing {
-        app = app.layer(telemetry::http_trace_layer(config.otlp_endpoint.is_some()));
+    // The tracing layer exists to feed the trace exporter: without one it is not installed (its
+    // spans would be disabled anyway; see telemetry::init).
+    if config.http_tracing && config.exports_traces() {
+        app = app.layer(telemetry::http_trace_layer(true));
     }
-    let served_by = HeaderValue::from_str(&state.instance.hostname)
-        .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+    let served_by = served_by(&state.instance.hostname);
     app.layer(CatchPanicLayer::custom(panic_response))
         .layer(from_fn_with_state(served_by, mw::finalize))
 }
@@ -308,12 +313,17 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response:
     .into_response()
 }
 
-/// The metrics listener's router: `/metrics` only.
-pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
+fn served_by(hostname: &str) -> HeaderValue {
+    HeaderValue::from_str(hostname).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
+/// The metrics listener's router: `/metrics` only (same identity header and error shape).
+pub fn metrics_router(metrics: Arc<Metrics>, hostname: &str) -> Router {
     Router::new()
         .route("/metrics", get(render_metrics))
         .fallback(mw::not_found)
         .with_state(metrics)
+        .layer(from_fn_with_state(served_by(hostname), mw::finalize))
 }
 
 async fn render_metrics(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {

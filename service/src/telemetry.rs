@@ -19,9 +19,10 @@ use tower_http::trace::{
 };
 use tracing::{Level, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer as _};
 
 use crate::config::{Config, LogFormat};
 
@@ -63,20 +64,36 @@ pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
     let filter = EnvFilter::try_new(&config.log_filter)
         .map_err(|e| TelemetryError::Filter(config.log_filter.clone(), e.to_string()))?;
     let provider = match &config.otlp_endpoint {
-        Some(endpoint) if !endpoint.trim().is_empty() => {
+        Some(endpoint) if config.exports_traces() => {
             Some(otlp_provider(endpoint, &config.service_name)?)
         }
         _ => None,
     };
-    let otel_layer = provider.as_ref().map(|p| {
-        tracing_opentelemetry::layer().with_tracer(p.tracer("workload"))
-    });
+    let otel_layer = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("workload")));
     let json = config.log_format == LogFormat::Json;
+    // The log layers see events only. Formatting every request span's fields into a string (what
+    // the fmt layer does for spans) was most of the per-request cost of tracing; request spans
+    // exist for the trace exporter, and without one they are never created.
+    let events_only = || filter_fn(|meta| meta.is_event());
     tracing_subscriber::registry()
         .with(filter)
-        .with(json.then(|| tracing_subscriber::fmt::layer().json().flatten_event(true)))
-        .with((!json).then(tracing_subscriber::fmt::layer))
+        .with(json.then(|| {
+            tracing_subscriber::fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_filter(events_only())
+        }))
+        .with((!json).then(|| tracing_subscriber::fmt::layer().with_filter(events_only())))
         .with(otel_layer)
+        // Without an exporter nobody reads spans: disable them outright, so a span costs a
+        // callsite check instead of a registry entry per request.
+        .with(
+            provider
+                .is_none()
+                .then(|| filter_fn(|meta| !meta.is_span())),
+        )
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
     Ok(Telemetry { provider })

@@ -17,7 +17,9 @@ async fn ping_answers_pong_with_identity() {
 #[tokio::test]
 async fn hello_with_given_n() {
     let app = spawn_default().await;
-    let r = app.post_json("/api/v1/hello", r#"{"n": 600851475143}"#).await;
+    let r = app
+        .post_json("/api/v1/hello", r#"{"n": 600851475143}"#)
+        .await;
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["message1"], "Hello, world!");
@@ -145,7 +147,12 @@ async fn tasks_pagination_and_bad_params() {
             .await;
         assert_eq!(r.status(), 201);
     }
-    let page: Value = app.get("/tasks?limit=3&offset=2").await.json().await.unwrap();
+    let page: Value = app
+        .get("/tasks?limit=3&offset=2")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["total"], 7);
     assert_eq!(page["limit"], 3);
     assert_eq!(page["offset"], 2);
@@ -201,10 +208,14 @@ async fn a_full_store_answers_507_and_never_grows() {
     config.tasks_capacity = 3;
     let app = spawn(config).await;
     for i in 0..3 {
-        let r = app.post_json("/tasks", &json!({"title": i.to_string()}).to_string()).await;
+        let r = app
+            .post_json("/tasks", &json!({"title": i.to_string()}).to_string())
+            .await;
         assert_eq!(r.status(), 201);
     }
-    let r = app.post_json("/tasks", r#"{"title": "one too many"}"#).await;
+    let r = app
+        .post_json("/tasks", r#"{"title": "one too many"}"#)
+        .await;
     assert_eq!(assert_error(r, 507).await, "store_full");
     let list: Value = app.get("/tasks").await.json().await.unwrap();
     assert_eq!(list["total"], 3);
@@ -270,7 +281,12 @@ async fn unknown_routes_and_methods_use_the_error_shape() {
     let r = app.client.put(app.url("/ping")).send().await.unwrap();
     assert!(r.headers()["allow"].to_str().unwrap().contains("GET"));
     assert_eq!(assert_error(r, 405).await, "method_not_allowed");
-    let r = app.client.get(app.url("/api/v1/hello")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/api/v1/hello"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(assert_error(r, 405).await, "method_not_allowed");
     let r = app.client.delete(app.url("/tasks")).send().await.unwrap();
     assert_eq!(assert_error(r, 405).await, "method_not_allowed");
@@ -281,7 +297,14 @@ async fn unknown_routes_and_methods_use_the_error_shape() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 404);
+    assert_eq!(assert_error(r, 404).await, "not_found");
+    let r = app
+        .client
+        .get(format!("http://{}/metrics", app.metrics_addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-served-by"], "test-host");
 }
 
 #[tokio::test]
@@ -307,7 +330,11 @@ async fn probes_and_info() {
     let r = app.get("/readyz").await;
     assert_eq!(r.status(), 503);
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "draining");
-    assert_eq!(app.get("/healthz").await.status(), 200, "liveness unaffected");
+    assert_eq!(
+        app.get("/healthz").await.status(),
+        200,
+        "liveness unaffected"
+    );
 }
 
 #[tokio::test]
@@ -328,7 +355,10 @@ async fn openapi_document_and_offline_docs() {
         "/readyz",
         "/info",
     ] {
-        assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
+        assert!(
+            paths.contains_key(p),
+            "{p} missing from the OpenAPI document"
+        );
     }
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
     assert!(doc["components"]["schemas"]["HelloResponse"].is_object());
@@ -338,14 +368,24 @@ async fn openapi_document_and_offline_docs() {
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(html.contains("swagger-ui"), "{html}");
-    for asset in ["/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css", "/docs/swagger-initializer.js"] {
+    for asset in [
+        "/docs/swagger-ui-bundle.js",
+        "/docs/swagger-ui.css",
+        "/docs/swagger-initializer.js",
+    ] {
         let r = app.get(asset).await;
         assert_eq!(r.status(), 200, "{asset}");
         let text = r.text().await.unwrap();
         assert!(text.len() > 100, "{asset} is empty");
         if asset.ends_with("initializer.js") {
-            assert!(text.contains("/openapi.json"), "initializer points at the document");
+            assert!(
+                text.contains("/openapi.json"),
+                "initializer points at the document"
+            );
         }
     }
-    assert!(!html.contains("https://"), "the docs page must not load anything from the internet");
+    assert!(
+        !html.contains("https://"),
+        "the docs page must not load anything from the internet"
+    );
 }

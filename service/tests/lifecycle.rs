@@ -2,88 +2,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_workload");
-
-/// A running `workload` process and the addresses it logged.
-struct Proc {
-    child: Child,
-    app: SocketAddr,
-    metrics: SocketAddr,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(extra: &[&str]) -> Proc {
-    let mut child = Command::new(BIN)
-        .args([
-            "--addr",
-            "127.0.0.1:0",
-            "--metrics-addr",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--hostname",
-            "proc-test",
-        ])
-        .args(extra)
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("workload binary starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if v["message"] == "workload listening" {
-                let addr = |k: &str| v[k].as_str().unwrap().parse::<SocketAddr>().unwrap();
-                let _ = tx.send((addr("app_addr"), addr("metrics_addr")));
-            }
-        }
-    });
-    let (app, metrics) = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("workload logs its listening addresses");
-    Proc {
-        child,
-        app,
-        metrics,
-    }
-}
-
-fn signal(pid: u32, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-/// Waits for the process to exit (bounded) and returns its exit code.
-fn wait_exit(child: &mut Child, limit: Duration) -> Option<i32> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("process did not exit within {limit:?}");
-}
+use common::{BIN, signal, start, wait_exit};
 
 fn fresh_client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -95,16 +18,26 @@ fn fresh_client() -> reqwest::Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_then_stops_accepting_and_exits_zero() {
-    let drain = Duration::from_millis(1500);
-    let mut p = start(&["--drain-delay", "1500ms", "--shutdown-timeout", "10s"]);
+    // Generous drain window: the readiness and ping checks below must fit inside it even on a
+    // loaded machine.
+    let drain = Duration::from_millis(2500);
+    let mut p = start(&["--drain-delay", "2500ms", "--shutdown-timeout", "10s"]);
     let client = fresh_client();
     let base = format!("http://{}", p.app);
-    assert_eq!(client.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     // An in-flight slow request that must complete despite the signal.
     let slow = {
         let client = client.clone();
-        let url = format!("{base}/work/io?ms=3000");
+        let url = format!("{base}/work/io?ms=4000");
         tokio::spawn(async move {
             let r = client.get(url).send().await.unwrap();
             (r.status(), Instant::now())
@@ -112,7 +45,14 @@ async fn sigterm_drains_then_stops_accepting_and_exits_zero() {
     };
     let metrics_url = format!("http://{}/metrics", p.metrics);
     for _ in 0..100 {
-        let text = client.get(&metrics_url).send().await.unwrap().text().await.unwrap();
+        let text = client
+            .get(&metrics_url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         if common::find_metric(&text, "http_server_active_requests", &[]) == Some(1.0) {
             break;
         }
@@ -125,7 +65,13 @@ async fn sigterm_drains_then_stops_accepting_and_exits_zero() {
     // Readiness turns 503 at once, while requests are still served during the drain delay.
     let mut ready_status = 0;
     for _ in 0..50 {
-        ready_status = client.get(format!("{base}/readyz")).send().await.unwrap().status().as_u16();
+        ready_status = client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
         if ready_status == 503 {
             break;
         }
@@ -133,15 +79,25 @@ async fn sigterm_drains_then_stops_accepting_and_exits_zero() {
     }
     assert_eq!(ready_status, 503, "readiness during drain");
     let ping = client.get(format!("{base}/ping")).send().await.unwrap();
-    assert_eq!(ping.status(), 200, "traffic is still served during the drain delay");
-    assert!(signalled.elapsed() < drain, "the checks above ran inside the drain window");
+    assert_eq!(
+        ping.status(),
+        200,
+        "traffic is still served during the drain delay"
+    );
+    assert!(
+        signalled.elapsed() < drain,
+        "the checks above ran inside the drain window"
+    );
 
     // After the drain delay the listener is closed: new connections are refused.
     let refused_at = loop {
         if TcpStream::connect_timeout(&p.app, Duration::from_millis(200)).is_err() {
             break Instant::now();
         }
-        assert!(signalled.elapsed() < Duration::from_secs(8), "listener never closed");
+        assert!(
+            signalled.elapsed() < Duration::from_secs(8),
+            "listener never closed"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     };
     assert!(
@@ -160,7 +116,10 @@ async fn sigterm_drains_then_stops_accepting_and_exits_zero() {
     .await
     .unwrap();
     assert_eq!(code.0, Some(0));
-    assert!(code.1 >= finished, "exited before the in-flight request completed");
+    assert!(
+        code.1 >= finished,
+        "exited before the in-flight request completed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,7 +130,13 @@ async fn a_second_signal_exits_at_once() {
     signal(p.child.id(), "INT");
     let mut ready_status = 0;
     for _ in 0..100 {
-        ready_status = client.get(format!("{base}/readyz")).send().await.unwrap().status().as_u16();
+        ready_status = client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
         if ready_status == 503 {
             break;
         }
@@ -227,7 +192,11 @@ async fn healthcheck_subcommand_exits_0_or_1() {
     })
     .await
     .unwrap();
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
 
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
@@ -242,7 +211,16 @@ async fn healthcheck_subcommand_exits_0_or_1() {
 #[test]
 fn bad_configuration_fails_fast_with_a_clear_message() {
     let out = Command::new(BIN)
-        .args(["--fault-delay-min", "2s", "--fault-delay-max", "1s", "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"])
+        .args([
+            "--fault-delay-min",
+            "2s",
+            "--fault-delay-max",
+            "1s",
+            "--addr",
+            "127.0.0.1:0",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -258,7 +236,14 @@ fn bad_configuration_fails_fast_with_a_clear_message() {
     // A port already in use: exit 1 and say which listener.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let out = Command::new(BIN)
-        .args(["--addr", &taken.local_addr().unwrap().to_string(), "--metrics-addr", "127.0.0.1:0", "--log-format", "text"])
+        .args([
+            "--addr",
+            &taken.local_addr().unwrap().to_string(),
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--log-format",
+            "text",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

@@ -21,7 +21,15 @@ async fn exposition_matches_the_traffic_sent() {
     assert_eq!(app.get("/no/such/thing/1").await.status(), 404);
     assert_eq!(app.get("/no/such/thing/2").await.status(), 404);
     assert_eq!(app.get("/healthz").await.status(), 200);
-    assert_eq!(app.client.put(app.url("/ping")).send().await.unwrap().status(), 405);
+    assert_eq!(
+        app.client
+            .put(app.url("/ping"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        405
+    );
 
     let text = app.metrics_text().await;
 
@@ -44,27 +52,44 @@ async fn exposition_matches_the_traffic_sent() {
     assert_eq!(count("PUT", "/ping", "405"), Some(1.0));
     for (labels, _) in series(&text, &format!("{H}_count")) {
         let route = &labels["route"];
-        assert!(!route.contains("41") && !route.contains("no/such"), "raw path leaked: {route}");
+        assert!(
+            !route.contains("41") && !route.contains("no/such"),
+            "raw path leaked: {route}"
+        );
         assert_eq!(
             labels.keys().map(String::as_str).collect::<Vec<_>>(),
             ["method", "route", "status"]
         );
     }
     // The metrics listener's own scrape is not counted as application traffic.
-    assert!(series(&text, &format!("{H}_count")).iter().all(|(l, _)| l["route"] != "/metrics"));
+    assert!(
+        series(&text, &format!("{H}_count"))
+            .iter()
+            .all(|(l, _)| l["route"] != "/metrics")
+    );
 
     // Buckets: cumulative, ending in +Inf equal to the count.
     let buckets: Vec<(f64, f64)> = series(&text, &format!("{H}_bucket"))
         .into_iter()
         .filter(|(l, _)| l["route"] == "/ping" && l["status"] == "200")
         .map(|(l, v)| {
-            let le = if l["le"] == "+Inf" { f64::INFINITY } else { l["le"].parse().unwrap() };
+            let le = if l["le"] == "+Inf" {
+                f64::INFINITY
+            } else {
+                l["le"].parse().unwrap()
+            };
             (le, v)
         })
         .collect();
     assert!(buckets.len() >= 10, "{buckets:?}");
-    assert!(buckets.windows(2).all(|w| w[0].1 <= w[1].1), "not cumulative: {buckets:?}");
-    assert_eq!(buckets.iter().find(|(le, _)| le.is_infinite()).map(|b| b.1), Some(3.0));
+    assert!(
+        buckets.windows(2).all(|w| w[0].1 <= w[1].1),
+        "not cumulative: {buckets:?}"
+    );
+    assert_eq!(
+        buckets.iter().find(|(le, _)| le.is_infinite()).map(|b| b.1),
+        Some(3.0)
+    );
     let sum = find_metric(
         &text,
         &format!("{H}_sum"),
@@ -73,17 +98,32 @@ async fn exposition_matches_the_traffic_sent() {
     .unwrap();
     assert!(sum > 0.0 && sum < 3.0, "{sum}");
 
-    assert_eq!(find_metric(&text, "http_server_active_requests", &[]), Some(0.0));
     assert_eq!(
-        find_metric(&text, "http_server_rejected_requests_total", &[("reason", "overload")]),
+        find_metric(&text, "http_server_active_requests", &[]),
         Some(0.0)
     );
     assert_eq!(
-        find_metric(&text, "http_server_rejected_requests_total", &[("reason", "timeout")]),
+        find_metric(
+            &text,
+            "http_server_rejected_requests_total",
+            &[("reason", "overload")]
+        ),
         Some(0.0)
     );
     assert_eq!(
-        find_metric(&text, "workload_build_info", &[("version", env!("CARGO_PKG_VERSION"))]),
+        find_metric(
+            &text,
+            "http_server_rejected_requests_total",
+            &[("reason", "timeout")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        find_metric(
+            &text,
+            "workload_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
         Some(1.0)
     );
     assert!(find_metric(&text, "workload_cpu_quota_cores", &[]).unwrap() > 0.0);
@@ -96,6 +136,10 @@ async fn exposition_matches_the_traffic_sent() {
         assert!(find_metric(&text, name, &[]).is_some(), "{name} missing");
     }
     assert!(find_metric(&text, "process_resident_memory_bytes", &[]).unwrap() > 1e6);
+    assert!(text.contains("# TYPE process_cpu_seconds_total counter"));
+    // Fractional seconds, not truncated to whole ones: a fresh test process has used some CPU.
+    let cpu = find_metric(&text, "process_cpu_seconds_total", &[]).unwrap();
+    assert!(cpu > 0.0 && cpu.fract() != 0.0, "{cpu}");
 }
 
 #[tokio::test]
@@ -116,7 +160,10 @@ async fn active_requests_gauge_counts_in_flight_requests() {
     }
     assert_eq!(seen, Some(1.0));
     assert_eq!(slow.await.unwrap(), 200);
-    assert_eq!(app.metric("http_server_active_requests", &[]).await, Some(0.0));
+    assert_eq!(
+        app.metric("http_server_active_requests", &[]).await,
+        Some(0.0)
+    );
 }
 
 #[tokio::test]
@@ -129,5 +176,12 @@ async fn metrics_layer_can_be_switched_off() {
     let text = app.metrics_text().await;
     assert!(series(&text, &format!("{H}_count")).is_empty());
     // The rest of the contract is still there.
-    assert!(find_metric(&text, "workload_build_info", &[("version", env!("CARGO_PKG_VERSION"))]).is_some());
+    assert!(
+        find_metric(
+            &text,
+            "workload_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        )
+        .is_some()
+    );
 }

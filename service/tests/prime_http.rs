@@ -8,7 +8,7 @@ fn naive_largest_prime_factor(mut n: u64) -> u64 {
     let mut largest = 1;
     let mut f = 2;
     while n > 1 {
-        if n % f == 0 {
+        if n.is_multiple_of(f) {
             largest = f;
             n /= f;
         } else {

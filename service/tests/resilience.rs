@@ -33,7 +33,10 @@ async fn over_the_concurrency_limit_requests_are_shed_at_once() {
 
     let start = Instant::now();
     let r = app.get("/ping").await;
-    assert!(start.elapsed() < Duration::from_millis(1000), "shedding must not queue");
+    assert!(
+        start.elapsed() < Duration::from_millis(1000),
+        "shedding must not queue"
+    );
     assert_eq!(r.headers()["retry-after"], "1");
     assert_eq!(assert_error(r, 503).await, "overloaded");
     let r = app.post_json("/tasks", r#"{"title": "x"}"#).await;
@@ -44,8 +47,11 @@ async fn over_the_concurrency_limit_requests_are_shed_at_once() {
     assert_eq!(app.get("/readyz").await.status(), 200);
     assert_eq!(app.get("/info").await.status(), 200);
     assert_eq!(
-        app.metric("http_server_rejected_requests_total", &[("reason", "overload")])
-            .await,
+        app.metric(
+            "http_server_rejected_requests_total",
+            &[("reason", "overload")]
+        )
+        .await,
         Some(2.0)
     );
     assert_eq!(
@@ -70,14 +76,21 @@ async fn slow_requests_time_out_with_503() {
     let app = spawn(config).await;
     let start = Instant::now();
     let r = app.get("/work/io?ms=5000").await;
-    assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
     assert!(r.headers().contains_key("retry-after"));
     assert_eq!(assert_error(r, 503).await, "timeout");
     let r = app.get("/work/cpu?ms=5000").await;
     assert_eq!(assert_error(r, 503).await, "timeout");
     assert_eq!(
-        app.metric("http_server_rejected_requests_total", &[("reason", "timeout")])
-            .await,
+        app.metric(
+            "http_server_rejected_requests_total",
+            &[("reason", "timeout")]
+        )
+        .await,
         Some(2.0)
     );
     assert_eq!(app.get("/work/io?ms=10").await.status(), 200);
@@ -125,5 +138,9 @@ async fn injected_delay_spares_probes() {
     let start = Instant::now();
     assert_eq!(app.get("/healthz").await.status(), 200);
     assert_eq!(app.get("/readyz").await.status(), 200);
-    assert!(start.elapsed() < Duration::from_millis(300), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        start.elapsed()
+    );
 }

@@ -4,7 +4,9 @@ The test starts, on 127.0.0.1 and free ports:
   - the real `workload` binary,
   - the real `loadgen` binary: a short open-loop run of a mixed scenario (CPU work, I/O wait, task
     CRUD, failing statuses, a request slower than the loadgen's timeout) labelled
-    deployment=docker and run=<unique id>,
+    deployment=docker and run=<unique id>, scraped,
+  - a second, lighter loadgen run labelled deployment=pushed that reaches Prometheus through the
+    remote-write receiver (as a Kubernetes run does), so multi-value panels must overlay both,
   - the real `prometheus` binary (Debian package) with a config derived from prometheus/prometheus.yml:
     the same jobs, labels and rule files, targets rewritten to those ports, 1 s scrape interval.
 Then it evaluates every target of every panel of every dashboard through the HTTP API, with the
@@ -50,8 +52,13 @@ from dashboard_queries import (
 )
 
 RUN_SECONDS = 24
-RATE = 40  # requests per second, open loop
+RATE = 40  # arrivals (iterations) per second, open loop
 DEPLOYMENT = "docker"
+# A second, lighter loadgen run that reaches Prometheus by remote write instead of a scrape, the way
+# a run against a Kubernetes deployment lands in the compose Prometheus. Its label must overlay
+# with `docker` on every client-side panel.
+PUSHED = "pushed"
+PUSHED_RATE = 10
 # Metrics the loadgen only exports while it --watch-es a Kubernetes Deployment (no cluster here).
 # They count as exported if the loadgen's source really emits them under that name.
 WATCH_ONLY = {"loadgen_observed_replicas", "loadgen_observed_cpu_utilization_percent"}
@@ -119,6 +126,7 @@ class Stack:
     workload_metrics: str
     loadgen_metrics: str
     run_id: str
+    pushed_run_id: str
     start: float  # unix time the load started
     logs: dict[str, Path] = field(default_factory=dict)
 
@@ -180,7 +188,27 @@ def loadgen_scenario(tmp: Path) -> Path:
 
 
 def loadgen_command(binary: Path, target: str, scenario: Path, metrics_port: int, run_id: str) -> list[str]:
-    raise NotImplementedError  # filled in once loadgen's CLI exists
+    return [
+        str(binary),
+        "run",
+        str(scenario),
+        "--target",
+        target,
+        "--metrics-addr",
+        f"127.0.0.1:{metrics_port}",
+        # long enough for every query below to run while the final values are still served
+        "--metrics-linger",
+        "300s",
+        "--deployment",
+        DEPLOYMENT,
+        "--run-id",
+        run_id,
+        "--threads",
+        "1",
+        "--out",
+        str(scenario.parent / "report.json"),
+        "--quiet",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +218,7 @@ def stack(binaries, tmp_path_factory) -> Stack:
     ports = {name: free_port() for name in ("app", "workload", "loadgen", "prometheus")}
     run_id = f"proof-{uuid.uuid4().hex[:8]}"
     procs: list[subprocess.Popen] = []
-    logs = {name: tmp / f"{name}.log" for name in ("workload", "loadgen", "prometheus")}
+    logs = {name: tmp / f"{name}.log" for name in ("workload", "loadgen", "pusher", "prometheus")}
 
     def spawn(name: str, cmd: list[str], env: dict | None = None) -> subprocess.Popen:
         log = logs[name].open("w")
@@ -238,7 +266,33 @@ def stack(binaries, tmp_path_factory) -> Stack:
         start = time.time()
         loadgen = spawn(
             "loadgen",
-            loadgen_command(binaries["loadgen"], f"http://127.0.0.1:{ports['app']}", scenario, ports["loadgen"], run_id),
+            loadgen_command(
+                binaries["loadgen"], f"http://127.0.0.1:{ports['app']}", scenario, ports["loadgen"], run_id
+            ),
+        )
+        pushed_run_id = f"{run_id}-pushed"
+        pusher = spawn(
+            "pusher",
+            [
+                str(binaries["loadgen"]),
+                "--target",
+                f"http://127.0.0.1:{ports['app']}/ping",
+                "--rate",
+                str(PUSHED_RATE),
+                "--duration",
+                f"{RUN_SECONDS}s",
+                "--remote-write",
+                f"{base}/api/v1/write",
+                "--remote-write-interval",
+                "1s",
+                "--deployment",
+                PUSHED,
+                "--run-id",
+                pushed_run_id,
+                "--threads",
+                "1",
+                "--quiet",
+            ],
         )
         wait_http(f"http://127.0.0.1:{ports['loadgen']}/metrics", 30, loadgen, logs["loadgen"])
         # Let the run finish and Prometheus scrape and evaluate its end (the loadgen lingers).
@@ -246,12 +300,18 @@ def stack(binaries, tmp_path_factory) -> Stack:
         while time.time() < deadline:
             assert loadgen.poll() is None, f"loadgen exited early ({loadgen.returncode}):\n{tail(logs['loadgen'])}"
             assert workload.poll() is None, f"workload exited:\n{tail(logs['workload'])}"
+            assert pusher.poll() in (None, 0), f"remote-writing loadgen failed:\n{tail(logs['pusher'])}"
             time.sleep(0.5)
+        try:
+            assert pusher.wait(timeout=30) == 0, f"remote-writing loadgen failed:\n{tail(logs['pusher'])}"
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"remote-writing loadgen did not finish:\n{tail(logs['pusher'])}") from None
         yield Stack(
             prometheus=base,
             workload_metrics=f"http://127.0.0.1:{ports['workload']}/metrics",
             loadgen_metrics=f"http://127.0.0.1:{ports['loadgen']}/metrics",
             run_id=run_id,
+            pushed_run_id=pushed_run_id,
             start=start,
             logs=logs,
         )
@@ -261,11 +321,11 @@ def stack(binaries, tmp_path_factory) -> Stack:
 
 
 # ----------------------------------------------------------------------------- the proof
-def substitutions(run_id: str) -> dict[str, dict[str, str]]:
+def substitutions(stack: Stack) -> dict[str, dict[str, str]]:
     """The three ways Grafana fills `deployment` and `run`: one value, several values, All."""
     return {
-        "single": {"deployment": DEPLOYMENT, "run": run_id},
-        "multi": {"deployment": f"({DEPLOYMENT}|k8s-hpa)", "run": f"({run_id}|other-run)"},
+        "single": {"deployment": DEPLOYMENT, "run": stack.run_id},
+        "multi": {"deployment": f"({DEPLOYMENT}|{PUSHED})", "run": f"({stack.run_id}|{stack.pushed_run_id})"},
         "all": {"deployment": ".*", "run": ".*"},
     }
 
@@ -294,13 +354,16 @@ def evaluate(stack: Stack, tgt: PanelTarget, variables: dict[str, str]) -> list[
 @pytest.mark.parametrize("form", ["single", "multi", "all"])
 @pytest.mark.parametrize("tgt", TARGETS, ids=[t.id for t in TARGETS])
 def test_panel_query_returns_data(stack: Stack, tgt: PanelTarget, form: str):
-    result = evaluate(stack, tgt, substitutions(stack.run_id)[form])
-    for series in result:
-        labels = series["metric"]
-        if "deployment" in labels:
-            assert labels["deployment"] == DEPLOYMENT, labels
-        if "run" in labels:
-            assert labels["run"] == stack.run_id, labels
+    result = evaluate(stack, tgt, substitutions(stack)[form])
+    deployments = {s["metric"]["deployment"] for s in result if "deployment" in s["metric"]}
+    runs = {s["metric"]["run"] for s in result if "run" in s["metric"]}
+    if form == "single":
+        assert deployments <= {DEPLOYMENT} and runs <= {stack.run_id}, (deployments, runs)
+    else:
+        assert deployments <= {DEPLOYMENT, PUSHED} and runs <= {stack.run_id, stack.pushed_run_id}
+    if form == "multi" and "$run" in tgt.expr and "deployment" in tgt.legend:
+        # a client-side panel overlays the scraped run and the remote-written one
+        assert deployments == {DEPLOYMENT, PUSHED}, f"{tgt.id}: only {deployments}"
     # every {{label}} of the legend is a label of the result, or Grafana prints it empty
     for label in re.findall(r"\{\{\s*(\w+)\s*\}\}", tgt.legend):
         assert any(label in s["metric"] for s in result), f"{tgt.id}: legend uses {{{{{label}}}}}, result has none"
@@ -316,8 +379,8 @@ def test_template_variable_lists_the_run(stack: Stack, dashboard: str, name: str
     url = f"{stack.prometheus}/api/v1/label/{label}/values?{urllib.parse.urlencode(params)}"
     with urllib.request.urlopen(url, timeout=30) as resp:
         values = json.load(resp)["data"]
-    expected = {"deployment": DEPLOYMENT, "run": stack.run_id}[name]
-    assert expected in values, f"{dashboard} ${name}: {values}"
+    expected = {"deployment": {DEPLOYMENT, PUSHED}, "run": {stack.run_id, stack.pushed_run_id}}[name]
+    assert expected <= set(values), f"{dashboard} ${name}: {values}"
 
 
 def test_every_recording_rule_has_data(stack: Stack):

@@ -23,15 +23,21 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import re
+import signal
 import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Callable
 
 import pytest
 import yaml
 
-from conftest import ROOT, require_tool
+from conftest import ROOT, free_port, require_tool
 
 DEPLOY = ROOT / "deploy"
 RENDER_FLAGS = ["--load-restrictor", "LoadRestrictionsNone"]
@@ -58,6 +64,7 @@ K8S_VERSIONS = ["1.33.0", "1.37.0"]
 # The workload's defaults (service config), used when the manifest does not set the env var.
 DEFAULT_DRAIN_DELAY = 5.0
 DEFAULT_SHUTDOWN_TIMEOUT = 20.0
+DEFAULT_REQUEST_TIMEOUT = 30.0
 
 Docs = list[dict]
 
@@ -383,6 +390,11 @@ def check_drain_fits_grace(docs: Docs) -> list[str]:
         drain = humantime_seconds(env_value(c, "WORKLOAD_DRAIN_DELAY") or f"{DEFAULT_DRAIN_DELAY:g}s")
         shutdown = humantime_seconds(env_value(c, "WORKLOAD_SHUTDOWN_TIMEOUT") or f"{DEFAULT_SHUTDOWN_TIMEOUT:g}s")
         grace = d["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30)
+        request = humantime_seconds(env_value(c, "WORKLOAD_REQUEST_TIMEOUT") or f"{DEFAULT_REQUEST_TIMEOUT:g}s")
+        if request > shutdown:
+            problems.append(
+                f"{d['metadata']['name']}: a request may run {request:g}s but shutdown waits only {shutdown:g}s"
+            )
         if not drain + shutdown < grace:
             problems.append(
                 f"{d['metadata']['name']}: drain {drain:g}s + shutdown {shutdown:g}s does not fit inside "
@@ -451,12 +463,13 @@ def check_recommended_labels(docs: Docs) -> list[str]:
     problems = []
     for d in docs:
         labels = d["metadata"].get("labels", {})
-        if d["kind"] in ("Namespace",):
-            continue
-        for key in ("app.kubernetes.io/name", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by"):
-            if d["kind"] != "ConfigMap" or key != "app.kubernetes.io/name":
-                if key not in labels:
-                    problems.append(f"{d['kind']}/{d['metadata']['name']} lacks label {key}")
+        # Generated ConfigMaps belong to the whole stack, not to one app: no `name` for them.
+        wanted = ["app.kubernetes.io/part-of", "app.kubernetes.io/managed-by"]
+        if d["kind"] != "ConfigMap":
+            wanted.append("app.kubernetes.io/name")
+        for key in wanted:
+            if key not in labels:
+                problems.append(f"{d['kind']}/{d['metadata']['name']} lacks label {key}")
     for owner, template in pod_templates(docs):
         labels = template["metadata"].get("labels", {})
         for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/part-of"):
@@ -539,6 +552,17 @@ def check_prometheus_discovery(docs: Docs) -> list[str]:
         job = jobs.get(name, {})
         if not any(sd.get("role") == "pod" for sd in job.get("kubernetes_sd_configs", [])):
             problems.append(f"job {name} does not discover pods through the Kubernetes API")
+    for name, job in jobs.items():
+        for sd in job.get("kubernetes_sd_configs", []):
+            # promtool here cannot parse these blocks (see test_prometheus_config_checks_with_promtool),
+            # so the keys are checked against Prometheus' documented ones.
+            if sd.get("role") not in ("pod", "endpoints", "endpointslice", "service", "node", "ingress"):
+                problems.append(f"job {name}: unknown kubernetes_sd role {sd.get('role')!r}")
+            unknown = set(sd) - {"role", "namespaces", "selectors", "api_server", "kubeconfig_file", "attach_metadata"}
+            if unknown:
+                problems.append(f"job {name}: unknown kubernetes_sd_configs keys {sorted(unknown)}")
+            if set(sd.get("namespaces", {})) - {"own_namespace", "names"}:
+                problems.append(f"job {name}: unknown namespaces keys {sorted(sd['namespaces'])}")
     workload = jobs.get("workload", {})
     if not any(
         r.get("source_labels") == [_label_meta(DEPLOYMENT_LABEL_KEY)]
@@ -561,6 +585,67 @@ def check_prometheus_discovery(docs: Docs) -> list[str]:
     return problems
 
 
+def relabel(labels: dict[str, str], configs: list[dict]) -> dict[str, str] | None:
+    """Prometheus' relabelling (keep, drop, replace) of one target; None when it is dropped."""
+    labels = dict(labels)
+    for rc in configs:
+        action = rc.get("action", "replace")
+        value = rc.get("separator", ";").join(labels.get(name, "") for name in rc.get("source_labels", []))
+        match = re.fullmatch(rc.get("regex", "(.*)"), value)
+        if action == "keep" and not match:
+            return None
+        if action == "drop" and match:
+            return None
+        if action == "replace" and match:
+            replacement = re.sub(r"\$\{?(\d+)\}?", lambda m: match.group(int(m.group(1))) or "", rc.get("replacement", "$1"))
+            if replacement:
+                labels[rc["target_label"]] = replacement
+            else:
+                labels.pop(rc["target_label"], None)
+        elif action not in ("keep", "drop", "replace"):
+            raise ValueError(f"relabel action {action!r} not modelled here")
+    return {k: v for k, v in labels.items() if not k.startswith("__")}
+
+
+def discovered_targets(pod_template: dict, namespace: str, pod: str, phase: str = "Running") -> list[dict[str, str]]:
+    """The meta labels Kubernetes pod discovery gives each container port of a pod."""
+    meta = pod_template["metadata"]
+    base = {
+        "__meta_kubernetes_namespace": namespace,
+        "__meta_kubernetes_pod_name": pod,
+        "__meta_kubernetes_pod_phase": phase,
+        **{_label_meta(k): v for k, v in meta.get("labels", {}).items()},
+        **{
+            "__meta_kubernetes_pod_annotation_" + re.sub(r"[^a-zA-Z0-9_]", "_", k): v
+            for k, v in meta.get("annotations", {}).items()
+        },
+    }
+    out = []
+    for c in pod_template["spec"]["containers"]:
+        for port in c.get("ports", []):
+            out.append({
+                **base,
+                "__address__": f"10.0.0.1:{port['containerPort']}",
+                "__meta_kubernetes_pod_container_port_name": port.get("name", ""),
+            })
+    return out
+
+
+def scrape_targets(monitoring: Docs, workload_docs: Docs) -> dict[str, list[dict[str, str]]]:
+    """job -> the label sets of the targets its relabelling keeps among these pods (+ monitoring's own)."""
+    jobs = {j["job_name"]: j for j in prometheus_config(monitoring)["scrape_configs"] if "kubernetes_sd_configs" in j}
+    templates = [(o, t, d["metadata"]["namespace"]) for d in [*monitoring, *workload_docs] for o, t in pod_templates([d])]
+    kept: dict[str, list[dict[str, str]]] = {name: [] for name in jobs}
+    for owner, template, namespace in templates:
+        for phase in ("Running", "Pending"):
+            for target in discovered_targets(template, namespace, owner.split("/")[1] + "-abc12", phase):
+                for name, job in jobs.items():
+                    result = relabel(target, job.get("relabel_configs", []))
+                    if result is not None:
+                        kept[name].append({**result, "phase": phase, "port": target["__address__"].split(":")[1]})
+    return kept
+
+
 def check_grafana_provisioning(docs: Docs) -> list[str]:
     """Dashboards are mounted where the provider looks, and the datasource URL is a Service here."""
     problems = []
@@ -572,6 +657,12 @@ def check_grafana_provisioning(docs: Docs) -> list[str]:
     for p in providers:
         if p["options"]["path"] != dashboards_at:
             problems.append(f"provider {p['name']} reads {p['options']['path']}, dashboards are mounted at {dashboards_at}")
+    home = env_value(grafana, "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH")
+    dashboards_cm = find(docs, "ConfigMap", next(v for v in spec["volumes"] if v["name"] == "dashboards")["configMap"]["name"])
+    if home is not None and (
+        str(Path(home).parent) != dashboards_at or dashboards_cm is None or Path(home).name not in dashboards_cm["data"]
+    ):
+        problems.append(f"home dashboard {home} is not one of the mounted dashboards")
     if _mount_path(grafana, "provisioning") != "/etc/grafana/provisioning":
         problems.append("provisioning is not mounted at /etc/grafana/provisioning")
     datasources = yaml.safe_load(prov["data"]["datasources.yml"])["datasources"]
@@ -623,6 +714,9 @@ def check_loadgen_job(docs: Docs) -> list[str]:
     ref = env.get("SCALEBENCH_DEPLOYMENT", {}).get("valueFrom", {}).get("configMapKeyRef", {})
     if (ref.get("name"), ref.get("key")) != ("scalebench-deployment", "deployment"):
         problems.append(f"SCALEBENCH_DEPLOYMENT comes from {ref}, not the overlay's scalebench-deployment ConfigMap")
+    run_id = env.get("LOADGEN_RUN_ID", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+    if run_id != "metadata.labels['batch.kubernetes.io/controller-uid']":
+        problems.append(f"LOADGEN_RUN_ID is {run_id!r}: the three clients must share the Job's run id")
     # Every $(VAR) in the args must be a variable of the container, or Kubernetes passes it literally.
     for var in re.findall(r"\$\(([A-Z_][A-Z0-9_]*)\)", " ".join(args)):
         if var not in env:
@@ -805,6 +899,33 @@ def test_prometheus_discovery() -> None:
     _assert_clean(check_prometheus_discovery, "monitoring")
 
 
+@pytest.mark.parametrize("overlay", WORKLOAD_OVERLAYS)
+def test_prometheus_relabelling_scrapes_the_right_pods_with_their_deployment(overlay: str) -> None:
+    """Running the scrape configs' relabelling over the rendered pods: the workload job keeps the
+    workload's metrics port (not 8080, not Pending pods) labelled deployment=<overlay's label>; the
+    loadgen job keeps the loadgen's 9464 only; nothing else in the namespace is scraped."""
+    kept = scrape_targets(render("monitoring"), [*render(overlay), *render("loadgen")])
+    expected = EXPECTED_DEPLOYMENT_LABEL[overlay]
+    assert [(t["port"], t["phase"], t.get("deployment"), t["pod"]) for t in kept["workload"]] == [
+        ("9000", "Running", expected, "workload-abc12")
+    ], kept["workload"]
+    assert [(t["port"], t["phase"], t["pod"]) for t in kept["loadgen"]] == [("9464", "Running", "loadgen-abc12")], kept
+    assert "deployment" not in kept["loadgen"][0], "the loadgen's own `deployment` label must not be overwritten"
+
+
+def test_relabel_model() -> None:
+    """The small relabelling model used above behaves like Prometheus on the cases it relies on."""
+    configs = [
+        {"source_labels": ["a"], "regex": "x|y", "action": "keep"},
+        {"source_labels": ["b"], "regex": "(.+)", "target_label": "c"},
+        {"source_labels": ["d"], "regex": "drop-me", "action": "drop"},
+    ]
+    assert relabel({"a": "x", "b": "v"}, configs) == {"a": "x", "b": "v", "c": "v"}
+    assert relabel({"a": "xx", "b": "v"}, configs) is None  # regexes are anchored
+    assert relabel({"a": "y", "b": ""}, configs) == {"a": "y", "b": ""}  # (.+) does not match "": no c
+    assert relabel({"a": "y", "d": "drop-me"}, configs) is None
+
+
 def test_grafana_provisioning() -> None:
     _assert_clean(check_grafana_provisioning, "monitoring")
 
@@ -824,18 +945,45 @@ def test_loadgen_reads_a_configmap_every_overlay_creates() -> None:
         ("prometheus-rules", "prometheus/rules/*.yml"),
         ("grafana-dashboards", "grafana/dashboards/*.json"),
         ("grafana-provisioning", "grafana/provisioning/*/*.yml"),
-        ("loadgen-scenarios", "loadgen/scenarios/*.y*ml"),
+        ("loadgen-scenarios", "loadgen/scenarios/* deploy/loadgen/scenarios/*"),
     ],
 )
 def test_generated_configmaps_hold_every_source_file_verbatim(generated: str, sources: str) -> None:
     """No copies, no forgotten file: each ConfigMap carries exactly the repository's files."""
     docs = render("loadgen" if generated == "loadgen-scenarios" else "monitoring")
     cm = next(c for c in of_kind(docs, "ConfigMap") if re.fullmatch(rf"{generated}(-[a-z0-9]+)?", c["metadata"]["name"]))
-    files = {p.name: p.read_text() for p in sorted(ROOT.glob(sources))}
+    paths = [p for pattern in sources.split() for p in sorted(ROOT.glob(pattern))]
+    files = {p.name: p.read_text() for p in paths}
     assert files, f"no files match {sources}"
+    assert len(files) == len(paths), f"two files share a name, one would hide the other: {paths}"
+    missing = sorted(set(files) - set(cm["data"]))
+    assert not missing, f"add {missing} to the configMapGenerator `{generated}` under deploy/ (files: NAME=../../PATH)"
     assert cm["data"] == files
     size = sum(len(v.encode()) for v in cm["data"].values())
     assert size < 1_000_000, f"ConfigMap {generated} is {size} bytes: over the API's 1 MiB limit"
+
+
+def test_cluster_scenario_offers_the_compose_load() -> None:
+    """The Job's default scenario is the compose run (docker-ramp) split over its parallel clients:
+    same request mix, same phases, and parallelism x rate = the compose rate, so docker, k8s-single
+    and k8s-hpa are measured under the same offered load."""
+    docs = render("loadgen")
+    job = find(docs, "Job", "loadgen")
+    clients = job["spec"]["parallelism"]
+    run_cm = next(c for c in of_kind(docs, "ConfigMap") if c["metadata"]["name"].startswith("loadgen-run"))
+    scenarios = next(c for c in of_kind(docs, "ConfigMap") if c["metadata"]["name"].startswith("loadgen-scenarios"))
+    cluster = yaml.safe_load(scenarios["data"][run_cm["data"]["scenario"]])
+    compose = yaml.safe_load((ROOT / "loadgen" / "scenarios" / "docker-ramp.yaml").read_text())
+    assert cluster["requests"] == compose["requests"]
+    assert {k: v for k, v in cluster["load"].items() if k != "phases"} == {
+        k: v for k, v in compose["load"].items() if k != "phases"
+    }
+    assert len(cluster["load"]["phases"]) == len(compose["load"]["phases"])
+    for mine, theirs in zip(cluster["load"]["phases"], compose["load"]["phases"], strict=True):
+        assert set(mine) == set(theirs) and mine["duration"] == theirs["duration"], (mine, theirs)
+        for key in ("rate", "ramp_to"):
+            if key in theirs:
+                assert abs(clients * mine[key] - theirs[key]) < 0.01 * theirs[key], (key, mine, theirs)
 
 
 def test_prometheus_config_checks_with_promtool(tmp_path: Path) -> None:
@@ -849,10 +997,22 @@ def test_prometheus_config_checks_with_promtool(tmp_path: Path) -> None:
     assert config_file.startswith(config_dir + "/"), f"{config_file} is not in the mounted {config_dir}"
     materialize_volume(docs, spec, "config", tmp_path)
     local_config = tmp_path / config_file[len(config_dir) + 1 :]
+    # Debian's promtool is built without the Kubernetes discovery plugin ("field
+    # kubernetes_sd_configs not found"): swap each discovery block for an equivalent static target
+    # so promtool still checks everything else (relabel regexes, rule files). The discovery blocks
+    # themselves are checked by check_prometheus_discovery.
+    config = yaml.safe_load(local_config.read_text())
+    for job in config["scrape_configs"]:
+        if job.pop("kubernetes_sd_configs", None) is not None:
+            job["static_configs"] = [{"targets": ["127.0.0.1:9"]}]
+    local_config.write_text(yaml.safe_dump(config))
     proc = _run([promtool, "check", "config", str(local_config)])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rules_found = re.search(r"SUCCESS: (\d+) rule files? found", proc.stdout + proc.stderr)
     assert rules_found and int(rules_found.group(1)) == len(prometheus_config(docs)["rule_files"]), proc.stdout
+    # Every rule file shipped in the ConfigMap is loaded by the config (none sits there unused).
+    rules_cm = next(c for c in of_kind(docs, "ConfigMap") if c["metadata"]["name"].startswith("prometheus-rules"))
+    assert sorted(Path(r).name for r in prometheus_config(docs)["rule_files"]) == sorted(rules_cm["data"])
 
 
 # --------------------------------------------------------------------------- mutation proofs
@@ -920,7 +1080,7 @@ def _deployment_label(expected: str) -> Callable[[Docs], list[str]]:
 
 MUTATIONS = [
     ("hpa-target-renamed", "overlays/hpa", check_hpa_targets_existing_deployment,
-     _set([("HorizontalPodAutoscaler", "workload"), "spec", "scaleTargetRef", "name", ], "worklaod")),
+     _set([("HorizontalPodAutoscaler", "workload"), "spec", "scaleTargetRef", "name"], "worklaod")),
     ("hpa-target-wrong-kind", "overlays/hpa", check_hpa_targets_existing_deployment,
      _set([("HorizontalPodAutoscaler", "workload"), "spec", "scaleTargetRef", "kind"], "StatefulSet")),
     ("no-cpu-request", "overlays/hpa", check_hpa_targets_set_cpu_requests,
@@ -974,6 +1134,11 @@ MUTATIONS = [
     ("grace-default", "overlays/hpa", check_drain_fits_grace,
      _set([WL, "spec", "template", "spec", "terminationGracePeriodSeconds"], _DELETE)),
     ("shutdown-too-long", "overlays/single", check_drain_fits_grace, _set_env("WORKLOAD_SHUTDOWN_TIMEOUT", "1m")),
+    ("request-outlives-shutdown", "overlays/hpa", check_drain_fits_grace, _set_env("WORKLOAD_REQUEST_TIMEOUT", "25s")),
+    ("request-timeout-default", "overlays/single", check_drain_fits_grace,
+     lambda docs: find(docs, *WL)["spec"]["template"]["spec"]["containers"][0].__setitem__(
+         "env", [e for e in find(docs, *WL)["spec"]["template"]["spec"]["containers"][0]["env"]
+                 if e["name"] != "WORKLOAD_REQUEST_TIMEOUT"])),
     ("readiness-too-slow", "overlays/single", check_readiness_flips_before_drain_ends,
      _set([*WL_C, "readinessProbe", "periodSeconds"], 10)),
     ("drain-too-short", "overlays/hpa", check_readiness_flips_before_drain_ends, _set_env("WORKLOAD_DRAIN_DELAY", "1s")),
@@ -991,6 +1156,8 @@ MUTATIONS = [
      _set([("ServiceAccount", "loadgen"), "automountServiceAccountToken"], True)),
     ("pod-template-unlabelled", "overlays/single", check_recommended_labels,
      _set([WL, "spec", "template", "metadata", "labels", "app.kubernetes.io/part-of"], _DELETE)),
+    ("service-unlabelled", "monitoring", check_recommended_labels,
+     _set([("Service", "grafana"), "metadata", "labels", "app.kubernetes.io/part-of"], _DELETE)),
     ("deployment-label-mismatch", "overlays/hpa", _deployment_label("k8s-hpa"),
      _set([("ConfigMap", "scalebench-deployment"), "data", "deployment"], "k8s-single")),
     ("deployment-label-missing", "overlays/single", _deployment_label("k8s-single"),
@@ -999,6 +1166,10 @@ MUTATIONS = [
     ("minikube-clusterip", "overlays/minikube-single", check_minikube,
      _set([("Service", "workload"), "spec", "type"], "ClusterIP")),
     ("no-deployment-relabel", "monitoring", check_prometheus_discovery, _prom_config(_drop_deployment_relabel)),
+    ("sd-role-typo", "monitoring", check_prometheus_discovery,
+     _prom_config(lambda c: c["scrape_configs"][0]["kubernetes_sd_configs"][0].__setitem__("role", "pods"))),
+    ("sd-namespace-typo", "monitoring", check_prometheus_discovery,
+     _prom_config(lambda c: c["scrape_configs"][0]["kubernetes_sd_configs"][0].__setitem__("namespace", {"names": ["x"]}))),
     ("loadgen-labels-overridden", "monitoring", check_prometheus_discovery,
      _prom_config(lambda c: next(j for j in c["scrape_configs"] if j["job_name"] == "loadgen").pop("honor_labels"))),
     ("prometheus-cannot-list-pods", "monitoring", check_prometheus_discovery,
@@ -1006,6 +1177,9 @@ MUTATIONS = [
     ("dashboards-mounted-elsewhere", "monitoring", check_grafana_provisioning,
      _set([("Deployment", "grafana"), "spec", "template", "spec", "containers", 0, "volumeMounts", 2, "mountPath"],
           "/etc/grafana/dashboards")),
+    ("home-dashboard-missing", "monitoring", check_grafana_provisioning,
+     lambda docs: find(docs, "Deployment", "grafana")["spec"]["template"]["spec"]["containers"][0]["env"].insert(
+         0, {"name": "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH", "value": "/var/lib/grafana/dashboards/compare.json"})),
     ("datasource-service-renamed", "monitoring", check_grafana_provisioning,
      _set([("Service", "prometheus"), "metadata", "name"], "prom")),
     ("loadgen-two-clients", "loadgen", check_loadgen_job, _set([("Job", "loadgen"), "spec", "parallelism"], 2)),
@@ -1016,6 +1190,8 @@ MUTATIONS = [
      lambda docs: _replace_arg(docs, "--target", "http://127.0.0.1:8080")),
     ("loadgen-metrics-port-mismatch", "loadgen", check_loadgen_job,
      lambda docs: _replace_arg(docs, "--metrics-addr", "0.0.0.0:9100")),
+    ("loadgen-run-per-pod", "loadgen", check_loadgen_job,
+     _set([*LG_C, "env", 1, "valueFrom", "fieldRef", "fieldPath"], "metadata.name")),
     ("loadgen-undefined-var", "loadgen", check_loadgen_job,
      lambda docs: _replace_arg(docs, "--namespace", "$(NAMESPACE)")),
 ]  # fmt: skip
@@ -1053,3 +1229,369 @@ def test_humantime_parse(text: str, seconds: float) -> None:
 def test_humantime_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         humantime_seconds(text)
+
+
+def test_loadgen_job_uses_real_loadgen_flags(binaries: dict[str, Path]) -> None:
+    """Every flag and LOADGEN_* variable the Job passes is one `loadgen run` accepts."""
+    proc = _run([str(binaries["loadgen"]), "run", "--help"])
+    assert proc.returncode == 0, proc.stderr
+    help_text = proc.stdout
+    container = find(render("loadgen"), "Job", "loadgen")["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"][0] == "run", "the Job runs `loadgen run SCENARIO`"
+    flags = [a.split("=", 1)[0] for a in container["args"] if a.startswith("--")]
+    assert flags, "no flags found in the Job's args"
+    for flag in flags:
+        assert re.search(rf"{re.escape(flag)}[ ,=<\n]", help_text), f"`loadgen run` has no {flag}:\n{help_text}"
+    for var in (e["name"] for e in container["env"] if e["name"].startswith("LOADGEN_")):
+        assert f"env: {var}" in help_text, f"`loadgen run` reads no {var}"
+
+
+def _expand(value: str, env: dict[str, str]) -> str:
+    """Kubernetes' $(VAR) expansion of container args (undefined references stay as they are)."""
+    return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m.group(1), m.group(0)), value)
+
+
+@pytest.fixture(scope="module")
+def job_run_log(binaries: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[str]]:
+    """The loadgen Job's own command line, expanded as the kubelet would, run for real on 127.0.0.1.
+
+    The target and metrics address are moved to free loopback ports and the load is cut to two
+    seconds; everything else (scenario from the generated ConfigMap, labels, --watch without a
+    cluster, --out -) is the manifest's. stdout and stderr go to one stream, like a container log.
+    Returns (log text, args).
+    """
+    tmp_path = tmp_path_factory.mktemp("job-run")
+    docs = render("loadgen")
+    pod_spec = _pod_spec(docs, "Job", "loadgen")
+    container = pod_spec["containers"][0]
+    scenarios_dir = tmp_path / "scenarios"
+    materialize_volume(docs, pod_spec, "scenarios", scenarios_dir)
+    mount = _mount_path(container, "scenarios")
+    scenario_env = next(e for e in container["env"] if e["name"] == "SCALEBENCH_SCENARIO")
+    run_cm = find(docs, "ConfigMap", scenario_env["valueFrom"]["configMapKeyRef"]["name"])
+    env = {
+        "POD_NAMESPACE": "scalebench",
+        "SCALEBENCH_DEPLOYMENT": "k8s-hpa",
+        "SCALEBENCH_SCENARIO": run_cm["data"]["scenario"],
+        "LOADGEN_RUN_ID": "job-uid-1234",
+    }
+    assert {e["name"] for e in container["env"]} == set(env), "update this fixture's env for the Job's new variables"
+    app_port, metrics_port, loadgen_metrics = free_port(), free_port(), free_port()
+    args = [_expand(a, env) for a in container["args"]]
+    args[args.index("--target") + 1] = f"http://127.0.0.1:{app_port}"
+    args[args.index("--metrics-addr") + 1] = f"127.0.0.1:{loadgen_metrics}"
+    args = [a.replace(mount, str(scenarios_dir)) for a in args]
+    args += ["--duration", "2s", "--rate", "20", "--metrics-linger", "0s"]
+
+    quiet_env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "KUBECONFIG": str(tmp_path / "no-kubeconfig")}
+    workload = subprocess.Popen(
+        [str(binaries["workload"])],
+        env={**quiet_env, "WORKLOAD_ADDR": f"127.0.0.1:{app_port}", "WORKLOAD_METRICS_ADDR": f"127.0.0.1:{metrics_port}"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{app_port}/healthz", timeout=1) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline and workload.poll() is None, "workload did not come up"
+            time.sleep(0.1)
+        log = tmp_path / "pod.log"
+        with log.open("w") as out:
+            proc = subprocess.run(
+                [str(binaries["loadgen"]), *args],
+                env={**quiet_env, **env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=60,
+            )
+    finally:
+        workload.terminate()
+        workload.wait(timeout=30)
+    text = log.read_text()
+    assert proc.returncode == 0, f"loadgen {' '.join(args)} exited {proc.returncode}:\n{text[-3000:]}"
+    return text, args
+
+
+def test_loadgen_job_command_runs_and_its_report_survives_the_log(job_run_log: tuple[str, list[str]]) -> None:
+    """run-loadgen.sh's extract_report recovers a complete report, labelled as the overlay says."""
+    text, _ = job_run_log
+    extracted = _extract(text)
+    assert extracted.returncode == 0, f"no report in the log:\n{text[-3000:]}"
+    report = json.loads(extracted.stdout)
+    assert report["labels"]["deployment"] == "k8s-hpa"
+    assert report["run"] == "job-uid-1234"
+    assert report["summary"]["requests"] > 0 and report["summary"]["failures"] == 0, report["summary"]
+    # No cluster here: the watch is reported as a warning and the run went on.
+    assert report["replicas"]["target"] == "deployment/workload" and report["replicas"]["warnings"]
+
+
+def _http_status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status
+    except urllib.error.HTTPError as err:
+        return err.code
+    except OSError:
+        return None
+
+
+def test_workload_honours_the_deployment_shutdown_contract(binaries: dict[str, Path]) -> None:
+    """The real workload, started with the Deployment's env (addresses moved to loopback ports),
+    answers its probes on the ports they name; on SIGTERM readiness turns 503 well before the
+    kubelet's deadline (periodSeconds * failureThreshold) while requests are still served during
+    the drain, and the process exits 0 inside terminationGracePeriodSeconds."""
+    deployment = find(render("overlays/hpa"), *WL)
+    spec = deployment["spec"]["template"]["spec"]
+    c = workload_container(deployment)
+    help_text = _run([str(binaries["workload"]), "--help"]).stdout
+    for var in c["env"]:
+        assert f"env: {var['name']}" in help_text, f"workload reads no {var['name']}"
+    ports = {p["name"]: free_port() for p in c["ports"]}
+    env = {e["name"]: e["value"] for e in c["env"]}
+    env["WORKLOAD_ADDR"] = f"127.0.0.1:{ports['http']}"
+    env["WORKLOAD_METRICS_ADDR"] = f"127.0.0.1:{ports['metrics']}"
+    drain = humantime_seconds(env["WORKLOAD_DRAIN_DELAY"])
+    readiness = c["readinessProbe"]
+    flip_deadline = readiness["periodSeconds"] * readiness["failureThreshold"]
+    grace = spec["terminationGracePeriodSeconds"]
+
+    def probe_url(kind: str) -> str:
+        get = c[kind]["httpGet"]
+        return f"http://127.0.0.1:{ports[get['port']]}{get['path']}"
+
+    proc = subprocess.Popen(
+        [str(binaries["workload"])],
+        env={"PATH": "/usr/bin:/bin", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while _http_status(probe_url("readinessProbe")) != 200:
+            assert time.monotonic() < deadline and proc.poll() is None, "workload never became ready"
+            time.sleep(0.1)
+        assert _http_status(probe_url("livenessProbe")) == 200
+        assert _http_status(f"http://127.0.0.1:{ports['metrics']}/metrics") == 200
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        while _http_status(probe_url("readinessProbe")) != 503:
+            assert time.monotonic() - signalled < flip_deadline, "readiness did not flip in time"
+            time.sleep(0.05)
+        flipped = time.monotonic() - signalled
+        assert _http_status(f"http://127.0.0.1:{ports['http']}/ping") == 200, "stopped serving during the drain"
+        assert _http_status(probe_url("livenessProbe")) == 200, "liveness failed during the drain: kubelet would kill"
+        code = proc.wait(timeout=grace)
+        exited = time.monotonic() - signalled
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    print(f"readiness 503 after {flipped:.2f}s (limit {flip_deadline}s); exit {code} after {exited:.1f}s "
+          f"(drain {drain:g}s, grace {grace}s)")
+    assert code == 0
+    assert drain - 1 <= exited < grace, f"exited after {exited:.1f}s: drain {drain:g}s, grace {grace}s"
+
+
+FAKE_KUBECTL = """#!{python}
+# kubectl for the script tests: `kustomize` is the real one; cluster verbs answer like a cluster
+# whose loadgen Job completed, and every call is recorded.
+import os, sys
+calls = os.environ["FAKE_CALLS"]
+argv = sys.argv[1:]
+with open(os.path.join(calls, "calls.log"), "a") as f:
+    f.write(" ".join(argv) + "\\n")
+if argv[0] == "kustomize":
+    os.execv({real!r}, [{real!r}, *argv])
+words = [a for a in argv if not a.startswith("-")]
+if "apply" in argv:
+    n = len([p for p in os.listdir(calls) if p.startswith("applied")])
+    with open(os.path.join(calls, f"applied-{{n}}.yaml"), "w") as f:
+        f.write(sys.stdin.read())
+    print("applied")
+elif "configmap" in argv and "scalebench-deployment" in argv:
+    print("k8s-hpa", end="")
+elif "get" in argv and "job" in argv:
+    print("SuccessCriteriaMet Complete ", end="")
+elif "get" in argv and "pods" in argv:
+    print("loadgen-0-aaaaa 0\\nloadgen-1-bbbbb 1\\nloadgen-2-ccccc 2")
+elif "logs" in argv:
+    sys.stdout.write(open(os.environ["FAKE_LOG"]).read())
+elif any(w in argv for w in ("delete", "rollout", "get", "create")):
+    print("ok")
+else:
+    sys.exit(f"fake kubectl: unexpected {{argv}}")
+"""
+
+
+def _fake_path(tmp_path: Path, binaries: dict[str, Path] | None = None) -> tuple[dict[str, str], Path]:
+    real = require_tool("kubectl")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "kubectl"
+    fake.write_text(FAKE_KUBECTL.format(python=sys.executable, real=real))
+    fake.chmod(0o755)
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    path = [str(bin_dir)]
+    if binaries:
+        path.append(str(binaries["loadgen"].parent))
+    env = {"PATH": ":".join([*path, "/usr/bin", "/bin"]), "FAKE_CALLS": str(calls), "HOME": str(tmp_path)}
+    return env, calls
+
+
+def test_run_loadgen_script_collects_and_merges_reports(
+    job_run_log: tuple[str, list[str]], binaries: dict[str, Path], tmp_path: Path
+) -> None:
+    """run-loadgen.sh against a recorded cluster: it replaces the Job, applies the scenario it was
+    given, waits, pulls the three reports out of the pod logs and merges them with the real loadgen."""
+    env, calls = _fake_path(tmp_path, binaries)
+    log = tmp_path / "pod.log"
+    log.write_text(job_run_log[0])
+    out_dir = tmp_path / "reports"
+    proc = _run(
+        ["bash", str(DEPLOY / "scripts" / "run-loadgen.sh"), "--scenario", "crud.yaml", "--timeout", "30",
+         "--out-dir", str(out_dir)],
+        env={**env, "FAKE_LOG": str(log)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    verbs = [line.split() for line in (calls / "calls.log").read_text().splitlines()]
+    order = [next(w for w in v if w in ("get", "delete", "kustomize", "apply", "logs")) for v in verbs]
+    # kustomize | apply is a pipeline: those two run side by side and log in either order.
+    assert order[:2] == ["get", "delete"] and sorted(order[2:4]) == ["apply", "kustomize"], verbs
+    assert order[4:] == ["get", "get", "logs", "logs", "logs"], verbs
+    assert "--server-side" in next(v for v in verbs if "apply" in v)
+    applied = [d for d in yaml.safe_load_all((calls / "applied-0.yaml").read_text()) if d]
+    assert find(applied, "Job", "loadgen") is not None
+    run_cm = next(c for c in of_kind(applied, "ConfigMap") if c["metadata"]["name"].startswith("loadgen-run"))
+    assert run_cm["data"]["scenario"] == "crud.yaml"
+    (run_dir,) = list(out_dir.iterdir())
+    assert run_dir.name.startswith("k8s-hpa-"), run_dir.name
+    for i in range(3):
+        assert json.loads((run_dir / f"client-{i}.json").read_text())["run"] == "job-uid-1234"
+        assert (run_dir / f"client-{i}.log").read_text() == job_run_log[0]
+    merged = json.loads((run_dir / "merged.json").read_text())
+    single = json.loads((run_dir / "client-0.json").read_text())
+    assert merged["workers"] == 3
+    assert merged["summary"]["requests"] == 3 * single["summary"]["requests"]
+
+
+def test_run_loadgen_script_fails_when_a_report_is_missing(tmp_path: Path) -> None:
+    env, _ = _fake_path(tmp_path)
+    log = tmp_path / "pod.log"
+    log.write_text("connect refused\n")
+    proc = _run(
+        ["bash", str(DEPLOY / "scripts" / "run-loadgen.sh"), "--timeout", "30", "--out-dir", str(tmp_path / "r")],
+        env={**env, "FAKE_LOG": str(log)},
+    )
+    assert proc.returncode != 0
+    assert "no JSON report in loadgen-0-aaaaa's log" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize(("overlay", "deletes_hpa"), [("single", True), ("minikube-hpa", False)])
+def test_apply_script(overlay: str, deletes_hpa: bool, tmp_path: Path) -> None:
+    """apply.sh applies the rendered overlay server-side, removes a leftover HPA only for a
+    single-replica overlay, and waits for the workload's rollout."""
+    env, calls = _fake_path(tmp_path)
+    proc = _run(["bash", str(DEPLOY / "scripts" / "apply.sh"), overlay], env=env)
+    assert proc.returncode == 0, proc.stderr
+    log = (calls / "calls.log").read_text()
+    assert ("delete horizontalpodautoscaler workload" in log) == deletes_hpa, log
+    assert "rollout status deployment/workload" in log, log
+    applied = sorted(calls.glob("applied-*.yaml"))
+    workload = [d for d in yaml.safe_load_all(applied[-1].read_text()) if d]
+    assert workload == render(f"overlays/{overlay}")
+
+
+# ------------------------------------------------------------------------------------ scripts
+SCRIPTS = sorted(p.name for p in (DEPLOY / "scripts").glob("*.sh") if p.name != "lib.sh")
+
+
+def test_scripts_are_shellcheck_clean() -> None:
+    shellcheck = require_tool("shellcheck")
+    proc = _run([shellcheck, "-x", *sorted(str(p) for p in (DEPLOY / "scripts").glob("*.sh"))], cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_scripts_are_complete() -> None:
+    assert SCRIPTS == ["apply.sh", "build-load.sh", "minikube-up.sh", "run-loadgen.sh", "teardown.sh"]
+    for name in SCRIPTS:
+        text = (DEPLOY / "scripts" / name).read_text()
+        assert text.startswith("#!/usr/bin/env bash\n"), name
+        assert "set -euo pipefail" in text, name
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_script_help(script: str) -> None:
+    proc = _run(["bash", str(DEPLOY / "scripts" / script), "--help"])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"Usage: deploy/scripts/{script}"), proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "message"),
+    [
+        ("apply.sh", [], "OVERLAY is required"),
+        ("apply.sh", ["production"], "unknown OVERLAY 'production'"),
+        ("apply.sh", ["single", "hpa"], "one OVERLAY only"),
+        ("apply.sh", ["--force", "single"], "unknown option: --force"),
+        ("run-loadgen.sh", ["--timeout", "ten"], "--timeout is a number of seconds"),
+        ("run-loadgen.sh", ["--scenario", "../../etc/passwd"], "--scenario is a file name"),
+        ("run-loadgen.sh", ["--scenario", "no-such-scenario.yaml"], "no scenario no-such-scenario.yaml"),
+        ("minikube-up.sh", ["--cpus"], "--cpus needs a value"),
+        ("build-load.sh", ["--push"], "unknown argument: --push"),
+        ("teardown.sh", ["--all"], "unknown argument: --all"),
+    ],
+)
+def test_script_rejects_bad_arguments(script: str, args: list[str], message: str) -> None:
+    """Bad input stops a script before it touches a cluster, with a message saying why."""
+    proc = _run(["bash", str(DEPLOY / "scripts" / script), *args], env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode != 0
+    assert message in proc.stderr, proc.stderr
+
+
+def test_apply_script_knows_every_overlay() -> None:
+    text = (DEPLOY / "scripts" / "apply.sh").read_text()
+    listed = re.search(r"^OVERLAYS=\(([^)]*)\)", text, re.M).group(1).split()
+    on_disk = sorted(p.name for p in (DEPLOY / "overlays").iterdir() if (p / "kustomization.yaml").exists())
+    assert sorted(listed) == sorted([*on_disk, "monitoring"])
+
+
+def test_scripts_version_matches_manifests() -> None:
+    """build-load.sh loads the very tags the manifests run (a mismatch means ErrImagePull)."""
+    version = re.search(r"^SCALEBENCH_VERSION=(\S+)$", (DEPLOY / "scripts" / "lib.sh").read_text(), re.M).group(1)
+    for name in KUSTOMIZATIONS:
+        for owner, template in pod_templates(render(name)):
+            for c in containers(template["spec"]):
+                if image_repo(c["image"]).startswith("scalebench/"):
+                    assert c["image"].endswith(f":{version}"), f"{name} {owner} runs {c['image']}, scripts load {version}"
+
+
+def _extract(log: str) -> subprocess.CompletedProcess:
+    script = f'source "{DEPLOY / "scripts" / "lib.sh"}" && extract_report'
+    return subprocess.run(["bash", "-c", script], input=log, capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        'starting {x}\n{"level":"info"}\n{\n  "schema_version": 1,\n  "run": "r",\n  "summary": {\n    "p99": 2\n  }\n}\nsummary {done}\n',
+        '{\nnot json\n{"schema_version": 1, "run": "r", "summary": {"p99": 2}}\nsummary: p99 2ms }\n',
+    ],
+    ids=["pretty", "compact"],
+)
+def test_report_extraction_from_interleaved_logs(log: str) -> None:
+    proc = _extract(log)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["schema_version"] == 1 and report["summary"]["p99"] == 2
+
+
+@pytest.mark.parametrize("log", ["", "no report\n", '{\n  "schema_version": 1,\n  "run": "cut short"\n'])
+def test_report_extraction_fails_without_a_complete_report(log: str) -> None:
+    assert _extract(log).returncode != 0

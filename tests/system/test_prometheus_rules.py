@@ -23,7 +23,6 @@ from dashboard_queries import (
     metric_names,
     panels,
     parse_label_values,
-    recorded_names,
     rule_files,
     rules,
 )
@@ -154,14 +153,18 @@ def test_dashboard_provider():
 
 def test_compose_mounts_match_provisioning():
     """Compose must mount grafana/provisioning and grafana/dashboards where the provider looks."""
-    compose_file = next((ROOT / n for n in ("docker-compose.yml", "compose.yaml", "compose.yml") if (ROOT / n).exists()), None)
+    candidates = [ROOT / n for n in ("docker-compose.yml", "compose.yaml", "compose.yml")]
+    compose_file = next((p for p in candidates if p.exists()), None)
     if compose_file is None:
         message = "no compose file yet"
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
     services = yaml.safe_load(compose_file.read_text())["services"]
-    volumes = [str(v) if isinstance(v, str) else f"{v.get('source')}:{v.get('target')}" for v in services["grafana"].get("volumes", [])]
+    volumes = [
+        v if isinstance(v, str) else f"{v.get('source')}:{v.get('target')}"
+        for v in services["grafana"].get("volumes", [])
+    ]
     provider_path = yaml.safe_load(DASHBOARD_PROVIDER_FILE.read_text())["providers"][0]["options"]["path"]
 
     def mounted(source: str, target: str) -> bool:
@@ -230,3 +233,24 @@ def test_dashboard_conventions(dashboards):
                 assert tgt["expr"].strip(), where
                 if "increase(" in tgt["expr"] and "$__range" in tgt["expr"]:
                     assert tgt["instant"], f"{where}: a whole-range figure is an instant query"
+
+
+def test_config_and_rules_load_in_the_compose_image():
+    """The same files under the Prometheus image docker-compose.yml pins (3.x while Debian ships 2.x)."""
+    compose_file = ROOT / "docker-compose.yml"
+    if not compose_file.exists():
+        pytest.skip("no docker-compose.yml")
+    image = yaml.safe_load(compose_file.read_text())["services"]["prometheus"]["image"]
+    docker = require_tool("docker")
+    present = subprocess.run([docker, "image", "inspect", image], capture_output=True, timeout=60)
+    if present.returncode != 0:
+        # Never pulled here: the test must not need the network. `docker pull` it to run this.
+        pytest.skip(f"image {image} is not available locally")
+    base = [docker, "run", "--rm", "--network", "none", "-v", f"{PROMETHEUS_DIR}:/etc/prometheus:ro"]
+    base += ["-w", "/etc/prometheus", "--entrypoint", "promtool", image]
+    for args in (
+        ["check", "config", "prometheus.yml"],
+        ["test", "rules", *[str(p.relative_to(PROMETHEUS_DIR)) for p in PROMTOOL_TESTS]],
+    ):
+        result = subprocess.run([*base, *args], capture_output=True, text=True, timeout=180)
+        assert result.returncode == 0, f"{image} promtool {' '.join(args)}:\n{result.stdout}{result.stderr}"

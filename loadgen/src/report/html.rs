@@ -68,9 +68,7 @@ pub fn render_run(report: &RunReport) -> String {
         escape(&report.plan.description),
     );
     if report.interrupted {
-        body.push_str(
-            "<p class=\"warn\">The run was interrupted: the report covers what ran.</p>",
-        );
+        body.push_str("<p class=\"warn\">The run was interrupted: the report covers what ran.</p>");
     }
     body.push_str(&summary_section(report));
 
@@ -188,8 +186,12 @@ pub fn render_comparison(reports: &[(String, RunReport)]) -> String {
             let timeline = r.replicas.as_ref()?;
             let (color, dashed) = style(i);
             Some(
-                Series::segments(name, color, step_segments(timeline, run_end(r), |s| s.ready))
-                    .dashed(dashed),
+                Series::segments(
+                    name,
+                    color,
+                    step_segments(timeline, run_end(r), |s| s.ready),
+                )
+                .dashed(dashed),
             )
         })
         .filter(|s| s.has_points())
@@ -207,7 +209,7 @@ pub fn render_comparison(reports: &[(String, RunReport)]) -> String {
     }
     body.push_str("</section>");
 
-    let hists: Vec<(String, &str, Histogram<u64>)> = reports
+    let hists: Vec<(String, &'static str, Histogram<u64>)> = reports
         .iter()
         .enumerate()
         .filter_map(|(i, (name, r))| {
@@ -217,10 +219,8 @@ pub fn render_comparison(reports: &[(String, RunReport)]) -> String {
         .collect();
     if !hists.is_empty() {
         body.push_str("<section><h2>Latency distribution</h2>");
-        let refs: Vec<(String, &str, &Histogram<u64>)> = hists
-            .iter()
-            .map(|(n, c, h)| (n.clone(), *c, h))
-            .collect();
+        let refs: Vec<(String, &'static str, &Histogram<u64>)> =
+            hists.iter().map(|(n, c, h)| (n.clone(), *c, h)).collect();
         body.push_str(&percentile_chart(
             "cmp-percentiles",
             "Latency by percentile",
@@ -229,6 +229,52 @@ pub fn render_comparison(reports: &[(String, RunReport)]) -> String {
         body.push_str("</section>");
     }
     page(title, &body)
+}
+
+/// The page for `loadgen report FILE... --html OUT`: one report gives the run page, several the
+/// comparison page (the first is the baseline). `paths` name the runs when nothing better does.
+pub fn render_files(paths: &[String], reports: &[RunReport]) -> String {
+    match reports {
+        [one] => render_run(one),
+        _ => {
+            let names = run_names(paths, reports);
+            let runs: Vec<(String, RunReport)> =
+                names.into_iter().zip(reports.iter().cloned()).collect();
+            render_comparison(&runs)
+        }
+    }
+}
+
+/// Legend names for several runs: the `deployment` label, else the run id, else the file name;
+/// repeated names get ` #2`, ` #3`, ... so every line of a chart can be told apart.
+pub fn run_names(paths: &[String], reports: &[RunReport]) -> Vec<String> {
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    reports
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let base = r
+                .deployment()
+                .filter(|d| !d.is_empty())
+                .map(str::to_string)
+                .or_else(|| (!r.run.is_empty()).then(|| r.run.clone()))
+                .or_else(|| {
+                    paths.get(i).map(|p| {
+                        std::path::Path::new(p)
+                            .file_stem()
+                            .map_or_else(|| p.clone(), |s| s.to_string_lossy().into_owned())
+                    })
+                })
+                .unwrap_or_else(|| format!("run {}", i + 1));
+            let n = seen.entry(base.clone()).or_insert(0);
+            *n += 1;
+            if *n == 1 {
+                base
+            } else {
+                format!("{base} #{n}")
+            }
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -393,7 +439,12 @@ fn latency_row(out: &mut String, name: &str, l: &LatencyStats) {
     out.push_str("</tr>");
 }
 
-fn count_table(id: &str, title: &str, key: &str, map: &std::collections::BTreeMap<String, u64>) -> String {
+fn count_table(
+    id: &str,
+    title: &str,
+    key: &str,
+    map: &std::collections::BTreeMap<String, u64>,
+) -> String {
     let mut out = format!(
         "<table id=\"{id}\"><thead><tr><th class=\"l\">{key}</th><th>{title}</th></tr></thead><tbody>"
     );
@@ -401,7 +452,11 @@ fn count_table(id: &str, title: &str, key: &str, map: &std::collections::BTreeMa
         out.push_str("<tr><td class=\"l\" colspan=\"2\">none</td></tr>");
     }
     for (k, v) in map {
-        let _ = write!(out, "<tr><td class=\"l\">{}</td><td>{v}</td></tr>", escape(k));
+        let _ = write!(
+            out,
+            "<tr><td class=\"l\">{}</td><td>{v}</td></tr>",
+            escape(k)
+        );
     }
     out.push_str("</tbody></table>");
     out
@@ -429,9 +484,19 @@ fn detail_tables(r: &RunReport) -> String {
         out.push_str("</tbody></table>");
     }
     out.push_str("<div class=\"tables\">");
-    out.push_str(&count_table("status-codes", "responses", "status", &r.summary.status_codes));
+    out.push_str(&count_table(
+        "status-codes",
+        "responses",
+        "status",
+        &r.summary.status_codes,
+    ));
     out.push_str(&count_table("errors", "count", "error", &r.summary.errors));
-    out.push_str(&count_table("backends", "responses", "served by", &r.summary.backends));
+    out.push_str(&count_table(
+        "backends",
+        "responses",
+        "served by",
+        &r.summary.backends,
+    ));
     let g = &r.generator;
     let _ = write!(
         out,
@@ -459,7 +524,10 @@ fn throughput_chart(r: &RunReport, end: f64) -> String {
             Series::line(
                 "target rate",
                 colors::TARGET_RATE,
-                r.timeseries.iter().map(|p| (p.t_s, p.target_rate)).collect(),
+                r.timeseries
+                    .iter()
+                    .map(|p| (p.t_s, p.target_rate))
+                    .collect(),
             )
             .dashed(true),
         );
@@ -524,11 +592,21 @@ fn replica_section(r: &RunReport, t: &ReplicaTimeline, end: f64) -> String {
     for w in &t.warnings {
         let _ = write!(out, "<p class=\"warn\">{}</p>", escape(w));
     }
+    // Drawn bottom to top: current under desired (dashed, so both show where they agree), ready on
+    // top because it is the capacity that actually took traffic.
     let series: Vec<Series> = vec![
+        Series::segments(
+            "current",
+            colors::CURRENT,
+            step_segments(t, end, |s| s.current),
+        ),
+        Series::segments(
+            "desired",
+            colors::DESIRED,
+            step_segments(t, end, |s| s.desired),
+        )
+        .dashed(true),
         Series::segments("ready", colors::READY, step_segments(t, end, |s| s.ready)),
-        Series::segments("desired", colors::DESIRED, step_segments(t, end, |s| s.desired))
-            .dashed(true),
-        Series::segments("current", colors::CURRENT, step_segments(t, end, |s| s.current)),
     ]
     .into_iter()
     .filter(Series::has_points)
@@ -670,10 +748,14 @@ fn step_segments(
         match f(s) {
             Some(v) => {
                 let v = f64::from(v);
-                if let Some(&(_, prev)) = current.last() {
-                    current.push((s.t_s, prev));
+                match current.last() {
+                    Some(&(_, prev)) if prev == v => {} // other fields changed, not this one
+                    Some(&(_, prev)) => {
+                        current.push((s.t_s, prev));
+                        current.push((s.t_s, v));
+                    }
+                    None => current.push((s.t_s, v)),
                 }
-                current.push((s.t_s, v));
             }
             None => {
                 if let Some(&(_, prev)) = current.last() {
@@ -784,10 +866,13 @@ fn nice_ticks(lo: f64, hi: f64, target: usize, integer: bool) -> Vec<f64> {
     if integer {
         step = step.max(1.0).round();
     }
-    let first = (lo / step).ceil() * step;
-    (0..=(target * 3))
+    // From the first multiple of `step` at or above `lo` to the first at or above `hi`, so an axis
+    // can end on a round number.
+    let first = (lo / step - 1e-9).ceil() * step;
+    let last = (hi / step - 1e-9).ceil() * step;
+    (0..=(target * 4))
         .map(|i| first + i as f64 * step)
-        .take_while(|v| *v <= hi + step * 1e-9)
+        .take_while(|v| *v <= last + step * 1e-9)
         .collect()
 }
 
@@ -829,7 +914,7 @@ fn line_chart(c: &Chart) -> String {
         out.push_str("<p class=\"empty\">No data.</p></figure>");
         return out;
     }
-    let (mut x_min, mut x_max) = match c.x_axis {
+    let (mut x_min, mut x_max): (f64, f64) = match c.x_axis {
         XAxis::Time => (0.0, c.x_end),
         XAxis::Percentile => (0.0, 0.0),
     };
@@ -885,9 +970,11 @@ fn line_chart(c: &Chart) -> String {
             XAxis::Time => num(t),
             XAxis::Percentile => percentile_label(t),
         };
+        // Keep the last label inside the picture.
+        let anchor = if x > W - MR - 24.0 { "end" } else { "middle" };
         let _ = write!(
             out,
-            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{MT}\" y2=\"{}\" stroke=\"#eeeeee\"/><text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\" fill=\"#444\">{}</text>",
+            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{MT}\" y2=\"{}\" stroke=\"#eeeeee\"/><text x=\"{x:.1}\" y=\"{}\" text-anchor=\"{anchor}\" fill=\"#444\">{}</text>",
             MT + ph,
             MT + ph + 15.0,
             label
@@ -1065,7 +1152,11 @@ const QUANTILES: [f64; 14] = [
     0.0, 0.25, 0.5, 0.75, 0.8, 0.9, 0.95, 0.97, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999,
 ];
 
-fn percentile_chart(id: &'static str, title: &str, runs: &[(String, &str, &Histogram<u64>)]) -> String {
+fn percentile_chart(
+    id: &'static str,
+    title: &str,
+    runs: &[(String, &'static str, &Histogram<u64>)],
+) -> String {
     let series = runs
         .iter()
         .map(|(name, color, h)| {
@@ -1108,11 +1199,17 @@ mod tests {
 
     #[test]
     fn nice_ticks_are_round_and_cover_the_range() {
-        assert_eq!(nice_ticks(0.0, 10.0, 5, false), vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
-        let t = nice_ticks(0.0, 1234.0, 5, false);
-        assert_eq!(t.first(), Some(&0.0));
-        assert!(t.iter().all(|v| (v / 200.0).fract() == 0.0), "{t:?}");
-        assert_eq!(nice_ticks(0.0, 5.25, 5, true), vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(
+            nice_ticks(0.0, 10.0, 5, false),
+            vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+        );
+        assert_eq!(
+            nice_ticks(0.0, 1234.0, 5, false),
+            vec![0.0, 500.0, 1000.0, 1500.0]
+        );
+        assert_eq!(nice_ticks(0.0, 0.042, 5, false).last(), Some(&0.05));
+        assert_eq!(nice_ticks(0.0, 5.25, 5, true), vec![0.0, 2.0, 4.0, 6.0]);
+        assert_eq!(nice_ticks(0.0, 0.3, 5, true), vec![0.0, 1.0]);
     }
 
     #[test]
@@ -1129,10 +1226,26 @@ mod tests {
     fn step_segments_hold_values_and_break_on_unknown() {
         let t = ReplicaTimeline {
             samples: vec![
-                crate::watch::ReplicaSample { t_s: 0.0, ready: Some(1), ..Default::default() },
-                crate::watch::ReplicaSample { t_s: 5.0, ready: Some(3), ..Default::default() },
-                crate::watch::ReplicaSample { t_s: 8.0, ready: None, ..Default::default() },
-                crate::watch::ReplicaSample { t_s: 9.0, ready: Some(2), ..Default::default() },
+                crate::watch::ReplicaSample {
+                    t_s: 0.0,
+                    ready: Some(1),
+                    ..Default::default()
+                },
+                crate::watch::ReplicaSample {
+                    t_s: 5.0,
+                    ready: Some(3),
+                    ..Default::default()
+                },
+                crate::watch::ReplicaSample {
+                    t_s: 8.0,
+                    ready: None,
+                    ..Default::default()
+                },
+                crate::watch::ReplicaSample {
+                    t_s: 9.0,
+                    ready: Some(2),
+                    ..Default::default()
+                },
             ],
             ..Default::default()
         };
@@ -1153,11 +1266,21 @@ mod tests {
             title: "T".into(),
             y_label: "y".into(),
             x_end: 10.0,
-            series: vec![Series::line("s", "#123456", vec![(0.0, 0.0), (10.0, 100.0)])],
+            series: vec![Series::line(
+                "s",
+                "#123456",
+                vec![(0.0, 0.0), (10.0, 100.0)],
+            )],
             ..Chart::default()
         });
         // x = 0 at the left edge, x = 10 at the right; y = 0 at the bottom, 100 at or below the top.
-        let pts = svg.split("points=\"").nth(1).unwrap().split('"').next().unwrap();
+        let pts = svg
+            .split(" points=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
         let coords: Vec<(f64, f64)> = pts
             .split(' ')
             .map(|p| {
@@ -1168,7 +1291,10 @@ mod tests {
         assert_eq!(coords.len(), 2);
         assert_eq!(coords[0], (ML, H - MB));
         assert_eq!(coords[1].0, W - MR);
-        assert!(coords[1].1 >= MT && coords[1].1 < (H - MB) / 2.0, "{coords:?}");
+        assert!(
+            coords[1].1 >= MT && coords[1].1 < (H - MB) / 2.0,
+            "{coords:?}"
+        );
         assert!(svg.contains("data-points=\"2\""));
     }
 

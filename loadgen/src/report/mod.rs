@@ -9,6 +9,7 @@
 
 pub mod compare;
 pub mod hist;
+pub mod html;
 pub mod merge;
 pub mod summary;
 
@@ -192,6 +193,9 @@ pub struct GeneratorStats {
     /// Own CPU (user + system) over the run, percent of one core (200 = two cores busy).
     pub cpu_percent_mean: f64,
     pub cpu_percent_max: f64,
+    /// Peak resident memory of the generator process (VmHWM), MiB.
+    #[serde(default)]
+    pub peak_rss_mb: f64,
     /// Open loop: how late a free worker woke up for its scheduled send (generator-side lag).
     pub schedule_lag_ms: LagStats,
     /// True when the numbers are limited by the generator rather than the target.

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 /// One step of a JSON path.
 #[derive(Debug, Clone, PartialEq)]
-enum Seg {
+pub enum Seg {
     Key(String),
     Index(usize),
 }

@@ -657,11 +657,11 @@ requests:
         let bad = CRUD.replace("{{task_id}}", "{{taskid}}");
         let e = Scenario::from_str("x.yaml", &bad, false).unwrap_err();
         assert!(e.message.contains("taskid"), "{e}");
-        assert_eq!(e.line, 18, "{e}");
+        assert_eq!(e.line, 17, "{e}");
 
         let bad = CRUD.replace("{{counter}}", "{{randint 9 1}}");
         let e = Scenario::from_str("x.yaml", &bad, false).unwrap_err();
-        assert_eq!(e.line, 14, "{e}");
+        assert_eq!(e.line, 12, "{e}");
     }
 
     #[test]

@@ -98,6 +98,9 @@ pub struct WatchHandle {
 /// usable client the timeline carries one warning and no samples.
 pub async fn spawn(cfg: WatchConfig) -> WatchHandle {
     let start = Instant::now();
+    // kube builds its rustls config from the process-wide provider; the workspace ships ring only.
+    // Installing it here makes the watcher independent of what `main` did first.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match kube::Client::try_default().await {
         Ok(client) => spawn_with_client_at(cfg, client, start),
         Err(err) => {

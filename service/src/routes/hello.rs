@@ -4,8 +4,8 @@
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::State;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use rand::Rng;
@@ -54,7 +54,9 @@ pub async fn hello(
     let n = match request.n {
         None => rand::rng().random_range(prime::RANDOM_RANGE),
         Some(n) if n < MIN_N as i64 => {
-            return Err(AppError::invalid(format!("n must be at least {MIN_N}, got {n}")));
+            return Err(AppError::invalid(format!(
+                "n must be at least {MIN_N}, got {n}"
+            )));
         }
         Some(n) if n as u64 >= MAX_N_EXCLUSIVE => {
             return Err(AppError::invalid(format!(

@@ -78,15 +78,25 @@ pub async fn create(
     State(state): State<AppState>,
     ApiJson(new): ApiJson<NewTask>,
 ) -> Result<Response, AppError> {
-    let task = state.store.create(&new.title, new.done).map_err(|e| match e {
-        StoreError::Full(_) => {
-            AppError::new(StatusCode::INSUFFICIENT_STORAGE, "store_full", e.to_string())
-        }
-        other => AppError::invalid(other.to_string()),
-    })?;
+    let task = state
+        .store
+        .create(&new.title, new.done)
+        .map_err(|e| match e {
+            StoreError::Full(_) => AppError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "store_full",
+                e.to_string(),
+            ),
+            other => AppError::invalid(other.to_string()),
+        })?;
     let location = HeaderValue::from_str(&format!("/tasks/{}", task.id))
         .expect("a number is a valid header value");
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(task)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(task),
+    )
+        .into_response())
 }
 
 #[utoipa::path(get, path = "/tasks/{id}", tag = "tasks",

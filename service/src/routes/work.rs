@@ -37,7 +37,9 @@ fn requested(state: &AppState, params: &WorkParams) -> Result<Duration, AppError
     let ms = params.ms.unwrap_or(DEFAULT_WORK_MS);
     let max = state.instance.max_work_ms;
     if ms > max {
-        return Err(AppError::invalid(format!("ms must be at most {max}, got {ms}")));
+        return Err(AppError::invalid(format!(
+            "ms must be at most {max}, got {ms}"
+        )));
     }
     Ok(Duration::from_millis(ms))
 }
@@ -51,7 +53,10 @@ pub async fn cpu(
 ) -> Result<Json<WorkReport>, AppError> {
     let duration = requested(&state, &params)?;
     let start = Instant::now();
-    state.pool.run(move |cancel| pool::burn(duration, cancel)).await?;
+    state
+        .pool
+        .run(move |cancel| pool::burn(duration, cancel))
+        .await?;
     Ok(Json(WorkReport {
         kind: "cpu".into(),
         requested_ms: duration.as_millis() as u64,
@@ -98,8 +103,12 @@ pub async fn status(ApiPath(code): ApiPath<u16>) -> Result<Response, AppError> {
             )
         })?;
     if status.as_u16() >= 400 {
-        return Ok(AppError::new(status, "requested_status", format!("status {code} as requested"))
-            .into_response());
+        return Ok(AppError::new(
+            status,
+            "requested_status",
+            format!("status {code} as requested"),
+        )
+        .into_response());
     }
     Ok((status, Json(StatusReport { status: code })).into_response())
 }

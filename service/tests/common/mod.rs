@@ -2,8 +2,11 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use std::time::Instant;
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -26,7 +29,9 @@ pub fn config() -> Config {
 }
 
 pub async fn spawn(config: Config) -> TestApp {
-    let app = Application::build(config).await.expect("application builds");
+    let app = Application::build(config)
+        .await
+        .expect("application builds");
     let addr = app.app_addr();
     let metrics_addr = app.metrics_addr();
     let lifecycle = app.lifecycle();
@@ -169,6 +174,95 @@ pub async fn assert_error(response: reqwest::Response, status: u16) -> String {
     );
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["status"], status, "body {body}");
-    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "body {body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "body {body}"
+    );
     body["error"].as_str().expect("error kind").to_string()
+}
+
+// ---- the real binary as a child process ----
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_workload");
+
+/// A running `workload` process and the addresses it logged.
+pub struct Proc {
+    pub child: Child,
+    pub app: SocketAddr,
+    pub metrics: SocketAddr,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start(extra: &[&str]) -> Proc {
+    start_with_env(extra, &[])
+}
+
+/// Starts the binary on 127.0.0.1 port 0 with extra flags and env, and reads the addresses it logs.
+pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Proc {
+    let mut child = Command::new(BIN)
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--hostname",
+            "proc-test",
+        ])
+        .args(extra)
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("workload binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if v["message"] == "workload listening" {
+                let addr = |k: &str| v[k].as_str().unwrap().parse::<SocketAddr>().unwrap();
+                let _ = tx.send((addr("app_addr"), addr("metrics_addr")));
+            }
+        }
+    });
+    let (app, metrics) = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("workload logs its listening addresses");
+    Proc {
+        child,
+        app,
+        metrics,
+    }
+}
+
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits for the process to exit (bounded) and returns its exit code.
+pub fn wait_exit(child: &mut Child, limit: Duration) -> Option<i32> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("process did not exit within {limit:?}");
 }

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Overhead of the workload's per-request metrics + tracing layers, measured with wrk on 127.0.0.1.
+#
+# Three release instances of the same binary run side by side: "off" (--http-metrics=false
+# --http-tracing=false), "on" (the defaults: metrics histogram + tracing layer; without an OTLP
+# endpoint spans are disabled) and "otlp" (the defaults plus OTEL_EXPORTER_OTLP_ENDPOINT pointing
+# at a local sink that accepts and discards the exports, so every request makes a real span).
+# Rounds alternate between them so machine noise hits all alike. Two figures per endpoint, each
+# the median over rounds, with ratios against "off":
+#   - requests/s (what wrk sees; sensitive to anything else running on the machine), and
+#   - server CPU microseconds per request (utime+stime of the server from /proc over the requests
+#     wrk completed; far less sensitive to other load, so it is the figure to trust on a busy box). Also prints each instance's idle RSS and its time from exec to the first 200
+# on /readyz. Target from issue 2: overhead <= 5%.
+#
+# Env: DURATION (wrk seconds per run, default 5), ROUNDS (default 3), CONNECTIONS (default 32),
+#      SKIP_BUILD=1 to reuse target/release/workload.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-3}
+CONNECTIONS=${CONNECTIONS:-32}
+BIN=${CARGO_TARGET_DIR:-target}/release/workload
+
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+command -v curl >/dev/null || { echo "curl is not installed" >&2; exit 1; }
+if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+  cargo build --release --quiet -p workload
+fi
+
+# On a machine with >= 2 CPUs pin the server to CPU 0 and wrk to CPU 1, so they do not steal each
+# other's time slices; the server then runs one worker thread (its "quota" is one CPU).
+PIN_SERVER=() PIN_WRK=()
+if command -v taskset >/dev/null && (( $(nproc) >= 2 )); then
+  PIN_SERVER=(taskset -c 0) PIN_WRK=(taskset -c 1)
+fi
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now_ns() { date +%s%N; }
+
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+cat >"$TMP/hello.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"n": 600851475143}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+
+# OTLP/http sink: answers 200 to every export and throws it away.
+SINK_PORT=$(free_port)
+python3 - "$SINK_PORT" >"$TMP/sink.log" 2>&1 <<'PY' &
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class Sink(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.send_header("content-length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Sink).serve_forever()
+PY
+PIDS+=($!)
+
+declare -A PORT PID READY_MS RSS_KB
+start() { # name, extra env (k=v or -), extra flags...
+  local name=$1 envs=$2; shift 2
+  local port mport t0 pid
+  port=$(free_port); mport=$(free_port)
+  t0=$(now_ns)
+  env -u OTEL_EXPORTER_OTLP_ENDPOINT ${envs/#-/} "${PIN_SERVER[@]}" "$BIN" --addr "127.0.0.1:$port" --metrics-addr "127.0.0.1:$mport" \
+    --worker-threads 1 --max-in-flight 100000 --log-format json --drain-delay 0s "$@" \
+    >"$TMP/$name.log" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 1 2000); do
+    if curl -sf -o /dev/null "http://127.0.0.1:$port/readyz"; then break; fi
+  done
+  curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" || { echo "$name never became ready" >&2; cat "$TMP/$name.log" >&2; exit 1; }
+  READY_MS[$name]=$(( ($(now_ns) - t0) / 1000000 ))
+  PORT[$name]=$port
+  PID[$name]=$pid
+  sleep 1
+  RSS_KB[$name]=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+}
+
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+measure() { # name, path, [lua] -> "req/s cpu-us-per-request"
+  local name=$1 path=$2 lua=${3:-} out c0 c1
+  local args=(-t1 -c"$CONNECTIONS" -d"${DURATION}s")
+  [[ -n "$lua" ]] && args+=(-s "$lua")
+  c0=$(cpu_ticks "${PID[$name]}")
+  out=$("${PIN_WRK[@]}" wrk "${args[@]}" "http://127.0.0.1:${PORT[$name]}$path")
+  c1=$(cpu_ticks "${PID[$name]}")
+  awk -v c="$((c1 - c0))" -v hz="$CLK_TCK" '
+    / requests in / { n = $1 }
+    /Requests\/sec/ { r = $2 }
+    END { if (n == 0) exit 1; printf "%s %.3f\n", r, c / hz / n * 1e6 }' <<<"$out"
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+NAMES=(off on otlp)
+start off - --http-metrics=false --http-tracing=false
+start on -
+start otlp "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$SINK_PORT"
+
+declare -A RPS CPU
+for round in $(seq 1 "$ROUNDS"); do
+  for ep in ping hello; do
+    for name in "${NAMES[@]}"; do
+      if [[ $ep == ping ]]; then m=$(measure "$name" /ping); else m=$(measure "$name" /api/v1/hello "$TMP/hello.lua"); fi
+      read -r r c <<<"$m"
+      RPS[$ep.$name]+="$r "
+      CPU[$ep.$name]+="$c "
+      printf 'round %d  %-6s %-5s %10.0f req/s %8.2f us CPU/request\n' "$round" "$ep" "$name" "$r" "$c" >&2
+    done
+  done
+done
+med() { tr ' ' '\n' <<<"$1" | grep -v '^$' | median; }
+
+echo
+echo "workload per-request layer overhead (wrk -t1 -c$CONNECTIONS -d${DURATION}s, $ROUNDS rounds, median; server pinned: ${PIN_SERVER[*]:-no})"
+printf '%-14s %-21s %9s %9s %7s | %10s %10s %7s\n' endpoint instance "req/s" "off" "ratio" "us CPU/req" "off" "ratio"
+for ep in ping hello; do
+  roff=$(med "${RPS[$ep.off]}"); coff=$(med "${CPU[$ep.off]}")
+  path=/ping; [[ $ep == hello ]] && path=/api/v1/hello
+  for name in on otlp; do
+    label="on (metrics+tracing)"; [[ $name == otlp ]] && label="on + OTLP export"
+    r=$(med "${RPS[$ep.$name]}"); c=$(med "${CPU[$ep.$name]}")
+    awk -v p="$path" -v l="$label" -v r="$r" -v roff="$roff" -v c="$c" -v coff="$coff" \
+      'BEGIN { printf "%-14s %-21s %9.0f %9.0f %7.3f | %10.2f %10.2f %7.3f\n", p, l, r, roff, r/roff, c, coff, c/coff }'
+  done
+done
+echo "(req/s ratio below 1 and CPU ratio above 1 are the layers' cost; target: within 5%)"
+echo
+for name in "${NAMES[@]}"; do
+  printf 'instance %-4s  idle RSS %6.1f MiB   exec -> first 200 on /readyz: %d ms\n' \
+    "$name" "$(awk -v k="${RSS_KB[$name]}" 'BEGIN{print k/1024}')" "${READY_MS[$name]}"
+done

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Apply one kustomization of deploy/ and wait until its rollout is complete.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+OVERLAYS=(single hpa minikube-single minikube-hpa monitoring)
+
+usage() {
+  cat <<USAGE
+Usage: deploy/scripts/apply.sh [--timeout DURATION] OVERLAY
+
+OVERLAY is one of:
+  single            one workload replica, no autoscaler (deployment label k8s-single)
+  hpa               the workload under an HPA: CPU 50%, 1..10 replicas (k8s-hpa)
+  minikube-single   single with the Minikube image settings and NodePort 30080
+  minikube-hpa      hpa with the Minikube image settings and NodePort 30080
+  monitoring        Prometheus (Kubernetes discovery) and Grafana with the repository's dashboards
+
+Renders deploy/overlays/OVERLAY (or deploy/monitoring), applies it server-side into namespace
+$NAMESPACE, and waits for the rollout. Switching between single and hpa is an in-place rolling
+update; applying a single overlay deletes the HPA an hpa overlay left behind.
+
+  --timeout DURATION   rollout wait (default 180s)
+  -h, --help           this help
+USAGE
+}
+
+timeout=180s
+overlay=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --timeout) timeout="${2:?--timeout needs a value}"; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    -*) usage >&2; die "unknown option: $1" ;;
+    *) [[ -z "$overlay" ]] || die "one OVERLAY only"; overlay="$1"; shift ;;
+  esac
+done
+[[ -n "$overlay" ]] || { usage >&2; die "OVERLAY is required"; }
+known=0
+for candidate in "${OVERLAYS[@]}"; do
+  [[ "$candidate" == "$overlay" ]] && known=1
+done
+[[ "$known" -eq 1 ]] || die "unknown OVERLAY '$overlay' (one of: ${OVERLAYS[*]})"
+need kubectl
+
+if [[ "$overlay" == monitoring ]]; then
+  dir="$DEPLOY_DIR/monitoring"
+  rollouts=(deployment/prometheus deployment/grafana)
+else
+  dir="$DEPLOY_DIR/overlays/$overlay"
+  rollouts=(deployment/workload)
+fi
+
+manifests="$(render "$dir")"
+ensure_namespace
+log "applying $dir"
+printf '%s\n' "$manifests" | apply_rendered
+if [[ "$overlay" != monitoring ]] && ! grep -q '^kind: HorizontalPodAutoscaler$' <<<"$manifests"; then
+  # From hpa to single: an HPA left running would keep resizing the single Deployment.
+  kubectl -n "$NAMESPACE" delete horizontalpodautoscaler workload --ignore-not-found
+fi
+for rollout in "${rollouts[@]}"; do
+  log "waiting for $rollout"
+  kubectl -n "$NAMESPACE" rollout status "$rollout" --timeout="$timeout"
+done
+kubectl -n "$NAMESPACE" get deployments,services,horizontalpodautoscalers -o wide

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Run the loadgen Job (three clients) against the deployed workload and collect the reports.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+usage() {
+  cat <<USAGE
+Usage: deploy/scripts/run-loadgen.sh [--scenario FILE] [--timeout SECONDS] [--out-dir DIR]
+
+Replaces the Job $NAMESPACE/loadgen with a fresh run of deploy/loadgen (3 pods, each running
+loadgen against http://workload.$NAMESPACE.svc:8080, watching deployment/workload and its HPA),
+waits until it completes or fails, and writes each client's JSON report (from its log: the Job
+runs \`loadgen --out -\`) and full log to DIR/<deployment>-<UTC time>/.
+Apply a workload overlay first (deploy/scripts/apply.sh); its deployment label
+(k8s-single | k8s-hpa) labels the loadgen's metrics and names the report directory.
+
+  --scenario FILE     a scenario file name from loadgen/scenarios/ or deploy/loadgen/scenarios/
+                      (default: k8s-ramp.yaml: docker-ramp.yaml split over the 3 clients)
+  --timeout SECONDS   give up waiting after this long (default 1800)
+  --out-dir DIR       where reports go (default: reports/ at the repository root)
+  -h, --help          this help
+USAGE
+}
+
+scenario=""
+timeout=1800
+out_dir="$SCALEBENCH_ROOT/reports"
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --scenario) scenario="${2:?--scenario needs a value}"; shift 2 ;;
+    --timeout) timeout="${2:?--timeout needs a value}"; shift 2 ;;
+    --out-dir) out_dir="${2:?--out-dir needs a value}"; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown argument: $1" ;;
+  esac
+done
+[[ "$timeout" =~ ^[0-9]+$ ]] || die "--timeout is a number of seconds, not '$timeout'"
+if [[ -n "$scenario" ]]; then
+  [[ "$scenario" =~ ^[A-Za-z0-9._-]+$ ]] || die "--scenario is a file name, not '$scenario'"
+  [[ -f "$SCALEBENCH_ROOT/loadgen/scenarios/$scenario" || -f "$DEPLOY_DIR/loadgen/scenarios/$scenario" ]] ||
+    die "no scenario $scenario in loadgen/scenarios/ or deploy/loadgen/scenarios/"
+fi
+need kubectl awk
+
+deployment_label="$(kubectl -n "$NAMESPACE" get configmap scalebench-deployment \
+  -o jsonpath='{.data.deployment}' 2>/dev/null)" ||
+  die "no workload deployed in $NAMESPACE: run deploy/scripts/apply.sh OVERLAY first"
+
+# A Job's pod template is immutable: every run is a new Job.
+kubectl -n "$NAMESPACE" delete job loadgen --ignore-not-found --wait=true
+
+dir="$DEPLOY_DIR/loadgen"
+if [[ -n "$scenario" ]]; then
+  # A throw-away overlay that only changes which scenario the clients run.
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+  cat >"$tmp/kustomization.yaml" <<KUSTOMIZATION
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - $(realpath --relative-to="$tmp" "$DEPLOY_DIR/loadgen")
+configMapGenerator:
+  - name: loadgen-run
+    behavior: merge
+    literals:
+      - scenario=$scenario
+KUSTOMIZATION
+  dir="$tmp"
+fi
+log "starting loadgen (deployment=$deployment_label${scenario:+, scenario=$scenario})"
+render "$dir" | apply_rendered
+
+deadline=$((SECONDS + timeout))
+state=""
+while [[ $SECONDS -lt $deadline ]]; do
+  state="$(kubectl -n "$NAMESPACE" get job loadgen \
+    -o jsonpath='{range .status.conditions[?(@.status=="True")]}{.type}{" "}{end}')"
+  case "$state" in
+    *Complete*) break ;;
+    *Failed*) break ;;
+  esac
+  printf '.' >&2
+  sleep 5
+done
+printf '\n' >&2
+[[ "$state" == *Complete* || "$state" == *Failed* ]] || log "timed out after ${timeout}s; collecting what there is"
+
+run_dir="$out_dir/$deployment_label-$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$run_dir"
+pods="$(kubectl -n "$NAMESPACE" get pods -l batch.kubernetes.io/job-name=loadgen \
+  -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.metadata.annotations.batch\.kubernetes\.io/job-completion-index}{"\n"}{end}')"
+collected=0
+while read -r pod index; do
+  [[ -n "$pod" ]] || continue
+  kubectl -n "$NAMESPACE" logs "$pod" >"$run_dir/client-$index.log" || true
+  if extract_report <"$run_dir/client-$index.log" >"$run_dir/client-$index.json"; then
+    collected=$((collected + 1))
+    log "report: $run_dir/client-$index.json"
+  else
+    rm -f "$run_dir/client-$index.json"
+    log "no JSON report in $pod's log (see $run_dir/client-$index.log)"
+  fi
+done <<<"$pods"
+
+log "$collected report(s) in $run_dir; job state: ${state:-unknown}"
+if [[ "$collected" -gt 0 ]]; then
+  # The clients' histograms add up exactly into one report of the whole run.
+  merger=""
+  for candidate in "$(command -v loadgen || true)" \
+    "$SCALEBENCH_ROOT/target/release/loadgen" "$SCALEBENCH_ROOT/target/debug/loadgen"; do
+    if [[ -n "$candidate" && -x "$candidate" ]]; then
+      merger="$candidate"
+      break
+    fi
+  done
+  if [[ -n "$merger" ]]; then
+    "$merger" merge "$run_dir"/client-*.json --out "$run_dir/merged.json" >&2 ||
+      log "loadgen merge failed; the per-client reports are intact"
+  else
+    log "merge them with: cargo run -q -p loadgen -- merge $run_dir/client-*.json --out $run_dir/merged.json"
+  fi
+fi
+[[ "$state" == *Complete* && "$collected" -eq 3 ]]

@@ -1,0 +1,526 @@
+//! Command dispatch and the run pipeline: scenario -> plan -> engine -> report -> exit code.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::sync::watch;
+
+use crate::cli::{Cli, Command, CompareCmd, MergeCmd, RunOpts};
+use crate::client::{ClientConfig, Connector, Target};
+use crate::engine::{self, EngineConfig, Live, RunData};
+use crate::exit::{self, BadInput};
+use crate::metrics::RunMetrics;
+use crate::metrics::remote_write::Pusher;
+use crate::plan::LoadPlan;
+use crate::report::{
+    EndpointHistograms, EndpointSummary, Histograms, LoadMode, PlanInfo, RunReport, SCHEMA_VERSION,
+    Summary, hist, merge,
+};
+use crate::scenario::{LoadSpec, Scenario};
+use crate::threshold::Threshold;
+
+/// Default per-request timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    ExitCode::from(dispatch(cli))
+}
+
+fn bad(msg: impl Into<String>) -> anyhow::Error {
+    BadInput(msg.into()).into()
+}
+
+/// Runs a parsed command line and returns the exit code.
+pub fn dispatch(cli: Cli) -> u8 {
+    let result = match cli.command {
+        None => run_blocking(Job::Quick(cli.quick)),
+        Some(Command::Run(r)) => run_blocking(Job::Scenario(r)),
+        Some(Command::Compare(c)) => compare(c),
+        Some(Command::Merge(m)) => merge_cmd(m),
+        Some(Command::Report(r)) => report_cmd(r),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.downcast_ref::<BadInput>().is_some() {
+                exit::USAGE
+            } else {
+                exit::RUNTIME
+            }
+        }
+    }
+}
+
+enum Job {
+    Quick(crate::cli::QuickArgs),
+    Scenario(crate::cli::RunCmd),
+}
+
+fn run_blocking(job: Job) -> anyhow::Result<u8> {
+    let opts = match &job {
+        Job::Quick(q) => &q.run,
+        Job::Scenario(r) => &r.run,
+    };
+    let threads = opts.threads.map(|t| t as usize).unwrap_or_else(|| {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let prepared = prepare(job, threads).await?;
+        execute(prepared).await
+    })
+}
+
+/// Everything a run needs, validated.
+pub struct Prepared {
+    pub scenario: Arc<Scenario>,
+    pub target: Target,
+    pub plan: LoadPlan,
+    pub thresholds: Vec<Threshold>,
+    pub opts: RunOpts,
+    pub threads: usize,
+    pub timeout: Duration,
+}
+
+async fn prepare(job: Job, threads: usize) -> anyhow::Result<Prepared> {
+    let (scenario, target, opts) = match job {
+        Job::Quick(q) => {
+            let url = q.target.as_deref().ok_or_else(|| {
+                bad("missing --target URL (or use a subcommand: run, compare, merge); see --help")
+            })?;
+            let mut target = Target::parse(url).map_err(bad)?;
+            let path = std::mem::take(&mut target.path_and_query);
+            target.base_path.clear();
+            let body = match q.body {
+                Some(b) if b.starts_with('@') => Some(
+                    std::fs::read_to_string(&b[1..])
+                        .map_err(|e| bad(format!("cannot read body file {}: {e}", &b[1..])))?,
+                ),
+                other => other,
+            };
+            let scenario = Scenario::single(&q.method, &path, &q.headers, body).map_err(bad)?;
+            target.path_and_query = path;
+            (scenario, target, q.run)
+        }
+        Job::Scenario(r) => {
+            let scenario = Scenario::load(&r.scenario).map_err(|e| bad(e.to_string()))?;
+            let url = r.target.clone().or(scenario.target.clone()).ok_or_else(|| {
+                bad(format!(
+                    "no target: pass --target URL or set `target:` in {}",
+                    r.scenario.display()
+                ))
+            })?;
+            let target = Target::parse(&url).map_err(bad)?;
+            (scenario, target, r.run)
+        }
+    };
+    let spec = scenario.load.clone().unwrap_or_else(LoadSpec::default);
+    let plan = LoadPlan::from_spec(&spec, Some(&opts.overrides())).map_err(bad)?;
+    let mut exprs = scenario.thresholds.clone();
+    exprs.extend(opts.thresholds.iter().cloned());
+    let thresholds = crate::threshold::parse_all(&exprs).map_err(bad)?;
+    if let Some(w) = &opts.watch {
+        crate::watch::WatchConfig::new(w, opts.namespace.clone(), opts.watch_interval)
+            .map_err(|e| bad(e.to_string()))?;
+    }
+    if let Some(rw) = &opts.remote_write {
+        Pusher::new(rw).map_err(bad)?;
+    }
+    if let Some(out) = &opts.out
+        && out != "-"
+        && let Some(dir) = std::path::Path::new(out).parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.is_dir()
+    {
+        return Err(bad(format!("--out {out}: directory {} does not exist", dir.display())));
+    }
+    let timeout = opts.timeout.or(scenario.timeout).unwrap_or(DEFAULT_TIMEOUT);
+    if timeout.is_zero() {
+        return Err(bad("--timeout must be above 0"));
+    }
+    Ok(Prepared {
+        scenario: Arc::new(scenario),
+        target,
+        plan,
+        thresholds,
+        opts,
+        threads,
+        timeout,
+    })
+}
+
+fn run_id(p: &Prepared) -> String {
+    p.opts.run_id.clone().unwrap_or_else(|| {
+        let ts = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        format!("{}-{}", p.scenario.name, ts.replace([':', '-'], "").trim_end_matches('Z'))
+    })
+}
+
+/// Runs a prepared plan end to end and returns the exit code.
+pub async fn execute(p: Prepared) -> anyhow::Result<u8> {
+    let (report, interrupted) = run_to_report(&p).await?;
+    let quiet = p.opts.quiet;
+    let to_stdout = p.opts.out.as_deref() == Some("-");
+    if !quiet {
+        let text = crate::report::summary::render(&report);
+        if to_stdout {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+        }
+    }
+    if let Some(out) = &p.opts.out {
+        report.write(out)?;
+        if !to_stdout && !quiet {
+            println!("report written to {out}");
+        }
+    }
+    if let Some(html) = &p.opts.html {
+        std::fs::write(html, crate::report::html::render_run(&report))
+            .map_err(|e| anyhow::anyhow!("cannot write {html}: {e}"))?;
+    }
+    for t in report.thresholds.iter().filter(|t| !t.passed) {
+        eprintln!("threshold failed: {} (actual {:.3})", t.expr, t.actual);
+    }
+    Ok(if interrupted {
+        exit::INTERRUPTED
+    } else if report.thresholds.iter().any(|t| !t.passed) {
+        exit::THRESHOLD_FAILED
+    } else {
+        exit::OK
+    })
+}
+
+/// Runs and builds the report (with metrics, remote write, watch and Ctrl-C handling).
+pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
+    let run = run_id(p);
+    let mut labels: BTreeMap<String, String> = p.opts.labels.iter().cloned().collect();
+    labels.insert(
+        "deployment".into(),
+        p.opts
+            .deployment
+            .clone()
+            .or_else(|| labels.get("deployment").cloned())
+            .unwrap_or_else(|| "unknown".into()),
+    );
+    let mut global: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    global.push(("run".into(), run.clone()));
+    let want_metrics = p.opts.metrics_addr.is_some() || p.opts.remote_write.is_some();
+    let metrics = Arc::new(if want_metrics {
+        RunMetrics::enabled(&p.scenario.name, &global)
+    } else {
+        RunMetrics::disabled(&p.scenario.name)
+    });
+
+    // Metrics server.
+    let (server_stop_tx, server_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = match p.opts.metrics_addr {
+        Some(addr) => {
+            let (bound, task) = crate::metrics::serve(addr, Arc::clone(&metrics), async {
+                let _ = server_stop_rx.await;
+            })
+            .await
+            .with_context(|| format!("cannot serve metrics on {addr}"))?;
+            if !p.opts.quiet {
+                eprintln!("metrics at http://{bound}/metrics");
+            }
+            Some(task)
+        }
+        None => None,
+    };
+    // Remote write.
+    let pusher = match &p.opts.remote_write {
+        Some(url) => Some(Pusher::new(url).map_err(bad)?),
+        None => None,
+    };
+    let push_task = pusher.clone().map(|pusher| {
+        let m = Arc::clone(&metrics);
+        let every = p.opts.remote_write_interval.max(Duration::from_millis(100));
+        tokio::spawn(async move {
+            let mut iv = tokio::time::interval(every);
+            iv.tick().await;
+            let mut warned = false;
+            loop {
+                iv.tick().await;
+                if let Err(e) = pusher.push_text(&m.render()).await
+                    && !warned
+                {
+                    eprintln!("warning: {e}");
+                    warned = true;
+                }
+            }
+        })
+    });
+
+    // Ctrl-C stops scheduling.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let ctrl_c = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ninterrupted: stopping, waiting for requests in flight, then writing the report");
+            let _ = stop_tx.send(true);
+            // Keep the sender alive so the engine does not see a closed channel.
+            std::future::pending::<()>().await;
+        }
+    });
+
+    // Replica watch.
+    let watch_handle = match &p.opts.watch {
+        Some(w) => {
+            let cfg = crate::watch::WatchConfig::new(w, p.opts.namespace.clone(), p.opts.watch_interval)
+                .map_err(|e| bad(e.to_string()))?;
+            Some(crate::watch::spawn(cfg).await)
+        }
+        None => None,
+    };
+
+    let connector = Connector::new(
+        Arc::new(p.target.clone()),
+        &ClientConfig {
+            http2: p.opts.http2,
+            insecure: p.opts.insecure,
+        },
+    )
+    .await
+    .map_err(bad)?;
+    let (live_tx, live_rx) = watch::channel(Live::default());
+    let progress = crate::progress::wanted(p.opts.quiet)
+        .then(|| crate::progress::spawn(live_rx, p.plan.duration(), p.plan.requests()));
+    let cfg = EngineConfig {
+        plan: p.plan.clone(),
+        timeout: p.timeout,
+        h2_connections: p.opts.connections as usize,
+        http2: p.opts.http2,
+        grace: p.opts.grace,
+        late_tolerance: p.opts.late_tolerance,
+        shards: (p.threads * 2).max(2),
+    };
+    let data = engine::run(
+        cfg,
+        Arc::clone(&p.scenario),
+        connector,
+        Arc::clone(&metrics),
+        stop_rx,
+        progress.is_some().then_some(live_tx),
+    )
+    .await;
+    if let Some(pg) = progress {
+        let _ = pg.await;
+    }
+    ctrl_c.abort();
+    let replicas = match watch_handle {
+        Some(h) => Some(h.finish().await),
+        None => None,
+    };
+    let interrupted = data.interrupted;
+    let mut report = build_report(p, &run, labels, &data, replicas);
+    if !data.error_samples.is_empty() && !p.opts.quiet {
+        for e in &data.error_samples {
+            eprintln!("error sample: {e}");
+        }
+    }
+    report.thresholds = p.thresholds.iter().map(|t| t.evaluate(&report.summary)).collect();
+
+    // Final push, then linger so the last scrape sees the final values.
+    if let Some(t) = push_task {
+        t.abort();
+    }
+    if let Some(pusher) = pusher
+        && let Err(e) = pusher.push_text(&metrics.render()).await
+    {
+        eprintln!("warning: final {e}");
+    }
+    if let Some(task) = server {
+        if !interrupted && !p.opts.metrics_linger.is_zero() {
+            if !p.opts.quiet {
+                eprintln!(
+                    "serving final metrics for {} (--metrics-linger)",
+                    humantime::format_duration(p.opts.metrics_linger)
+                );
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(p.opts.metrics_linger) => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        let _ = server_stop_tx.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+    }
+    Ok((report, interrupted))
+}
+
+/// Builds the JSON report of a run.
+pub fn build_report(
+    p: &Prepared,
+    run: &str,
+    labels: BTreeMap<String, String>,
+    d: &RunData,
+    replicas: Option<crate::watch::ReplicaTimeline>,
+) -> RunReport {
+    let open = p.plan.is_open();
+    let secs = d.duration.as_secs_f64();
+    let overall = d.totals.overall();
+    let requests = overall.successes + overall.failures;
+    let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
+    let mut endpoints = Vec::new();
+    let mut ep_hists = BTreeMap::new();
+    for (e, acc) in p.scenario.endpoints.iter().zip(&d.totals.endpoints) {
+        let n = acc.successes + acc.failures;
+        endpoints.push(EndpointSummary {
+            name: e.name.clone(),
+            method: e.method.clone(),
+            path: e.path.clone(),
+            requests: n,
+            successes: acc.successes,
+            failures: acc.failures,
+            rps: per_sec(n),
+            latency_ms: hist::stats(&acc.latency),
+            service_time_ms: open.then(|| hist::stats(&acc.service)),
+            status_codes: acc.status_map(),
+            errors: acc.error_map(),
+        });
+        ep_hists.insert(
+            e.name.clone(),
+            EndpointHistograms {
+                latency: hist::encode(&acc.latency),
+                service_time: hist::encode(&acc.service),
+            },
+        );
+    }
+    let summary = Summary {
+        requests,
+        successes: overall.successes,
+        failures: overall.failures,
+        success_rate: merge::success_rate(overall.successes, requests),
+        duration_s: (secs * 1000.0).round() / 1000.0,
+        rps: per_sec(requests),
+        latency_ms: hist::stats(&overall.latency),
+        service_time_ms: open.then(|| hist::stats(&overall.service)),
+        status_codes: overall.status_map(),
+        errors: overall.error_map(),
+        backends: d.totals.backends.clone(),
+        dropped: d.dropped,
+        late: d.totals.late,
+        iterations: d.totals.iterations,
+    };
+    let generator = crate::selfmon::judge(&crate::selfmon::Judge {
+        threads: p.threads,
+        cpu_mean: d.cpu_mean,
+        cpu_max: d.cpu_max,
+        lag: merge::lag_stats(&d.totals.lag),
+        open,
+        iterations: d.totals.iterations,
+        late: d.totals.late,
+        dropped: d.dropped,
+        concurrency: p.plan.concurrency(),
+        late_tolerance_ms: p.opts.late_tolerance.as_secs_f64() * 1000.0,
+    });
+    let started_ms = d
+        .started_at
+        .duration_since(UNIX_EPOCH)
+        .map(|x| x.as_millis() as u64)
+        .unwrap_or(0);
+    RunReport {
+        schema_version: SCHEMA_VERSION,
+        tool: format!("loadgen {}", env!("CARGO_PKG_VERSION")),
+        run: run.to_string(),
+        scenario: p.scenario.name.clone(),
+        target: p.target.url.clone(),
+        mode: if open { LoadMode::Open } else { LoadMode::Closed },
+        labels,
+        started_at: humantime::format_rfc3339_millis(d.started_at).to_string(),
+        started_at_unix_ms: started_ms,
+        interrupted: d.interrupted,
+        workers: 1,
+        plan: PlanInfo {
+            description: p.plan.describe(),
+            duration_s: p.plan.duration().filter(|d| d.as_secs() < 10 * 365 * 86400).map(|d| d.as_secs_f64()),
+            requests: p.plan.requests(),
+            concurrency: p.plan.concurrency(),
+        },
+        summary,
+        endpoints,
+        timeseries: d.series.points.clone(),
+        timeseries_resolution_s: d.series.resolution as f64,
+        generator,
+        thresholds: Vec::new(),
+        histograms: Histograms {
+            encoding: hist::ENCODING.into(),
+            unit: hist::UNIT.into(),
+            latency: hist::encode(&overall.latency),
+            service_time: hist::encode(&overall.service),
+            schedule_lag: hist::encode(&d.totals.lag),
+            endpoints: ep_hists,
+        },
+        replicas,
+    }
+}
+
+fn load_all(paths: &[String]) -> anyhow::Result<Vec<RunReport>> {
+    paths
+        .iter()
+        .map(|p| RunReport::load(p).map_err(|e| bad(e.to_string())))
+        .collect()
+}
+
+fn compare(c: CompareCmd) -> anyhow::Result<u8> {
+    let runs = load_all(&c.reports)?;
+    let names: Vec<String> = c
+        .reports
+        .iter()
+        .map(|p| {
+            std::path::Path::new(p)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_else(|| p.clone())
+        })
+        .collect();
+    println!("{}", crate::report::compare::table(&names, &runs));
+    Ok(exit::OK)
+}
+
+/// `loadgen report FILE... --html OUT`.
+fn report_cmd(r: crate::cli::ReportCmd) -> anyhow::Result<u8> {
+    let reports = load_all(&r.reports)?;
+    let html = crate::report::html::render_files(&r.reports, &reports);
+    std::fs::write(&r.html, html).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", r.html))?;
+    Ok(exit::OK)
+}
+
+fn merge_cmd(m: MergeCmd) -> anyhow::Result<u8> {
+    let thresholds = crate::threshold::parse_all(&m.thresholds).map_err(bad)?;
+    let runs = load_all(&m.reports)?;
+    let mut merged = merge::merge(&runs).map_err(|e| bad(e.to_string()))?;
+    merged.thresholds = thresholds.iter().map(|t| t.evaluate(&merged.summary)).collect();
+    let to_stdout = m.out == "-";
+    if !m.quiet {
+        let text = crate::report::summary::render(&merged);
+        if to_stdout {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+        }
+    }
+    merged.write(&m.out)?;
+    for t in merged.thresholds.iter().filter(|t| !t.passed) {
+        eprintln!("threshold failed: {} (actual {:.3})", t.expr, t.actual);
+    }
+    Ok(if merged.thresholds.iter().any(|t| !t.passed) {
+        exit::THRESHOLD_FAILED
+    } else {
+        exit::OK
+    })
+}

@@ -1,0 +1,247 @@
+//! The command line: one typed clap struct, env twins for what containers set.
+//!
+//! Adding a subcommand: add a variant to [`Command`] and a match arm in [`crate::app::run`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::parse;
+
+const EXAMPLES: &str = "\
+Examples:
+  loadgen --target http://127.0.0.1:8080/ping                       # 200 requests, 50 users
+  loadgen --target http://127.0.0.1:8080/ping -c 3 -n 100000         # closed loop, 3 users
+  loadgen --target http://127.0.0.1:8080/ping --rate 500 --duration 30s --threshold 'p99<250ms'
+  loadgen run scenarios/crud.yaml --target http://127.0.0.1:8080 --out run.json
+  loadgen compare docker.json k8s-hpa.json
+  loadgen merge w1.json w2.json w3.json --out all.json
+  loadgen report docker.json k8s-hpa.json --html comparison.html
+
+Exit codes: 0 ok, 1 runtime error, 2 bad usage or input, 99 a threshold failed, 130 interrupted (Ctrl-C).";
+
+/// An honest HTTP load generator: open and closed loop, latency without coordinated omission,
+/// HDR histograms in constant memory, mergeable JSON reports, thresholds and Prometheus metrics.
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", version, after_help = EXAMPLES, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The quick form: `loadgen --target URL [flags]`.
+    #[command(flatten)]
+    pub quick: QuickArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario file (YAML or TOML). Load flags given here replace the file's `load:` block.
+    ///
+    /// Example: loadgen run scenarios/crud.yaml --target http://127.0.0.1:8080 --out run.json
+    Run(RunCmd),
+    /// Print runs side by side with the change of each against the first.
+    ///
+    /// Example: loadgen compare docker.json k8s-hpa.json
+    Compare(CompareCmd),
+    /// Merge the reports of several workers into one, exactly (histograms are added).
+    ///
+    /// Example: loadgen merge w1.json w2.json w3.json --out all.json
+    Merge(MergeCmd),
+    /// Render reports as one self-contained HTML page: one run, or several runs overlaid.
+    ///
+    /// Example: loadgen report docker.json k8s-hpa.json --html comparison.html
+    Report(ReportCmd),
+}
+
+/// `loadgen --target URL`.
+#[derive(Debug, Args)]
+pub struct QuickArgs {
+    /// URL to load, path and query included. Example: --target http://127.0.0.1:8080/ping
+    #[arg(long, short = 'u', env = "LOADGEN_TARGET", value_name = "URL")]
+    pub target: Option<String>,
+    /// HTTP method. Example: --method POST
+    #[arg(long, short = 'm', default_value = "GET")]
+    pub method: String,
+    /// Request header, repeatable. Example: --header 'Authorization: Bearer x'
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE", value_parser = parse::header)]
+    pub headers: Vec<(String, String)>,
+    /// Request body; `@FILE` reads a file. Templates work: --body '{"n": {{randint 1 1000}}}'
+    #[arg(long, short = 'b')]
+    pub body: Option<String>,
+    #[command(flatten)]
+    pub run: RunOpts,
+}
+
+/// `loadgen run SCENARIO`.
+#[derive(Debug, Args)]
+pub struct RunCmd {
+    /// Scenario file (`.yaml`, `.yml` or `.toml`).
+    pub scenario: PathBuf,
+    /// Base URL; overrides the scenario's `target`. Example: --target http://127.0.0.1:8080
+    #[arg(long, short = 'u', env = "LOADGEN_TARGET", value_name = "URL")]
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub run: RunOpts,
+}
+
+/// Options shared by the quick form and `run`.
+#[derive(Debug, Args, Clone)]
+pub struct RunOpts {
+    /// Closed loop: concurrent users, each with its own keep-alive connection. Example: -c 50
+    #[arg(long, short = 'c', visible_alias = "users", value_parser = parse::positive)]
+    pub concurrency: Option<u64>,
+    /// Stop after this many requests (iterations). Example: -n 100000 or -n 100k
+    #[arg(long, short = 'n', value_parser = parse::count)]
+    pub requests: Option<u64>,
+    /// Stop after this time. Example: --duration 30s
+    #[arg(long, short = 'd', value_parser = parse::duration)]
+    pub duration: Option<Duration>,
+    /// Open loop: arrivals per second, whatever the target does. Example: --rate 500
+    #[arg(long, short = 'r', value_parser = parse::rate)]
+    pub rate: Option<f64>,
+    /// Open loop: ramp linearly from --rate to this rate over --duration. Example: --ramp-to 1000
+    #[arg(long, value_parser = parse::rate, requires = "rate")]
+    pub ramp_to: Option<f64>,
+    /// Open loop: most iterations in flight (and connections). Example: --max-in-flight 200
+    #[arg(long, value_parser = parse::positive)]
+    pub max_in_flight: Option<u64>,
+    /// Per-request timeout (connect + response + body). Example: --timeout 5s
+    #[arg(long, short = 't', value_parser = parse::duration)]
+    pub timeout: Option<Duration>,
+    /// Use HTTP/2 (multiplexed; h2c for http://, ALPN for https://).
+    #[arg(long)]
+    pub http2: bool,
+    /// HTTP/2 only: connections shared by the workers. Example: --connections 4
+    #[arg(long, default_value = "1", value_parser = parse::positive)]
+    pub connections: u64,
+    /// Accept any TLS certificate (self-signed test targets only).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Worker threads (default: the cores available). Example: --threads 2
+    #[arg(long, env = "LOADGEN_THREADS", value_parser = parse::positive)]
+    pub threads: Option<u64>,
+    /// Write the JSON report here; `-` writes it to stdout (the summary then goes to stderr).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<String>,
+    /// Pass/fail criterion, repeatable. Example: --threshold 'p99<250ms' --threshold 'success_rate>99.5%'
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+    /// Serve Prometheus metrics here while the run lasts. Example: --metrics-addr 0.0.0.0:9464
+    #[arg(long, env = "LOADGEN_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Keep serving metrics this long after the run so the last scrape sees final values.
+    #[arg(long, env = "LOADGEN_METRICS_LINGER", default_value = "15s", value_parser = parse::duration)]
+    pub metrics_linger: Duration,
+    /// Push metrics with Prometheus remote write. Example: --remote-write http://prom:9090/api/v1/write
+    #[arg(long, env = "LOADGEN_REMOTE_WRITE", value_name = "URL")]
+    pub remote_write: Option<String>,
+    /// How often to push with --remote-write.
+    #[arg(long, default_value = "5s", value_parser = parse::duration)]
+    pub remote_write_interval: Duration,
+    /// Label on every metric and in the report, repeatable. Example: --label region=eu
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse::label)]
+    pub labels: Vec<(String, String)>,
+    /// The `deployment` label (docker, k8s-single, k8s-hpa). Example: --deployment docker
+    #[arg(long, env = "LOADGEN_DEPLOYMENT")]
+    pub deployment: Option<String>,
+    /// Run id (the `run` label; default: scenario name and start time).
+    #[arg(long, env = "LOADGEN_RUN_ID")]
+    pub run_id: Option<String>,
+    /// Follow a Deployment and its HPA while the run lasts. Example: --watch deployment/workload
+    #[arg(long, env = "LOADGEN_WATCH", value_name = "deployment/NAME")]
+    pub watch: Option<String>,
+    /// Namespace of --watch (default: the kubeconfig's or the pod's own).
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Minimum spacing of --watch samples.
+    #[arg(long, default_value = "1s", value_parser = parse::duration)]
+    pub watch_interval: Duration,
+    /// After Ctrl-C, how long requests in flight may take before the partial report is written.
+    #[arg(long, default_value = "5s", value_parser = parse::duration)]
+    pub grace: Duration,
+    /// Open loop: a start later than this after its scheduled time counts as late.
+    #[arg(long, default_value = "10ms", value_parser = parse::duration)]
+    pub late_tolerance: Duration,
+    /// Also write the self-contained HTML report here. Example: --html run.html
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<String>,
+    /// No progress display and no summary (the report and errors still appear).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+impl RunOpts {
+    /// Load flags as plan overrides.
+    pub fn overrides(&self) -> crate::plan::LoadOverrides {
+        crate::plan::LoadOverrides {
+            users: self.concurrency.filter(|_| self.rate.is_none()),
+            requests: self.requests,
+            duration: self.duration,
+            rate: self.rate,
+            ramp_to: self.ramp_to,
+            max_in_flight: self
+                .max_in_flight
+                .or(self.concurrency.filter(|_| self.rate.is_some())),
+        }
+    }
+}
+
+/// `loadgen compare`.
+#[derive(Debug, Args)]
+pub struct CompareCmd {
+    /// Reports to compare; the first is the baseline.
+    #[arg(required = true, num_args = 1..)]
+    pub reports: Vec<String>,
+}
+
+/// `loadgen report`.
+#[derive(Debug, Args)]
+pub struct ReportCmd {
+    /// Reports; one gives the run page, several the comparison page (the first is the baseline).
+    #[arg(required = true, num_args = 1..)]
+    pub reports: Vec<String>,
+    /// Where to write the HTML file. Example: --html report.html
+    #[arg(long, required = true, value_name = "FILE")]
+    pub html: String,
+}
+
+/// `loadgen merge`.
+#[derive(Debug, Args)]
+pub struct MergeCmd {
+    /// Reports to merge.
+    #[arg(required = true, num_args = 1..)]
+    pub reports: Vec<String>,
+    /// Where to write the merged report (`-` = stdout).
+    #[arg(long, short = 'o', required = true)]
+    pub out: String,
+    /// Thresholds evaluated on the merged result (sets the exit code). Example: --threshold 'p99<250ms'
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+    /// Do not print the merged summary.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_quick_and_run() {
+        let c = Cli::try_parse_from(["loadgen", "--target", "http://x/ping", "-c", "3", "-n", "100k"]).unwrap();
+        assert!(c.command.is_none());
+        assert_eq!(c.quick.run.requests, Some(100_000));
+        let c = Cli::try_parse_from(["loadgen", "run", "s.yaml", "--rate", "10", "--duration", "5s"]).unwrap();
+        assert!(matches!(c.command, Some(Command::Run(_))));
+        assert!(Cli::try_parse_from(["loadgen", "--rate", "x"]).is_err());
+        assert!(Cli::try_parse_from(["loadgen", "merge", "a.json"]).is_err());
+    }
+}

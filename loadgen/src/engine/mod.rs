@@ -1,0 +1,391 @@
+//! The engine: spawns workers for the plan, ticks the time series, stops on time, on count or on
+//! Ctrl-C (with a grace period for requests in flight).
+
+mod open;
+mod worker;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::watch;
+
+pub use worker::SERVED_BY;
+use worker::Worker;
+
+use crate::client::{ClientError, Conn, Connector};
+use crate::metrics::{EndpointMetrics, RunMetrics};
+use crate::plan::{ArrivalSchedule, LoadPlan, UserGate, user_gate};
+use crate::scenario::Scenario;
+use crate::selfmon::CpuMonitor;
+use crate::stats::{Stats, TimeSeries, Totals};
+
+/// How the engine runs.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub plan: LoadPlan,
+    pub timeout: Duration,
+    /// With HTTP/2: connections shared by the workers (HTTP/1 uses one per worker).
+    pub h2_connections: usize,
+    pub http2: bool,
+    /// After a stop request, how long requests in flight may take before they are abandoned.
+    pub grace: Duration,
+    /// An open-loop start later than this after its intended time counts as late.
+    pub late_tolerance: Duration,
+    /// Shards of the statistics (about twice the worker threads).
+    pub shards: usize,
+}
+
+/// Live numbers for progress displays.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Live {
+    pub elapsed: Duration,
+    pub requests: u64,
+    pub failures: u64,
+    pub in_flight: u64,
+    pub active_users: u64,
+    /// Requests per second and p99 (ms) of the last complete second.
+    pub last_rps: f64,
+    pub last_p99_ms: f64,
+    pub dropped: u64,
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunData {
+    pub totals: Totals,
+    pub series: TimeSeries,
+    pub started_at: SystemTime,
+    pub duration: Duration,
+    pub dropped: u64,
+    pub interrupted: bool,
+    pub cpu_mean: f64,
+    pub cpu_max: f64,
+    /// A few distinct error messages (for the summary), bounded.
+    pub error_samples: Vec<String>,
+}
+
+/// State shared by all workers.
+pub(crate) struct Shared {
+    pub scenario: Arc<Scenario>,
+    pub connector: Connector,
+    pub stats: Stats,
+    pub metrics: Arc<RunMetrics>,
+    pub endpoint_metrics: Vec<EndpointMetrics>,
+    pub counter: AtomicU64,
+    pub in_flight: AtomicU64,
+    pub active_users: AtomicU64,
+    pub dropped: AtomicU64,
+    pub timeout: Duration,
+    h2: Vec<tokio::sync::Mutex<Option<hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>>>>>,
+    http2: bool,
+    errors: Mutex<Vec<String>>,
+    has_errors: AtomicBool,
+    /// Largest generator-side wake-up lag since the last tick, microseconds.
+    pub lag_us: AtomicU64,
+    pub last_second: Mutex<(f64, f64)>,
+}
+
+const MAX_ERROR_SAMPLES: usize = 5;
+
+impl Shared {
+    /// Keeps the first few distinct error messages.
+    pub fn note_error(&self, msg: &str) {
+        if self.has_errors.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut e = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        if e.len() >= MAX_ERROR_SAMPLES {
+            self.has_errors.store(true, Ordering::Relaxed);
+            return;
+        }
+        if !e.iter().any(|m| m == msg) {
+            e.push(msg.to_string());
+        }
+    }
+
+    /// A connection for worker `id`: its own (HTTP/1) or a shared multiplexed one (HTTP/2).
+    pub async fn connect(&self, id: usize) -> Result<Conn, ClientError> {
+        if !self.http2 {
+            return self.connector.connect().await;
+        }
+        let slot = &self.h2[id % self.h2.len()];
+        let mut s = slot.lock().await;
+        if let Some(send) = s.as_ref()
+            && !send.is_closed()
+        {
+            return Ok(Conn::H2 { send: send.clone() });
+        }
+        let conn = self.connector.connect().await?;
+        if let Conn::H2 { send } = &conn {
+            *s = Some(send.clone());
+        }
+        Ok(conn)
+    }
+}
+
+/// Runs the plan. `stop` turning true stops scheduling (Ctrl-C); `live` receives progress.
+pub async fn run(
+    cfg: EngineConfig,
+    scenario: Arc<Scenario>,
+    connector: Connector,
+    metrics: Arc<RunMetrics>,
+    mut stop: watch::Receiver<bool>,
+    live: Option<watch::Sender<Live>>,
+) -> RunData {
+    let started_at = SystemTime::now();
+    let start = Instant::now();
+    let endpoint_metrics = scenario
+        .endpoints
+        .iter()
+        .map(|e| metrics.endpoint(&e.name))
+        .collect();
+    let sh = Arc::new(Shared {
+        stats: Stats::new(scenario.endpoints.len(), cfg.shards, start),
+        scenario: Arc::clone(&scenario),
+        connector,
+        metrics: Arc::clone(&metrics),
+        endpoint_metrics,
+        counter: AtomicU64::new(0),
+        in_flight: AtomicU64::new(0),
+        active_users: AtomicU64::new(0),
+        dropped: AtomicU64::new(0),
+        timeout: cfg.timeout,
+        h2: (0..cfg.h2_connections.max(1)).map(|_| tokio::sync::Mutex::new(None)).collect(),
+        http2: cfg.http2,
+        errors: Mutex::new(Vec::new()),
+        has_errors: AtomicBool::new(false),
+        lag_us: AtomicU64::new(0),
+        last_second: Mutex::new((0.0, 0.0)),
+    });
+
+    let mut workers = tokio::task::JoinSet::new();
+    match &cfg.plan {
+        LoadPlan::Open { phases, requests, max_in_flight } => {
+            workers.spawn(open::dispatch(
+                Arc::clone(&sh),
+                ArrivalSchedule::new(phases, *requests),
+                start,
+                *max_in_flight,
+                cfg.late_tolerance,
+                stop.clone(),
+            ));
+        }
+        LoadPlan::Closed { phases, max_users, requests, duration, think_time } => {
+            let phases = Arc::new(phases.clone());
+            let claimed = Arc::new(AtomicU64::new(0));
+            for id in 0..*max_users as usize {
+                let w = Worker::new(id, Arc::clone(&sh));
+                workers.spawn(closed_worker(
+                    w,
+                    Arc::clone(&sh),
+                    Arc::clone(&phases),
+                    Arc::clone(&claimed),
+                    *requests,
+                    *duration,
+                    *think_time,
+                    start,
+                    stop.clone(),
+                ));
+            }
+        }
+    }
+
+    // The ticker: per-second series, gauges, CPU.
+    let series = Arc::new(Mutex::new(TimeSeries::default()));
+    let cpu = Arc::new(Mutex::new(CpuMonitor::new()));
+    let ticker = {
+        let sh = Arc::clone(&sh);
+        let series = Arc::clone(&series);
+        let cpu = Arc::clone(&cpu);
+        let plan = cfg.plan.clone();
+        tokio::spawn(async move {
+            let mut n: u64 = 1;
+            loop {
+                let at = start + Duration::from_secs(n) + Duration::from_millis(50);
+                tokio::time::sleep_until(at.into()).await;
+                tick(&sh, &series, &plan, n, start);
+                if let Ok(mut c) = cpu.lock() {
+                    c.sample();
+                }
+                n += 1;
+            }
+        })
+    };
+    let progress = live.map(|tx| {
+        let sh = Arc::clone(&sh);
+        tokio::spawn(async move {
+            let mut iv = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                iv.tick().await;
+                let (last_rps, last_p99_ms) = *sh.last_second.lock().unwrap_or_else(|p| p.into_inner());
+                let _ = tx.send(Live {
+                    elapsed: start.elapsed(),
+                    requests: sh.stats.requests.load(Ordering::Relaxed),
+                    failures: sh.stats.failures.load(Ordering::Relaxed),
+                    in_flight: sh.in_flight.load(Ordering::Relaxed),
+                    active_users: sh.active_users.load(Ordering::Relaxed),
+                    last_rps,
+                    last_p99_ms,
+                    dropped: sh.dropped.load(Ordering::Relaxed),
+                });
+            }
+        })
+    });
+
+    // Wait for the workers; on a stop request give them `grace` to finish what is in flight.
+    let mut interrupted = false;
+    loop {
+        tokio::select! {
+            r = workers.join_next() => {
+                if r.is_none() { break; }
+            }
+            changed = stop.changed(), if !interrupted => {
+                if changed.is_ok() && *stop.borrow() {
+                    interrupted = true;
+                    let deadline = tokio::time::Instant::now() + cfg.grace;
+                    while tokio::time::timeout_at(deadline, workers.join_next()).await.ok().flatten().is_some() {}
+                    workers.abort_all();
+                    while workers.join_next().await.is_some() {}
+                    break;
+                } else if changed.is_err() {
+                    // The sender is gone: no stop can come any more; keep waiting for workers.
+                    interrupted = false;
+                    while workers.join_next().await.is_some() {}
+                    break;
+                }
+            }
+        }
+    }
+    // A stop may have ended the workers before the select saw it.
+    interrupted |= *stop.borrow();
+    let duration = start.elapsed();
+    ticker.abort();
+    if let Some(p) = progress {
+        p.abort();
+    }
+    // Whatever is left goes into the series.
+    {
+        let mut s = series.lock().unwrap_or_else(|p| p.into_inner());
+        for sec in sh.stats.take_seconds(u64::MAX) {
+            let t = Duration::from_secs(sec.idx);
+            s.push(&sec, cfg.plan.rate_at(t), sh.active_users.load(Ordering::Relaxed), 0);
+        }
+    }
+    metrics.target_rate.set(0.0);
+    metrics.in_flight.set(0.0);
+    metrics.active_users.set(0.0);
+    let (cpu_mean, cpu_max) = {
+        let c = cpu.lock().unwrap_or_else(|p| p.into_inner());
+        (c.mean_percent(), c.max_percent)
+    };
+    let series = series.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let error_samples = sh.errors.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    RunData {
+        totals: sh.stats.totals(),
+        series,
+        started_at,
+        duration,
+        dropped: sh.dropped.load(Ordering::Relaxed),
+        interrupted,
+        cpu_mean,
+        cpu_max: cpu_max.max(cpu_mean),
+        error_samples,
+    }
+}
+
+fn tick(sh: &Shared, series: &Mutex<TimeSeries>, plan: &LoadPlan, n: u64, start: Instant) {
+    let active = sh.active_users.load(Ordering::Relaxed);
+    let in_flight = sh.in_flight.load(Ordering::Relaxed);
+    let secs = sh.stats.take_seconds(n);
+    {
+        let mut s = series.lock().unwrap_or_else(|p| p.into_inner());
+        for sec in &secs {
+            let rate = plan.rate_at(Duration::from_secs(sec.idx) + Duration::from_millis(500));
+            s.push(sec, rate, active, in_flight);
+        }
+    }
+    if let Some(last) = secs.last() {
+        let p99 = if last.hist.is_empty() { 0.0 } else { last.hist.value_at_quantile(0.99) as f64 / 1000.0 };
+        *sh.last_second.lock().unwrap_or_else(|p| p.into_inner()) = (last.requests as f64, p99);
+    } else {
+        *sh.last_second.lock().unwrap_or_else(|p| p.into_inner()) = (0.0, 0.0);
+    }
+    let m = &sh.metrics;
+    m.target_rate.set(plan.rate_at(start.elapsed()));
+    m.active_users.set(active as f64);
+    m.in_flight.set(in_flight as f64);
+    m.schedule_lag.set(sh.lag_us.swap(0, Ordering::Relaxed) as f64 / 1e6);
+}
+
+/// Waits until `t` unless a stop comes first; returns false when stopped.
+pub(crate) async fn sleep_or_stop(t: Instant, stop: &mut watch::Receiver<bool>) -> bool {
+    if *stop.borrow() {
+        return false;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep_until(t.into()) => true,
+        r = stop.changed() => match r {
+            Ok(()) => !*stop.borrow(),
+            // No stop can come any more: just sleep.
+            Err(_) => { tokio::time::sleep_until(t.into()).await; true }
+        },
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn closed_worker(
+    mut w: Worker,
+    sh: Arc<Shared>,
+    phases: Arc<Vec<crate::plan::Phase>>,
+    claimed: Arc<AtomicU64>,
+    requests: Option<u64>,
+    duration: Option<Duration>,
+    think: Option<Duration>,
+    start: Instant,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut active = false;
+    let set_active = |on: bool, active: &mut bool| {
+        if on != *active {
+            *active = on;
+            if on {
+                sh.active_users.fetch_add(1, Ordering::Relaxed);
+            } else {
+                sh.active_users.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    };
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let el = start.elapsed();
+        if duration.is_some_and(|d| el >= d) {
+            break;
+        }
+        match user_gate(&phases, w.id as u64, el) {
+            UserGate::Active => set_active(true, &mut active),
+            UserGate::From(t) => {
+                set_active(false, &mut active);
+                if !sleep_or_stop(start + t, &mut stop).await {
+                    break;
+                }
+                continue;
+            }
+            UserGate::Done => break,
+        }
+        if let Some(total) = requests
+            && claimed.fetch_add(1, Ordering::Relaxed) >= total
+        {
+            break;
+        }
+        w.iteration(None).await;
+        if let Some(t) = think
+            && !sleep_or_stop(Instant::now() + t, &mut stop).await
+        {
+            break;
+        }
+    }
+    set_active(false, &mut active);
+}

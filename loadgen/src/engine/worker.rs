@@ -1,0 +1,271 @@
+//! A worker: owns a connection and runs iterations (one flow of the scenario each).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use metrics::Counter;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use super::Shared;
+use crate::client::{ClientError, Conn, ErrorKind, copy_request, timeout_error};
+use crate::scenario::Step;
+use crate::scenario::template::RenderCtx;
+use crate::stats::{Failure, Outcome};
+
+/// Header naming the backend that served a response.
+pub const SERVED_BY: &str = "x-served-by";
+
+pub struct Worker {
+    pub id: usize,
+    sh: Arc<Shared>,
+    conn: Option<Conn>,
+    rng: SmallRng,
+    vars: HashMap<String, String>,
+    iteration: u64,
+    path: String,
+    scratch: String,
+    counters: HashMap<(usize, u16), Counter>,
+    backends: HashMap<String, Counter>,
+}
+
+impl Worker {
+    pub fn new(id: usize, sh: Arc<Shared>) -> Self {
+        let vars = sh.scenario.variables.clone();
+        Self {
+            id,
+            sh,
+            conn: None,
+            rng: SmallRng::from_rng(&mut rand::rng()),
+            vars,
+            iteration: 0,
+            path: String::with_capacity(128),
+            scratch: String::new(),
+            counters: HashMap::new(),
+            backends: HashMap::new(),
+        }
+    }
+
+    /// Runs one iteration. `intended` is the scheduled start (open loop); latency of the first
+    /// request is measured from it, later steps of a flow from their own send.
+    pub async fn iteration(&mut self, intended: Option<Instant>) {
+        let sh = Arc::clone(&self.sh);
+        let flow_idx = if sh.scenario.flows.len() == 1 {
+            0
+        } else {
+            let r = self.rng.random_range(0..sh.scenario.total_weight());
+            sh.scenario.pick(r)
+        };
+        let flow = &sh.scenario.flows[flow_idx];
+        sh.in_flight.fetch_add(1, Ordering::Relaxed);
+        let mut intended = intended;
+        for step in &flow.steps {
+            let ok = self.step(step, intended.take()).await;
+            if !ok {
+                break;
+            }
+        }
+        sh.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.iteration += 1;
+        sh.stats.record_iteration(self.id);
+    }
+
+    /// One request; returns whether the flow may continue.
+    async fn step(&mut self, step: &Step, intended: Option<Instant>) -> bool {
+        let sh = Arc::clone(&self.sh);
+        let mut ctx = RenderCtx {
+            rng: &mut self.rng,
+            counter: &sh.counter,
+            user: self.id as u64,
+            iteration: self.iteration,
+            vars: &self.vars,
+        };
+        // Render everything before the clock starts.
+        let built = (|| -> Result<http::Request<Full<Bytes>>, String> {
+            step.path.render(&mut ctx, &mut self.path).map_err(|e| e.to_string())?;
+            let mut b = sh.connector.request(step.method.clone(), &self.path)?;
+            for (name, t) in &step.headers {
+                t.render(&mut ctx, &mut self.scratch).map_err(|e| e.to_string())?;
+                let v = http::HeaderValue::from_str(&self.scratch)
+                    .map_err(|_| format!("header {name} rendered to an invalid value"))?;
+                b = b.header(name, v);
+            }
+            let body = match &step.body {
+                Some(t) => {
+                    t.render(&mut ctx, &mut self.scratch).map_err(|e| e.to_string())?;
+                    Bytes::copy_from_slice(self.scratch.as_bytes())
+                }
+                None => Bytes::new(),
+            };
+            b.body(Full::new(body)).map_err(|e| e.to_string())
+        })();
+        let req = match built {
+            Ok(r) => r,
+            Err(msg) => {
+                // A missing variable or invalid rendering: count it against the endpoint, no send.
+                sh.note_error(&msg);
+                let now = Instant::now();
+                sh.stats.record(
+                    self.id,
+                    &Outcome {
+                        endpoint: step.endpoint,
+                        latency_us: 1,
+                        service_us: 1,
+                        status: None,
+                        failure: Some(Failure::Capture),
+                        success: false,
+                        backend: None,
+                    },
+                    now,
+                );
+                return false;
+            }
+        };
+        let keep_body = step.needs_body();
+        let sent_at = Instant::now();
+        let result = tokio::time::timeout(sh.timeout, async {
+            let reused = self.conn.is_some();
+            if self.conn.is_none() {
+                self.conn = Some(sh.connect(self.id).await?);
+            }
+            let conn = self.conn.as_mut().expect("set above");
+            // Keep-alive race: the server may close a connection it sees idle (keep-alive
+            // timeout, graceful shutdown) just as a request goes out on it. Like Go's net/http
+            // and browsers, resend once on a fresh connection when the request on a *reused*
+            // connection got no response head and is unwritten or idempotent: the server never
+            // processed it, so counting a reset would blame the target for the client's reuse.
+            let copy = (reused && step.method.is_idempotent()).then(|| copy_request(&req));
+            let mut sent = conn.send(req, keep_body).await;
+            if !sent.reusable {
+                self.conn = None;
+            }
+            let again = match sent.unsent.take() {
+                Some(req) => Some(req),
+                None if sent.no_response => copy,
+                None => None,
+            };
+            if reused && let Some(req) = again {
+                let conn = self.conn.insert(sh.connect(self.id).await?);
+                sent = conn.send(req, keep_body).await;
+                if !sent.reusable {
+                    self.conn = None;
+                }
+            }
+            sent.result
+        })
+        .await;
+        let done = Instant::now();
+        let result = match result {
+            Ok(r) => r,
+            Err(_) => {
+                self.conn = None;
+                Err(timeout_error(sh.timeout))
+            }
+        };
+        let service_us = done.duration_since(sent_at).as_micros() as u64;
+        let latency_us = intended
+            .map(|t| done.saturating_duration_since(t).as_micros() as u64)
+            .unwrap_or(service_us);
+        let em = &sh.endpoint_metrics[step.endpoint];
+        match result {
+            Ok(resp) => {
+                let mut success = step.accepts(resp.status);
+                let mut failure = (!success && !step.expect.is_empty()).then_some(Failure::Check);
+                if success && !step.captures.is_empty() {
+                    let json = resp
+                        .body
+                        .as_ref()
+                        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok());
+                    for c in &step.captures {
+                        match c.extract(&resp.headers, json.as_ref()) {
+                            Some(v) => {
+                                self.vars.insert(c.var.clone(), v);
+                            }
+                            None => {
+                                self.vars.remove(&c.var);
+                                success = false;
+                                failure = Some(Failure::Capture);
+                                sh.note_error(&format!(
+                                    "capture {} = {} found nothing in the response of {}",
+                                    c.var, c.expr, em.name
+                                ));
+                            }
+                        }
+                    }
+                }
+                let backend = resp.headers.get(SERVED_BY).and_then(|v| v.to_str().ok());
+                sh.stats.record(
+                    self.id,
+                    &Outcome {
+                        endpoint: step.endpoint,
+                        latency_us,
+                        service_us,
+                        status: Some(resp.status),
+                        failure,
+                        success,
+                        backend,
+                    },
+                    done,
+                );
+                em.duration[usize::from(!success)].record(latency_us as f64 / 1e6);
+                if sh.metrics.is_enabled() {
+                    self.count(step.endpoint, resp.status, None);
+                    if let Some(b) = backend {
+                        match self.backends.get(b) {
+                            Some(c) => c.increment(1),
+                            None => {
+                                let c = sh.metrics.backend_counter(b);
+                                c.increment(1);
+                                if self.backends.len() < 1024 {
+                                    self.backends.insert(b.to_string(), c);
+                                }
+                            }
+                        }
+                    }
+                }
+                success
+            }
+            Err(ClientError { kind, message }) => {
+                sh.note_error(&message);
+                sh.stats.record(
+                    self.id,
+                    &Outcome {
+                        endpoint: step.endpoint,
+                        latency_us,
+                        service_us,
+                        status: None,
+                        failure: Some(Failure::Transport(kind)),
+                        success: false,
+                        backend: None,
+                    },
+                    done,
+                );
+                em.duration[1].record(latency_us as f64 / 1e6);
+                if sh.metrics.is_enabled() {
+                    sh.metrics.error(kind);
+                    self.count(step.endpoint, 0, Some(kind));
+                }
+                false
+            }
+        }
+    }
+
+    fn count(&mut self, endpoint: usize, status: u16, kind: Option<ErrorKind>) {
+        let key = (endpoint, kind.map_or(status, |k| 1000 + k.index() as u16));
+        if let Some(c) = self.counters.get(&key) {
+            c.increment(1);
+            return;
+        }
+        let label = kind.map_or_else(|| status.to_string(), |k| k.as_str().to_string());
+        let c = self
+            .sh
+            .metrics
+            .requests_counter(&self.sh.endpoint_metrics[endpoint], endpoint, &label);
+        c.increment(1);
+        self.counters.insert(key, c);
+    }
+}

@@ -1,0 +1,171 @@
+//! The end-of-run summary for humans (what a reader of a comparison study expects to see).
+
+use std::fmt::Write as _;
+
+use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
+
+use super::{LatencyStats, LoadMode, RunReport};
+
+fn num(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Milliseconds with sensible precision.
+pub fn ms(v: f64) -> String {
+    if v >= 1000.0 {
+        format!("{:.2}s", v / 1000.0)
+    } else if v >= 100.0 {
+        format!("{v:.0}ms")
+    } else if v >= 10.0 {
+        format!("{v:.1}ms")
+    } else {
+        format!("{v:.2}ms")
+    }
+}
+
+fn latency_row(name: &str, s: &LatencyStats) -> Vec<Cell> {
+    let mut row = vec![Cell::new(name)];
+    for v in [s.min, s.mean, s.p50, s.p90, s.p95, s.p99, s.p999, s.max] {
+        row.push(Cell::new(ms(v)).set_alignment(CellAlignment::Right));
+    }
+    row
+}
+
+/// Renders the summary as text.
+pub fn render(r: &RunReport) -> String {
+    let s = &r.summary;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n{} {} — {}{}",
+        r.scenario,
+        r.target,
+        r.plan.description,
+        if r.interrupted { " (INTERRUPTED: partial results)" } else { "" }
+    );
+    let _ = writeln!(
+        out,
+        "requests {}  duration {:.2}s  throughput {:.1}/s  success {:.2}% ({} ok, {} failed)",
+        num(s.requests),
+        s.duration_s,
+        s.rps,
+        s.success_rate,
+        num(s.successes),
+        num(s.failures)
+    );
+    if r.mode == LoadMode::Open {
+        let _ = writeln!(
+            out,
+            "open loop: late {}  dropped {}  (latency measured from the intended start; service time from the send)",
+            num(s.late),
+            num(s.dropped)
+        );
+    }
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    t.set_header(vec!["latency", "min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"]);
+    let label = if r.mode == LoadMode::Open { "corrected" } else { "all" };
+    t.add_row(latency_row(label, &s.latency_ms));
+    if let Some(st) = &s.service_time_ms {
+        t.add_row(latency_row("service", st));
+    }
+    if r.endpoints.len() > 1 {
+        for e in &r.endpoints {
+            t.add_row(latency_row(&e.name, &e.latency_ms));
+        }
+    }
+    let _ = writeln!(out, "{t}");
+    if r.endpoints.len() > 1 {
+        let mut t = Table::new();
+        t.load_style(UTF8_FULL_CONDENSED);
+        t.set_header(vec!["endpoint", "requests", "rps", "success", "statuses", "errors"]);
+        for e in &r.endpoints {
+            let rate = if e.requests > 0 { e.successes as f64 / e.requests as f64 * 100.0 } else { 100.0 };
+            t.add_row(vec![
+                Cell::new(&e.name),
+                Cell::new(num(e.requests)).set_alignment(CellAlignment::Right),
+                Cell::new(format!("{:.1}", e.rps)).set_alignment(CellAlignment::Right),
+                Cell::new(format!("{rate:.2}%")).set_alignment(CellAlignment::Right),
+                Cell::new(kv(&e.status_codes)),
+                Cell::new(kv(&e.errors)),
+            ]);
+        }
+        let _ = writeln!(out, "{t}");
+    }
+    let _ = writeln!(out, "status codes: {}", or_none(kv(&s.status_codes)));
+    if !s.errors.is_empty() {
+        let _ = writeln!(out, "errors: {}", kv(&s.errors));
+    }
+    if !s.backends.is_empty() {
+        let total: u64 = s.backends.values().sum();
+        let parts: Vec<String> = s
+            .backends
+            .iter()
+            .map(|(k, v)| format!("{k}={} ({:.1}%)", num(*v), *v as f64 / total.max(1) as f64 * 100.0))
+            .collect();
+        let _ = writeln!(out, "backends ({}): {}", s.backends.len(), parts.join(", "));
+    }
+    if let Some(rep) = &r.replicas
+        && let Some(max) = rep.summary.max_replicas
+    {
+        let _ = writeln!(
+            out,
+            "replicas: initial {:?}, max {max}, final {:?}",
+            rep.summary.initial_replicas, rep.summary.final_replicas
+        );
+    }
+    let g = &r.generator;
+    let _ = writeln!(
+        out,
+        "generator: CPU {:.0}% mean / {:.0}% max of {} thread(s), peak RSS {:.1} MiB{}",
+        g.cpu_percent_mean,
+        g.cpu_percent_max,
+        g.threads,
+        g.peak_rss_mb,
+        if r.mode == LoadMode::Open {
+            format!(", schedule lag p99 {} max {}", ms(g.schedule_lag_ms.p99), ms(g.schedule_lag_ms.max))
+        } else {
+            String::new()
+        }
+    );
+    for w in &g.warnings {
+        let _ = writeln!(out, "WARNING: {w}");
+    }
+    for th in &r.thresholds {
+        let _ = writeln!(
+            out,
+            "threshold {:<24} {} (actual {:.3})",
+            th.expr,
+            if th.passed { "passed" } else { "FAILED" },
+            th.actual
+        );
+    }
+    out
+}
+
+fn kv(m: &std::collections::BTreeMap<String, u64>) -> String {
+    m.iter().map(|(k, v)| format!("{k}={}", num(*v))).collect::<Vec<_>>().join(" ")
+}
+
+fn or_none(s: String) -> String {
+    if s.is_empty() { "none".into() } else { s }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands() {
+        assert_eq!(super::num(1_234_567), "1,234,567");
+        assert_eq!(super::num(12), "12");
+        assert_eq!(super::ms(1500.0), "1.50s");
+        assert_eq!(super::ms(2.345), "2.35ms");
+    }
+}

@@ -1,0 +1,186 @@
+//! Generator self-monitoring: its own CPU time (from /proc/self/stat) and the judgement whether the
+//! numbers were limited by the generator rather than the target.
+
+use std::time::Instant;
+
+use crate::report::{GeneratorStats, LagStats};
+
+/// Clock ticks per second of /proc times (USER_HZ, 100 on every mainstream Linux build).
+const CLK_TCK: f64 = 100.0;
+
+/// Own user+system CPU time in seconds, if /proc is readable.
+pub fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    parse_stat(&stat)
+}
+
+/// Parses utime + stime from a /proc/PID/stat line (the command name may contain spaces and ')').
+pub fn parse_stat(stat: &str) -> Option<f64> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // after ')' field 0 is `state` (field 3 overall); utime is field 14, stime 15.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / CLK_TCK)
+}
+
+/// Peak resident set size of this process (VmHWM) in MiB, if /proc is readable.
+pub fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some((kb / 1024.0 * 10.0).round() / 10.0)
+}
+
+/// Samples CPU once per tick.
+#[derive(Debug)]
+pub struct CpuMonitor {
+    start: Option<(Instant, f64)>,
+    last: Option<(Instant, f64)>,
+    pub max_percent: f64,
+}
+
+impl CpuMonitor {
+    pub fn new() -> Self {
+        let now = cpu_seconds().map(|c| (Instant::now(), c));
+        Self {
+            start: now,
+            last: now,
+            max_percent: 0.0,
+        }
+    }
+
+    /// Percent of one core used since the previous sample.
+    pub fn sample(&mut self) -> Option<f64> {
+        let now = (Instant::now(), cpu_seconds()?);
+        let (t0, c0) = self.last?;
+        self.last = Some(now);
+        let wall = now.0.duration_since(t0).as_secs_f64();
+        if wall < 0.2 {
+            return None;
+        }
+        let p = (now.1 - c0) / wall * 100.0;
+        self.max_percent = self.max_percent.max(p);
+        Some(p)
+    }
+
+    /// Mean percent of one core since creation.
+    pub fn mean_percent(&self) -> f64 {
+        match (self.start, cpu_seconds()) {
+            (Some((t0, c0)), Some(c)) => {
+                let wall = t0.elapsed().as_secs_f64();
+                if wall > 0.0 { (c - c0) / wall * 100.0 } else { 0.0 }
+            }
+            _ => 0.0,
+        }
+    }
+}
+
+impl Default for CpuMonitor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Inputs of the end-of-run judgement.
+#[derive(Debug, Clone)]
+pub struct Judge {
+    pub threads: usize,
+    pub cpu_mean: f64,
+    pub cpu_max: f64,
+    pub lag: LagStats,
+    pub open: bool,
+    pub iterations: u64,
+    pub late: u64,
+    pub dropped: u64,
+    pub concurrency: u64,
+    pub late_tolerance_ms: f64,
+}
+
+/// CPU share (of all generator threads) above which the generator is called the bottleneck.
+pub const CPU_LIMIT: f64 = 0.9;
+/// Schedule lag p99 above which the generator is called the bottleneck (ms).
+pub const LAG_LIMIT_MS: f64 = 10.0;
+
+/// Decides whether the generator limited the run and says why.
+pub fn judge(j: &Judge) -> GeneratorStats {
+    let mut warnings = Vec::new();
+    let mut limited = false;
+    let cap = j.threads as f64 * 100.0;
+    if j.cpu_mean >= CPU_LIMIT * cap {
+        limited = true;
+        warnings.push(format!(
+            "the generator used {:.0}% CPU of its {} thread(s) ({:.0}% max): throughput and latency \
+             may be limited by the generator, not the target; run more generators and merge",
+            j.cpu_mean, j.threads, cap
+        ));
+    }
+    if j.open && j.lag.p99 > LAG_LIMIT_MS {
+        limited = true;
+        warnings.push(format!(
+            "free workers woke up {:.1} ms late (p99, max {:.1} ms): the generator could not keep \
+             its schedule",
+            j.lag.p99, j.lag.max
+        ));
+    }
+    if j.open && j.late > 0 {
+        let pct = j.late as f64 / (j.iterations.max(1)) as f64 * 100.0;
+        warnings.push(format!(
+            "{} iterations ({pct:.2}%) started more than {} ms after their scheduled time because all \
+             {} in-flight slots were busy: the target slowed down (the wait is in the latency) or \
+             --max-in-flight is too low",
+            j.late, j.late_tolerance_ms, j.concurrency
+        ));
+    }
+    if j.dropped > 0 {
+        warnings.push(format!(
+            "{} scheduled iterations were never sent (still queued when the plan ended)",
+            j.dropped
+        ));
+    }
+    GeneratorStats {
+        threads: j.threads,
+        cpu_percent_mean: (j.cpu_mean * 10.0).round() / 10.0,
+        cpu_percent_max: (j.cpu_max * 10.0).round() / 10.0,
+        peak_rss_mb: peak_rss_mb().unwrap_or(0.0),
+        schedule_lag_ms: j.lag,
+        limited_by_generator: limited,
+        warnings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_stat() {
+        let line = "123 (my (odd) name) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 1 0";
+        assert_eq!(parse_stat(line), Some(3.0));
+        assert!(parse_stat("garbage").is_none());
+        assert!(cpu_seconds().is_some());
+    }
+
+    #[test]
+    fn judges_cpu_and_lag() {
+        let base = Judge {
+            threads: 2,
+            cpu_mean: 50.0,
+            cpu_max: 60.0,
+            lag: LagStats::default(),
+            open: true,
+            iterations: 100,
+            late: 0,
+            dropped: 0,
+            concurrency: 10,
+            late_tolerance_ms: 10.0,
+        };
+        assert!(!judge(&base).limited_by_generator);
+        assert!(judge(&Judge { cpu_mean: 195.0, ..base.clone() }).limited_by_generator);
+        let lagged = Judge { lag: LagStats { mean: 5.0, p99: 30.0, max: 40.0 }, ..base.clone() };
+        assert!(judge(&lagged).limited_by_generator);
+        let late = judge(&Judge { late: 5, ..base });
+        assert!(!late.limited_by_generator);
+        assert_eq!(late.warnings.len(), 1);
+    }
+}

@@ -1,0 +1,134 @@
+//! OTLP/http trace export, only when OTEL_EXPORTER_OTLP_ENDPOINT is set, continuing an incoming
+//! W3C traceparent. A bare-bones collector on 127.0.0.1 records the export requests; the protobuf
+//! payload carries trace and span ids as raw bytes, so they can be found without decoding it.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{signal, start_with_env, wait_exit};
+
+const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
+const PARENT_SPAN_ID: &str = "b7ad6b7169203331";
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Accepts OTLP/http requests for up to `limit`, sending (path, body) of each.
+fn fake_collector(limit: Duration) -> (u16, mpsc::Receiver<(String, Vec<u8>)>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            let Ok((stream, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            };
+            stream.set_nonblocking(false).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let path = request_line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("")
+                .to_string();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':')
+                    && k.eq_ignore_ascii_case("content-length")
+                {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let mut stream = reader.into_inner();
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+            if tx.send((path, body)).is_err() {
+                break;
+            }
+        }
+    });
+    (port, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_are_exported_and_continue_the_incoming_trace() {
+    let (port, exports) = fake_collector(Duration::from_secs(30));
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let mut p = start_with_env(
+        &["--drain-delay", "0s"],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_SERVICE_NAME", "workload-under-test"),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let r = client
+        .get(format!("http://{}/tasks/7", p.app))
+        .header("traceparent", format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Shutdown flushes the batch exporter.
+    signal(p.child.id(), "TERM");
+    let code =
+        tokio::task::spawn_blocking(move || wait_exit(&mut p.child, Duration::from_secs(15)))
+            .await
+            .unwrap();
+    assert_eq!(code, Some(0));
+
+    let mut bodies = Vec::new();
+    while let Ok((path, body)) = exports.recv_timeout(Duration::from_secs(2)) {
+        assert_eq!(path, "/v1/traces");
+        bodies.push(body);
+    }
+    assert!(!bodies.is_empty(), "no OTLP export arrived");
+    let all: Vec<u8> = bodies.concat();
+    assert!(
+        contains(&all, &hex(TRACE_ID)),
+        "the span did not continue the incoming trace id"
+    );
+    assert!(
+        contains(&all, &hex(PARENT_SPAN_ID)),
+        "the incoming span is not the parent"
+    );
+    assert!(
+        contains(&all, b"workload-under-test"),
+        "service name missing"
+    );
+    assert!(
+        contains(&all, b"GET /tasks/{id}"),
+        "span is not named after the route template"
+    );
+}
