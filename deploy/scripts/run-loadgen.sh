@@ -48,7 +48,7 @@ deployment_label="$(kubectl -n "$NAMESPACE" get configmap scalebench-deployment 
   die "no workload deployed in $NAMESPACE: run deploy/scripts/apply.sh OVERLAY first"
 
 # A Job's pod template is immutable: every run is a new Job.
-kubectl -n "$NAMESPACE" delete job loadgen --ignore-not-found --wait=true
+kubectl -n "$NAMESPACE" delete job loadgen --ignore-not-found --cascade=foreground --wait=true
 
 dir="$DEPLOY_DIR/loadgen"
 if [[ -n "$scenario" ]]; then
@@ -70,6 +70,7 @@ KUSTOMIZATION
 fi
 log "starting loadgen (deployment=$deployment_label${scenario:+, scenario=$scenario})"
 render "$dir" | apply_rendered
+job_uid="$(kubectl -n "$NAMESPACE" get job loadgen -o jsonpath='{.metadata.uid}')"
 
 deadline=$((SECONDS + timeout))
 state=""
@@ -88,7 +89,7 @@ printf '\n' >&2
 
 run_dir="$out_dir/$deployment_label-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$run_dir"
-pods="$(kubectl -n "$NAMESPACE" get pods -l batch.kubernetes.io/job-name=loadgen \
+pods="$(kubectl -n "$NAMESPACE" get pods -l "batch.kubernetes.io/controller-uid=$job_uid" \
   -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.metadata.annotations.batch\.kubernetes\.io/job-completion-index}{"\n"}{end}')"
 collected=0
 while read -r pod index; do

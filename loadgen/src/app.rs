@@ -72,7 +72,9 @@ fn run_blocking(job: Job) -> anyhow::Result<u8> {
         Job::Scenario(r) => &r.run,
     };
     let threads = opts.threads.map(|t| t as usize).unwrap_or_else(|| {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
@@ -118,12 +120,16 @@ async fn prepare(job: Job, threads: usize) -> anyhow::Result<Prepared> {
         }
         Job::Scenario(r) => {
             let scenario = Scenario::load(&r.scenario).map_err(|e| bad(e.to_string()))?;
-            let url = r.target.clone().or(scenario.target.clone()).ok_or_else(|| {
-                bad(format!(
-                    "no target: pass --target URL or set `target:` in {}",
-                    r.scenario.display()
-                ))
-            })?;
+            let url = r
+                .target
+                .clone()
+                .or(scenario.target.clone())
+                .ok_or_else(|| {
+                    bad(format!(
+                        "no target: pass --target URL or set `target:` in {}",
+                        r.scenario.display()
+                    ))
+                })?;
             let target = Target::parse(&url).map_err(bad)?;
             (scenario, target, r.run)
         }
@@ -146,7 +152,10 @@ async fn prepare(job: Job, threads: usize) -> anyhow::Result<Prepared> {
         && !dir.as_os_str().is_empty()
         && !dir.is_dir()
     {
-        return Err(bad(format!("--out {out}: directory {} does not exist", dir.display())));
+        return Err(bad(format!(
+            "--out {out}: directory {} does not exist",
+            dir.display()
+        )));
     }
     let timeout = opts.timeout.or(scenario.timeout).unwrap_or(DEFAULT_TIMEOUT);
     if timeout.is_zero() {
@@ -166,7 +175,11 @@ async fn prepare(job: Job, threads: usize) -> anyhow::Result<Prepared> {
 fn run_id(p: &Prepared) -> String {
     p.opts.run_id.clone().unwrap_or_else(|| {
         let ts = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-        format!("{}-{}", p.scenario.name, ts.replace([':', '-'], "").trim_end_matches('Z'))
+        format!(
+            "{}-{}",
+            p.scenario.name,
+            ts.replace([':', '-'], "").trim_end_matches('Z')
+        )
     })
 }
 
@@ -217,7 +230,8 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
             .or_else(|| labels.get("deployment").cloned())
             .unwrap_or_else(|| "unknown".into()),
     );
-    let mut global: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut global: Vec<(String, String)> =
+        labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     global.push(("run".into(), run.clone()));
     let want_metrics = p.opts.metrics_addr.is_some() || p.opts.remote_write.is_some();
     let metrics = Arc::new(if want_metrics {
@@ -270,7 +284,9 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let ctrl_c = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupted: stopping, waiting for requests in flight, then writing the report");
+            eprintln!(
+                "\ninterrupted: stopping, waiting for requests in flight, then writing the report"
+            );
             let _ = stop_tx.send(true);
             // Keep the sender alive so the engine does not see a closed channel.
             std::future::pending::<()>().await;
@@ -280,8 +296,9 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
     // Replica watch.
     let watch_handle = match &p.opts.watch {
         Some(w) => {
-            let cfg = crate::watch::WatchConfig::new(w, p.opts.namespace.clone(), p.opts.watch_interval)
-                .map_err(|e| bad(e.to_string()))?;
+            let cfg =
+                crate::watch::WatchConfig::new(w, p.opts.namespace.clone(), p.opts.watch_interval)
+                    .map_err(|e| bad(e.to_string()))?;
             Some(crate::watch::spawn(cfg).await)
         }
         None => None,
@@ -332,7 +349,11 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
             eprintln!("error sample: {e}");
         }
     }
-    report.thresholds = p.thresholds.iter().map(|t| t.evaluate(&report.summary)).collect();
+    report.thresholds = p
+        .thresholds
+        .iter()
+        .map(|t| t.evaluate(&report.summary))
+        .collect();
 
     // Final push, then linger so the last scrape sees the final values.
     if let Some(t) = push_task {
@@ -439,7 +460,11 @@ pub fn build_report(
         run: run.to_string(),
         scenario: p.scenario.name.clone(),
         target: p.target.url.clone(),
-        mode: if open { LoadMode::Open } else { LoadMode::Closed },
+        mode: if open {
+            LoadMode::Open
+        } else {
+            LoadMode::Closed
+        },
         labels,
         started_at: humantime::format_rfc3339_millis(d.started_at).to_string(),
         started_at_unix_ms: started_ms,
@@ -447,7 +472,11 @@ pub fn build_report(
         workers: 1,
         plan: PlanInfo {
             description: p.plan.describe(),
-            duration_s: p.plan.duration().filter(|d| d.as_secs() < 10 * 365 * 86400).map(|d| d.as_secs_f64()),
+            duration_s: p
+                .plan
+                .duration()
+                .filter(|d| d.as_secs() < 10 * 365 * 86400)
+                .map(|d| d.as_secs_f64()),
             requests: p.plan.requests(),
             concurrency: p.plan.concurrency(),
         },
@@ -504,7 +533,10 @@ fn merge_cmd(m: MergeCmd) -> anyhow::Result<u8> {
     let thresholds = crate::threshold::parse_all(&m.thresholds).map_err(bad)?;
     let runs = load_all(&m.reports)?;
     let mut merged = merge::merge(&runs).map_err(|e| bad(e.to_string()))?;
-    merged.thresholds = thresholds.iter().map(|t| t.evaluate(&merged.summary)).collect();
+    merged.thresholds = thresholds
+        .iter()
+        .map(|t| t.evaluate(&merged.summary))
+        .collect();
     let to_stdout = m.out == "-";
     if !m.quiet {
         let text = crate::report::summary::render(&merged);

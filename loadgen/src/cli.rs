@@ -236,10 +236,28 @@ mod tests {
 
     #[test]
     fn parses_quick_and_run() {
-        let c = Cli::try_parse_from(["loadgen", "--target", "http://x/ping", "-c", "3", "-n", "100k"]).unwrap();
+        let c = Cli::try_parse_from([
+            "loadgen",
+            "--target",
+            "http://x/ping",
+            "-c",
+            "3",
+            "-n",
+            "100k",
+        ])
+        .unwrap();
         assert!(c.command.is_none());
         assert_eq!(c.quick.run.requests, Some(100_000));
-        let c = Cli::try_parse_from(["loadgen", "run", "s.yaml", "--rate", "10", "--duration", "5s"]).unwrap();
+        let c = Cli::try_parse_from([
+            "loadgen",
+            "run",
+            "s.yaml",
+            "--rate",
+            "10",
+            "--duration",
+            "5s",
+        ])
+        .unwrap();
         assert!(matches!(c.command, Some(Command::Run(_))));
         assert!(Cli::try_parse_from(["loadgen", "--rate", "x"]).is_err());
         assert!(Cli::try_parse_from(["loadgen", "merge", "a.json"]).is_err());

@@ -86,13 +86,12 @@ impl Target {
     /// Parses an `http://` or `https://` URL.
     pub fn parse(url: &str) -> Result<Self, String> {
         let u = url.trim();
-        let uri: http::Uri = u
-            .parse()
-            .map_err(|e| format!("invalid target URL {u:?}: {e} (write e.g. http://127.0.0.1:8080)"))?;
-        let scheme = uri
-            .scheme()
-            .cloned()
-            .ok_or_else(|| format!("target URL {u:?} has no scheme: write http://{u} or https://{u}"))?;
+        let uri: http::Uri = u.parse().map_err(|e| {
+            format!("invalid target URL {u:?}: {e} (write e.g. http://127.0.0.1:8080)")
+        })?;
+        let scheme = uri.scheme().cloned().ok_or_else(|| {
+            format!("target URL {u:?} has no scheme: write http://{u} or https://{u}")
+        })?;
         if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
             return Err(format!("target URL {u:?}: scheme must be http or https"));
         }
@@ -101,9 +100,15 @@ impl Target {
             .cloned()
             .ok_or_else(|| format!("target URL {u:?} has no host"))?;
         if authority.as_str().contains('@') {
-            return Err(format!("target URL {u:?}: credentials in the URL are not supported; use --header Authorization"));
+            return Err(format!(
+                "target URL {u:?}: credentials in the URL are not supported; use --header Authorization"
+            ));
         }
-        let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         if host.is_empty() {
             return Err(format!("target URL {u:?} has no host"));
         }
@@ -121,7 +126,11 @@ impl Target {
             port,
             host_header,
             base_path: path.trim_end_matches('/').to_string(),
-            path_and_query: if pq.is_empty() { "/".into() } else { pq.to_string() },
+            path_and_query: if pq.is_empty() {
+                "/".into()
+            } else {
+                pq.to_string()
+            },
             url: u.to_string(),
         })
     }
@@ -151,7 +160,9 @@ pub struct Connector {
 
 impl std::fmt::Debug for Connector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connector").field("target", &self.target.url).finish()
+        f.debug_struct("Connector")
+            .field("target", &self.target.url)
+            .finish()
     }
 }
 
@@ -358,7 +369,11 @@ async fn try_read_response(
         >,
     >,
     keep_body: bool,
-) -> (Result<Response, ClientError>, Option<Request<Full<Bytes>>>, bool) {
+) -> (
+    Result<Response, ClientError>,
+    Option<Request<Full<Bytes>>>,
+    bool,
+) {
     match fut.await {
         Ok(resp) => (read_body(resp, keep_body).await, None, false),
         Err(mut e) => {
@@ -465,10 +480,18 @@ impl Conn {
                 let (r, unsent, no_response) = fut.await;
                 let r = match (r, ended) {
                     (Ok(resp), _) => Ok(resp),
-                    (Err(e), Err(ce)) => Err(ClientError { kind: e.kind, message: format!("{}; connection: {ce}", e.message) }),
+                    (Err(e), Err(ce)) => Err(ClientError {
+                        kind: e.kind,
+                        message: format!("{}; connection: {ce}", e.message),
+                    }),
                     (Err(e), Ok(())) => Err(e),
                 };
-                Sent { result: r, reusable: false, unsent, no_response }
+                Sent {
+                    result: r,
+                    reusable: false,
+                    unsent,
+                    no_response,
+                }
             }
         }
     }
@@ -531,7 +554,10 @@ pub fn classify(stage: &str, err: &(dyn StdError + 'static)) -> ClientError {
     }
     let kind = kind.unwrap_or_else(|| {
         let m = message.to_ascii_lowercase();
-        if m.contains("certificate") || m.contains("tls") || m.contains("handshake") && m.contains("alert") {
+        if m.contains("certificate")
+            || m.contains("tls")
+            || m.contains("handshake") && m.contains("alert")
+        {
             ErrorKind::Tls
         } else if m.contains("refused") {
             ErrorKind::ConnectRefused
@@ -560,7 +586,10 @@ fn chain(err: &(dyn StdError + 'static)) -> String {
 pub fn timeout_error(t: Duration) -> ClientError {
     ClientError {
         kind: ErrorKind::Timeout,
-        message: format!("no complete response within {}", humantime::format_duration(t)),
+        message: format!(
+            "no complete response within {}",
+            humantime::format_duration(t)
+        ),
     }
 }
 
@@ -589,7 +618,12 @@ fn insecure_config() -> rustls::ClientConfig {
             c: &CertificateDer<'_>,
             d: &DigitallySignedStruct,
         ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+            rustls::crypto::verify_tls12_signature(
+                m,
+                c,
+                d,
+                &self.0.signature_verification_algorithms,
+            )
         }
         fn verify_tls13_signature(
             &self,
@@ -597,7 +631,12 @@ fn insecure_config() -> rustls::ClientConfig {
             c: &CertificateDer<'_>,
             d: &DigitallySignedStruct,
         ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+            rustls::crypto::verify_tls13_signature(
+                m,
+                c,
+                d,
+                &self.0.signature_verification_algorithms,
+            )
         }
         fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
             self.0.signature_verification_algorithms.supported_schemes()
@@ -621,8 +660,15 @@ mod tests {
         assert_eq!(t.path_and_query, "/api/ping?x=1");
         assert_eq!(t.base_path, "/api/ping");
         let t = Target::parse("https://example.com").unwrap();
-        assert_eq!((t.port, t.base_path.as_str(), t.path_and_query.as_str()), (443, "", "/"));
-        assert!(Target::parse("127.0.0.1:8080").unwrap_err().contains("scheme"));
+        assert_eq!(
+            (t.port, t.base_path.as_str(), t.path_and_query.as_str()),
+            (443, "", "/")
+        );
+        assert!(
+            Target::parse("127.0.0.1:8080")
+                .unwrap_err()
+                .contains("scheme")
+        );
         assert!(Target::parse("ftp://x").is_err());
         assert!(Target::parse("http://").is_err());
         assert!(Target::parse("not a url").is_err());

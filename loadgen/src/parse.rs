@@ -86,8 +86,7 @@ pub fn header(s: &str) -> Result<(String, String), String> {
         .split_once(':')
         .ok_or_else(|| format!("invalid header {s:?}: expected 'Name: value'"))?;
     let k = k.trim();
-    http::HeaderName::from_bytes(k.as_bytes())
-        .map_err(|_| format!("invalid header name {k:?}"))?;
+    http::HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("invalid header name {k:?}"))?;
     let v = v.trim();
     http::HeaderValue::from_str(v).map_err(|_| format!("invalid header value for {k}: {v:?}"))?;
     Ok((k.to_string(), v.to_string()))
@@ -95,7 +94,11 @@ pub fn header(s: &str) -> Result<(String, String), String> {
 
 /// Parses a positive integer with optional `_` or `,` separators and k/M suffixes (`100_000`, `2M`).
 pub fn count(s: &str) -> Result<u64, String> {
-    let t: String = s.trim().chars().filter(|c| *c != '_' && *c != ',').collect();
+    let t: String = s
+        .trim()
+        .chars()
+        .filter(|c| *c != '_' && *c != ',')
+        .collect();
     let (num, mult) = match t.chars().last() {
         Some('k' | 'K') => (&t[..t.len() - 1], 1_000u64),
         Some('m' | 'M') => (&t[..t.len() - 1], 1_000_000u64),

@@ -71,7 +71,9 @@ const MAX_USERS: u64 = 100_000;
 
 fn check_rate(r: f64, what: &str) -> Result<f64, String> {
     if !r.is_finite() || !(0.0..=10_000_000.0).contains(&r) {
-        return Err(format!("{what} {r} must be between 0 and 10,000,000 per second"));
+        return Err(format!(
+            "{what} {r} must be between 0 and 10,000,000 per second"
+        ));
     }
     Ok(r)
 }
@@ -101,7 +103,9 @@ impl LoadPlan {
         let open_phases = spec.phases.iter().any(|p| p.rate.is_some());
         let closed_phases = spec.phases.iter().any(|p| p.users.is_some());
         if open_phases && closed_phases {
-            return Err("phases mix `rate` (open loop) and `users` (closed loop): use one kind".into());
+            return Err(
+                "phases mix `rate` (open loop) and `users` (closed loop): use one kind".into(),
+            );
         }
         if spec.requests == Some(0) {
             return Err("requests must be at least 1".into());
@@ -130,7 +134,8 @@ impl LoadPlan {
                     .enumerate()
                     .map(|(i, p)| {
                         let from = check_rate(
-                            p.rate.ok_or_else(|| format!("phase {} has no `rate`", i + 1))?,
+                            p.rate
+                                .ok_or_else(|| format!("phase {} has no `rate`", i + 1))?,
                             "rate",
                         )?;
                         Ok(Phase {
@@ -154,7 +159,11 @@ impl LoadPlan {
                     (None, Some(_)) => return Err("a ramp (ramp_to) needs a duration".into()),
                     (None, None) => Duration::from_secs(10),
                 };
-                vec![Phase { duration, from: rate, to }]
+                vec![Phase {
+                    duration,
+                    from: rate,
+                    to,
+                }]
             };
             if phases.iter().all(|p| p.duration.is_zero()) {
                 return Err("the open-loop plan has no duration".into());
@@ -176,10 +185,16 @@ impl LoadPlan {
             }
             let mut phases = Vec::new();
             for (i, p) in spec.phases.iter().enumerate() {
-                let from = p.users.ok_or_else(|| format!("phase {} has no `users`", i + 1))? as f64;
+                let from = p
+                    .users
+                    .ok_or_else(|| format!("phase {} has no `users`", i + 1))?
+                    as f64;
                 let to = p.ramp_to.unwrap_or(from);
                 if !to.is_finite() || to < 0.0 || to > MAX_USERS as f64 || from > MAX_USERS as f64 {
-                    return Err(format!("phase {}: users must be between 0 and {MAX_USERS}", i + 1));
+                    return Err(format!(
+                        "phase {}: users must be between 0 and {MAX_USERS}",
+                        i + 1
+                    ));
                 }
                 phases.push(Phase {
                     duration: p.duration.0,
@@ -244,7 +259,9 @@ impl LoadPlan {
     pub fn requests(&self) -> Option<u64> {
         match self {
             LoadPlan::Closed { requests, .. } => *requests,
-            LoadPlan::Open { requests, phases, .. } => {
+            LoadPlan::Open {
+                requests, phases, ..
+            } => {
                 let by_time = arrivals_in(phases);
                 Some(requests.map_or(by_time, |r| r.min(by_time)))
             }
@@ -261,9 +278,15 @@ impl LoadPlan {
 
     /// One line for humans.
     pub fn describe(&self) -> String {
-        let d = |d: Duration| humantime::format_duration(Duration::from_millis(d.as_millis() as u64)).to_string();
+        let d = |d: Duration| {
+            humantime::format_duration(Duration::from_millis(d.as_millis() as u64)).to_string()
+        };
         match self {
-            LoadPlan::Open { phases, requests, max_in_flight } => {
+            LoadPlan::Open {
+                phases,
+                requests,
+                max_in_flight,
+            } => {
                 let ph: Vec<String> = phases
                     .iter()
                     .map(|p| {
@@ -274,10 +297,21 @@ impl LoadPlan {
                         }
                     })
                     .collect();
-                let cap = requests.map(|r| format!(", at most {r} requests")).unwrap_or_default();
-                format!("open loop: {}{cap}; max {max_in_flight} in flight", ph.join(", then "))
+                let cap = requests
+                    .map(|r| format!(", at most {r} requests"))
+                    .unwrap_or_default();
+                format!(
+                    "open loop: {}{cap}; max {max_in_flight} in flight",
+                    ph.join(", then ")
+                )
             }
-            LoadPlan::Closed { phases, max_users, requests, duration, .. } => {
+            LoadPlan::Closed {
+                phases,
+                max_users,
+                requests,
+                duration,
+                ..
+            } => {
                 let mut s = if phases.len() == 1 {
                     format!("closed loop: {max_users} users")
                 } else {
@@ -315,7 +349,9 @@ impl LoadPlan {
     /// Planned users at `t` (closed loop).
     pub fn users_at(&self, t: Duration) -> u64 {
         match self {
-            LoadPlan::Closed { phases, .. } => value_at(phases, t).map_or(0, |v| (v + 1e-9).floor() as u64),
+            LoadPlan::Closed { phases, .. } => {
+                value_at(phases, t).map_or(0, |v| (v + 1e-9).floor() as u64)
+            }
             LoadPlan::Open { .. } => 0,
         }
     }
@@ -456,7 +492,11 @@ mod tests {
     use super::*;
 
     fn ph(secs: u64, from: f64, to: f64) -> Phase {
-        Phase { duration: Duration::from_secs(secs), from, to }
+        Phase {
+            duration: Duration::from_secs(secs),
+            from,
+            to,
+        }
     }
 
     #[test]
@@ -480,7 +520,10 @@ mod tests {
         let t250 = s.at(250).unwrap().as_secs_f64();
         assert!((t250 - 50f64.sqrt()).abs() < 1e-6, "{t250}");
         // A zero-rate pause between two holds.
-        let s = ArrivalSchedule::new(&[ph(1, 10.0, 10.0), ph(2, 0.0, 0.0), ph(1, 10.0, 10.0)], None);
+        let s = ArrivalSchedule::new(
+            &[ph(1, 10.0, 10.0), ph(2, 0.0, 0.0), ph(1, 10.0, 10.0)],
+            None,
+        );
         assert_eq!(s.at(10).unwrap(), Duration::from_secs(3));
         assert!(s.at(20).is_none());
     }
@@ -488,25 +531,48 @@ mod tests {
     #[test]
     fn user_gates() {
         let phases = [ph(10, 0.0, 10.0), ph(10, 10.0, 10.0)];
-        assert_eq!(user_gate(&phases, 0, Duration::ZERO), UserGate::From(Duration::from_secs(1)));
-        assert_eq!(user_gate(&phases, 4, Duration::from_secs(6)), UserGate::Active);
-        assert_eq!(user_gate(&phases, 9, Duration::from_secs(12)), UserGate::Active);
-        assert_eq!(user_gate(&phases, 9, Duration::from_secs(20)), UserGate::Done);
+        assert_eq!(
+            user_gate(&phases, 0, Duration::ZERO),
+            UserGate::From(Duration::from_secs(1))
+        );
+        assert_eq!(
+            user_gate(&phases, 4, Duration::from_secs(6)),
+            UserGate::Active
+        );
+        assert_eq!(
+            user_gate(&phases, 9, Duration::from_secs(12)),
+            UserGate::Active
+        );
+        assert_eq!(
+            user_gate(&phases, 9, Duration::from_secs(20)),
+            UserGate::Done
+        );
         let down = [ph(10, 10.0, 0.0)];
         assert_eq!(user_gate(&down, 9, Duration::from_secs(5)), UserGate::Done);
-        assert_eq!(user_gate(&down, 0, Duration::from_secs(5)), UserGate::Active);
+        assert_eq!(
+            user_gate(&down, 0, Duration::from_secs(5)),
+            UserGate::Active
+        );
     }
 
     #[test]
     fn plans_from_specs() {
-        let spec = LoadSpec { rate: Some(100.0), duration: Some(crate::scenario::Dur(Duration::from_secs(3))), ..Default::default() };
+        let spec = LoadSpec {
+            rate: Some(100.0),
+            duration: Some(crate::scenario::Dur(Duration::from_secs(3))),
+            ..Default::default()
+        };
         let p = LoadPlan::from_spec(&spec, None).unwrap();
         assert!(p.is_open());
         assert_eq!(p.requests(), Some(300));
         let q = LoadPlan::from_spec(&LoadSpec::default(), None).unwrap();
         assert_eq!(q.requests(), Some(200));
         assert_eq!(q.concurrency(), 50);
-        let bad = LoadSpec { rate: Some(1.0), users: Some(2), ..Default::default() };
+        let bad = LoadSpec {
+            rate: Some(1.0),
+            users: Some(2),
+            ..Default::default()
+        };
         assert!(LoadPlan::from_spec(&bad, None).is_err());
     }
 }

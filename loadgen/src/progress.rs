@@ -33,7 +33,14 @@ pub fn spawn(
     tokio::spawn(async move {
         while rx.changed().await.is_ok() {
             let l = *rx.borrow();
-            bar.set_position(if by_time { l.elapsed.as_millis() as u64 } else { l.requests }.min(len));
+            bar.set_position(
+                if by_time {
+                    l.elapsed.as_millis() as u64
+                } else {
+                    l.requests
+                }
+                .min(len),
+            );
             bar.set_message(format!(
                 "{} req  {:.0}/s  p99 {}  errors {}  in flight {}{}",
                 l.requests,
@@ -41,7 +48,11 @@ pub fn spawn(
                 crate::report::summary::ms(l.last_p99_ms),
                 l.failures,
                 l.in_flight,
-                if l.dropped > 0 { format!("  dropped {}", l.dropped) } else { String::new() }
+                if l.dropped > 0 {
+                    format!("  dropped {}", l.dropped)
+                } else {
+                    String::new()
+                }
             ));
         }
         bar.finish_and_clear();

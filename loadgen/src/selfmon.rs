@@ -69,7 +69,11 @@ impl CpuMonitor {
         match (self.start, cpu_seconds()) {
             (Some((t0, c0)), Some(c)) => {
                 let wall = t0.elapsed().as_secs_f64();
-                if wall > 0.0 { (c - c0) / wall * 100.0 } else { 0.0 }
+                if wall > 0.0 {
+                    (c - c0) / wall * 100.0
+                } else {
+                    0.0
+                }
             }
             _ => 0.0,
         }
@@ -176,8 +180,21 @@ mod tests {
             late_tolerance_ms: 10.0,
         };
         assert!(!judge(&base).limited_by_generator);
-        assert!(judge(&Judge { cpu_mean: 195.0, ..base.clone() }).limited_by_generator);
-        let lagged = Judge { lag: LagStats { mean: 5.0, p99: 30.0, max: 40.0 }, ..base.clone() };
+        assert!(
+            judge(&Judge {
+                cpu_mean: 195.0,
+                ..base.clone()
+            })
+            .limited_by_generator
+        );
+        let lagged = Judge {
+            lag: LagStats {
+                mean: 5.0,
+                p99: 30.0,
+                max: 40.0,
+            },
+            ..base.clone()
+        };
         assert!(judge(&lagged).limited_by_generator);
         let late = judge(&Judge { late: 5, ..base });
         assert!(!late.limited_by_generator);

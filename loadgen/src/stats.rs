@@ -104,7 +104,10 @@ impl EndpointAcc {
 
     /// Status codes as report keys.
     pub fn status_map(&self) -> BTreeMap<String, u64> {
-        self.statuses.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+        self.statuses
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect()
     }
 
     /// Failure kinds with a non-zero count.
@@ -201,7 +204,9 @@ impl Stats {
     /// `shards` is rounded up to at least 1; `start` is second 0 of the time series.
     pub fn new(n_endpoints: usize, shards: usize, start: Instant) -> Self {
         Self {
-            shards: (0..shards.max(1)).map(|_| Mutex::new(Shard::new(n_endpoints))).collect(),
+            shards: (0..shards.max(1))
+                .map(|_| Mutex::new(Shard::new(n_endpoints)))
+                .collect(),
             start,
             n_endpoints,
             requests: AtomicU64::new(0),
@@ -318,7 +323,8 @@ impl Stats {
 
     /// Merges every shard (call once the workers have stopped).
     pub fn totals(&self) -> Totals {
-        let mut endpoints: Vec<EndpointAcc> = (0..self.n_endpoints).map(|_| EndpointAcc::new()).collect();
+        let mut endpoints: Vec<EndpointAcc> =
+            (0..self.n_endpoints).map(|_| EndpointAcc::new()).collect();
         let mut backends = BTreeMap::new();
         let mut lag = hist::new_hist();
         let (mut late, mut iterations) = (0, 0);
@@ -373,7 +379,13 @@ impl TimeSeries {
     }
 
     /// Adds one second's numbers (seconds must come in increasing order).
-    pub fn push(&mut self, sec: &SecondTotals, target_rate: f64, active_users: u64, in_flight: u64) {
+    pub fn push(
+        &mut self,
+        sec: &SecondTotals,
+        target_rate: f64,
+        active_users: u64,
+        in_flight: u64,
+    ) {
         let t0 = (sec.idx / self.resolution) * self.resolution;
         let pct = |q: f64| {
             if sec.hist.is_empty() {
@@ -389,7 +401,11 @@ impl TimeSeries {
             rps: sec.requests as f64 / self.resolution as f64,
             p50_ms: pct(0.5),
             p99_ms: pct(0.99),
-            max_ms: if sec.hist.is_empty() { 0.0 } else { sec.hist.max() as f64 / 1000.0 },
+            max_ms: if sec.hist.is_empty() {
+                0.0
+            } else {
+                sec.hist.max() as f64 / 1000.0
+            },
             target_rate,
             active_users,
             in_flight,
@@ -429,7 +445,8 @@ impl TimeSeries {
 pub fn merge_point(into: &mut TimePoint, p: &TimePoint, width: u64) {
     let total = into.requests + p.requests;
     if total > 0 {
-        into.p50_ms = (into.p50_ms * into.requests as f64 + p.p50_ms * p.requests as f64) / total as f64;
+        into.p50_ms =
+            (into.p50_ms * into.requests as f64 + p.p50_ms * p.requests as f64) / total as f64;
     }
     into.p99_ms = into.p99_ms.max(p.p99_ms);
     into.max_ms = into.max_ms.max(p.max_ms);
@@ -482,12 +499,26 @@ mod tests {
         for i in 0..1000 {
             let mut h = hist::new_small_hist();
             hist::record(&mut h, 1000);
-            ts.push(&SecondTotals { idx: i, hist: h, requests: 5, failures: 0 }, 0.0, 0, 0);
+            ts.push(
+                &SecondTotals {
+                    idx: i,
+                    hist: h,
+                    requests: 5,
+                    failures: 0,
+                },
+                0.0,
+                0,
+                0,
+            );
         }
         assert!(ts.points.len() <= 10);
         let total: u64 = ts.points.iter().map(|p| p.requests).sum();
         assert_eq!(total, 5000);
         let full = &ts.points[..ts.points.len() - 1];
-        assert!(full.iter().all(|p| (p.rps - 5.0).abs() < 1e-9), "{:?}", ts.points);
+        assert!(
+            full.iter().all(|p| (p.rps - 5.0).abs() < 1e-9),
+            "{:?}",
+            ts.points
+        );
     }
 }

@@ -7,7 +7,10 @@ use crate::report::{LatencyStats, Summary, ThresholdOutcome};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Metric {
     /// A latency statistic in ms; `service` selects the service time (open loop).
-    Latency { stat: Stat, service: bool },
+    Latency {
+        stat: Stat,
+        service: bool,
+    },
     SuccessRate,
     ErrorRate,
     Rps,
@@ -181,11 +184,15 @@ impl Threshold {
         }
     }
 
-    /// Evaluates against a summary. A run without requests fails every latency threshold (no data
-    /// is not a pass).
+    /// Evaluates against a summary. A run without requests fails every latency, rate and
+    /// throughput threshold (no data is not a pass).
     pub fn evaluate(&self, s: &Summary) -> ThresholdOutcome {
         let actual = self.actual(s);
-        let no_data = s.requests == 0 && matches!(self.metric, Metric::Latency { .. });
+        let no_data = s.requests == 0
+            && matches!(
+                self.metric,
+                Metric::Latency { .. } | Metric::SuccessRate | Metric::ErrorRate | Metric::Rps
+            );
         let passed = !no_data
             && match self.op {
                 Op::Lt => actual < self.value,
@@ -216,7 +223,11 @@ mod tests {
         assert_eq!(Threshold::parse("p95 <= 0.1s").unwrap().value, 100.0);
         assert_eq!(Threshold::parse("success_rate>99.5%").unwrap().value, 99.5);
         assert_eq!(Threshold::parse("rps>1_000").unwrap().value, 1000.0);
-        assert!(Threshold::parse("p98<1ms").unwrap_err().contains("unknown metric"));
+        assert!(
+            Threshold::parse("p98<1ms")
+                .unwrap_err()
+                .contains("unknown metric")
+        );
         assert!(Threshold::parse("p99=1ms").is_err());
         assert!(Threshold::parse("p99<1h").is_err());
         assert!(Threshold::parse("success_rate>120%").is_err());
@@ -231,15 +242,30 @@ mod tests {
             failures: 1,
             success_rate: 99.0,
             rps: 500.0,
-            latency_ms: LatencyStats { p99: 300.0, ..Default::default() },
+            latency_ms: LatencyStats {
+                p99: 300.0,
+                ..Default::default()
+            },
             ..Default::default()
         };
         assert!(!Threshold::parse("p99<250ms").unwrap().evaluate(&s).passed);
         assert!(Threshold::parse("p99<0.5s").unwrap().evaluate(&s).passed);
-        assert!(Threshold::parse("success_rate>=99%").unwrap().evaluate(&s).passed);
-        assert!(!Threshold::parse("error_rate<1%").unwrap().evaluate(&s).passed);
+        assert!(
+            Threshold::parse("success_rate>=99%")
+                .unwrap()
+                .evaluate(&s)
+                .passed
+        );
+        assert!(
+            !Threshold::parse("error_rate<1%")
+                .unwrap()
+                .evaluate(&s)
+                .passed
+        );
         assert!(Threshold::parse("rps>100").unwrap().evaluate(&s).passed);
         let empty = Summary::default();
         assert!(!Threshold::parse("p99<1s").unwrap().evaluate(&empty).passed);
+        assert!(!Threshold::parse("success_rate>1%").unwrap().evaluate(&empty).passed);
+        assert!(Threshold::parse("failures<1").unwrap().evaluate(&empty).passed);
     }
 }

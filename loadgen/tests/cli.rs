@@ -20,15 +20,52 @@ fn run(args: &[&str]) -> (i32, String, String) {
 fn thresholds_set_the_exit_code() {
     let srv = start();
     let url = format!("{}/ping", srv.url());
-    let (code, stdout, _) = run(&["--target", &url, "-n", "200", "-c", "2", "--threshold", "p99<5s", "--threshold", "success_rate>99.5%"]);
+    let (code, stdout, _) = run(&[
+        "--target",
+        &url,
+        "-n",
+        "200",
+        "-c",
+        "2",
+        "--threshold",
+        "p99<5s",
+        "--threshold",
+        "success_rate>99.5%",
+    ]);
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("passed"));
-    let (code, _, stderr) = run(&["--target", &url, "-n", "200", "-c", "2", "-q", "--threshold", "p99<5s", "--threshold", "rps>100000000"]);
+    let (code, _, stderr) = run(&[
+        "--target",
+        &url,
+        "-n",
+        "200",
+        "-c",
+        "2",
+        "-q",
+        "--threshold",
+        "p99<5s",
+        "--threshold",
+        "rps>100000000",
+    ]);
     assert_eq!(code, 99);
-    assert!(stderr.contains("threshold failed: rps>100000000"), "{stderr}");
-    assert!(!stderr.contains("p99<5s"), "only the failed one is named: {stderr}");
+    assert!(
+        stderr.contains("threshold failed: rps>100000000"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("p99<5s"),
+        "only the failed one is named: {stderr}"
+    );
     let bad = format!("{}/status/500", srv.url());
-    let (code, _, stderr) = run(&["--target", &bad, "-n", "50", "-q", "--threshold", "success_rate>=99%"]);
+    let (code, _, stderr) = run(&[
+        "--target",
+        &bad,
+        "-n",
+        "50",
+        "-q",
+        "--threshold",
+        "success_rate>=99%",
+    ]);
     assert_eq!(code, 99);
     assert!(stderr.contains("success_rate>=99%"), "{stderr}");
 }
@@ -51,9 +88,17 @@ fn bad_input_is_a_clear_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let sc = out(&dir, "bad.yaml");
     std::fs::write(&sc, "requests:\n  - path: /ping\n    methd: GET\n").unwrap();
-    let (code, _, stderr) = run(&["run", sc.to_str().unwrap(), "--target", "http://127.0.0.1:1"]);
+    let (code, _, stderr) = run(&[
+        "run",
+        sc.to_str().unwrap(),
+        "--target",
+        "http://127.0.0.1:1",
+    ]);
     assert_eq!(code, 2);
-    assert!(stderr.contains(&format!("{}:3:", sc.display())), "file:line:column: {stderr}");
+    assert!(
+        stderr.contains(&format!("{}:3:", sc.display())),
+        "file:line:column: {stderr}"
+    );
     assert!(stderr.contains("methd"), "{stderr}");
     let (code, _, stderr) = run(&["run", "/nonexistent.yaml"]);
     assert_eq!(code, 2);
@@ -66,9 +111,13 @@ fn out_dash_writes_json_to_stdout() {
     let url = format!("{}/ping", srv.url());
     let (code, stdout, stderr) = run(&["--target", &url, "-n", "20", "-c", "1", "--out", "-"]);
     assert_eq!(code, 0);
-    let r = loadgen::report::RunReport::from_json("stdout", &stdout).expect("stdout is exactly the JSON report");
+    let r = loadgen::report::RunReport::from_json("stdout", &stdout)
+        .expect("stdout is exactly the JSON report");
     assert_eq!(r.summary.requests, 20);
-    assert!(stderr.contains("requests 20"), "the summary went to stderr: {stderr}");
+    assert!(
+        stderr.contains("requests 20"),
+        "the summary went to stderr: {stderr}"
+    );
 }
 
 #[test]
@@ -78,25 +127,48 @@ fn ctrl_c_writes_a_partial_report_and_exits_130() {
     let o = out(&dir, "r.json");
     let url = format!("{}/ping", srv.url());
     let mut child = Command::new(bin())
-        .args(["--target", &url, "--rate", "100", "--duration", "60s", "-q", "--out", o.to_str().unwrap()])
+        .args([
+            "--target",
+            &url,
+            "--rate",
+            "100",
+            "--duration",
+            "60s",
+            "-q",
+            "--out",
+            o.to_str().unwrap(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     let t0 = Instant::now();
-    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(t0.elapsed() < Duration::from_secs(15), "loadgen did not stop after SIGINT");
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "loadgen did not stop after SIGINT"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(130));
     let r = report(&o);
     assert!(r.interrupted);
-    assert!((100..=200).contains(&r.summary.requests), "about 1.5 s at 100/s: {}", r.summary.requests);
+    assert!(
+        (100..=200).contains(&r.summary.requests),
+        "about 1.5 s at 100/s: {}",
+        r.summary.requests
+    );
     assert_eq!(r.summary.dropped, 0, "an interrupt is not a drop");
     assert!(r.summary.duration_s < 5.0);
 }
@@ -105,22 +177,66 @@ fn ctrl_c_writes_a_partial_report_and_exits_130() {
 fn merge_equals_the_union_and_compare_prints_ratios() {
     let srv = start();
     let dir = tempfile::tempdir().unwrap();
-    let (a, b, m) = (out(&dir, "a.json"), out(&dir, "b.json"), out(&dir, "m.json"));
+    let (a, b, m) = (
+        out(&dir, "a.json"),
+        out(&dir, "b.json"),
+        out(&dir, "m.json"),
+    );
     let fast = format!("{}/ping", srv.url());
     let slow = format!("{}/slow?ms=20", srv.url());
-    assert_eq!(run(&["--target", &fast, "-n", "300", "-c", "3", "-q", "--out", a.to_str().unwrap()]).0, 0);
-    assert_eq!(run(&["--target", &slow, "-n", "100", "-c", "5", "-q", "--out", b.to_str().unwrap()]).0, 0);
-    let (code, _, stderr) = run(&["merge", a.to_str().unwrap(), b.to_str().unwrap(), "--out", m.to_str().unwrap(), "-q"]);
+    assert_eq!(
+        run(&[
+            "--target",
+            &fast,
+            "-n",
+            "300",
+            "-c",
+            "3",
+            "-q",
+            "--out",
+            a.to_str().unwrap()
+        ])
+        .0,
+        0
+    );
+    assert_eq!(
+        run(&[
+            "--target",
+            &slow,
+            "-n",
+            "100",
+            "-c",
+            "5",
+            "-q",
+            "--out",
+            b.to_str().unwrap()
+        ])
+        .0,
+        0
+    );
+    let (code, _, stderr) = run(&[
+        "merge",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--out",
+        m.to_str().unwrap(),
+        "-q",
+    ]);
     assert_eq!(code, 0, "{stderr}");
     let (ra, rb, rm) = (report(&a), report(&b), report(&m));
     assert_eq!(rm.workers, 2);
     assert_eq!(rm.summary.requests, 400);
-    assert_eq!(rm.summary.successes, ra.summary.successes + rb.summary.successes);
+    assert_eq!(
+        rm.summary.successes,
+        ra.summary.successes + rb.summary.successes
+    );
     assert_eq!(rm.summary.status_codes["200"], 400);
     // Percentiles of the merge are those of the union of the raw distributions.
     use loadgen::report::hist;
     let mut union = hist::decode("a", &ra.histograms.latency).unwrap();
-    union.add(hist::decode("b", &rb.histograms.latency).unwrap()).unwrap();
+    union
+        .add(hist::decode("b", &rb.histograms.latency).unwrap())
+        .unwrap();
     assert_eq!(rm.summary.latency_ms, hist::stats(&union));
     assert_eq!(hist::decode("m", &rm.histograms.latency).unwrap(), union);
     // 25% of the requests took >= 20 ms: p90 comes from the slow run, p50 from the fast one.
@@ -128,19 +244,57 @@ fn merge_equals_the_union_and_compare_prints_ratios() {
     assert!(rm.summary.latency_ms.p50 < 20.0);
     // Merging is associative: merge(merge(a, b), a) == merge(a, b, a).
     let (m2, m3) = (out(&dir, "m2.json"), out(&dir, "m3.json"));
-    assert_eq!(run(&["merge", m.to_str().unwrap(), a.to_str().unwrap(), "--out", m2.to_str().unwrap(), "-q"]).0, 0);
-    assert_eq!(run(&["merge", a.to_str().unwrap(), b.to_str().unwrap(), a.to_str().unwrap(), "--out", m3.to_str().unwrap(), "-q"]).0, 0);
+    assert_eq!(
+        run(&[
+            "merge",
+            m.to_str().unwrap(),
+            a.to_str().unwrap(),
+            "--out",
+            m2.to_str().unwrap(),
+            "-q"
+        ])
+        .0,
+        0
+    );
+    assert_eq!(
+        run(&[
+            "merge",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            a.to_str().unwrap(),
+            "--out",
+            m3.to_str().unwrap(),
+            "-q"
+        ])
+        .0,
+        0
+    );
     let (r2, r3) = (report(&m2), report(&m3));
     assert_eq!(r2.summary.latency_ms, r3.summary.latency_ms);
     assert_eq!(r2.summary.requests, 700);
     // Thresholds on merge.
-    let (code, _, stderr) = run(&["merge", a.to_str().unwrap(), b.to_str().unwrap(), "--out", m.to_str().unwrap(), "-q", "--threshold", "p99<1ms"]);
+    let (code, _, stderr) = run(&[
+        "merge",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--out",
+        m.to_str().unwrap(),
+        "-q",
+        "--threshold",
+        "p99<1ms",
+    ]);
     assert_eq!(code, 99, "{stderr}");
 
     let (code, stdout, _) = run(&["compare", a.to_str().unwrap(), b.to_str().unwrap()]);
     assert_eq!(code, 0);
-    assert!(stdout.contains("a.json") && stdout.contains("b.json"), "{stdout}");
-    assert!(stdout.contains("x1.00"), "the baseline row compares to itself: {stdout}");
+    assert!(
+        stdout.contains("a.json") && stdout.contains("b.json"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("x1.00"),
+        "the baseline row compares to itself: {stdout}"
+    );
     let (code, _, stderr) = run(&["compare", a.to_str().unwrap(), "/nonexistent.json"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("/nonexistent.json"), "{stderr}");

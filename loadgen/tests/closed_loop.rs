@@ -12,17 +12,34 @@ fn exact_counts_statuses_and_backends() {
     let dir = tempfile::tempdir().unwrap();
     let o = out(&dir, "r.json");
     let url = format!("{}/ping", srv.url());
-    let code = loadgen(&["--target", &url, "-c", "3", "-n", "1000", "-q", "--out", o.to_str().unwrap()]);
+    let code = loadgen(&[
+        "--target",
+        &url,
+        "-c",
+        "3",
+        "-n",
+        "1000",
+        "-q",
+        "--out",
+        o.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0);
     let r = report(&o);
     assert_eq!(r.summary.requests, 1000);
     assert_eq!(r.summary.successes, 1000);
     assert_eq!(r.summary.status_codes["200"], 1000);
     assert_eq!(r.summary.backends["test-a"], 1000);
-    assert_eq!(srv.seen.ping.load(Ordering::Relaxed), 1000, "the server saw exactly the requests");
+    assert_eq!(
+        srv.seen.ping.load(Ordering::Relaxed),
+        1000,
+        "the server saw exactly the requests"
+    );
     assert_eq!(r.plan.concurrency, 3);
     assert!(r.summary.latency_ms.p50 > 0.0 && r.summary.latency_ms.p50 <= r.summary.latency_ms.p99);
-    assert!(r.summary.service_time_ms.is_none(), "closed loop has no separate service time");
+    assert!(
+        r.summary.service_time_ms.is_none(),
+        "closed loop has no separate service time"
+    );
     let total: u64 = r.timeseries.iter().map(|p| p.requests).sum();
     assert_eq!(total, 1000, "the time series holds every request");
     assert_eq!(r.schema_version, 1);
@@ -40,19 +57,38 @@ fn weighted_mix_counts_every_status() {
     )
     .unwrap();
     let o = out(&dir, "r.json");
-    let code = loadgen(&["run", sc.to_str().unwrap(), "--target", &srv.url(), "-c", "4", "-n", "2000", "-q", "--out", o.to_str().unwrap()]);
+    let code = loadgen(&[
+        "run",
+        sc.to_str().unwrap(),
+        "--target",
+        &srv.url(),
+        "-c",
+        "4",
+        "-n",
+        "2000",
+        "-q",
+        "--out",
+        o.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0);
     let r = report(&o);
     let seen = srv.seen.status.lock().unwrap().clone();
     assert_eq!(r.summary.requests, 2000);
     for code in [200u16, 404, 503] {
-        assert_eq!(r.summary.status_codes[&code.to_string()], seen[&code], "status {code}");
+        assert_eq!(
+            r.summary.status_codes[&code.to_string()],
+            seen[&code],
+            "status {code}"
+        );
     }
     assert_eq!(r.summary.successes, seen[&200]);
     assert_eq!(r.summary.failures, seen[&404] + seen[&503]);
     // Weights 3:1:1 -> about 60% ok.
     let share = seen[&200] as f64 / 2000.0;
-    assert!((0.5..0.7).contains(&share), "share of weight-3 entry: {share}");
+    assert!(
+        (0.5..0.7).contains(&share),
+        "share of weight-3 entry: {share}"
+    );
     let eps: Vec<&str> = r.endpoints.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(eps, ["ok", "missing", "boom"]);
     assert_eq!(r.endpoints[1].status_codes["404"], seen[&404]);
@@ -64,19 +100,44 @@ fn captures_flow_create_get_delete() {
     let dir = tempfile::tempdir().unwrap();
     let sc = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/crud.yaml");
     let o = out(&dir, "r.json");
-    let code = loadgen(&["run", sc, "--target", &srv.url(), "-c", "5", "-n", "300", "-q", "--out", o.to_str().unwrap()]);
+    let code = loadgen(&[
+        "run",
+        sc,
+        "--target",
+        &srv.url(),
+        "-c",
+        "5",
+        "-n",
+        "300",
+        "-q",
+        "--out",
+        o.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0);
     let r = report(&o);
     let s = &srv.seen;
-    assert_eq!(s.created.load(Ordering::Relaxed), 300, "one create per iteration");
-    assert_eq!(s.got.load(Ordering::Relaxed), 300, "every get found the captured id");
-    assert_eq!(s.deleted.load(Ordering::Relaxed), 300, "every delete used the captured id");
+    assert_eq!(
+        s.created.load(Ordering::Relaxed),
+        300,
+        "one create per iteration"
+    );
+    assert_eq!(
+        s.got.load(Ordering::Relaxed),
+        300,
+        "every get found the captured id"
+    );
+    assert_eq!(
+        s.deleted.load(Ordering::Relaxed),
+        300,
+        "every delete used the captured id"
+    );
     assert_eq!(s.not_found.load(Ordering::Relaxed), 0);
     assert!(s.tasks.lock().unwrap().is_empty(), "nothing left behind");
     assert_eq!(r.summary.requests, 900);
     assert_eq!(r.summary.iterations, 300);
     assert_eq!(r.summary.failures, 0);
-    let by: std::collections::HashMap<_, _> = r.endpoints.iter().map(|e| (e.name.as_str(), e)).collect();
+    let by: std::collections::HashMap<_, _> =
+        r.endpoints.iter().map(|e| (e.name.as_str(), e)).collect();
     assert_eq!(by["create"].status_codes["201"], 300);
     assert_eq!(by["delete"].status_codes["204"], 300);
 }
@@ -97,33 +158,83 @@ fn failed_capture_stops_the_flow_and_is_counted() {
     )
     .unwrap();
     let o = out(&dir, "r.json");
-    let code = loadgen(&["run", sc.to_str().unwrap(), "--target", &srv.url(), "-c", "2", "-n", "20", "-q", "--out", o.to_str().unwrap()]);
+    let code = loadgen(&[
+        "run",
+        sc.to_str().unwrap(),
+        "--target",
+        &srv.url(),
+        "-c",
+        "2",
+        "-n",
+        "20",
+        "-q",
+        "--out",
+        o.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0);
     let r = report(&o);
     assert_eq!(r.summary.requests, 20, "the get step never ran");
     assert_eq!(r.summary.errors["capture"], 20);
     assert_eq!(r.summary.failures, 20);
-    assert_eq!(srv.seen.got.load(Ordering::Relaxed) + srv.seen.not_found.load(Ordering::Relaxed), 0);
+    assert_eq!(
+        srv.seen.got.load(Ordering::Relaxed) + srv.seen.not_found.load(Ordering::Relaxed),
+        0
+    );
 }
 
 #[test]
 fn error_kinds_refused_and_timeout() {
     // A port with nothing listening: bind, note the port, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = tempfile::tempdir().unwrap();
     let o = out(&dir, "r.json");
     let url = format!("http://127.0.0.1:{port}/");
-    assert_eq!(loadgen(&["--target", &url, "-c", "2", "-n", "10", "-q", "--out", o.to_str().unwrap()]), 0);
+    assert_eq!(
+        loadgen(&[
+            "--target",
+            &url,
+            "-c",
+            "2",
+            "-n",
+            "10",
+            "-q",
+            "--out",
+            o.to_str().unwrap()
+        ]),
+        0
+    );
     let r = report(&o);
     assert_eq!(r.summary.errors["connect_refused"], 10);
     assert_eq!(r.summary.failures, 10);
 
     let srv = start();
     let url = format!("{}/slow?ms=500", srv.url());
-    assert_eq!(loadgen(&["--target", &url, "-c", "2", "-n", "4", "--timeout", "100ms", "-q", "--out", o.to_str().unwrap()]), 0);
+    assert_eq!(
+        loadgen(&[
+            "--target",
+            &url,
+            "-c",
+            "2",
+            "-n",
+            "4",
+            "--timeout",
+            "100ms",
+            "-q",
+            "--out",
+            o.to_str().unwrap()
+        ]),
+        0
+    );
     let r = report(&o);
     assert_eq!(r.summary.errors["timeout"], 4);
-    assert!(r.summary.latency_ms.max < 400.0, "timed out at 100ms, not 500ms");
+    assert!(
+        r.summary.latency_ms.max < 400.0,
+        "timed out at 100ms, not 500ms"
+    );
 }
 
 #[test]
@@ -137,7 +248,18 @@ fn user_phases_ramp_up() {
     )
     .unwrap();
     let o = out(&dir, "r.json");
-    assert_eq!(loadgen(&["run", sc.to_str().unwrap(), "--target", &srv.url(), "-q", "--out", o.to_str().unwrap()]), 0);
+    assert_eq!(
+        loadgen(&[
+            "run",
+            sc.to_str().unwrap(),
+            "--target",
+            &srv.url(),
+            "-q",
+            "--out",
+            o.to_str().unwrap()
+        ]),
+        0
+    );
     let r = report(&o);
     assert_eq!(r.plan.concurrency, 10);
     // Users grow 0 -> 10 over 2 s then hold 1 s: about 5 users on average in the ramp, 10 after.
@@ -146,6 +268,27 @@ fn user_phases_ramp_up() {
     assert!((250.0..=450.0).contains(&n), "requests {n}");
     let first = r.timeseries.first().unwrap();
     let last_full = r.timeseries.iter().find(|p| p.t_s == 2.0).unwrap();
-    assert!(first.rps < last_full.rps, "rate grows with users: {} -> {}", first.rps, last_full.rps);
+    assert!(
+        first.rps < last_full.rps,
+        "rate grows with users: {} -> {}",
+        first.rps,
+        last_full.rps
+    );
     assert!(r.timeseries.iter().any(|p| p.active_users == 10));
+}
+
+#[test]
+fn http2_multiplexes_over_few_connections() {
+    let srv = start();
+    let dir = tempfile::tempdir().unwrap();
+    let o = out(&dir, "r.json");
+    let url = format!("{}/ping", srv.url());
+    let code = loadgen(&[
+        "--target", &url, "--http2", "--connections", "2", "-c", "8", "-n", "400", "-q", "--out",
+        o.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    let r = report(&o);
+    assert_eq!(r.summary.status_codes["200"], 400);
+    assert_eq!(srv.seen.ping.load(Ordering::Relaxed), 400);
 }

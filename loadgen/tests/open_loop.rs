@@ -16,7 +16,17 @@ fn constant_rate_is_accurate() {
     let o = out(&dir, "r.json");
     let url = format!("{}/ping", srv.url());
     let t0 = Instant::now();
-    let code = loadgen(&["--target", &url, "--rate", "200", "--duration", "3s", "-q", "--out", o.to_str().unwrap()]);
+    let code = loadgen(&[
+        "--target",
+        &url,
+        "--rate",
+        "200",
+        "--duration",
+        "3s",
+        "-q",
+        "--out",
+        o.to_str().unwrap(),
+    ]);
     let wall = t0.elapsed();
     assert_eq!(code, 0);
     let r = report(&o);
@@ -27,16 +37,31 @@ fn constant_rate_is_accurate() {
     assert!(wall < Duration::from_secs(5), "took {wall:?}");
     // The server saw them spread at the planned rate: 200/s over ~3 s.
     let times = srv.seen.ping_times.lock().unwrap().clone();
-    let span = times.last().unwrap().duration_since(*times.first().unwrap()).as_secs_f64();
+    let span = times
+        .last()
+        .unwrap()
+        .duration_since(*times.first().unwrap())
+        .as_secs_f64();
     let achieved = (times.len() - 1) as f64 / span;
-    assert!((achieved - 200.0).abs() / 200.0 < 0.02, "achieved {achieved:.1}/s");
+    assert!(
+        (achieved - 200.0).abs() / 200.0 < 0.02,
+        "achieved {achieved:.1}/s"
+    );
     // Each full second of the series holds ~200.
     for p in r.timeseries.iter().filter(|p| p.t_s < 3.0) {
-        assert!((190..=210).contains(&p.requests), "second {}: {}", p.t_s, p.requests);
+        assert!(
+            (190..=210).contains(&p.requests),
+            "second {}: {}",
+            p.t_s,
+            p.requests
+        );
         assert_eq!(p.target_rate, 200.0);
     }
     let svc = r.summary.service_time_ms.unwrap();
-    assert!(svc.p50 <= r.summary.latency_ms.p50 + 0.01, "service time never exceeds corrected latency");
+    assert!(
+        svc.p50 <= r.summary.latency_ms.p50 + 0.01,
+        "service time never exceeds corrected latency"
+    );
 }
 
 #[test]
@@ -50,11 +75,27 @@ fn rate_ramp_follows_the_plan() {
     )
     .unwrap();
     let o = out(&dir, "r.json");
-    assert_eq!(loadgen(&["run", sc.to_str().unwrap(), "--target", &srv.url(), "-q", "--out", o.to_str().unwrap()]), 0);
+    assert_eq!(
+        loadgen(&[
+            "run",
+            sc.to_str().unwrap(),
+            "--target",
+            &srv.url(),
+            "-q",
+            "--out",
+            o.to_str().unwrap()
+        ]),
+        0
+    );
     let r = report(&o);
     // 0 -> 200/s over 2 s holds 200 arrivals, then 100 in the hold: 300.
     assert_eq!(r.summary.requests, 300);
-    let sec = |t: f64| r.timeseries.iter().find(|p| p.t_s == t).map_or(0, |p| p.requests);
+    let sec = |t: f64| {
+        r.timeseries
+            .iter()
+            .find(|p| p.t_s == t)
+            .map_or(0, |p| p.requests)
+    };
     // First second of the ramp: integral of 100 t over [0, 1] = 50; second: 150; third: 100.
     assert!((45..=55).contains(&sec(0.0)), "{}", sec(0.0));
     assert!((140..=160).contains(&sec(1.0)), "{}", sec(1.0));
@@ -76,14 +117,24 @@ fn child_server_process() {
 }
 
 fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill").args([sig, &pid.to_string()]).status().unwrap().success();
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
     assert!(ok, "kill {sig} {pid}");
 }
 
 #[test]
 fn coordinated_omission_is_corrected() {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["child_server_process", "--exact", "--nocapture", "--include-ignored", "--test-threads=1"])
+        .args([
+            "child_server_process",
+            "--exact",
+            "--nocapture",
+            "--include-ignored",
+            "--test-threads=1",
+        ])
         .env("LOADGEN_TEST_CHILD_SERVER", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -92,8 +143,9 @@ fn coordinated_omission_is_corrected() {
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let addr = loop {
         let l = lines.next().expect("child prints its address").unwrap();
-        if let Some(a) = l.strip_prefix("ADDR ") {
-            break a.to_string();
+        // libtest prints `test NAME ... ` on the same line first.
+        if let Some(i) = l.find("ADDR ") {
+            break l[i + 5..].trim().to_string();
         }
     };
     let pid = child.id();
@@ -108,7 +160,16 @@ fn coordinated_omission_is_corrected() {
     let url = format!("http://{addr}/ping");
     // Ten connections, like `wrk2 -c 10 -R 500`: requests that cannot be sent wait in the generator.
     let code = loadgen(&[
-        "--target", &url, "--rate", "500", "--duration", "5s", "--max-in-flight", "10", "-q", "--out",
+        "--target",
+        &url,
+        "--rate",
+        "500",
+        "--duration",
+        "5s",
+        "--max-in-flight",
+        "10",
+        "-q",
+        "--out",
         o.to_str().unwrap(),
     ]);
     pauser.join().unwrap();
@@ -119,8 +180,22 @@ fn coordinated_omission_is_corrected() {
     let r = report(&o);
     let corrected = r.summary.latency_ms.p99;
     let service = r.summary.service_time_ms.unwrap().p99;
-    assert!(r.summary.requests >= 2400, "requests {}", r.summary.requests);
-    assert!(corrected >= 500.0, "corrected p99 {corrected} ms must show the 1 s stall");
-    assert!(service < 500.0, "service-time p99 {service} ms must not (only 10 requests were in flight)");
-    assert!(r.summary.late >= 400, "the stall made ~500 starts late: {}", r.summary.late);
+    assert!(
+        r.summary.requests >= 2400,
+        "requests {}",
+        r.summary.requests
+    );
+    assert!(
+        corrected >= 500.0,
+        "corrected p99 {corrected} ms must show the 1 s stall"
+    );
+    assert!(
+        service < 500.0,
+        "service-time p99 {service} ms must not (only 10 requests were in flight)"
+    );
+    assert!(
+        r.summary.late >= 400,
+        "the stall made ~500 starts late: {}",
+        r.summary.late
+    );
 }

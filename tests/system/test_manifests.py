@@ -1416,6 +1416,8 @@ if "apply" in argv:
     print("applied")
 elif "configmap" in argv and "scalebench-deployment" in argv:
     print("k8s-hpa", end="")
+elif "get" in argv and "job" in argv and "jsonpath={{.metadata.uid}}" in argv:
+    print("0f1e2d3c-uid", end="")
 elif "get" in argv and "job" in argv:
     print("SuccessCriteriaMet Complete ", end="")
 elif "get" in argv and "pods" in argv:
@@ -1464,7 +1466,8 @@ def test_run_loadgen_script_collects_and_merges_reports(
     order = [next(w for w in v if w in ("get", "delete", "kustomize", "apply", "logs")) for v in verbs]
     # kustomize | apply is a pipeline: those two run side by side and log in either order.
     assert order[:2] == ["get", "delete"] and sorted(order[2:4]) == ["apply", "kustomize"], verbs
-    assert order[4:] == ["get", "get", "logs", "logs", "logs"], verbs
+    assert order[4:] == ["get", "get", "get", "logs", "logs", "logs"], verbs
+    assert "batch.kubernetes.io/controller-uid=0f1e2d3c-uid" in verbs[6], "pods of another run could be collected"
     assert "--server-side" in next(v for v in verbs if "apply" in v)
     applied = [d for d in yaml.safe_load_all((calls / "applied-0.yaml").read_text()) if d]
     assert find(applied, "Job", "loadgen") is not None

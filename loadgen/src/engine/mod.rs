@@ -77,7 +77,11 @@ pub(crate) struct Shared {
     pub active_users: AtomicU64,
     pub dropped: AtomicU64,
     pub timeout: Duration,
-    h2: Vec<tokio::sync::Mutex<Option<hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>>>>>,
+    h2: Vec<
+        tokio::sync::Mutex<
+            Option<hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>>>,
+        >,
+    >,
     http2: bool,
     errors: Mutex<Vec<String>>,
     has_errors: AtomicBool,
@@ -151,7 +155,9 @@ pub async fn run(
         active_users: AtomicU64::new(0),
         dropped: AtomicU64::new(0),
         timeout: cfg.timeout,
-        h2: (0..cfg.h2_connections.max(1)).map(|_| tokio::sync::Mutex::new(None)).collect(),
+        h2: (0..cfg.h2_connections.max(1))
+            .map(|_| tokio::sync::Mutex::new(None))
+            .collect(),
         http2: cfg.http2,
         errors: Mutex::new(Vec::new()),
         has_errors: AtomicBool::new(false),
@@ -161,7 +167,11 @@ pub async fn run(
 
     let mut workers = tokio::task::JoinSet::new();
     match &cfg.plan {
-        LoadPlan::Open { phases, requests, max_in_flight } => {
+        LoadPlan::Open {
+            phases,
+            requests,
+            max_in_flight,
+        } => {
             workers.spawn(open::dispatch(
                 Arc::clone(&sh),
                 ArrivalSchedule::new(phases, *requests),
@@ -171,7 +181,13 @@ pub async fn run(
                 stop.clone(),
             ));
         }
-        LoadPlan::Closed { phases, max_users, requests, duration, think_time } => {
+        LoadPlan::Closed {
+            phases,
+            max_users,
+            requests,
+            duration,
+            think_time,
+        } => {
             let phases = Arc::new(phases.clone());
             let claimed = Arc::new(AtomicU64::new(0));
             for id in 0..*max_users as usize {
@@ -218,7 +234,8 @@ pub async fn run(
             let mut iv = tokio::time::interval(Duration::from_millis(250));
             loop {
                 iv.tick().await;
-                let (last_rps, last_p99_ms) = *sh.last_second.lock().unwrap_or_else(|p| p.into_inner());
+                let (last_rps, last_p99_ms) =
+                    *sh.last_second.lock().unwrap_or_else(|p| p.into_inner());
                 let _ = tx.send(Live {
                     elapsed: start.elapsed(),
                     requests: sh.stats.requests.load(Ordering::Relaxed),
@@ -269,7 +286,12 @@ pub async fn run(
         let mut s = series.lock().unwrap_or_else(|p| p.into_inner());
         for sec in sh.stats.take_seconds(u64::MAX) {
             let t = Duration::from_secs(sec.idx);
-            s.push(&sec, cfg.plan.rate_at(t), sh.active_users.load(Ordering::Relaxed), 0);
+            s.push(
+                &sec,
+                cfg.plan.rate_at(t),
+                sh.active_users.load(Ordering::Relaxed),
+                0,
+            );
         }
     }
     metrics.target_rate.set(0.0);
@@ -306,7 +328,11 @@ fn tick(sh: &Shared, series: &Mutex<TimeSeries>, plan: &LoadPlan, n: u64, start:
         }
     }
     if let Some(last) = secs.last() {
-        let p99 = if last.hist.is_empty() { 0.0 } else { last.hist.value_at_quantile(0.99) as f64 / 1000.0 };
+        let p99 = if last.hist.is_empty() {
+            0.0
+        } else {
+            last.hist.value_at_quantile(0.99) as f64 / 1000.0
+        };
         *sh.last_second.lock().unwrap_or_else(|p| p.into_inner()) = (last.requests as f64, p99);
     } else {
         *sh.last_second.lock().unwrap_or_else(|p| p.into_inner()) = (0.0, 0.0);
@@ -315,7 +341,8 @@ fn tick(sh: &Shared, series: &Mutex<TimeSeries>, plan: &LoadPlan, n: u64, start:
     m.target_rate.set(plan.rate_at(start.elapsed()));
     m.active_users.set(active as f64);
     m.in_flight.set(in_flight as f64);
-    m.schedule_lag.set(sh.lag_us.swap(0, Ordering::Relaxed) as f64 / 1e6);
+    m.schedule_lag
+        .set(sh.lag_us.swap(0, Ordering::Relaxed) as f64 / 1e6);
 }
 
 /// Waits until `t` unless a stop comes first; returns false when stopped.

@@ -49,7 +49,8 @@ pub(super) async fn dispatch(
             break;
         }
         let lag = Instant::now().saturating_duration_since(t);
-        sh.lag_us.fetch_max(lag.as_micros() as u64, Ordering::Relaxed);
+        sh.lag_us
+            .fetch_max(lag.as_micros() as u64, Ordering::Relaxed);
         sh.stats.record_start(0, Some(lag), false);
         let mut job = Some(t);
         while let Some(t) = job.take() {
@@ -90,7 +91,13 @@ pub(super) async fn dispatch(
     while workers.join_next().await.is_some() {}
 }
 
-async fn worker(mut w: Worker, sh: Arc<Shared>, pool: Arc<Mutex<Pool>>, first: Instant, late_tol: Duration) {
+async fn worker(
+    mut w: Worker,
+    sh: Arc<Shared>,
+    pool: Arc<Mutex<Pool>>,
+    first: Instant,
+    late_tol: Duration,
+) {
     let mut job = Some(first);
     loop {
         let intended = match job.take() {

@@ -86,17 +86,21 @@ impl Worker {
         };
         // Render everything before the clock starts.
         let built = (|| -> Result<http::Request<Full<Bytes>>, String> {
-            step.path.render(&mut ctx, &mut self.path).map_err(|e| e.to_string())?;
+            step.path
+                .render(&mut ctx, &mut self.path)
+                .map_err(|e| e.to_string())?;
             let mut b = sh.connector.request(step.method.clone(), &self.path)?;
             for (name, t) in &step.headers {
-                t.render(&mut ctx, &mut self.scratch).map_err(|e| e.to_string())?;
+                t.render(&mut ctx, &mut self.scratch)
+                    .map_err(|e| e.to_string())?;
                 let v = http::HeaderValue::from_str(&self.scratch)
                     .map_err(|_| format!("header {name} rendered to an invalid value"))?;
                 b = b.header(name, v);
             }
             let body = match &step.body {
                 Some(t) => {
-                    t.render(&mut ctx, &mut self.scratch).map_err(|e| e.to_string())?;
+                    t.render(&mut ctx, &mut self.scratch)
+                        .map_err(|e| e.to_string())?;
                     Bytes::copy_from_slice(self.scratch.as_bytes())
                 }
                 None => Bytes::new(),
@@ -261,10 +265,10 @@ impl Worker {
             return;
         }
         let label = kind.map_or_else(|| status.to_string(), |k| k.as_str().to_string());
-        let c = self
-            .sh
-            .metrics
-            .requests_counter(&self.sh.endpoint_metrics[endpoint], endpoint, &label);
+        let c =
+            self.sh
+                .metrics
+                .requests_counter(&self.sh.endpoint_metrics[endpoint], endpoint, &label);
         c.increment(1);
         self.counters.insert(key, c);
     }

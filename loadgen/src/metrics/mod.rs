@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::sync::Mutex;
 
 use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 
 /// Buckets of `loadgen_request_duration_seconds` (seconds): 1 ms to 60 s.
 pub const DURATION_BUCKETS: &[f64] = &[
@@ -24,13 +26,28 @@ pub const DURATION_BUCKETS: &[f64] = &[
 struct Shared(Arc<PrometheusRecorder>);
 
 impl Recorder for Shared {
-    fn describe_counter(&self, k: metrics::KeyName, u: Option<metrics::Unit>, d: metrics::SharedString) {
+    fn describe_counter(
+        &self,
+        k: metrics::KeyName,
+        u: Option<metrics::Unit>,
+        d: metrics::SharedString,
+    ) {
         self.0.describe_counter(k, u, d)
     }
-    fn describe_gauge(&self, k: metrics::KeyName, u: Option<metrics::Unit>, d: metrics::SharedString) {
+    fn describe_gauge(
+        &self,
+        k: metrics::KeyName,
+        u: Option<metrics::Unit>,
+        d: metrics::SharedString,
+    ) {
         self.0.describe_gauge(k, u, d)
     }
-    fn describe_histogram(&self, k: metrics::KeyName, u: Option<metrics::Unit>, d: metrics::SharedString) {
+    fn describe_histogram(
+        &self,
+        k: metrics::KeyName,
+        u: Option<metrics::Unit>,
+        d: metrics::SharedString,
+    ) {
         self.0.describe_histogram(k, u, d)
     }
     fn register_counter(&self, k: &Key, m: &Metadata<'_>) -> Counter {
@@ -65,7 +82,9 @@ pub struct RunMetrics {
 
 impl std::fmt::Debug for RunMetrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunMetrics").field("enabled", &self.recorder.is_some()).finish()
+        f.debug_struct("RunMetrics")
+            .field("enabled", &self.recorder.is_some())
+            .finish()
     }
 }
 
@@ -188,7 +207,10 @@ impl RunMetrics {
                 r.register_counter(
                     &Key::from_parts(
                         "loadgen_requests_total",
-                        vec![Label::new("endpoint", ep.name.clone()), Label::new("status", status.to_string())],
+                        vec![
+                            Label::new("endpoint", ep.name.clone()),
+                            Label::new("status", status.to_string()),
+                        ],
                     ),
                     &META,
                 )
@@ -251,7 +273,9 @@ pub async fn serve(
         )
         .route("/healthz", get(|| async { "ok" }));
     let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
     });
     Ok((bound, task))
 }

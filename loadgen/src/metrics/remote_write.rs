@@ -65,7 +65,11 @@ fn parse_line(line: &str, ts_ms: i64) -> Option<TimeSeries> {
     let (name, labels, rest) = match line.find('{') {
         Some(i) => {
             let end = find_label_end(line, i)?;
-            (&line[..i], parse_labels(&line[i + 1..end])?, &line[end + 1..])
+            (
+                &line[..i],
+                parse_labels(&line[i + 1..end])?,
+                &line[end + 1..],
+            )
         }
         None => {
             let sp = line.find(' ')?;
@@ -142,7 +146,10 @@ fn parse_labels(s: &str) -> Option<Vec<Label>> {
         }
         let end = end?;
         out.push(Label { name, value });
-        rest = after[end + 1..].trim_start().trim_start_matches(',').trim_start();
+        rest = after[end + 1..]
+            .trim_start()
+            .trim_start_matches(',')
+            .trim_start();
     }
     Some(out)
 }
@@ -167,7 +174,10 @@ pub fn decode(body: &[u8]) -> Result<WriteRequest, String> {
 #[derive(Clone)]
 pub struct Pusher {
     url: http::Uri,
-    client: Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, Full<Bytes>>,
+    client: Client<
+        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+        Full<Bytes>,
+    >,
 }
 
 impl std::fmt::Debug for Pusher {
@@ -184,7 +194,11 @@ impl Pusher {
             .map_err(|e| format!("invalid --remote-write URL {url:?}: {e}"))?;
         match uri.scheme_str() {
             Some("http") | Some("https") => {}
-            _ => return Err(format!("--remote-write URL {url:?} must start with http:// or https://")),
+            _ => {
+                return Err(format!(
+                    "--remote-write URL {url:?} must start with http:// or https://"
+                ));
+            }
         }
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut roots = rustls::RootCertStore::empty();
@@ -216,7 +230,10 @@ impl Pusher {
             .header(http::header::CONTENT_TYPE, "application/x-protobuf")
             .header(http::header::CONTENT_ENCODING, "snappy")
             .header("x-prometheus-remote-write-version", "0.1.0")
-            .header(http::header::USER_AGENT, concat!("loadgen/", env!("CARGO_PKG_VERSION")))
+            .header(
+                http::header::USER_AGENT,
+                concat!("loadgen/", env!("CARGO_PKG_VERSION")),
+            )
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| e.to_string())?;
         let resp = tokio::time::timeout(Duration::from_secs(10), self.client.request(req))
@@ -224,7 +241,12 @@ impl Pusher {
             .map_err(|_| "remote write timed out after 10s".to_string())?
             .map_err(|e| format!("remote write failed: {e}"))?;
         let status = resp.status();
-        let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
         if !status.is_success() {
             return Err(format!(
                 "remote write got {status}: {}",
@@ -249,7 +271,10 @@ mod tests {
         assert_eq!(s[0].labels[0].value, "a_total");
         assert_eq!(s[0].labels[1].value, "GET /x");
         assert_eq!(s[1].samples[0].value, 1.5);
-        assert_eq!(s[2].labels.iter().find(|l| l.name == "run").unwrap().value, "a\"b");
+        assert_eq!(
+            s[2].labels.iter().find(|l| l.name == "run").unwrap().value,
+            "a\"b"
+        );
         let req = WriteRequest { timeseries: s };
         assert_eq!(decode(&encode(&req)).unwrap(), req);
     }

@@ -11,12 +11,20 @@ pub fn change(base: f64, v: f64) -> String {
         return if v == 0.0 { "=".into() } else { "n/a".into() };
     }
     let d = (v - base) / base * 100.0;
-    if d.abs() < 0.05 { "=".into() } else { format!("{d:+.1}%") }
+    if d.abs() < 0.05 {
+        "=".into()
+    } else {
+        format!("{d:+.1}%")
+    }
 }
 
 /// Ratio `v / base` as `x1.23` (or `n/a`).
 pub fn ratio(base: f64, v: f64) -> String {
-    if base == 0.0 { "n/a".into() } else { format!("x{:.2}", v / base) }
+    if base == 0.0 {
+        "n/a".into()
+    } else {
+        format!("x{:.2}", v / base)
+    }
 }
 
 /// Builds the comparison table. `names` label the rows (file names).
@@ -24,8 +32,19 @@ pub fn table(names: &[String], runs: &[RunReport]) -> String {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
     t.set_header(vec![
-        "run", "deployment", "requests", "duration", "rps", "vs first", "p50", "vs first", "p99",
-        "vs first", "success", "vs first", "max replicas",
+        "run",
+        "deployment",
+        "requests",
+        "duration",
+        "rps",
+        "vs first",
+        "p50",
+        "vs first",
+        "p99",
+        "vs first",
+        "success",
+        "vs first",
+        "max replicas",
     ]);
     let Some(base) = runs.first() else {
         return String::new();
@@ -40,11 +59,23 @@ pub fn table(names: &[String], runs: &[RunReport]) -> String {
             right(s.requests.to_string()),
             right(format!("{:.1}s", s.duration_s)),
             right(format!("{:.1}", s.rps)),
-            right(format!("{} ({})", ratio(b.rps, s.rps), change(b.rps, s.rps))),
+            right(format!(
+                "{} ({})",
+                ratio(b.rps, s.rps),
+                change(b.rps, s.rps)
+            )),
             right(ms(s.latency_ms.p50)),
-            right(format!("{} ({})", ratio(b.latency_ms.p50, s.latency_ms.p50), change(b.latency_ms.p50, s.latency_ms.p50))),
+            right(format!(
+                "{} ({})",
+                ratio(b.latency_ms.p50, s.latency_ms.p50),
+                change(b.latency_ms.p50, s.latency_ms.p50)
+            )),
             right(ms(s.latency_ms.p99)),
-            right(format!("{} ({})", ratio(b.latency_ms.p99, s.latency_ms.p99), change(b.latency_ms.p99, s.latency_ms.p99))),
+            right(format!(
+                "{} ({})",
+                ratio(b.latency_ms.p99, s.latency_ms.p99),
+                change(b.latency_ms.p99, s.latency_ms.p99)
+            )),
             right(format!("{:.2}%", s.success_rate)),
             right(format!("{:+.2} pt", s.success_rate - b.success_rate)),
             right(

@@ -67,11 +67,25 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
     };
     for r in reports {
         let what = |h: &str| format!("{} {h}", r.run);
-        lat.add(hist::decode(&what("latency"), &r.histograms.latency)?).map_err(hist_err)?;
-        svc.add(hist::decode(&what("service_time"), &r.histograms.service_time)?).map_err(hist_err)?;
-        lag.add(hist::decode(&what("schedule_lag"), &r.histograms.schedule_lag)?).map_err(hist_err)?;
+        lat.add(hist::decode(&what("latency"), &r.histograms.latency)?)
+            .map_err(hist_err)?;
+        svc.add(hist::decode(
+            &what("service_time"),
+            &r.histograms.service_time,
+        )?)
+        .map_err(hist_err)?;
+        lag.add(hist::decode(
+            &what("schedule_lag"),
+            &r.histograms.schedule_lag,
+        )?)
+        .map_err(hist_err)?;
         for e in &r.endpoints {
-            let h = r.histograms.endpoints.get(&e.name).cloned().unwrap_or_default();
+            let h = r
+                .histograms
+                .endpoints
+                .get(&e.name)
+                .cloned()
+                .unwrap_or_default();
             let el = hist::decode(&what(&e.name), &h.latency)?;
             let es = hist::decode(&what(&e.name), &h.service_time)?;
             match eps.iter_mut().find(|(x, _, _)| x.name == e.name) {
@@ -118,7 +132,11 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
             (a, None) => a,
         };
     }
-    plan.description = format!("merge of {} runs: {}", reports.len(), first.plan.description);
+    plan.description = format!(
+        "merge of {} runs: {}",
+        reports.len(),
+        first.plan.description
+    );
     let duration_s = (end_ms.saturating_sub(start_ms)) as f64 / 1000.0;
     s.duration_s = duration_s;
     s.rps = per_sec(s.requests, duration_s);
@@ -144,7 +162,11 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
     let lag_stats = lag_stats(&lag);
     let same = |f: fn(&RunReport) -> &str| {
         let v = f(first);
-        if reports.iter().all(|r| f(r) == v) { v.to_string() } else { "mixed".to_string() }
+        if reports.iter().all(|r| f(r) == v) {
+            v.to_string()
+        } else {
+            "mixed".to_string()
+        }
     };
     let labels: BTreeMap<String, String> = first
         .labels
@@ -155,7 +177,11 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
     Ok(RunReport {
         schema_version: SCHEMA_VERSION,
         tool: first.tool.clone(),
-        run: reports.iter().map(|r| r.run.as_str()).collect::<Vec<_>>().join("+"),
+        run: reports
+            .iter()
+            .map(|r| r.run.as_str())
+            .collect::<Vec<_>>()
+            .join("+"),
         scenario: same(|r| r.scenario.as_str()),
         target: same(|r| r.target.as_str()),
         mode: first.mode,
@@ -179,7 +205,10 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
             threads,
             cpu_percent_mean: cpu_mean,
             cpu_percent_max: cpu_max,
-            peak_rss_mb: reports.iter().map(|r| r.generator.peak_rss_mb).fold(0.0, f64::max),
+            peak_rss_mb: reports
+                .iter()
+                .map(|r| r.generator.peak_rss_mb)
+                .fold(0.0, f64::max),
             schedule_lag_ms: lag_stats,
             limited_by_generator: limited,
             warnings,

@@ -49,7 +49,11 @@ pub fn render(r: &RunReport) -> String {
         r.scenario,
         r.target,
         r.plan.description,
-        if r.interrupted { " (INTERRUPTED: partial results)" } else { "" }
+        if r.interrupted {
+            " (INTERRUPTED: partial results)"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(
         out,
@@ -71,8 +75,14 @@ pub fn render(r: &RunReport) -> String {
     }
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
-    t.set_header(vec!["latency", "min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"]);
-    let label = if r.mode == LoadMode::Open { "corrected" } else { "all" };
+    t.set_header(vec![
+        "latency", "min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max",
+    ]);
+    let label = if r.mode == LoadMode::Open {
+        "corrected"
+    } else {
+        "all"
+    };
     t.add_row(latency_row(label, &s.latency_ms));
     if let Some(st) = &s.service_time_ms {
         t.add_row(latency_row("service", st));
@@ -86,9 +96,15 @@ pub fn render(r: &RunReport) -> String {
     if r.endpoints.len() > 1 {
         let mut t = Table::new();
         t.load_style(UTF8_FULL_CONDENSED);
-        t.set_header(vec!["endpoint", "requests", "rps", "success", "statuses", "errors"]);
+        t.set_header(vec![
+            "endpoint", "requests", "rps", "success", "statuses", "errors",
+        ]);
         for e in &r.endpoints {
-            let rate = if e.requests > 0 { e.successes as f64 / e.requests as f64 * 100.0 } else { 100.0 };
+            let rate = if e.requests > 0 {
+                e.successes as f64 / e.requests as f64 * 100.0
+            } else {
+                100.0
+            };
             t.add_row(vec![
                 Cell::new(&e.name),
                 Cell::new(num(e.requests)).set_alignment(CellAlignment::Right),
@@ -109,7 +125,13 @@ pub fn render(r: &RunReport) -> String {
         let parts: Vec<String> = s
             .backends
             .iter()
-            .map(|(k, v)| format!("{k}={} ({:.1}%)", num(*v), *v as f64 / total.max(1) as f64 * 100.0))
+            .map(|(k, v)| {
+                format!(
+                    "{k}={} ({:.1}%)",
+                    num(*v),
+                    *v as f64 / total.max(1) as f64 * 100.0
+                )
+            })
             .collect();
         let _ = writeln!(out, "backends ({}): {}", s.backends.len(), parts.join(", "));
     }
@@ -131,7 +153,11 @@ pub fn render(r: &RunReport) -> String {
         g.threads,
         g.peak_rss_mb,
         if r.mode == LoadMode::Open {
-            format!(", schedule lag p99 {} max {}", ms(g.schedule_lag_ms.p99), ms(g.schedule_lag_ms.max))
+            format!(
+                ", schedule lag p99 {} max {}",
+                ms(g.schedule_lag_ms.p99),
+                ms(g.schedule_lag_ms.max)
+            )
         } else {
             String::new()
         }
@@ -152,7 +178,10 @@ pub fn render(r: &RunReport) -> String {
 }
 
 fn kv(m: &std::collections::BTreeMap<String, u64>) -> String {
-    m.iter().map(|(k, v)| format!("{k}={}", num(*v))).collect::<Vec<_>>().join(" ")
+    m.iter()
+        .map(|(k, v)| format!("{k}={}", num(*v)))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn or_none(s: String) -> String {

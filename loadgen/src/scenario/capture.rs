@@ -81,9 +81,13 @@ impl Capture {
 
 fn parse_path(e: &str) -> Result<Vec<Seg>, String> {
     let bad = |why: &str| {
-        format!("invalid JSON path {e:?}: {why} (write e.g. $.id, $.items[0].id or header:location)")
+        format!(
+            "invalid JSON path {e:?}: {why} (write e.g. $.id, $.items[0].id or header:location)"
+        )
     };
-    let mut rest = e.strip_prefix('$').ok_or_else(|| bad("must start with $"))?;
+    let mut rest = e
+        .strip_prefix('$')
+        .ok_or_else(|| bad("must start with $"))?;
     let mut segs = Vec::new();
     while !rest.is_empty() {
         if let Some(r) = rest.strip_prefix('.') {
@@ -121,7 +125,8 @@ mod tests {
 
     #[test]
     fn json_paths() {
-        let body: Value = serde_json::json!({"id": "t1", "n": 5, "items": [{"id": 9}], "a b": true});
+        let body: Value =
+            serde_json::json!({"id": "t1", "n": 5, "items": [{"id": 9}], "a b": true});
         let h = http::HeaderMap::new();
         let get = |p: &str| Capture::parse("v", p).unwrap().extract(&h, Some(&body));
         assert_eq!(get("$.id").as_deref(), Some("t1"));

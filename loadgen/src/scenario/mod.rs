@@ -313,10 +313,7 @@ fn parse_yaml(file: &str, text: &str) -> Result<ScenarioSpec, ScenarioError> {
 
 fn parse_toml(file: &str, text: &str) -> Result<ScenarioSpec, ScenarioError> {
     toml::from_str::<ScenarioSpec>(text).map_err(|e| {
-        let (line, column) = e
-            .span()
-            .map(|s| line_col(text, s.start))
-            .unwrap_or((1, 1));
+        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
         ScenarioError {
             file: file.into(),
             line,
@@ -407,19 +404,31 @@ fn compile(spec: ScenarioSpec) -> Result<Scenario, CompileError> {
                 .map(|p| format!("{} {p}", entry.method.as_deref().unwrap_or("GET")))
                 .unwrap_or_else(|| format!("flow-{}", i + 1))
         });
-        let anchor = entry.name.clone().or(entry.path.clone()).unwrap_or_default();
+        let anchor = entry
+            .name
+            .clone()
+            .or(entry.path.clone())
+            .unwrap_or_default();
         if weight == 0 {
             return Err(CompileError::new(
-                format!("request {flow_name:?}: weight must be at least 1 (remove the entry to disable it)"),
+                format!(
+                    "request {flow_name:?}: weight must be at least 1 (remove the entry to disable it)"
+                ),
                 &[&anchor, "weight"],
             ));
         }
         let step_specs: Vec<&RequestSpec> = if entry.steps.is_empty() {
             vec![entry]
         } else {
-            if entry.path.is_some() || entry.method.is_some() || entry.body.is_some() || entry.json.is_some() {
+            if entry.path.is_some()
+                || entry.method.is_some()
+                || entry.body.is_some()
+                || entry.json.is_some()
+            {
                 return Err(CompileError::new(
-                    format!("request {flow_name:?} has `steps` and its own method/path/body: put the request into the steps"),
+                    format!(
+                        "request {flow_name:?} has `steps` and its own method/path/body: put the request into the steps"
+                    ),
                     &[&anchor, "steps"],
                 ));
             }
@@ -472,7 +481,8 @@ fn compile(spec: ScenarioSpec) -> Result<Scenario, CompileError> {
         crate::client::Target::parse(t).map_err(|e| CompileError::new(e, &["target", t]))?;
     }
     for t in &spec.thresholds {
-        crate::threshold::Threshold::parse(t).map_err(|e| CompileError::new(e, &["thresholds", t]))?;
+        crate::threshold::Threshold::parse(t)
+            .map_err(|e| CompileError::new(e, &["thresholds", t]))?;
     }
     if let Some(load) = &spec.load {
         crate::plan::LoadPlan::from_spec(load, None)
@@ -525,20 +535,34 @@ fn compile_step(
     })?;
     if !path_src.starts_with('/') && !path_src.starts_with("{{") {
         return Err(CompileError::new(
-            format!("request {what:?}: path {path_src:?} must start with / (the target URL gives scheme and host)"),
+            format!(
+                "request {what:?}: path {path_src:?} must start with / (the target URL gives scheme and host)"
+            ),
             &[&near_name, path_src],
         ));
     }
-    let path = Template::parse(path_src)
-        .map_err(|e| CompileError::new(format!("request {what:?}: {e}"), &[&near_name, path_src]))?;
+    let path = Template::parse(path_src).map_err(|e| {
+        CompileError::new(format!("request {what:?}: {e}"), &[&near_name, path_src])
+    })?;
     if let Some(p) = path.static_text() {
         p.parse::<http::uri::PathAndQuery>().map_err(|_| {
-            CompileError::new(format!("request {what:?}: invalid path {p:?}"), &[&near_name, path_src])
+            CompileError::new(
+                format!("request {what:?}: invalid path {p:?}"),
+                &[&near_name, path_src],
+            )
         })?;
     }
-    let method_src = s.method.as_deref().unwrap_or("GET").trim().to_ascii_uppercase();
+    let method_src = s
+        .method
+        .as_deref()
+        .unwrap_or("GET")
+        .trim()
+        .to_ascii_uppercase();
     let method = http::Method::from_bytes(method_src.as_bytes()).map_err(|_| {
-        CompileError::new(format!("request {what:?}: invalid method {method_src:?}"), &[&near_name, "method"])
+        CompileError::new(
+            format!("request {what:?}: invalid method {method_src:?}"),
+            &[&near_name, "method"],
+        )
     })?;
     let mut headers: Vec<(http::HeaderName, Template)> = defaults.to_vec();
     for (k, v) in &s.headers {
@@ -553,10 +577,9 @@ fn compile_step(
         ));
     }
     let body = match (&s.body, &s.json) {
-        (Some(b), _) => Some(
-            Template::parse(b)
-                .map_err(|e| CompileError::new(format!("request {what:?}: {e}"), &[&near_name, "body"]))?,
-        ),
+        (Some(b), _) => Some(Template::parse(b).map_err(|e| {
+            CompileError::new(format!("request {what:?}: {e}"), &[&near_name, "body"])
+        })?),
         (None, Some(j)) => {
             if !headers.iter().any(|(n, _)| n == http::header::CONTENT_TYPE) {
                 headers.push((
@@ -564,21 +587,26 @@ fn compile_step(
                     Template::parse("application/json").expect("static"),
                 ));
             }
-            Some(
-                Template::parse(&j.to_string())
-                    .map_err(|e| CompileError::new(format!("request {what:?}: {e}"), &[&near_name, "json"]))?,
-            )
+            Some(Template::parse(&j.to_string()).map_err(|e| {
+                CompileError::new(format!("request {what:?}: {e}"), &[&near_name, "json"])
+            })?)
         }
         _ => None,
     };
     let mut captures = Vec::new();
     for (var, expr) in &s.capture {
-        captures.push(
-            Capture::parse(var, expr)
-                .map_err(|e| CompileError::new(format!("request {what:?}: {e}"), &[&near_name, "capture", expr]))?,
-        );
+        captures.push(Capture::parse(var, expr).map_err(|e| {
+            CompileError::new(
+                format!("request {what:?}: {e}"),
+                &[&near_name, "capture", expr],
+            )
+        })?);
     }
-    let expect = s.expect.as_ref().map(|e| e.status.clone()).unwrap_or_default();
+    let expect = s
+        .expect
+        .as_ref()
+        .map(|e| e.status.clone())
+        .unwrap_or_default();
     if let Some(bad) = expect.iter().find(|c| !(100..=599).contains(*c)) {
         return Err(CompileError::new(
             format!("request {what:?}: expected status {bad} is not an HTTP status (100-599)"),
@@ -669,7 +697,8 @@ requests:
         let t = "name = \"t\"\n[[requests]]\npath = \"/ping\"\n[load]\nusers = 2\nrequests = 10\n";
         let s = Scenario::from_str("t.toml", t, true).unwrap();
         assert_eq!(s.load.unwrap().users, Some(2));
-        let e = Scenario::from_str("t.toml", "name = \"t\"\n[[requests]]\npath = 5\n", true).unwrap_err();
+        let e = Scenario::from_str("t.toml", "name = \"t\"\n[[requests]]\npath = 5\n", true)
+            .unwrap_err();
         assert_eq!(e.line, 3, "{e}");
     }
 

@@ -66,7 +66,9 @@ impl Template {
         }
         lit.push_str(rest);
         if lit.contains("}}") {
-            return Err(format!("'}}}}' without an opening '{{{{' in template {src:?}"));
+            return Err(format!(
+                "'}}}}' without an opening '{{{{' in template {src:?}"
+            ));
         }
         if !lit.is_empty() {
             parts.push(Part::Lit(lit));
@@ -170,9 +172,9 @@ fn parse_expr(expr: &str) -> Result<Part, String> {
         ["user"] => Ok(Part::User),
         ["iteration"] => Ok(Part::Iteration),
         ["timestamp_ms"] => Ok(Part::TimestampMs),
-        ["env", name] => std::env::var(name)
-            .map(Part::Lit)
-            .map_err(|_| format!("environment variable {name} (used as {{{{{expr}}}}}) is not set")),
+        ["env", name] => std::env::var(name).map(Part::Lit).map_err(|_| {
+            format!("environment variable {name} (used as {{{{{expr}}}}}) is not set")
+        }),
         ["var", name] if is_ident(name) => Ok(Part::Var((*name).to_string())),
         [name] if is_ident(name) => Ok(Part::Var((*name).to_string())),
         _ => Err(format!(
@@ -210,7 +212,8 @@ mod tests {
 
     #[test]
     fn renders_all_parts() {
-        let t = Template::parse("/t/{{ task_id }}?n={{randint 5 5}}&c={{counter}}&u={{user}}").unwrap();
+        let t =
+            Template::parse("/t/{{ task_id }}?n={{randint 5 5}}&c={{counter}}&u={{user}}").unwrap();
         let vars = HashMap::from([("task_id".to_string(), "abc".to_string())]);
         assert_eq!(render(&t, &vars).unwrap(), "/t/abc?n=5&c=7&u=3");
         let u = render(&Template::parse("{{uuid}}").unwrap(), &vars).unwrap();
@@ -223,10 +226,22 @@ mod tests {
 
     #[test]
     fn parse_errors_are_clear() {
-        assert!(Template::parse("{{randint 5 1}}").unwrap_err().contains("above"));
-        assert!(Template::parse("{{randint x 1}}").unwrap_err().contains("usage"));
+        assert!(
+            Template::parse("{{randint 5 1}}")
+                .unwrap_err()
+                .contains("above")
+        );
+        assert!(
+            Template::parse("{{randint x 1}}")
+                .unwrap_err()
+                .contains("usage")
+        );
         assert!(Template::parse("a {{ b").unwrap_err().contains("unclosed"));
-        assert!(Template::parse("{{what is this}}").unwrap_err().contains("unknown"));
+        assert!(
+            Template::parse("{{what is this}}")
+                .unwrap_err()
+                .contains("unknown")
+        );
         assert!(Template::parse("x }} y").is_err());
         assert!(Template::parse("static").unwrap().is_static());
     }

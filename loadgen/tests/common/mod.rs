@@ -60,10 +60,12 @@ pub fn router(seen: Arc<Seen>) -> Router {
         )
         .route(
             "/status/{code}",
-            get(|State(s): State<Arc<Seen>>, UrlPath(code): UrlPath<u16>| async move {
-                *s.status.lock().unwrap().entry(code).or_default() += 1;
-                StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
-            }),
+            get(
+                |State(s): State<Arc<Seen>>, UrlPath(code): UrlPath<u16>| async move {
+                    *s.status.lock().unwrap().entry(code).or_default() += 1;
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
+                },
+            ),
         )
         .route(
             "/slow",
@@ -77,36 +79,53 @@ pub fn router(seen: Arc<Seen>) -> Router {
             post(|State(s): State<Arc<Seen>>, body: String| async move {
                 let v: serde_json::Value = match serde_json::from_str(&body) {
                     Ok(v) => v,
-                    Err(_) => return (StatusCode::BAD_REQUEST, "bad json".to_string()).into_response(),
+                    Err(_) => {
+                        return (StatusCode::BAD_REQUEST, "bad json".to_string()).into_response();
+                    }
                 };
                 let id = format!("t{}", s.created.fetch_add(1, Ordering::Relaxed));
-                s.tasks.lock().unwrap().insert(id.clone(), v["title"].as_str().unwrap_or("").to_string());
-                (StatusCode::CREATED, axum::Json(serde_json::json!({"id": id, "title": v["title"]}))).into_response()
+                s.tasks
+                    .lock()
+                    .unwrap()
+                    .insert(id.clone(), v["title"].as_str().unwrap_or("").to_string());
+                (
+                    StatusCode::CREATED,
+                    axum::Json(serde_json::json!({"id": id, "title": v["title"]})),
+                )
+                    .into_response()
             }),
         )
         .route(
             "/tasks/{id}",
-            get(|State(s): State<Arc<Seen>>, UrlPath(id): UrlPath<String>| async move {
-                match s.tasks.lock().unwrap().get(&id) {
-                    Some(t) => {
-                        s.got.fetch_add(1, Ordering::Relaxed);
-                        (StatusCode::OK, axum::Json(serde_json::json!({"id": id, "title": t}))).into_response()
+            get(
+                |State(s): State<Arc<Seen>>, UrlPath(id): UrlPath<String>| async move {
+                    match s.tasks.lock().unwrap().get(&id) {
+                        Some(t) => {
+                            s.got.fetch_add(1, Ordering::Relaxed);
+                            (
+                                StatusCode::OK,
+                                axum::Json(serde_json::json!({"id": id, "title": t})),
+                            )
+                                .into_response()
+                        }
+                        None => {
+                            s.not_found.fetch_add(1, Ordering::Relaxed);
+                            StatusCode::NOT_FOUND.into_response()
+                        }
                     }
-                    None => {
+                },
+            )
+            .delete(
+                |State(s): State<Arc<Seen>>, UrlPath(id): UrlPath<String>| async move {
+                    if s.tasks.lock().unwrap().remove(&id).is_some() {
+                        s.deleted.fetch_add(1, Ordering::Relaxed);
+                        StatusCode::NO_CONTENT
+                    } else {
                         s.not_found.fetch_add(1, Ordering::Relaxed);
-                        StatusCode::NOT_FOUND.into_response()
+                        StatusCode::NOT_FOUND
                     }
-                }
-            })
-            .delete(|State(s): State<Arc<Seen>>, UrlPath(id): UrlPath<String>| async move {
-                if s.tasks.lock().unwrap().remove(&id).is_some() {
-                    s.deleted.fetch_add(1, Ordering::Relaxed);
-                    StatusCode::NO_CONTENT
-                } else {
-                    s.not_found.fetch_add(1, Ordering::Relaxed);
-                    StatusCode::NOT_FOUND
-                }
-            }),
+                },
+            ),
         )
         .with_state(seen)
 }

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# loadgen against wrk (and oha where installed) on the same target, in one run on 127.0.0.1.
+#
+# A benchmark, not a test: it prints ratios against peers measured in the same run, on the same
+# machine, with the same connections and threads; absolute numbers depend on the machine.
+#   1. maximum throughput, closed loop: loadgen -c C --threads T  vs  wrk -c C -t T (and oha)
+#   2. open loop: achieved / target rate at 1,000 and 10,000 requests per second
+#   3. memory: peak RSS of a 100,000-request run and of a 2,000,000-request run
+#
+# Usage: bench/loadgen-vs-wrk.sh [-c CONNECTIONS] [-t THREADS] [-d SECONDS] [--skip-memory]
+# The target is loadgen's bench_target example (axum, keep-alive, GET /ping), pinned to its own
+# thread so both generators face the same server.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CONNS=50
+THREADS=1
+SECS=10
+MEMORY=1
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    -c) CONNS="$2"; shift 2 ;;
+    -t) THREADS="$2"; shift 2 ;;
+    -d) SECS="$2"; shift 2 ;;
+    --skip-memory) MEMORY=0; shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "python3 is needed to read the JSON reports" >&2; exit 1; }
+
+echo "== building (release)"
+(cd "$ROOT" && cargo build --release -q -p loadgen --bin loadgen --example bench_target)
+TARGET_DIR="$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+LOADGEN="$TARGET_DIR/release/loadgen"
+SERVER="$TARGET_DIR/release/examples/bench_target"
+
+WORK="$(mktemp -d)"
+SERVER_PID=""
+cleanup() {
+  [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
+"$SERVER" "127.0.0.1:$PORT" 1 2>"$WORK/server.log" &
+SERVER_PID=$!
+URL="http://127.0.0.1:$PORT/ping"
+for _ in $(seq 1 50); do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then break; fi
+  sleep 0.1
+done
+
+json() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)" "$1"; }
+ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.3f}' if b else 'n/a')" "$1" "$2"; }
+
+echo "== warm-up"
+wrk -t "$THREADS" -c "$CONNS" -d 2s "$URL" >/dev/null
+"$LOADGEN" --target "$URL" -c "$CONNS" --threads "$THREADS" -d 2s -q
+
+echo "== 1. maximum throughput: $CONNS connections, $THREADS thread(s), ${SECS}s each, best of 2"
+best_wrk=0; best_lg=0; best_oha=0
+for round in 1 2; do
+  w="$(wrk -t "$THREADS" -c "$CONNS" -d "${SECS}s" "$URL" | awk '/Requests\/sec/ {print $2}')"
+  "$LOADGEN" --target "$URL" -c "$CONNS" --threads "$THREADS" -d "${SECS}s" -q --out "$WORK/max.json"
+  l="$(json "$WORK/max.json" 'r["summary"]["rps"]')"
+  cpu="$(json "$WORK/max.json" 'r["generator"]["cpu_percent_mean"]')"
+  printf '   round %s: wrk %10.0f req/s   loadgen %10.0f req/s (generator CPU %s%%)\n' "$round" "$w" "$l" "$cpu"
+  best_wrk="$(python3 -c "print(max($best_wrk,$w))")"
+  best_lg="$(python3 -c "print(max($best_lg,$l))")"
+  if command -v oha >/dev/null; then
+    o="$(oha -z "${SECS}s" -c "$CONNS" --no-tui --json "$URL" | python3 -c 'import json,sys; print(json.load(sys.stdin)["summary"]["requestsPerSec"])')"
+    printf '            oha %10.0f req/s\n' "$o"
+    best_oha="$(python3 -c "print(max($best_oha,$o))")"
+  fi
+done
+echo "   loadgen / wrk = $(ratio "$best_lg" "$best_wrk")   (target: >= 1.0)"
+if command -v oha >/dev/null; then
+  echo "   loadgen / oha = $(ratio "$best_lg" "$best_oha")"
+else
+  echo "   oha: not installed, skipped"
+fi
+
+echo "== 2. open loop: achieved / target rate (${SECS}s each, --max-in-flight $CONNS)"
+for rate in 1000 10000; do
+  "$LOADGEN" --target "$URL" --rate "$rate" -d "${SECS}s" --threads "$THREADS" --max-in-flight "$CONNS" -q --out "$WORK/open.json" || true
+  sent="$(json "$WORK/open.json" 'r["summary"]["requests"]')"
+  planned="$(json "$WORK/open.json" 'r["plan"]["requests"]')"
+  # Achieved rate over the planned window (the report's rps also counts the tail of the last responses).
+  achieved="$(python3 -c "print($sent/$SECS)")"
+  late="$(json "$WORK/open.json" 'r["summary"]["late"]')"
+  dropped="$(json "$WORK/open.json" 'r["summary"]["dropped"]')"
+  lag="$(json "$WORK/open.json" 'r["generator"]["schedule_lag_ms"]["p99"]')"
+  p99="$(json "$WORK/open.json" 'r["summary"]["latency_ms"]["p99"]')"
+  printf '   %6s/s: sent %s of %s planned, achieved %.1f/s, ratio %s, late %s, dropped %s, schedule lag p99 %s ms, p99 %s ms\n' \
+    "$rate" "$sent" "$planned" "$achieved" "$(ratio "$achieved" "$rate")" "$late" "$dropped" "$lag" "$p99"
+done
+
+if [[ "$MEMORY" == 1 ]]; then
+  echo "== 3. memory: peak RSS by request count (closed loop, $CONNS connections)"
+  for n in 100000 2000000; do
+    "$LOADGEN" --target "$URL" -c "$CONNS" --threads "$THREADS" -n "$n" -q --out "$WORK/mem-$n.json"
+    printf '   %8s requests: peak RSS %s MiB\n' "$n" "$(json "$WORK/mem-$n.json" 'r["generator"]["peak_rss_mb"]')"
+  done
+  echo "   2M / 100k RSS = $(ratio "$(json "$WORK/mem-2000000.json" 'r["generator"]["peak_rss_mb"]')" "$(json "$WORK/mem-100000.json" 'r["generator"]["peak_rss_mb"]')")   (target: about 1.0)"
+fi

@@ -1,0 +1,229 @@
+//! Prometheus metrics at --metrics-addr (with linger) and remote write, from the real binary.
+
+mod common;
+
+use std::io::{BufRead, Read, Write};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{bin, start};
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// The value of the first series whose line starts with `prefix` and contains every `needle`.
+fn value(text: &str, prefix: &str, needles: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(prefix) && needles.iter().all(|n| l.contains(n)))
+        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[test]
+fn metrics_follow_the_contract_and_linger() {
+    let srv = start();
+    let url = format!("{}/ping", srv.url());
+    let mut child = Command::new(bin())
+        .args([
+            "--target",
+            &url,
+            "-n",
+            "150",
+            "-c",
+            "3",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--metrics-linger",
+            "5s",
+            "--deployment",
+            "docker",
+            "--label",
+            "team=perf",
+            "--run-id",
+            "r42",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut addr = None;
+    for l in lines.by_ref() {
+        let l = l.unwrap();
+        if let Some(a) = l.strip_prefix("metrics at http://") {
+            addr = Some(a.trim_end_matches("/metrics").to_string());
+        }
+        if l.contains("serving final metrics") {
+            break;
+        }
+    }
+    let addr = addr.expect("the bound address is printed");
+    let t0 = Instant::now();
+    let text = http_get(&addr, "/metrics");
+    let labels = ["run=\"r42\"", "deployment=\"docker\"", "team=\"perf\""];
+    let ep = "endpoint=\"GET /ping\"";
+    let count = value(
+        &text,
+        "loadgen_request_duration_seconds_count",
+        &[
+            &labels[..],
+            &[ep, "scenario=\"quick\"", "outcome=\"success\""],
+        ]
+        .concat(),
+    );
+    assert_eq!(count, Some(150.0), "{text}");
+    assert!(
+        text.contains("loadgen_request_duration_seconds_bucket{"),
+        "a histogram with buckets"
+    );
+    assert_eq!(
+        value(
+            &text,
+            "loadgen_requests_total",
+            &[ep, "status=\"200\"", labels[0]]
+        ),
+        Some(150.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            "loadgen_backend_requests_total",
+            &["backend=\"test-a\"", labels[1]]
+        ),
+        Some(150.0)
+    );
+    for name in [
+        "loadgen_target_rate",
+        "loadgen_active_users",
+        "loadgen_in_flight",
+        "loadgen_dropped_iterations_total",
+        "loadgen_late_iterations_total",
+        "loadgen_schedule_lag_seconds",
+    ] {
+        assert!(
+            value(&text, name, &[labels[0], labels[1]]).is_some(),
+            "{name} missing:\n{text}"
+        );
+    }
+    assert_eq!(
+        value(&text, "loadgen_errors_total", &["kind=\"timeout\""]),
+        Some(0.0)
+    );
+    // The process lingers, then exits on its own.
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let lingered = t0.elapsed();
+    assert!(
+        lingered > Duration::from_secs(3) && lingered < Duration::from_secs(10),
+        "{lingered:?}"
+    );
+}
+
+#[test]
+fn remote_write_pushes_protobuf_snappy() {
+    let srv = start();
+    let got: Arc<Mutex<Vec<loadgen::metrics::remote_write::WriteRequest>>> = Arc::default();
+    let headers_ok = Arc::new(Mutex::new(true));
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    {
+        let got = Arc::clone(&got);
+        let headers_ok = Arc::clone(&headers_ok);
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let app = axum::Router::new().route(
+                    "/api/v1/write",
+                    axum::routing::post(
+                        move |h: axum::http::HeaderMap, body: axum::body::Bytes| {
+                            let got = Arc::clone(&got);
+                            let headers_ok = Arc::clone(&headers_ok);
+                            async move {
+                                let ok = h.get("content-encoding").is_some_and(|v| v == "snappy")
+                                    && h.get("content-type")
+                                        .is_some_and(|v| v == "application/x-protobuf")
+                                    && h.get("x-prometheus-remote-write-version").is_some();
+                                if !ok {
+                                    *headers_ok.lock().unwrap() = false;
+                                }
+                                match loadgen::metrics::remote_write::decode(&body) {
+                                    Ok(w) => {
+                                        got.lock().unwrap().push(w);
+                                        axum::http::StatusCode::NO_CONTENT
+                                    }
+                                    Err(_) => axum::http::StatusCode::BAD_REQUEST,
+                                }
+                            }
+                        },
+                    ),
+                );
+                let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(l.local_addr().unwrap()).unwrap();
+                axum::serve(l, app).await.unwrap();
+            });
+        });
+    }
+    let addr = addr_rx.recv().unwrap();
+    let url = format!("{}/ping", srv.url());
+    let rw = format!("http://{addr}/api/v1/write");
+    let o = Command::new(bin())
+        .args([
+            "--target",
+            &url,
+            "--rate",
+            "100",
+            "--duration",
+            "1500ms",
+            "-q",
+            "--remote-write",
+            &rw,
+            "--remote-write-interval",
+            "300ms",
+            "--deployment",
+            "k8s-hpa",
+            "--run-id",
+            "rw1",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(*headers_ok.lock().unwrap(), "remote-write headers");
+    let got = got.lock().unwrap();
+    assert!(
+        got.len() >= 3,
+        "periodic pushes plus a final one: {}",
+        got.len()
+    );
+    let last = got.last().unwrap();
+    let series = last
+        .timeseries
+        .iter()
+        .find(|t| {
+            let l = |n: &str, v: &str| t.labels.iter().any(|x| x.name == n && x.value == v);
+            l("__name__", "loadgen_requests_total")
+                && l("status", "200")
+                && l("run", "rw1")
+                && l("deployment", "k8s-hpa")
+        })
+        .expect("loadgen_requests_total in the final push");
+    assert_eq!(series.samples[0].value, 150.0);
+    assert!(series.samples[0].timestamp > 1_600_000_000_000);
+    for t in &last.timeseries {
+        let names: Vec<&str> = t.labels.iter().map(|l| l.name.as_str()).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted, "labels sorted by name");
+    }
+}
