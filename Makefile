@@ -30,3 +30,20 @@ lint:
 
 fmt:
 	cargo fmt --all
+
+# Kubernetes on Minikube: one script per step, see deploy/README.md (each script has --help).
+.PHONY: minikube-up k8s-images k8s-single k8s-hpa k8s-monitoring k8s-loadgen k8s-down
+minikube-up: ## Start Minikube with metrics-server (the HPA needs it)
+	deploy/scripts/minikube-up.sh
+k8s-images: ## Build both images and load them into Minikube
+	deploy/scripts/build-load.sh
+k8s-single: ## One replica, no autoscaler: the cluster twin of the single container
+	deploy/scripts/apply.sh minikube-single
+k8s-hpa: ## The same Deployment under a HorizontalPodAutoscaler (CPU 50%, 1..10)
+	deploy/scripts/apply.sh minikube-hpa
+k8s-monitoring: ## In-cluster Prometheus and Grafana with the same dashboards
+	deploy/scripts/apply.sh monitoring
+k8s-loadgen: ## Run the three-client loadgen Job and fetch its reports into reports/
+	deploy/scripts/run-loadgen.sh
+k8s-down: ## Delete everything the scripts created in the cluster
+	deploy/scripts/teardown.sh

@@ -25,6 +25,7 @@ JSON report, every run's log and an HTML comparison page into the reports direct
 Targets:
   NAME=URL             e.g. docker=http://127.0.0.1:8080 small=http://127.0.0.1:9001
                        NAME labels the run (--deployment NAME) and names its files.
+                       Given targets replace the defaults; the cluster is then left alone.
   (none)               the defaults, in this order:
                          docker      the compose workload at --docker-url (default
                                      http://127.0.0.1:8080); start it with \`make up\`
@@ -61,11 +62,12 @@ Everything after \`--\` is passed to every \`loadgen run\`, e.g. -- --threads 1 
 
 Output (in the reports directory): NAME.json and NAME.log per run, compare.txt (the table, also
 printed on stdout), compare.html (self-contained, open it in a browser).
-Exit: 0 when at least one target ran, 1 when none did (or a run failed to start), 2 bad usage.
+Exit: 0 when at least one target ran, 1 when none did or a prerequisite (loadgen, curl) is
+missing, 2 bad usage or a scenario loadgen rejects.
 
 Examples:
   bench/compare.sh                                     # compose, then Minikube single and HPA
-  bench/compare.sh --no-k8s docker=http://127.0.0.1:8080 other=http://10.0.0.5:8080
+  bench/compare.sh docker=http://127.0.0.1:8080 other=http://10.0.0.5:8080   # never touches a cluster
   bench/compare.sh -s loadgen/scenarios/crud.yaml -- --duration 30s --users 20
 USAGE
 }
@@ -161,11 +163,14 @@ if [[ -z "$loadgen" ]]; then
     die "no loadgen binary: build it (cargo build --release -p loadgen), put it on PATH or pass --loadgen" 1
 fi
 [[ -x "$loadgen" ]] || die "--loadgen '$loadgen' is not an executable file" 1
+if [[ "$loadgen" == "$ROOT"/target/* && -n "$(find "$ROOT/loadgen/src" -newer "$loadgen" -print -quit)" ]]; then
+  log "WARNING: $loadgen is older than loadgen/src: rebuild it (cargo build --release -p loadgen)"
+fi
 command -v curl >/dev/null || die "curl is not installed (used to check each target answers)" 1
 
-out_dir="${out_dir:-$ROOT/reports/compare-$(date -u +%Y%m%dT%H%M%SZ)}"
-mkdir -p "$out_dir" || die "cannot create the reports directory $out_dir" 1
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+out_dir="${out_dir:-$ROOT/reports/compare-$stamp}"
+mkdir -p "$out_dir" || die "cannot create the reports directory $out_dir" 1
 
 # --- bookkeeping ------------------------------------------------------------------------------
 ran=()         # names of targets whose report exists
@@ -250,7 +255,10 @@ run_one() {
       reports+=("$json")
       [[ "$rc" -eq 0 ]] || thresholds_failed+=("$name")
       ;;
-    2) die "loadgen rejected the run of $name (exit 2, bad usage or scenario): see $runlog" 2 ;;
+    2)
+      why="$(grep -m 1 '^error:' "$runlog" || tail -n 1 "$runlog")"
+      die "loadgen rejected the run of $name (exit 2, bad usage or scenario; log $runlog): ${why#error: }" 2
+      ;;
     130) log "loadgen was interrupted"; exit 130 ;;
     *) skip "$name ($url): loadgen failed (exit $rc), see $runlog" ;;
   esac

@@ -324,6 +324,7 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
         grace: p.opts.grace,
         late_tolerance: p.opts.late_tolerance,
         shards: (p.threads * 2).max(2),
+        trace_sample: p.opts.trace_sample,
     };
     let data = engine::run(
         cfg,
@@ -486,6 +487,7 @@ pub fn build_report(
         timeseries_resolution_s: d.series.resolution as f64,
         generator,
         thresholds: Vec::new(),
+        slowest_traces: d.slowest_traces.clone(),
         histograms: Histograms {
             encoding: hist::ENCODING.into(),
             unit: hist::UNIT.into(),

@@ -167,6 +167,10 @@ pub struct RunOpts {
     /// Also write the self-contained HTML report here. Example: --html run.html
     #[arg(long, value_name = "FILE")]
     pub html: Option<String>,
+    /// Fraction of requests that carry a sampled W3C `traceparent` header (0 to 1); the slowest of
+    /// them are listed in the report with their trace ids. Example: --trace-sample 0.01
+    #[arg(long, default_value = "0", value_parser = parse::fraction)]
+    pub trace_sample: f64,
     /// No progress display and no summary (the report and errors still appear).
     #[arg(long, short = 'q')]
     pub quiet: bool,

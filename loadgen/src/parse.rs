@@ -53,6 +53,24 @@ pub fn rate(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
+/// Parses a fraction between 0 and 1 (`0.01`, or `1%`).
+pub fn fraction(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let (num, scale) = match t.strip_suffix('%') {
+        Some(n) => (n, 100.0),
+        None => (t, 1.0),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid fraction {t:?}: expected a number between 0 and 1, or a percentage"))?;
+    let v = v / scale;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(format!("invalid fraction {t:?}: must be between 0 and 1"));
+    }
+    Ok(v)
+}
+
 /// Parses `key=value` (labels). Keys must be valid Prometheus label names.
 pub fn label(s: &str) -> Result<(String, String), String> {
     let (k, v) = s

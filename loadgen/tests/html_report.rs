@@ -116,6 +116,7 @@ fn sample_report(run: &str, deployment: &str, rps_scale: f64, replicas: bool) ->
         timeseries_resolution_s: 1.0,
         generator: GeneratorStats::default(),
         thresholds: Vec::new(),
+        slowest_traces: Vec::new(),
         histograms: Histograms {
             encoding: hist::ENCODING.into(),
             unit: hist::UNIT.into(),

@@ -6,6 +6,7 @@ pub mod config;
 pub mod cpu;
 pub mod error;
 pub mod healthcheck;
+pub mod listener;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;

@@ -19,6 +19,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Config;
 use crate::cpu::{self, CpuQuota};
+use crate::listener::{ClosableListener, FIRST_REQUEST_GRACE};
 use crate::metrics::{self, Metrics};
 use crate::middleware::{self as mw, Faults, Shedder, Timeout};
 use crate::openapi::ApiDoc;
@@ -123,6 +124,7 @@ impl Application {
         let app_addr = app_listener.local_addr()?;
         let metrics_addr = metrics_listener.local_addr()?;
 
+        let (app_listener, close_listener) = ClosableListener::new(app_listener)?;
         let (stop_app, app_stopped) = tokio::sync::oneshot::channel::<()>();
         let mut app_server = tokio::spawn(
             axum::serve(app_listener, router)
@@ -171,12 +173,21 @@ impl Application {
                 res = &mut app_server => return Some(flatten("application", res)),
                 () = tokio::time::sleep(drain_delay) => {}
             }
+            // Close the listener first, then give connections accepted just before a moment to
+            // have their first request read, and only then shut connections down (see
+            // crate::listener for why); the grace comes out of the shutdown timeout.
+            close_listener.close();
+            let grace = FIRST_REQUEST_GRACE.min(shutdown_timeout);
+            tokio::select! {
+                res = &mut app_server => return Some(flatten("application", res)),
+                () = tokio::time::sleep(grace) => {}
+            }
             let _ = stop_app.send(());
             tracing::info!(
                 shutdown_timeout = %humantime::format_duration(shutdown_timeout),
                 "listener closed; waiting for in-flight requests"
             );
-            match tokio::time::timeout(shutdown_timeout, &mut app_server).await {
+            match tokio::time::timeout(shutdown_timeout - grace, &mut app_server).await {
                 Ok(res) => Some(flatten("application", res)),
                 Err(_) => {
                     tracing::warn!("in-flight requests did not finish within the shutdown timeout; exiting anyway");

@@ -325,6 +325,25 @@ def test_fails_when_no_target_runs(binaries, scenario, tmp_path):
     assert result.stdout == ""
 
 
+def test_a_scenario_loadgen_rejects_stops_the_comparison(binaries, workloads, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nrequests:\n  - path: /ping\n    bogus: 1\n")
+    result = run_script(
+        "--loadgen", str(binaries["loadgen"]),
+        "--scenario", str(bad),
+        "--out-dir", str(tmp_path / "reports"),
+        "--quiet",
+        f"small={workloads['small']}",
+        f"big={workloads['big']}",
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "loadgen rejected the run of small" in result.stderr
+    assert "unknown field `bogus`" in result.stderr, result.stderr
+    assert "running big" not in result.stderr
+    assert result.stdout == ""
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -347,7 +366,7 @@ def test_help_names_every_option():
     result = run_script("--help", timeout=30)
     assert result.returncode == 0
     for option in ("--scenario", "--out-dir", "--loadgen", "--docker-url", "--no-k8s", "--k8s-url",
-                   "--watch", "--ready-timeout", "--pause", "NAME=URL", "LOADGEN_BIN"):
+                   "--watch", "--ready-timeout", "--hpa-wait", "--pause", "NAME=URL", "LOADGEN_BIN"):
         assert option in result.stdout, option
 
 

@@ -34,6 +34,8 @@ pub struct EngineConfig {
     pub late_tolerance: Duration,
     /// Shards of the statistics (about twice the worker threads).
     pub shards: usize,
+    /// Fraction of requests sent with a sampled `traceparent`.
+    pub trace_sample: f64,
 }
 
 /// Live numbers for progress displays.
@@ -63,6 +65,8 @@ pub struct RunData {
     pub cpu_max: f64,
     /// A few distinct error messages (for the summary), bounded.
     pub error_samples: Vec<String>,
+    /// Slowest traced requests, slowest first.
+    pub slowest_traces: Vec<crate::report::TracedRequest>,
 }
 
 /// State shared by all workers.
@@ -88,6 +92,8 @@ pub(crate) struct Shared {
     /// Largest generator-side wake-up lag since the last tick, microseconds.
     pub lag_us: AtomicU64,
     pub last_second: Mutex<(f64, f64)>,
+    pub trace_sample: f64,
+    slowest: Mutex<Vec<crate::report::TracedRequest>>,
 }
 
 const MAX_ERROR_SAMPLES: usize = 5;
@@ -106,6 +112,19 @@ impl Shared {
         if !e.iter().any(|m| m == msg) {
             e.push(msg.to_string());
         }
+    }
+
+    /// Keeps the slowest traced requests (bounded).
+    pub fn note_trace(&self, t: crate::report::TracedRequest) {
+        let mut v = self.slowest.lock().unwrap_or_else(|p| p.into_inner());
+        if v.len() >= crate::report::MAX_TRACES
+            && v.last().is_some_and(|last| last.latency_ms >= t.latency_ms)
+        {
+            return;
+        }
+        v.push(t);
+        v.sort_by(|a, b| b.latency_ms.total_cmp(&a.latency_ms));
+        v.truncate(crate::report::MAX_TRACES);
     }
 
     /// A connection for worker `id`: its own (HTTP/1) or a shared multiplexed one (HTTP/2).
@@ -163,6 +182,8 @@ pub async fn run(
         has_errors: AtomicBool::new(false),
         lag_us: AtomicU64::new(0),
         last_second: Mutex::new((0.0, 0.0)),
+        trace_sample: cfg.trace_sample,
+        slowest: Mutex::new(Vec::new()),
     });
 
     let mut workers = tokio::task::JoinSet::new();
@@ -303,6 +324,7 @@ pub async fn run(
     };
     let series = series.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let error_samples = sh.errors.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let slowest_traces = sh.slowest.lock().unwrap_or_else(|p| p.into_inner()).clone();
     RunData {
         totals: sh.stats.totals(),
         series,
@@ -313,6 +335,7 @@ pub async fn run(
         cpu_mean,
         cpu_max: cpu_max.max(cpu_mean),
         error_samples,
+        slowest_traces,
     }
 }
 

@@ -84,6 +84,11 @@ impl Worker {
             iteration: self.iteration,
             vars: &self.vars,
         };
+        // A sampled W3C trace context on a fraction of requests.
+        let trace = (sh.trace_sample > 0.0 && ctx.rng.random::<f64>() < sh.trace_sample).then(|| {
+            let (t, s): (u128, u64) = (ctx.rng.random(), ctx.rng.random());
+            format!("00-{:032x}-{:016x}-01", t.max(1), s.max(1))
+        });
         // Render everything before the clock starts.
         let built = (|| -> Result<http::Request<Full<Bytes>>, String> {
             step.path
@@ -96,6 +101,9 @@ impl Worker {
                 let v = http::HeaderValue::from_str(&self.scratch)
                     .map_err(|_| format!("header {name} rendered to an invalid value"))?;
                 b = b.header(name, v);
+            }
+            if let Some(tp) = &trace {
+                b = b.header("traceparent", tp.as_str());
             }
             let body = match &step.body {
                 Some(t) => {
@@ -175,6 +183,17 @@ impl Worker {
             .map(|t| done.saturating_duration_since(t).as_micros() as u64)
             .unwrap_or(service_us);
         let em = &sh.endpoint_metrics[step.endpoint];
+        if let Some(tp) = &trace {
+            sh.note_trace(crate::report::TracedRequest {
+                trace_id: tp[3..35].to_string(),
+                endpoint: em.name.clone(),
+                latency_ms: latency_us as f64 / 1000.0,
+                status: match &result {
+                    Ok(r) => r.status.to_string(),
+                    Err(e) => e.kind.as_str().to_string(),
+                },
+            });
+        }
         match result {
             Ok(resp) => {
                 let mut success = step.accepts(resp.status);

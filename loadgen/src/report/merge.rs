@@ -222,6 +222,12 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
             schedule_lag: hist::encode(&lag),
             endpoints: ep_hists,
         },
+        slowest_traces: {
+            let mut all: Vec<_> = reports.iter().flat_map(|r| r.slowest_traces.clone()).collect();
+            all.sort_by(|a, b| b.latency_ms.total_cmp(&a.latency_ms));
+            all.truncate(super::MAX_TRACES);
+            all
+        },
         replicas: reports.iter().find_map(|r| r.replicas.clone()),
     })
 }

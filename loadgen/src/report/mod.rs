@@ -21,17 +21,18 @@ use serde::{Deserialize, Serialize};
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Load model of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LoadMode {
     /// Arrival-rate driven: latency is measured from the intended start (no coordinated omission).
     Open,
+    #[default]
     /// A fixed (or phased) number of users, each sending its next request when the last one ended.
     Closed,
 }
 
 /// One run (or the exact merge of several runs of workers).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunReport {
     pub schema_version: u32,
     /// `loadgen <version>`.
@@ -75,6 +76,10 @@ pub struct RunReport {
     pub thresholds: Vec<ThresholdOutcome>,
     /// Raw distributions for exact merging.
     pub histograms: Histograms,
+    /// The slowest requests that carried a sampled W3C `traceparent` (`--trace-sample`), slowest
+    /// first, so they can be looked up in the trace backend.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slowest_traces: Vec<TracedRequest>,
     /// Replica timeline recorded with `--watch` (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<crate::watch::ReplicaTimeline>,
@@ -163,6 +168,20 @@ pub struct EndpointSummary {
     pub status_codes: BTreeMap<String, u64>,
     pub errors: BTreeMap<String, u64>,
 }
+
+/// A sampled request with its trace id.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TracedRequest {
+    /// The 32-hex-digit trace id sent in `traceparent`.
+    pub trace_id: String,
+    pub endpoint: String,
+    pub latency_ms: f64,
+    /// HTTP status, or the error kind.
+    pub status: String,
+}
+
+/// How many traced requests a report keeps.
+pub const MAX_TRACES: usize = 10;
 
 /// One bucket of the time series (`timeseries_resolution_s` wide).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
