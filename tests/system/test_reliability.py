@@ -1,8 +1,8 @@
 """Reliability under load, faults and bad input (issue 7, items 1, 2, 3 and 5), measured.
 
 Each test starts the real `workload` and `loadgen` binaries on 127.0.0.1, drives them through one
-bad moment (a SIGTERM mid-run, five times the capacity, a kill -9 and restart, a corpus of bad
-input) and prints its figures as `FIGURE name: key=value ...` lines (run pytest with -s to see
+bad moment (a SIGTERM mid-run, fresh connections at the instant the listener closes, five times
+the capacity, a kill -9 and restart, a corpus of bad input) and prints its figures as `FIGURE name: key=value ...` lines (run pytest with -s to see
 them). Every wait is bounded; a hang is a failure with the reason, never a stuck CI job.
 """
 
@@ -256,13 +256,17 @@ def _closed_loop(binaries, tmp_path, name, port, users=4, seconds=3):
 
 
 def test_overload_sheds_fast_and_recovers(binaries, tmp_path):
-    """Five times the measured capacity of a CPU-bound endpoint for 10 s: the workload stays up
-    with bounded memory, sheds the excess with fast 503 + Retry-After, keeps the latency of what
-    it accepts bounded by its in-flight limit, and serves at full capacity right after."""
+    """Five times the measured capacity of a CPU-bound endpoint for 10 s (max in flight 32, one
+    CPU worker): the workload stays up with bounded memory, sheds the excess with fast 503 +
+    Retry-After (every one counted in http_server_rejected_requests_total), keeps the latency of
+    what it accepts bounded by its in-flight limit, and serves at full capacity right after."""
+    # One CPU worker: the CPU-bound capacity is one core, the other is left to the runtime (which
+    # sheds), loadgen and the probes, so their timings measure the workload, not a starved box.
     wl = _workload(
         binaries,
         tmp_path,
         workload_max_in_flight=MAX_IN_FLIGHT,
+        workload_cpu_workers=1,
         workload_request_timeout="10s",
     ).start()
     lg = None
@@ -319,6 +323,7 @@ def test_overload_sheds_fast_and_recovers(binaries, tmp_path):
     accepted = [p for p in probes if p.status == 200]
     shed_p99_ms = percentile([p.elapsed for p in shed], 99) * 1e3 if shed else float("nan")
     acc_p99_ms = percentile([p.elapsed for p in accepted], 99) * 1e3 if accepted else float("nan")
+    acc_p50_ms = percentile([p.elapsed for p in accepted], 50) * 1e3 if accepted else float("nan")
     srv_shed_p99, srv_shed_n = histogram_quantile(
         metrics, "http_server_request_duration_seconds", 0.99, route="/work/cpu", status="503"
     )
@@ -347,6 +352,7 @@ def test_overload_sheds_fast_and_recovers(binaries, tmp_path):
         dropped=over["dropped"],
         shed_p99_ms=shed_p99_ms,
         shed_probes=len(shed),
+        accepted_p50_ms=acc_p50_ms,
         accepted_p99_ms=acc_p99_ms,
         accepted_probes=len(accepted),
         server_shed_p99_le_s=srv_shed_p99,
@@ -378,13 +384,15 @@ def test_overload_sheds_fast_and_recovers(binaries, tmp_path):
         assert p.headers.get("retry-after", "").isdigit(), p.headers
         body = json.loads(p.body)
         assert body["status"] == 503 and body["error"] == "overloaded", body
-    assert shed_p99_ms < 250, shed_p99_ms
+    # Fast: within 25 ms inside the server, and, seen from a client, faster than the typical
+    # accepted request (a shed request never waits in the queue).
     assert srv_shed_p99 <= 0.025, srv_shed_p99
-    # Accepted requests: latency bounded by the in-flight limit (32 x 10 ms on >= 1 CPU worker),
-    # far below the request timeout.
     assert accepted, "the probe never got through"
-    assert acc_p99_ms < 1500, acc_p99_ms
-    assert srv_acc_p99 <= 1.0, srv_acc_p99
+    assert shed_p99_ms < acc_p50_ms, (shed_p99_ms, acc_p50_ms)
+    # Accepted requests: latency bounded by the in-flight limit (32 x 10 ms of queue on one CPU
+    # worker, plus CPU contention on a 2-core box), far below the 10 s request timeout.
+    assert acc_p99_ms < 2500, acc_p99_ms
+    assert srv_acc_p99 <= 2.5, srv_acc_p99
     # Memory bounded: no more than 64 MiB above the warm process, and flat in the second half.
     assert peak_rss - rss_before < 64 * 1024, (rss_before, peak_rss)
     assert growth_2nd_half < 8 * 1024, growth_2nd_half
