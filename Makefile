@@ -47,3 +47,7 @@ k8s-loadgen: ## Run the three-client loadgen Job and fetch its reports into repo
 	deploy/scripts/run-loadgen.sh
 k8s-down: ## Delete everything the scripts created in the cluster
 	deploy/scripts/teardown.sh
+
+.PHONY: compare
+compare: ## One scenario against docker, then Minikube single and HPA where a cluster answers
+	bench/compare.sh

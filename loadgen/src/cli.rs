@@ -35,6 +35,8 @@ pub struct Cli {
 }
 
 /// Subcommands.
+// Parsed once per process: the size difference of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a scenario file (YAML or TOML). Load flags given here replace the file's `load:` block.

@@ -11,7 +11,7 @@ pub fn duration(s: &str) -> Result<Duration, String> {
         return Err("empty duration: write e.g. 30s, 1m30s or 250ms".into());
     }
     if let Ok(secs) = t.parse::<f64>() {
-        if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
+        if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
             return Err(format!(
                 "invalid duration {t:?}: seconds must be between 0 and 1e9"
             ));
@@ -60,10 +60,9 @@ pub fn fraction(s: &str) -> Result<f64, String> {
         Some(n) => (n, 100.0),
         None => (t, 1.0),
     };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("invalid fraction {t:?}: expected a number between 0 and 1, or a percentage"))?;
+    let v: f64 = num.trim().parse().map_err(|_| {
+        format!("invalid fraction {t:?}: expected a number between 0 and 1, or a percentage")
+    })?;
     let v = v / scale;
     if !(0.0..=1.0).contains(&v) {
         return Err(format!("invalid fraction {t:?}: must be between 0 and 1"));

@@ -265,7 +265,17 @@ mod tests {
         assert!(Threshold::parse("rps>100").unwrap().evaluate(&s).passed);
         let empty = Summary::default();
         assert!(!Threshold::parse("p99<1s").unwrap().evaluate(&empty).passed);
-        assert!(!Threshold::parse("success_rate>1%").unwrap().evaluate(&empty).passed);
-        assert!(Threshold::parse("failures<1").unwrap().evaluate(&empty).passed);
+        assert!(
+            !Threshold::parse("success_rate>1%")
+                .unwrap()
+                .evaluate(&empty)
+                .passed
+        );
+        assert!(
+            Threshold::parse("failures<1")
+                .unwrap()
+                .evaluate(&empty)
+                .passed
+        );
     }
 }

@@ -284,11 +284,75 @@ fn http2_multiplexes_over_few_connections() {
     let o = out(&dir, "r.json");
     let url = format!("{}/ping", srv.url());
     let code = loadgen(&[
-        "--target", &url, "--http2", "--connections", "2", "-c", "8", "-n", "400", "-q", "--out",
+        "--target",
+        &url,
+        "--http2",
+        "--connections",
+        "2",
+        "-c",
+        "8",
+        "-n",
+        "400",
+        "-q",
+        "--out",
         o.to_str().unwrap(),
     ]);
     assert_eq!(code, 0);
     let r = report(&o);
     assert_eq!(r.summary.status_codes["200"], 400);
     assert_eq!(srv.seen.ping.load(Ordering::Relaxed), 400);
+}
+
+#[test]
+fn sampled_traceparent_lists_the_slowest_requests() {
+    let srv = start();
+    let dir = tempfile::tempdir().unwrap();
+    let o = out(&dir, "r.json");
+    let url = format!("{}/ping", srv.url());
+    assert_eq!(
+        loadgen(&[
+            "--target",
+            &url,
+            "-c",
+            "2",
+            "-n",
+            "100",
+            "--trace-sample",
+            "1",
+            "-q",
+            "--out",
+            o.to_str().unwrap()
+        ]),
+        0
+    );
+    let r = report(&o);
+    assert_eq!(r.slowest_traces.len(), loadgen::report::MAX_TRACES);
+    assert!(
+        r.slowest_traces
+            .windows(2)
+            .all(|w| w[0].latency_ms >= w[1].latency_ms),
+        "slowest first"
+    );
+    let t = &r.slowest_traces[0];
+    assert_eq!(t.trace_id.len(), 32);
+    assert!(t.trace_id.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(
+        t.latency_ms, r.summary.latency_ms.max,
+        "the slowest traced request is the slowest request"
+    );
+    assert_eq!(t.status, "200");
+    // Without sampling: none.
+    assert_eq!(
+        loadgen(&[
+            "--target",
+            &url,
+            "-n",
+            "20",
+            "-q",
+            "--out",
+            o.to_str().unwrap()
+        ]),
+        0
+    );
+    assert!(report(&o).slowest_traces.is_empty());
 }

@@ -85,10 +85,11 @@ impl Worker {
             vars: &self.vars,
         };
         // A sampled W3C trace context on a fraction of requests.
-        let trace = (sh.trace_sample > 0.0 && ctx.rng.random::<f64>() < sh.trace_sample).then(|| {
-            let (t, s): (u128, u64) = (ctx.rng.random(), ctx.rng.random());
-            format!("00-{:032x}-{:016x}-01", t.max(1), s.max(1))
-        });
+        let trace =
+            (sh.trace_sample > 0.0 && ctx.rng.random::<f64>() < sh.trace_sample).then(|| {
+                let (t, s): (u128, u64) = (ctx.rng.random(), ctx.rng.random());
+                format!("00-{:032x}-{:016x}-01", t.max(1), s.max(1))
+            });
         // Render everything before the clock starts.
         let built = (|| -> Result<http::Request<Full<Bytes>>, String> {
             step.path

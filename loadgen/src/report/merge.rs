@@ -223,7 +223,10 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
             endpoints: ep_hists,
         },
         slowest_traces: {
-            let mut all: Vec<_> = reports.iter().flat_map(|r| r.slowest_traces.clone()).collect();
+            let mut all: Vec<_> = reports
+                .iter()
+                .flat_map(|r| r.slowest_traces.clone())
+                .collect();
             all.sort_by(|a, b| b.latency_ms.total_cmp(&a.latency_ms));
             all.truncate(super::MAX_TRACES);
             all
