@@ -7,7 +7,7 @@
 #   2. open loop: achieved / target rate at 1,000 and 10,000 requests per second
 #   3. memory: peak RSS of a 100,000-request run and of a 2,000,000-request run
 #
-# Usage: bench/loadgen-vs-wrk.sh [-c CONNECTIONS] [-t THREADS] [-d SECONDS] [--skip-memory]
+# Usage: bench/loadgen-vs-wrk.sh [-c CONNECTIONS] [-t THREADS] [-d SECONDS] [-r ROUNDS] [--skip-memory]
 # The target is loadgen's bench_target example (axum, keep-alive, GET /ping), pinned to its own
 # thread so both generators face the same server.
 set -euo pipefail
@@ -16,12 +16,14 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CONNS=50
 THREADS=1
 SECS=10
+ROUNDS=3
 MEMORY=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -c) CONNS="$2"; shift 2 ;;
     -t) THREADS="$2"; shift 2 ;;
     -d) SECS="$2"; shift 2 ;;
+    -r) ROUNDS="$2"; shift 2 ;;
     --skip-memory) MEMORY=0; shift ;;
     -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
@@ -61,22 +63,34 @@ echo "== warm-up"
 wrk -t "$THREADS" -c "$CONNS" -d 2s "$URL" >/dev/null
 "$LOADGEN" --target "$URL" -c "$CONNS" --threads "$THREADS" -d 2s -q
 
-echo "== 1. maximum throughput: $CONNS connections, $THREADS thread(s), ${SECS}s each, best of 2"
+echo "== 1. maximum throughput: $CONNS connections, $THREADS thread(s), ${SECS}s each, best of $ROUNDS (alternating)"
 best_wrk=0; best_lg=0; best_oha=0
-for round in 1 2; do
-  w="$(wrk -t "$THREADS" -c "$CONNS" -d "${SECS}s" "$URL" | awk '/Requests\/sec/ {print $2}')"
-  "$LOADGEN" --target "$URL" -c "$CONNS" --threads "$THREADS" -d "${SECS}s" -q --out "$WORK/max.json"
+# CPU per request (user + system time of each generator process, from bash's `time`): unlike
+# throughput, it does not depend on how fast the shared server happened to be in that round.
+TIMEFORMAT='%U %S'
+cpu_wrk=0; req_wrk=0; cpu_lg=0; req_lg=0
+for round in $(seq 1 "$ROUNDS"); do
+  { time wrk -t "$THREADS" -c "$CONNS" -d "${SECS}s" "$URL" >"$WORK/wrk.out" ; } 2>"$WORK/wrk.time"
+  w="$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.out")"
+  wn="$(awk '/requests in/ {print $1}' "$WORK/wrk.out")"
+  wc="$(awk '{print $1 + $2}' "$WORK/wrk.time")"
+  { time "$LOADGEN" --target "$URL" -c "$CONNS" --threads "$THREADS" -d "${SECS}s" -q --out "$WORK/max.json" ; } 2>"$WORK/lg.time"
   l="$(json "$WORK/max.json" 'r["summary"]["rps"]')"
-  cpu="$(json "$WORK/max.json" 'r["generator"]["cpu_percent_mean"]')"
-  printf '   round %s: wrk %10.0f req/s   loadgen %10.0f req/s (generator CPU %s%%)\n' "$round" "$w" "$l" "$cpu"
+  ln="$(json "$WORK/max.json" 'r["summary"]["requests"]')"
+  lc="$(awk '{print $1 + $2}' "$WORK/lg.time")"
+  printf '   round %s: wrk %10.0f req/s (%.2f us CPU/req)   loadgen %10.0f req/s (%.2f us CPU/req)\n' \
+    "$round" "$w" "$(python3 -c "print($wc/$wn*1e6)")" "$l" "$(python3 -c "print($lc/$ln*1e6)")"
   best_wrk="$(python3 -c "print(max($best_wrk,$w))")"
   best_lg="$(python3 -c "print(max($best_lg,$l))")"
+  cpu_wrk="$(python3 -c "print($cpu_wrk+$wc)")"; req_wrk="$(python3 -c "print($req_wrk+$wn)")"
+  cpu_lg="$(python3 -c "print($cpu_lg+$lc)")"; req_lg="$(python3 -c "print($req_lg+$ln)")"
   if command -v oha >/dev/null; then
     o="$(oha -z "${SECS}s" -c "$CONNS" --no-tui --json "$URL" | python3 -c 'import json,sys; print(json.load(sys.stdin)["summary"]["requestsPerSec"])')"
     printf '            oha %10.0f req/s\n' "$o"
     best_oha="$(python3 -c "print(max($best_oha,$o))")"
   fi
 done
+echo "   CPU per request, wrk / loadgen = $(python3 -c "print(f'{($cpu_wrk/$req_wrk)/($cpu_lg/$req_lg):.3f}')")   (>= 1.0: loadgen needs no more CPU per request than wrk)"
 echo "   loadgen / wrk = $(ratio "$best_lg" "$best_wrk")   (target: >= 1.0)"
 if command -v oha >/dev/null; then
   echo "   loadgen / oha = $(ratio "$best_lg" "$best_oha")"

@@ -28,6 +28,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    // One rustls crypto provider for every TLS client (targets, remote write, kube): ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => e.exit(),

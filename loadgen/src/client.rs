@@ -445,14 +445,19 @@ impl Conn {
                 no_response: true,
             },
             Conn::H1 { send, conn } => {
-                // Wait until the connection can take a request, polling it meanwhile.
-                let ready = tokio::select! {
-                    biased;
-                    r = send.ready() => r.map_err(|e| classify("request", &e)),
-                    r = conn.as_mut() => Err(match r {
-                        Ok(()) => ClientError { kind: ErrorKind::Reset, message: "connection closed by the server".into() },
-                        Err(e) => classify("connection", &e),
-                    }),
+                // Wait until the connection can take a request, polling it meanwhile (a kept-alive
+                // idle connection is ready at once: skip the select then).
+                let ready = if send.is_ready() {
+                    Ok(())
+                } else {
+                    tokio::select! {
+                        biased;
+                        r = send.ready() => r.map_err(|e| classify("request", &e)),
+                        r = conn.as_mut() => Err(match r {
+                            Ok(()) => ClientError { kind: ErrorKind::Reset, message: "connection closed by the server".into() },
+                            Err(e) => classify("connection", &e),
+                        }),
+                    }
                 };
                 if let Err(e) = ready {
                     return Sent {

@@ -136,7 +136,6 @@ struct Shard {
     backends: HashMap<String, u64>,
     lag: Histogram<u64>,
     late: u64,
-    iterations: u64,
     seconds: Vec<SecAcc>,
     spare: Vec<Histogram<u64>>,
 }
@@ -148,7 +147,6 @@ impl Shard {
             backends: HashMap::new(),
             lag: hist::new_hist(),
             late: 0,
-            iterations: 0,
             seconds: Vec::new(),
             spare: Vec::new(),
         }
@@ -194,6 +192,7 @@ pub struct Stats {
     /// Live totals for progress and the generator's own checks.
     pub requests: AtomicU64,
     pub failures: AtomicU64,
+    iterations: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -211,6 +210,7 @@ impl Stats {
             n_endpoints,
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            iterations: AtomicU64::new(0),
         }
     }
 
@@ -288,8 +288,8 @@ impl Stats {
     }
 
     /// Counts one finished iteration.
-    pub fn record_iteration(&self, worker: usize) {
-        self.shard(worker).iterations += 1;
+    pub fn record_iteration(&self, _worker: usize) {
+        self.iterations.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Takes the per-second buckets with index below `before` from every shard, merged by second.
@@ -327,7 +327,8 @@ impl Stats {
             (0..self.n_endpoints).map(|_| EndpointAcc::new()).collect();
         let mut backends = BTreeMap::new();
         let mut lag = hist::new_hist();
-        let (mut late, mut iterations) = (0, 0);
+        let mut late = 0;
+        let iterations = self.iterations.load(Ordering::Relaxed);
         for sh in &self.shards {
             let s = lock(sh);
             for (acc, e) in endpoints.iter_mut().zip(&s.endpoints) {
@@ -338,7 +339,6 @@ impl Stats {
             }
             let _ = lag.add(&s.lag);
             late += s.late;
-            iterations += s.iterations;
         }
         Totals {
             endpoints,

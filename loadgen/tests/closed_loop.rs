@@ -336,9 +336,12 @@ fn sampled_traceparent_lists_the_slowest_requests() {
     let t = &r.slowest_traces[0];
     assert_eq!(t.trace_id.len(), 32);
     assert!(t.trace_id.chars().all(|c| c.is_ascii_hexdigit()));
-    assert_eq!(
-        t.latency_ms, r.summary.latency_ms.max,
-        "the slowest traced request is the slowest request"
+    let max = r.summary.latency_ms.max;
+    // The histogram keeps 3 significant figures: equal within 0.1%.
+    assert!(
+        (t.latency_ms - max).abs() <= max * 0.001 + 0.001,
+        "slowest traced {} vs max {max}",
+        t.latency_ms
     );
     assert_eq!(t.status, "200");
     // Without sampling: none.

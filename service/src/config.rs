@@ -87,6 +87,13 @@ pub struct Config {
     #[arg(long, env = "WORKLOAD_CPU_WORKERS", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub cpu_workers: Option<u32>,
 
+    /// CPU jobs that may wait for a busy CPU pool; beyond it a CPU job is shed at once with 503 +
+    /// Retry-After (reason "overload"). Default: 4 x the CPU workers, a few job lengths of queue
+    /// to absorb bursts, so sustained overload gets fast 503s instead of seconds of queueing
+    /// behind the global in-flight limit. 0 = no queue.
+    #[arg(long, env = "WORKLOAD_CPU_QUEUE", value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub cpu_queue: Option<u32>,
+
     /// Largest `ms` accepted by /work/cpu and /work/io.
     #[arg(long, env = "WORKLOAD_MAX_WORK_MS", default_value_t = 10_000)]
     pub max_work_ms: u64,
@@ -183,6 +190,7 @@ impl Config {
         config.log_format = LogFormat::Text;
         config.worker_threads = None;
         config.cpu_workers = None;
+        config.cpu_queue = None;
         config.fault_error_ratio = 0.0;
         config.fault_delay_min = Duration::ZERO;
         config.fault_delay_max = Duration::ZERO;
@@ -233,6 +241,8 @@ mod tests {
         assert!(Cli::try_parse_from(["workload", "--drain-delay", "soon"]).is_err());
         assert!(Cli::try_parse_from(["workload", "--max-in-flight", "0"]).is_err());
         assert!(Cli::try_parse_from(["workload", "--log-format", "xml"]).is_err());
+        assert!(Cli::try_parse_from(["workload", "--cpu-queue", "-1"]).is_err());
+        assert!(Cli::try_parse_from(["workload", "--cpu-queue", "many"]).is_err());
         let mut config = Config::local_test();
         config.fault_delay_min = Duration::from_secs(2);
         config.fault_delay_max = Duration::from_secs(1);

@@ -149,3 +149,38 @@ pub struct ApiQuery<T>(pub T);
 #[derive(Debug, FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(AppError))]
 pub struct ApiPath<T>(pub T);
+
+/// A JSON body that must be an object, deserialized into `T`.
+///
+/// serde's derived `Deserialize` also builds a struct from an array (`["title", true]` for
+/// `{title, done}`), which the OpenAPI document (`type: object`) does not allow; this refuses
+/// anything but an object as a data error (422 through [`ApiJson`]).
+#[derive(Debug)]
+pub struct JsonObject<T>(pub T);
+
+impl<'de, T: serde::de::DeserializeOwned> serde::Deserialize<'de> for JsonObject<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = serde_json::Value::deserialize(d)?;
+        if !value.is_object() {
+            return Err(D::Error::custom(format!(
+                "expected a JSON object, got {}",
+                json_kind(&value)
+            )));
+        }
+        T::deserialize(value)
+            .map(JsonObject)
+            .map_err(D::Error::custom)
+    }
+}
+
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}

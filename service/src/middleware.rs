@@ -20,6 +20,13 @@ pub static X_SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
 /// Seconds a shed client is told to wait.
 pub const RETRY_AFTER_SECONDS: u32 = 1;
 
+/// The answer to a request shed for overload (in-flight limit or full CPU queue): 503, kind
+/// `overloaded`, `Retry-After`. The caller counts it under reason `overload`.
+pub fn overloaded(message: &str) -> AppError {
+    AppError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message)
+        .with_retry_after(RETRY_AFTER_SECONDS)
+}
+
 /// Concurrency limit for traffic: beyond `max_in_flight` requests are answered 503 at once, so
 /// overload shows up as fast errors and a signal for the autoscaler instead of an unbounded queue
 /// whose latency grows until every client times out.
@@ -47,13 +54,7 @@ pub async fn shed(State(shedder): State<Shedder>, req: Request, next: Next) -> R
         }
         Err(_) => {
             shedder.metrics.reject(RejectReason::Overload);
-            AppError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded",
-                "too many requests in flight; retry later",
-            )
-            .with_retry_after(RETRY_AFTER_SECONDS)
-            .into_response()
+            overloaded("too many requests in flight; retry later").into_response()
         }
     }
 }

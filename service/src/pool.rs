@@ -2,21 +2,37 @@
 //! sized to the CPU quota. The runtime's workers stay free for I/O, so `/ping` and the probes
 //! answer promptly while `/work/cpu` saturates the CPU, and excess jobs queue on the semaphore
 //! instead of oversubscribing the quota with hundreds of spinning threads.
+//!
+//! The queue itself is bounded (`--cpu-queue`): a job that finds every slot busy and the queue
+//! full is shed at once with the `overloaded` 503. Without that bound only the global in-flight
+//! limit sheds, and 1024 queued CPU jobs on two cores are seconds of latency before any client
+//! hears "retry later"; with it, a queued job waits at most about `queue / size` job lengths.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use tokio::sync::Semaphore;
 
 use crate::error::AppError;
+use crate::metrics::{Metrics, RejectReason};
+use crate::middleware::overloaded;
 
-/// A bounded pool for CPU jobs.
+/// Default queue length per CPU worker: a few job lengths of queueing absorb bursts (a closed
+/// loop of a handful of users per worker never sees a 503) while a sustained overload turns into
+/// fast 503s after at most about four job lengths of wait, not seconds.
+pub const DEFAULT_QUEUE_PER_WORKER: usize = 4;
+
+/// A bounded pool for CPU jobs with a bounded wait queue.
 #[derive(Debug, Clone)]
 pub struct CpuPool {
     permits: Arc<Semaphore>,
     size: usize,
+    queue_limit: usize,
+    /// Jobs waiting for a slot right now; never above `queue_limit`.
+    waiting: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
 }
 
 /// Set when the request that started a job is gone (client left, timeout): the job should stop.
@@ -38,12 +54,26 @@ impl Drop for CancelOnDrop {
     }
 }
 
+/// A place in the wait queue; given back on drop (also when the waiting request is dropped).
+struct QueueSlot<'a>(&'a AtomicUsize);
+
+impl Drop for QueueSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl CpuPool {
-    pub fn new(size: usize) -> Self {
+    /// `size` concurrent jobs (at least 1), at most `queue_limit` more waiting (0 = no queue:
+    /// a job runs at once or is shed). Sheds are counted in `metrics` as reason `overload`.
+    pub fn new(size: usize, queue_limit: usize, metrics: Arc<Metrics>) -> Self {
         let size = size.max(1);
         Self {
             permits: Arc::new(Semaphore::new(size)),
             size,
+            queue_limit,
+            waiting: Arc::new(AtomicUsize::new(0)),
+            metrics,
         }
     }
 
@@ -51,16 +81,51 @@ impl CpuPool {
         self.size
     }
 
-    /// Runs `job` on the blocking pool once a slot is free.
+    pub fn queue_limit(&self) -> usize {
+        self.queue_limit
+    }
+
+    /// Jobs waiting for a slot right now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
+    }
+
+    /// Takes a place in the queue unless it is full (compare-and-swap, no lock).
+    fn enqueue(&self) -> Option<QueueSlot<'_>> {
+        self.waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.queue_limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| QueueSlot(&self.waiting))
+    }
+
+    /// Runs `job` on the blocking pool once a slot is free; sheds it with the `overloaded` 503
+    /// when no slot is free and the queue is full.
     pub async fn run<T, F>(&self, job: F) -> Result<T, AppError>
     where
         F: FnOnce(&Cancel) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let permit =
-            self.permits.clone().acquire_owned().await.map_err(|_| {
-                AppError::from_status(StatusCode::SERVICE_UNAVAILABLE, "shutting down")
-            })?;
+        let closed = || AppError::from_status(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(closed()),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                let Some(slot) = self.enqueue() else {
+                    self.metrics.reject(RejectReason::Overload);
+                    return Err(overloaded("CPU pool busy and its queue full; retry later"));
+                };
+                let permit = self
+                    .permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| closed())?;
+                drop(slot);
+                permit
+            }
+        };
         let cancel = Cancel::default();
         let guard = CancelOnDrop(cancel.clone());
         let result = tokio::task::spawn_blocking(move || {
@@ -102,6 +167,10 @@ pub fn burn(duration: Duration, cancel: &Cancel) -> u64 {
 mod tests {
     use super::*;
 
+    fn test_metrics() -> Arc<Metrics> {
+        Metrics::new("test", 1.0)
+    }
+
     #[test]
     fn burn_takes_about_the_requested_time() {
         let start = Instant::now();
@@ -124,7 +193,7 @@ mod tests {
     #[tokio::test]
     async fn pool_runs_at_most_size_jobs_at_once() {
         use std::sync::atomic::AtomicUsize;
-        let pool = CpuPool::new(2);
+        let pool = CpuPool::new(2, 8, test_metrics());
         let running = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
         let mut jobs = Vec::new();
@@ -148,7 +217,7 @@ mod tests {
 
     #[tokio::test]
     async fn dropping_the_request_cancels_the_job() {
-        let pool = CpuPool::new(1);
+        let pool = CpuPool::new(1, 4, test_metrics());
         let (tx, rx) = std::sync::mpsc::channel();
         let fut = pool.run(move |cancel| {
             let rounds = burn(Duration::from_secs(10), cancel);
@@ -162,5 +231,63 @@ mod tests {
             done.is_ok(),
             "job kept running after its request was dropped"
         );
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_sheds_at_once_and_frees_its_places() {
+        let metrics = test_metrics();
+        let pool = CpuPool::new(1, 1, metrics.clone());
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let running = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run(move |_| gate.recv().unwrap()).await })
+        };
+        // Wait for the first job to hold the slot.
+        let start = Instant::now();
+        while pool.permits.available_permits() != 0 {
+            assert!(start.elapsed() < Duration::from_secs(5));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let queued = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run(|_| 7).await })
+        };
+        while pool.waiting() != 1 {
+            assert!(start.elapsed() < Duration::from_secs(5));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let shed = pool.run(|_| 0).await.unwrap_err();
+        assert_eq!(shed.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(shed.kind, "overloaded");
+        assert!(shed.retry_after.is_some());
+        release.send(()).unwrap();
+        running.await.unwrap().unwrap();
+        assert_eq!(queued.await.unwrap().unwrap(), 7);
+        assert_eq!(pool.waiting(), 0);
+        let text = metrics.render();
+        assert!(
+            text.contains("http_server_rejected_requests_total{reason=\"overload\"} 1"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dropped_waiter_gives_its_place_back() {
+        let pool = CpuPool::new(1, 1, test_metrics());
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let running = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run(move |_| gate.recv().unwrap()).await })
+        };
+        let start = Instant::now();
+        while pool.permits.available_permits() != 0 {
+            assert!(start.elapsed() < Duration::from_secs(5));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let waiter = tokio::time::timeout(Duration::from_millis(50), pool.run(|_| ())).await;
+        assert!(waiter.is_err(), "the waiter should still be queued");
+        assert_eq!(pool.waiting(), 0);
+        release.send(()).unwrap();
+        running.await.unwrap().unwrap();
     }
 }

@@ -14,7 +14,6 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
-use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Config;
@@ -22,8 +21,8 @@ use crate::cpu::{self, CpuQuota};
 use crate::listener::{ClosableListener, FIRST_REQUEST_GRACE};
 use crate::metrics::{self, Metrics};
 use crate::middleware::{self as mw, Faults, Shedder, Timeout};
-use crate::openapi::ApiDoc;
-use crate::pool::CpuPool;
+use crate::openapi;
+use crate::pool::{self, CpuPool};
 use crate::routes::{hello, ops, ping, tasks, work};
 use crate::shutdown::Lifecycle;
 use crate::state::{self, AppState, Instance};
@@ -156,6 +155,7 @@ impl Application {
             %metrics_addr,
             worker_threads = tokio::runtime::Handle::current().metrics().num_workers(),
             cpu_workers = state.pool.size(),
+            cpu_queue = state.pool.queue_limit(),
             cpu_quota_cores = state.instance.cpu_quota.cores,
             version = state.instance.version,
             "workload listening"
@@ -244,6 +244,10 @@ pub fn build_state(config: &Config, quota: CpuQuota) -> AppState {
         .map(|n| n as usize)
         .or(config.worker_threads.map(|n| n as usize))
         .unwrap_or_else(|| quota.worker_threads());
+    let cpu_queue = config.cpu_queue.map_or_else(
+        || cpu_workers.max(1) * pool::DEFAULT_QUEUE_PER_WORKER,
+        |n| n as usize,
+    );
     AppState {
         instance: Arc::new(Instance {
             version,
@@ -253,7 +257,7 @@ pub fn build_state(config: &Config, quota: CpuQuota) -> AppState {
             max_work_ms: config.max_work_ms,
         }),
         store: Arc::new(TaskStore::new(config.tasks_capacity)),
-        pool: CpuPool::new(cpu_workers),
+        pool: CpuPool::new(cpu_workers, cpu_queue, metrics.clone()),
         lifecycle: Lifecycle::new(),
         metrics,
     }
@@ -296,7 +300,7 @@ pub fn router(config: &Config, state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/info", get(ops::info))
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()));
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document(config.max_work_ms)));
 
     let mut app = traffic
         .merge(ops)

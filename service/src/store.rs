@@ -7,8 +7,12 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// Longest accepted title, in characters.
+/// Longest accepted title, in characters (Unicode scalar values, as JSON Schema counts), as sent.
 pub const MAX_TITLE_CHARS: usize = 200;
+
+/// The OpenAPI `pattern` of a title: at least one character that is not ASCII whitespace
+/// (`char::is_ascii_whitespace`: space, tab, LF, FF, CR), i.e. not empty once trimmed.
+pub const TITLE_PATTERN: &str = "[^ \\t\\n\\f\\r]";
 
 /// A stored task.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
@@ -63,14 +67,19 @@ impl TaskStore {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Validates the title (trimmed) and stores a new task.
+    /// Validates the title and stores it trimmed of ASCII whitespace.
+    ///
+    /// The rules are exactly what the OpenAPI document can state (`maxLength` on the title as
+    /// sent, [`TITLE_PATTERN`]), so a schema-driven client never sees the server disagree with
+    /// the document: the length counts the title as sent, and only the ASCII whitespace the
+    /// pattern names is trimmed (JSON Schema's `\s` and Rust's Unicode whitespace differ).
     pub fn create(&self, title: &str, done: bool) -> Result<Task, StoreError> {
-        let title = title.trim();
-        if title.is_empty() {
-            return Err(StoreError::EmptyTitle);
-        }
         if title.chars().count() > MAX_TITLE_CHARS {
             return Err(StoreError::TitleTooLong);
+        }
+        let title = title.trim_matches(|c: char| c.is_ascii_whitespace());
+        if title.is_empty() {
+            return Err(StoreError::EmptyTitle);
         }
         let mut inner = self.lock();
         if inner.tasks.len() >= self.capacity {
@@ -142,6 +151,15 @@ mod tests {
         let long = "é".repeat(MAX_TITLE_CHARS + 1);
         assert_eq!(store.create(&long, false), Err(StoreError::TitleTooLong));
         assert!(store.create(&"é".repeat(MAX_TITLE_CHARS), false).is_ok());
+        // The length counts the title as sent, padding included.
+        let padded = format!("a{}", " ".repeat(MAX_TITLE_CHARS));
+        assert_eq!(store.create(&padded, false), Err(StoreError::TitleTooLong));
+        // Only ASCII whitespace is trimmed (what TITLE_PATTERN names).
+        assert_eq!(
+            store.create(" \t\n\x0c\r", false),
+            Err(StoreError::EmptyTitle)
+        );
+        assert_eq!(store.create("\u{a0}", false).unwrap().title, "\u{a0}");
     }
 
     #[test]

@@ -33,12 +33,19 @@ async fn hello_with_given_n() {
             && m2.ends_with(" seconds."),
         "{m2}"
     );
+    // JSON Schema's integer includes numbers written with a zero fraction.
+    let r = app
+        .post_json("/api/v1/hello", r#"{"n": 600851475143.0}"#)
+        .await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["largest_prime_factor"], 6857);
 }
 
 #[tokio::test]
 async fn hello_with_random_n() {
     let app = spawn_default().await;
-    for body in ["{}", ""] {
+    for body in ["{}", "", "null"] {
         let r = app.post_json("/api/v1/hello", body).await;
         assert_eq!(r.status(), 200, "body {body:?}");
         let v: Value = r.json().await.unwrap();
@@ -67,9 +74,15 @@ async fn hello_rejects_bad_input() {
         (r#"{"n": 10000000000000}"#, 422, "invalid_input"),
         (r#"{"n": 18446744073709551616}"#, 422, "invalid_input"),
         (r#"{"n": 2.5}"#, 422, "invalid_input"),
+        (r#"{"n": 1e13}"#, 422, "invalid_input"),
+        (r#"{"n": 1e300}"#, 422, "invalid_input"),
+        (r#"{"n": 1.0}"#, 422, "invalid_input"),
         (r#"{"n": "12"}"#, 422, "invalid_input"),
         (r#"{"m": 12}"#, 422, "invalid_input"),
         (r#""hello""#, 422, "invalid_input"),
+        ("[null]", 422, "invalid_input"),
+        ("[600851475143]", 422, "invalid_input"),
+        ("[]", 422, "invalid_input"),
         (r#"{"n": 12"#, 400, "malformed_json"),
         ("not json", 400, "malformed_json"),
     ] {
@@ -186,6 +199,9 @@ async fn task_titles_are_validated() {
         r#"{"title": 5}"#.to_string(),
         r#"{}"#.to_string(),
         r#"{"title": "a", "extra": 1}"#.to_string(),
+        r#"["a", true]"#.to_string(),
+        r#"["a"]"#.to_string(),
+        "null".to_string(),
     ] {
         let r = app.post_json("/tasks", &body).await;
         assert_eq!(assert_error(r, 422).await, "invalid_input", "{body}");

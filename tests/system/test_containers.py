@@ -123,13 +123,18 @@ def images() -> dict:
     facts["seed_s"] = round(time.monotonic() - t0, 1)
     wanted = _compose_images()
     assert set(wanted) == {"workload", "loadgen"}, wanted
+    # The default (release) is what users get; CI may pick a quicker Cargo profile here.
+    extra = []
+    if os.environ.get("SCALEBENCH_IMAGE_PROFILE"):
+        extra = ["--build-arg", f"CARGO_PROFILE={os.environ['SCALEBENCH_IMAGE_PROFILE']}"]
+        facts["cargo_profile"] = os.environ["SCALEBENCH_IMAGE_PROFILE"]
     # loadgen first: it pays for the shared builder stage; workload then reuses every layer.
     for service in ("loadgen", "workload"):
         spec = wanted[service]
         t0 = time.monotonic()
         build = _run(
             ["docker", "build", "--target", spec["target"], "-t", spec["image"],
-             "--build-arg", "REVISION=test", "-f", str(DOCKERFILE), str(ROOT)],
+             "--build-arg", "REVISION=test", *extra, "-f", str(DOCKERFILE), str(ROOT)],
             timeout=2400, check=False,
         )
         assert build.returncode == 0, f"docker build --target {spec['target']} failed:\n{build.stdout[-4000:]}\n{build.stderr[-4000:]}"
@@ -319,3 +324,25 @@ def test_compose_file_is_valid_for_both_compose_versions():
     top = yaml.safe_load(COMPOSE_FILE.read_text())
     # 1.29 reads a top-level `name` as an error and `version` selects an older schema.
     assert "name" not in top and "version" not in top, sorted(top)
+
+
+def test_compose_mounts_and_defaults_exist():
+    """Every bind mount's source exists, and the paths the mounted configs name line up."""
+    top = yaml.safe_load(COMPOSE_FILE.read_text())
+    mounts = {}
+    for name, svc in top["services"].items():
+        for volume in svc.get("volumes", []):
+            source, target = volume.split(":")[:2]
+            if source.startswith("."):
+                assert (ROOT / source).exists(), f"{name}: {source} does not exist"
+                mounts[target] = ROOT / source
+    env = top["services"]["grafana"]["environment"]
+    home = env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    host_dir = mounts[str(Path(home).parent)]
+    assert (host_dir / Path(home).name).is_file(), f"home dashboard {home} is not in {host_dir}"
+    assert json.loads((host_dir / Path(home).name).read_text())["uid"] == "scalebench-compare"
+    provider = yaml.safe_load((mounts["/etc/grafana/provisioning"] / "dashboards" / "dashboards.yml").read_text())
+    assert provider["providers"][0]["options"]["path"] in mounts, "Grafana's dashboard path is not mounted"
+    scenario = next(a for a in top["services"]["loadgen"]["command"] if a.startswith("scenarios/"))
+    default = scenario.split(":-", 1)[1].rstrip("}") if ":-" in scenario else scenario.split("/", 1)[1]
+    assert (ROOT / "loadgen" / "scenarios" / default).is_file(), default

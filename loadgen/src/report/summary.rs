@@ -144,6 +144,11 @@ pub fn render(r: &RunReport) -> String {
             rep.summary.initial_replicas, rep.summary.final_replicas
         );
     }
+    if let Some(rep) = &r.replicas {
+        for w in &rep.warnings {
+            let _ = writeln!(out, "WARNING (--watch {}): {w}", rep.target);
+        }
+    }
     let g = &r.generator;
     let _ = writeln!(
         out,

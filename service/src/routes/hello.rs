@@ -12,7 +12,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::error::AppError;
+use crate::error::{AppError, JsonObject};
 use crate::prime::{self, MAX_N_EXCLUSIVE, MIN_N};
 use crate::state::AppState;
 
@@ -20,8 +20,64 @@ use crate::state::AppState;
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HelloRequest {
-    #[schema(minimum = 2, maximum = 9_999_999_999_999_i64)]
+    #[schema(minimum = 2, exclusive_maximum = 10_000_000_000_000_i64, format = Int64)]
+    #[serde(default, deserialize_with = "integral::deserialize")]
     pub n: Option<i64>,
+}
+
+/// JSON Schema's `integer` is any number with a zero fractional part, so `600851475143.0` is as
+/// valid as `600851475143`; serde's `i64` only takes the latter. This accepts both (and `null`);
+/// `2.5` or an integer outside `i64` is still a type error (422).
+mod integral {
+    use serde::Deserializer;
+    use serde::de::{Error, Unexpected, Visitor};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        d.deserialize_option(Integral)
+    }
+
+    struct Integral;
+
+    impl<'de> Visitor<'de> for Integral {
+        type Value = Option<i64>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an integer")
+        }
+
+        fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+
+        fn visit_i64<E: Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+
+        fn visit_u64<E: Error>(self, v: u64) -> Result<Self::Value, E> {
+            i64::try_from(v)
+                .map(Some)
+                .map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))
+        }
+
+        fn visit_f64<E: Error>(self, v: f64) -> Result<Self::Value, E> {
+            // Exclusive upper bound: i64::MAX as f64 rounds up to 2^63, which does not fit.
+            let fits =
+                v.is_finite() && v.fract() == 0.0 && v >= i64::MIN as f64 && v < i64::MAX as f64;
+            if fits {
+                Ok(Some(v as i64))
+            } else {
+                Err(E::invalid_type(Unexpected::Float(v), &self))
+            }
+        }
+    }
 }
 
 /// Response of `/api/v1/hello`.
@@ -36,10 +92,11 @@ pub struct HelloResponse {
 }
 
 #[utoipa::path(post, path = "/api/v1/hello", tag = "traffic",
-    request_body(content = HelloRequest, description = "`{}` or `{\"n\": 600851475143}`; an empty body counts as `{}`"),
+    request_body(content = Option<HelloRequest>, description = "`{}` or `{\"n\": 600851475143}`; an empty body or `null` counts as `{}`"),
     responses(
         (status = 200, body = HelloResponse),
         (status = 400, description = "Malformed JSON", body = crate::error::ErrorBody),
+        (status = 413, description = "Body above --max-body-bytes", body = crate::error::ErrorBody),
         (status = 415, description = "Not JSON", body = crate::error::ErrorBody),
         (status = 422, description = "n < 2 or n >= 1e13", body = crate::error::ErrorBody),
         (status = 503, description = "Overloaded or timed out", body = crate::error::ErrorBody),
@@ -103,8 +160,10 @@ fn parse_request(headers: &HeaderMap, body: &Bytes) -> Result<HelloRequest, AppE
             "Expected request with `Content-Type: application/json`",
         ));
     }
-    let Json(request) = Json::<HelloRequest>::from_bytes(body)?;
-    Ok(request)
+    // JSON `null` counts as `{}` too: the document declares the body optional, and a schema-driven
+    // client may spell "no body" as null.
+    let Json(request) = Json::<Option<JsonObject<HelloRequest>>>::from_bytes(body)?;
+    Ok(request.map(|JsonObject(r)| r).unwrap_or_default())
 }
 
 /// Just enough content-type parsing: `application/json`, `application/*+json`, parameters ignored.

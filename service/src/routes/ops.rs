@@ -56,6 +56,8 @@ pub struct Info {
     pub worker_threads: usize,
     /// CPU-bound jobs that may run at once.
     pub cpu_workers: usize,
+    /// CPU-bound jobs that may wait for a slot; beyond that they are shed with 503.
+    pub cpu_queue: usize,
     /// CPUs the process may use, as it sees them (fractional for cgroup quotas).
     pub cpu_quota_cores: f64,
     pub cpu_quota_source: QuotaSource,
@@ -71,6 +73,7 @@ pub async fn info(State(state): State<AppState>) -> Json<Info> {
         hostname: i.hostname.clone(),
         worker_threads: tokio::runtime::Handle::current().metrics().num_workers(),
         cpu_workers: state.pool.size(),
+        cpu_queue: state.pool.queue_limit(),
         cpu_quota_cores: i.cpu_quota.cores,
         cpu_quota_source: i.cpu_quota.source,
         max_in_flight: i.max_in_flight,

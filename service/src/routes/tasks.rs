@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::error::{ApiJson, ApiPath, ApiQuery, AppError, ErrorBody};
+use crate::error::{ApiJson, ApiPath, ApiQuery, AppError, ErrorBody, JsonObject};
 use crate::state::AppState;
 use crate::store::{StoreError, Task};
 
@@ -20,8 +20,10 @@ pub const MAX_LIMIT: usize = 1000;
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Page size, 1..=1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
     /// Tasks to skip (default 0).
+    #[param(minimum = 0, maximum = 18_446_744_073_709_551_615_u64)]
     pub offset: Option<usize>,
 }
 
@@ -38,7 +40,10 @@ pub struct TaskPage {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTask {
-    /// 1..=200 characters after trimming.
+    /// 1..=200 characters as sent, at least one of them not ASCII whitespace; stored trimmed of
+    /// ASCII whitespace.
+    // Literals because utoipa wants them; tests/openapi.rs ties them to the store's constants.
+    #[schema(min_length = 1, max_length = 200, pattern = "[^ \\t\\n\\f\\r]")]
     pub title: String,
     #[serde(default)]
     pub done: bool,
@@ -70,13 +75,14 @@ pub async fn list(
     responses(
         (status = 201, body = Task, headers(("location" = String, description = "/tasks/{id}"))),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 413, description = "Body above --max-body-bytes", body = ErrorBody),
         (status = 415, body = ErrorBody),
         (status = 422, description = "Invalid title", body = ErrorBody),
         (status = 507, description = "Store full", body = ErrorBody),
     ))]
 pub async fn create(
     State(state): State<AppState>,
-    ApiJson(new): ApiJson<NewTask>,
+    ApiJson(JsonObject(new)): ApiJson<JsonObject<NewTask>>,
 ) -> Result<Response, AppError> {
     let task = state
         .store

@@ -19,7 +19,10 @@ pub const DEFAULT_WORK_MS: u64 = 100;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct WorkParams {
-    /// Milliseconds of work, 0..=max (`--max-work-ms`, default 10000); default 100.
+    /// Milliseconds of work, 0..=max (`--max-work-ms`, default 10000); default 100 (or the
+    /// maximum, if lower).
+    // The served document states the running instance's maximum (see `openapi::document`).
+    #[param(minimum = 0, maximum = 10_000)]
     pub ms: Option<u64>,
 }
 
@@ -34,8 +37,9 @@ pub struct WorkReport {
 }
 
 fn requested(state: &AppState, params: &WorkParams) -> Result<Duration, AppError> {
-    let ms = params.ms.unwrap_or(DEFAULT_WORK_MS);
     let max = state.instance.max_work_ms;
+    // The default never exceeds the maximum: a request without `ms` is always valid.
+    let ms = params.ms.unwrap_or(DEFAULT_WORK_MS.min(max));
     if ms > max {
         return Err(AppError::invalid(format!(
             "ms must be at most {max}, got {ms}"
@@ -45,7 +49,12 @@ fn requested(state: &AppState, params: &WorkParams) -> Result<Duration, AppError
 }
 
 #[utoipa::path(get, path = "/work/cpu", tag = "traffic", params(WorkParams),
-    responses((status = 200, body = WorkReport), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses(
+        (status = 200, body = WorkReport),
+        (status = 400, body = ErrorBody),
+        (status = 422, description = "ms above the maximum", body = ErrorBody),
+        (status = 503, description = "Overloaded (CPU pool queue full or in-flight limit) or timed out; has Retry-After", body = ErrorBody),
+    ))]
 /// Spins one CPU-pool thread for about `ms` milliseconds.
 pub async fn cpu(
     State(state): State<AppState>,
@@ -65,7 +74,12 @@ pub async fn cpu(
 }
 
 #[utoipa::path(get, path = "/work/io", tag = "traffic", params(WorkParams),
-    responses((status = 200, body = WorkReport), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses(
+        (status = 200, body = WorkReport),
+        (status = 400, body = ErrorBody),
+        (status = 422, description = "ms above the maximum", body = ErrorBody),
+        (status = 503, description = "Overloaded (in-flight limit) or timed out; has Retry-After", body = ErrorBody),
+    ))]
 /// Waits `ms` milliseconds without holding a thread (an async timer), like a slow database call.
 pub async fn io(
     State(state): State<AppState>,
@@ -88,8 +102,15 @@ pub struct StatusReport {
 }
 
 #[utoipa::path(get, path = "/status/{code}", tag = "traffic",
-    params(("code" = u16, Path, description = "Status to answer, 200..=599")),
-    responses((status = 200, body = StatusReport), (status = 400, description = "code out of range", body = ErrorBody)))]
+    params(("code" = u16, Path, minimum = 200, maximum = 599, description = "Status to answer, 200..=599")),
+    responses(
+        (status = 200, body = StatusReport),
+        (status = "2XX", description = "The requested 2xx status", body = StatusReport),
+        (status = "3XX", description = "The requested 3xx status", body = StatusReport),
+        (status = 400, description = "code out of range", body = ErrorBody),
+        (status = "4XX", description = "The requested 4xx status", body = ErrorBody),
+        (status = "5XX", description = "The requested 5xx status", body = ErrorBody),
+    ))]
 /// Answers the requested status (errors in the shared error shape).
 pub async fn status(ApiPath(code): ApiPath<u16>) -> Result<Response, AppError> {
     let status = StatusCode::from_u16(code)
