@@ -155,7 +155,8 @@ seed_prometheus() {
   [[ -d $src ]] || unpack_minbase "$src"
   (cd "$WORK" && apt-get download prometheus >/dev/null 2>&1) \
     || { log "apt-get download prometheus failed (apt-get update first?)"; exit 1; }
-  deb=$(ls "$WORK"/prometheus_*.deb | head -n1)
+  local debs=("$WORK"/prometheus_*.deb)
+  deb=${debs[0]}
   mkdir -p "$WORK/prom-deb" && dpkg-deb -x "$deb" "$WORK/prom-deb"
   # Debian links prometheus against glibc (cgo resolver): libc and the loader from the same
   # bookworm rootfs, merged-usr layout.

@@ -6,6 +6,22 @@ use common::{find_metric, series, spawn_default};
 
 const H: &str = "http_server_request_duration_seconds";
 
+/// Spins on this thread until it has consumed `cpu` of CPU time (wall time is not enough on a
+/// busy machine, where the thread may be descheduled for most of it).
+fn burn_cpu(cpu: std::time::Duration) {
+    let ticks = |s: &str| -> u64 {
+        let fields: Vec<&str> = s.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0)
+    };
+    let read = || std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let start = ticks(&read());
+    let needed = (cpu.as_millis() / 10) as u64;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while ticks(&read()) < start + needed && std::time::Instant::now() < deadline {
+        std::hint::black_box((0..10_000u64).sum::<u64>());
+    }
+}
+
 #[tokio::test]
 async fn exposition_matches_the_traffic_sent() {
     let app = spawn_default().await;
@@ -31,6 +47,9 @@ async fn exposition_matches_the_traffic_sent() {
         405
     );
 
+    // process_cpu_seconds_total comes from the kernel's clock ticks (10 ms each): make sure this
+    // process has used enough CPU to show, however little the machine gave it so far.
+    burn_cpu(std::time::Duration::from_millis(60));
     let text = app.metrics_text().await;
 
     // Contract: the duration is a histogram (buckets), not a summary.
