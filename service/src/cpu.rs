@@ -32,8 +32,12 @@ impl CpuQuota {
 
 /// Detects the quota of the current process from the real `/sys/fs/cgroup` and `/proc/self/cgroup`.
 pub fn detect() -> CpuQuota {
-    let host = std::thread::available_parallelism()
-        .map(|n| n.get())
+    // Not `available_parallelism`: on Linux it already applies the cgroup quota (rounded down),
+    // so a quota of 1.5 would read as a host of 1 core and never win against it.
+    let host = std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .ok()
+        .and_then(|text| parse_cpu_list(&text))
+        .or_else(|| std::thread::available_parallelism().map(|n| n.get()).ok())
         .unwrap_or(1);
     let proc_cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     detect_in(Path::new("/sys/fs/cgroup"), &proc_cgroup, host)
@@ -53,6 +57,24 @@ pub fn detect_in(root: &Path, proc_cgroup: &str, host_cores: usize) -> CpuQuota 
         Some((cores, source)) if cores < host.cores => CpuQuota { cores, source },
         _ => host,
     }
+}
+
+/// Counts the CPUs of a kernel CPU list such as `"0-3,8,10-11"` (`/sys/devices/system/cpu/online`).
+pub fn parse_cpu_list(text: &str) -> Option<usize> {
+    let mut count = 0usize;
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        count += match part.split_once('-') {
+            Some((lo, hi)) => {
+                let (lo, hi) = (lo.parse::<usize>().ok()?, hi.parse::<usize>().ok()?);
+                hi.checked_sub(lo)? + 1
+            }
+            None => {
+                part.parse::<usize>().ok()?;
+                1
+            }
+        };
+    }
+    (count > 0).then_some(count)
 }
 
 /// Parses a v2 `cpu.max` line: `"max 100000"` (no limit) or `"<quota> <period>"`.
@@ -144,6 +166,16 @@ fn ancestors(root: &Path, rel: &str) -> Vec<PathBuf> {
 mod tests {
     use super::*;
     use std::fs;
+
+    #[test]
+    fn cpu_lists_count_ranges_and_single_cpus() {
+        assert_eq!(parse_cpu_list("0-1\n"), Some(2));
+        assert_eq!(parse_cpu_list("0-3,8,10-11"), Some(7));
+        assert_eq!(parse_cpu_list("0"), Some(1));
+        assert_eq!(parse_cpu_list(""), None);
+        assert_eq!(parse_cpu_list("3-1"), None);
+        assert_eq!(parse_cpu_list("x"), None);
+    }
 
     #[test]
     fn cpu_max_parsing() {

@@ -10,7 +10,12 @@ const H: &str = "http_server_request_duration_seconds";
 /// busy machine, where the thread may be descheduled for most of it).
 fn burn_cpu(cpu: std::time::Duration) {
     let ticks = |s: &str| -> u64 {
-        let fields: Vec<&str> = s.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        let fields: Vec<&str> = s
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
         fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0)
     };
     let read = || std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
