@@ -174,15 +174,28 @@ async fn prepare(job: Job, threads: usize) -> anyhow::Result<Prepared> {
     })
 }
 
+/// The run id: `--run-id`, else a `--label run=X` (the same thing spelled as a label, which
+/// would otherwise put a second `run` label on every series), else scenario name and start time.
 fn run_id(p: &Prepared) -> String {
-    p.opts.run_id.clone().unwrap_or_else(|| {
-        let ts = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-        format!(
-            "{}-{}",
-            p.scenario.name,
-            ts.replace([':', '-'], "").trim_end_matches('Z')
-        )
-    })
+    let from_label = || {
+        p.opts
+            .labels
+            .iter()
+            .find(|(k, _)| k == "run")
+            .map(|(_, v)| v.clone())
+    };
+    p.opts
+        .run_id
+        .clone()
+        .or_else(from_label)
+        .unwrap_or_else(|| {
+            let ts = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+            format!(
+                "{}-{}",
+                p.scenario.name,
+                ts.replace([':', '-'], "").trim_end_matches('Z')
+            )
+        })
 }
 
 /// Runs a prepared plan end to end and returns the exit code.
@@ -224,6 +237,7 @@ pub async fn execute(p: Prepared) -> anyhow::Result<u8> {
 pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
     let run = run_id(p);
     let mut labels: BTreeMap<String, String> = p.opts.labels.iter().cloned().collect();
+    labels.remove("run");
     labels.insert(
         "deployment".into(),
         p.opts

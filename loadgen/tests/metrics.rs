@@ -227,3 +227,39 @@ fn remote_write_pushes_protobuf_snappy() {
         assert_eq!(names, sorted, "labels sorted by name");
     }
 }
+
+#[test]
+fn a_run_label_names_the_run_instead_of_duplicating_it() {
+    let srv = start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run.json");
+    let status = Command::new(bin())
+        .args([
+            "--target",
+            &format!("{}/ping", srv.url()),
+            "-n",
+            "5",
+            "-c",
+            "1",
+        ])
+        .args([
+            "--label",
+            "run=r7",
+            "--label",
+            "deployment=k8s-hpa",
+            "--quiet",
+        ])
+        .args(["--out", out.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(report["run"], "r7");
+    assert!(
+        report["labels"].get("run").is_none(),
+        "run is the run id, not a second label: {}",
+        report["labels"]
+    );
+    assert_eq!(report["labels"]["deployment"], "k8s-hpa");
+}
