@@ -54,6 +54,11 @@ Options:
       --hpa-wait S       after applying an HPA overlay, seconds to wait for the HPA to report CPU
                          utilization before loading it (default 180)
       --pause S          seconds to wait between runs, e.g. to let an HPA cool down (default 0)
+      --prometheus URL   push every run's metrics to this Prometheus by remote write, when it
+                         answers (env COMPARE_PROMETHEUS_URL; default http://127.0.0.1:9090, the
+                         compose stack's): the runs then sit side by side on the Grafana
+                         dashboards, told apart by deployment and run
+      --no-prometheus    push no metrics
   -q, --quiet            do not echo each run's summary (it is still written to NAME.log)
   -h, --help             this help
 
@@ -91,6 +96,7 @@ ready_timeout=10
 hpa_wait=180
 pause=0
 quiet=0
+prom_url="${COMPARE_PROMETHEUS_URL:-http://127.0.0.1:9090}"
 names=()
 urls=()
 declare -A watch_for=()
@@ -116,6 +122,8 @@ while [[ $# -gt 0 ]]; do
     --ready-timeout) ready_timeout="${2:?$1 needs a value}"; shift 2 ;;
     --hpa-wait) hpa_wait="${2:?$1 needs a value}"; shift 2 ;;
     --pause) pause="${2:?$1 needs a value}"; shift 2 ;;
+    --prometheus) prom_url="${2:?$1 needs a value}"; shift 2 ;;
+    --no-prometheus) prom_url=""; shift ;;
     -q | --quiet) quiet=1; shift ;;
     -h | --help) usage; exit 0 ;;
     --) shift; extra=("$@"); break ;;
@@ -137,6 +145,8 @@ done
 [[ "$pause" =~ ^[0-9]+$ ]] || die "--pause is a number of seconds, not '$pause'"
 [[ "$hpa_wait" =~ ^[0-9]+$ ]] || die "--hpa-wait is a number of seconds, not '$hpa_wait'"
 [[ "$ready_path" == /* ]] || die "--ready-path must start with /, not '$ready_path'"
+[[ -z "$prom_url" || "$prom_url" =~ ^https?://[^/]+ ]] ||
+  die "--prometheus: '$prom_url' is not an http:// or https:// URL"
 for w in "${!watch_for[@]}"; do
   known=0
   for n in "${names[@]}"; do [[ "$n" != "$w" ]] || known=1; done
@@ -235,6 +245,9 @@ run_one() {
     --deployment "$name" --run-id "compare-$stamp-$name" --label "comparison=compare-$stamp")
   if [[ -n "$watch" ]]; then
     args+=(--watch "$watch" --namespace "$watch_ns")
+  fi
+  if [[ -n "$remote_write" ]]; then
+    args+=(--remote-write "$remote_write")
   fi
   args+=("${extra[@]}")
   log "running $name against $url${watch:+ (watching $watch)}"
@@ -367,6 +380,19 @@ run_k8s() {
 
 # --- the runs ---------------------------------------------------------------------------------
 log "scenario $scenario, loadgen $loadgen, reports in $out_dir"
+# Metrics go where the dashboards are: the compose Prometheus takes remote writes. Without one the
+# runs still compare in the table and the HTML page.
+remote_write=""
+if [[ -n "$prom_url" ]]; then
+  prom_url="${prom_url%/}"
+  if curl -fsS -o /dev/null --connect-timeout 2 --max-time 5 "$prom_url/-/ready" 2>/dev/null; then
+    remote_write="$prom_url/api/v1/write"
+    log "pushing each run's metrics to $remote_write (dashboards: deployment and run variables)"
+  else
+    log "no Prometheus answers at $prom_url: the runs push no metrics (start the compose stack," \
+      "or pass --prometheus URL; --no-prometheus silences this)"
+  fi
+fi
 # The compose stack starts its own load run; two generators at once would skew every figure.
 if command -v docker >/dev/null; then
   busy="$(timeout 5 docker ps --filter "ancestor=scalebench/loadgen:0.1.0" --format '{{.Names}}' 2>/dev/null || true)"

@@ -11,12 +11,37 @@ import shutil
 import socket
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET_DIR = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+# Measured figures of this session, repeated at the end of the run: pytest captures the output
+# of passing tests, and CI's log is where the team reads them.
+FIGURES: list[str] = []
+
+
+def figure(name: str, **values: Any) -> None:
+    """Records one line of measured figures (`FIGURE name: k=v ...`), shown in the run's summary."""
+    parts = []
+    for key, value in values.items():
+        if isinstance(value, float):
+            value = f"{value:.4g}" if abs(value) < 1e6 else f"{value:.0f}"
+        parts.append(f"{key}={value}")
+    line = f"FIGURE {name}: " + " ".join(parts)
+    FIGURES.append(line)
+    print(line, flush=True)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if FIGURES:
+        terminalreporter.section("measured figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
 
 
 def require_tool(name: str) -> str:

@@ -21,15 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
-def figure(name: str, **values: Any) -> None:
-    """One line of measured figures, greppable in the pytest output (`pytest -s`)."""
-    parts = []
-    for key, value in values.items():
-        if isinstance(value, float):
-            value = f"{value:.4g}" if abs(value) < 1e6 else f"{value:.0f}"
-        parts.append(f"{key}={value}")
-    print(f"FIGURE {name}: " + " ".join(parts), flush=True)
+from conftest import figure  # noqa: F401 (re-exported for the reliability tests)
 
 
 def percentile(values: list[float], q: float) -> float:

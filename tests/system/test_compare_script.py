@@ -10,11 +10,13 @@ the JSON reports and the HTML comparison behind.
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -96,12 +98,14 @@ def scenario(tmp_path: Path) -> Path:
 
 
 def run_script(*args: str, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+    # No Prometheus unless a test provides one: a developer's own on :9090 must not get test runs.
+    no_prometheus = {"COMPARE_PROMETHEUS_URL": f"http://127.0.0.1:{free_port()}"}
     return subprocess.run(
         [str(SCRIPT), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **no_prometheus, **(env or {})},
     )
 
 
@@ -366,7 +370,8 @@ def test_help_names_every_option():
     result = run_script("--help", timeout=30)
     assert result.returncode == 0
     for option in ("--scenario", "--out-dir", "--loadgen", "--docker-url", "--no-k8s", "--k8s-url",
-                   "--watch", "--ready-timeout", "--hpa-wait", "--pause", "NAME=URL", "LOADGEN_BIN"):
+                   "--watch", "--ready-timeout", "--hpa-wait", "--pause", "--prometheus",
+                   "--no-prometheus", "COMPARE_PROMETHEUS_URL", "NAME=URL", "LOADGEN_BIN"):
         assert option in result.stdout, option
 
 
@@ -374,3 +379,66 @@ def test_shellcheck_clean():
     shellcheck = require_tool("shellcheck")
     result = subprocess.run([shellcheck, str(SCRIPT)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout
+
+
+class _FakePrometheus(http.server.BaseHTTPRequestHandler):
+    """Answers /-/ready and records each remote-write POST (headers and body size)."""
+
+    writes: list[dict] = []
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        self.send_response(200 if self.path == "/-/ready" else 404)
+        self.end_headers()
+
+    def do_POST(self):  # noqa: N802
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        type(self).writes.append({"path": self.path, "headers": dict(self.headers), "size": len(body)})
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_runs_push_their_metrics_to_a_prometheus_that_answers(binaries, workloads, scenario, tmp_path):
+    """With a Prometheus at --prometheus (the compose stack's by default), every run pushes its
+    metrics there by remote write, so the dashboards overlay the compared deployments."""
+    _FakePrometheus.writes = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakePrometheus)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        result = run_script(
+            "--loadgen", str(binaries["loadgen"]),
+            "--scenario", str(scenario),
+            "--out-dir", str(tmp_path / "reports"),
+            "--prometheus", f"http://127.0.0.1:{server.server_address[1]}",
+            f"big={workloads['big']}",
+        )
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+    assert result.returncode == 0, result.stderr
+    assert "pushing each run's metrics to" in result.stderr, result.stderr
+    writes = _FakePrometheus.writes
+    assert writes, f"no remote write reached the fake Prometheus:\n{result.stderr[-2000:]}"
+    for write in writes:
+        assert write["path"] == "/api/v1/write", write
+        headers = {k.lower(): v for k, v in write["headers"].items()}
+        assert headers["content-encoding"] == "snappy", headers
+        assert headers["content-type"] == "application/x-protobuf", headers
+        assert write["size"] > 0, write
+
+
+def test_a_prometheus_that_does_not_answer_is_reported_not_fatal(binaries, workloads, scenario, tmp_path):
+    result = run_script(
+        "--loadgen", str(binaries["loadgen"]),
+        "--scenario", str(scenario),
+        "--out-dir", str(tmp_path / "reports"),
+        "--prometheus", f"http://127.0.0.1:{free_port()}",
+        f"big={workloads['big']}",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no Prometheus answers at" in result.stderr, result.stderr
+    assert "pushing each run's metrics" not in result.stderr, result.stderr
+    assert (tmp_path / "reports" / "big.json").is_file()

@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import IN_CI, ROOT, free_port, require_tool
+from conftest import IN_CI, ROOT, figure, free_port, require_tool
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -210,7 +210,8 @@ def stack(images, tmp_path_factory):
         summary = {k: v for k, v in facts.items() if not k.startswith("loadgen_std")}
         REPORT.parent.mkdir(exist_ok=True)
         REPORT.write_text(json.dumps(summary, indent=2) + "\n")
-        print(f"\ncontainer figures: {json.dumps(summary)}")
+        figure("containers", **{k: v for k, v in summary.items()
+                                if k.endswith(("_s", "_bytes")) or k == "health"})
 
 
 def _prom_series(port: int, selector: str) -> list[dict]:
@@ -240,7 +241,7 @@ def test_loadgen_run_succeeds(stack):
     summary = report["summary"]
     assert summary["requests"] > 100, summary
     ratio = summary["successes"] / summary["requests"]
-    print(f"loadgen: {summary['requests']} requests, {ratio:.4%} successful, {summary['rps']:.0f} req/s")
+    figure("compose loadgen run", requests=summary["requests"], success_ratio=ratio, rps=float(summary["rps"]))
     assert ratio >= 0.99, summary
     assert report["labels"].get("deployment") == "docker", report["labels"]
 

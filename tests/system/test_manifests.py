@@ -37,7 +37,7 @@ from typing import Callable
 import pytest
 import yaml
 
-from conftest import ROOT, free_port, require_tool
+from conftest import ROOT, figure, free_port, require_tool
 
 DEPLOY = ROOT / "deploy"
 RENDER_FLAGS = ["--load-restrictor", "LoadRestrictionsNone"]
@@ -1392,8 +1392,8 @@ def test_workload_honours_the_deployment_shutdown_contract(binaries: dict[str, P
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    print(f"readiness 503 after {flipped:.2f}s (limit {flip_deadline}s); exit {code} after {exited:.1f}s "
-          f"(drain {drain:g}s, grace {grace}s)")
+    figure("deployment shutdown contract", readiness_503_after_s=flipped, flip_limit_s=float(flip_deadline),
+           exit_code=code, exited_after_s=exited, drain_s=float(drain), grace_s=float(grace))
     assert code == 0
     assert drain - 1 <= exited < grace, f"exited after {exited:.1f}s: drain {drain:g}s, grace {grace}s"
 
