@@ -5,8 +5,12 @@
 //! carry the traffic. When every slot is busy, arrivals wait in a backlog in arrival order and keep
 //! their intended start: the wait is part of their latency (no coordinated omission). What is still
 //! in the backlog when the plan ends is dropped and counted.
+//!
+//! The backlog is a range of arrival indices, not a queue of times: under overload it can hold
+//! millions of arrivals, and arrival `k`'s intended time is recomputed from the schedule when a
+//! worker takes it, so its memory is constant however long the target stalls.
 
-use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,10 +21,49 @@ use super::worker::Worker;
 use super::{Shared, sleep_or_stop};
 use crate::plan::ArrivalSchedule;
 
-#[derive(Default)]
+/// Overdue arrivals waiting for a free slot: the contiguous indices `next..end` of the schedule.
+///
+/// Contiguous because arrivals are enqueued in index order and, while the backlog is not empty,
+/// every new arrival joins it (a freed worker always takes the backlog before going idle).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(super) struct Backlog(Range<u64>);
+
+impl Backlog {
+    /// Appends arrival `k`, which must be the next index after the last one pushed.
+    pub(super) fn push(&mut self, k: u64) {
+        if self.0.is_empty() {
+            self.0 = k..k + 1;
+        } else {
+            debug_assert_eq!(self.0.end, k, "backlog arrivals are contiguous");
+            self.0.end = k + 1;
+        }
+    }
+
+    /// The oldest waiting arrival and its intended time (from the schedule, so never drifted).
+    pub(super) fn pop(&mut self, sched: &ArrivalSchedule, start: Instant) -> Option<Instant> {
+        let k = self.0.next()?;
+        // An index in the backlog came from `sched.at`, so it is inside the plan.
+        Some(start + sched.at(k).unwrap_or_else(|| sched.end()))
+    }
+
+    pub(super) fn len(&self) -> u64 {
+        self.0.end - self.0.start
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.0 = 0..0;
+    }
+}
+
 struct Pool {
     idle: Vec<oneshot::Sender<Instant>>,
-    backlog: VecDeque<Instant>,
+    backlog: Backlog,
+    sched: ArrivalSchedule,
+    start: Instant,
     spawned: u64,
     closed: bool,
 }
@@ -38,7 +81,14 @@ pub(super) async fn dispatch(
     late_tol: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
-    let pool = Arc::new(Mutex::new(Pool::default()));
+    let pool = Arc::new(Mutex::new(Pool {
+        idle: Vec::new(),
+        backlog: Backlog::default(),
+        sched: sched.clone(),
+        start,
+        spawned: 0,
+        closed: false,
+    }));
     let mut workers = tokio::task::JoinSet::new();
     let mut k = 0u64;
     let mut stopped = false;
@@ -55,7 +105,10 @@ pub(super) async fn dispatch(
         let mut job = Some(t);
         while let Some(t) = job.take() {
             let mut p = lock(&pool);
-            if let Some(tx) = p.idle.pop() {
+            if !p.backlog.is_empty() {
+                // Older arrivals are waiting: this one queues behind them (arrival order).
+                p.backlog.push(k);
+            } else if let Some(tx) = p.idle.pop() {
                 drop(p);
                 // A dropped receiver means that worker ended: try the next one.
                 if let Err(t) = tx.send(t) {
@@ -68,7 +121,7 @@ pub(super) async fn dispatch(
                 let w = Worker::new(id, Arc::clone(&sh));
                 workers.spawn(worker(w, Arc::clone(&sh), Arc::clone(&pool), t, late_tol));
             } else {
-                p.backlog.push_back(t);
+                p.backlog.push(k);
             }
         }
         k += 1;
@@ -80,7 +133,7 @@ pub(super) async fn dispatch(
     {
         let mut p = lock(&pool);
         if !stopped {
-            let n = p.backlog.len() as u64;
+            let n = p.backlog.len();
             sh.dropped.fetch_add(n, Ordering::Relaxed);
             sh.metrics.dropped.increment(n);
         }
@@ -105,7 +158,8 @@ async fn worker(
             None => {
                 let rx = {
                     let mut p = lock(&pool);
-                    if let Some(t) = p.backlog.pop_front() {
+                    let p = &mut *p;
+                    if let Some(t) = p.backlog.pop(&p.sched, p.start) {
                         Ok(t)
                     } else if p.closed {
                         return;
@@ -130,5 +184,45 @@ async fn worker(
             sh.stats.record_start(w.id, None, true);
         }
         w.iteration(Some(intended)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Phase;
+
+    #[test]
+    fn backlog_is_constant_memory_and_keeps_arrival_order_and_intended_times() {
+        // 1,000/s for an hour: a target that stalls for the whole run backs up 3.6 million arrivals.
+        let sched = ArrivalSchedule::new(
+            &[Phase {
+                duration: Duration::from_secs(3600),
+                from: 1000.0,
+                to: 1000.0,
+            }],
+            None,
+        );
+        let start = Instant::now();
+        let mut b = Backlog::default();
+        let size = std::mem::size_of_val(&b);
+        for k in 5..3_600_000 {
+            b.push(k);
+        }
+        assert_eq!(std::mem::size_of_val(&b), size, "no allocation per arrival");
+        assert_eq!(b.len(), 3_600_000 - 5);
+        // Oldest first, each at its scheduled time (latency counts from there: no omission).
+        assert_eq!(b.pop(&sched, start), Some(start + Duration::from_millis(5)));
+        assert_eq!(b.pop(&sched, start), Some(start + Duration::from_millis(6)));
+        assert_eq!(b.len(), 3_600_000 - 7);
+        b.clear();
+        assert!(b.is_empty());
+        assert_eq!(b.pop(&sched, start), None);
+        // Refilled after draining: starts at the new index.
+        b.push(42);
+        assert_eq!(
+            b.pop(&sched, start),
+            Some(start + Duration::from_millis(42))
+        );
     }
 }
