@@ -177,7 +177,10 @@ seed_prometheus() {
   install -d -m 0775 -o 65534 -g 65534 "$dir/prometheus"
   chroot "$dir" /usr/bin/prometheus --version >/dev/null
   # Same interface as the official image: entrypoint, default flags, user, data dir.
+  local version
+  version=$(dpkg-deb -f "$deb" Version)
   tar -C "$dir" --numeric-owner -c . | docker import \
+    --change "LABEL io.scalebench.stand-in=\"Debian prometheus $version\"" \
     --change 'USER 65534:65534' \
     --change 'WORKDIR /prometheus' \
     --change 'EXPOSE 9090' \

@@ -6,7 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
   cat <<USAGE
-Usage: deploy/scripts/run-loadgen.sh [--scenario FILE] [--timeout SECONDS] [--out-dir DIR]
+Usage: deploy/scripts/run-loadgen.sh [--scenario FILE] [--remote-write URL] [--timeout SECONDS] [--out-dir DIR]
 
 Replaces the Job $NAMESPACE/loadgen with a fresh run of deploy/loadgen (3 pods, each running
 loadgen against http://workload.$NAMESPACE.svc:8080, watching deployment/workload and its HPA),
@@ -17,6 +17,10 @@ Apply a workload overlay first (deploy/scripts/apply.sh); its deployment label
 
   --scenario FILE     a scenario file name from loadgen/scenarios/ or deploy/loadgen/scenarios/
                       (default: k8s-ramp.yaml: docker-ramp.yaml split over the 3 clients)
+  --remote-write URL  also push the clients' metrics to this Prometheus remote-write endpoint,
+                      e.g. the compose stack's from Minikube's docker driver:
+                      http://host.minikube.internal:9090/api/v1/write (publish it beyond
+                      127.0.0.1 first: PROMETHEUS_BIND=0.0.0.0 make up)
   --timeout SECONDS   give up waiting after this long (default 1800)
   --out-dir DIR       where reports go (default: reports/ at the repository root)
   -h, --help          this help
@@ -24,11 +28,13 @@ USAGE
 }
 
 scenario=""
+remote_write=""
 timeout=1800
 out_dir="$SCALEBENCH_ROOT/reports"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --scenario) scenario="${2:?--scenario needs a value}"; shift 2 ;;
+    --remote-write) remote_write="${2:?--remote-write needs a value}"; shift 2 ;;
     --timeout) timeout="${2:?--timeout needs a value}"; shift 2 ;;
     --out-dir) out_dir="${2:?--out-dir needs a value}"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
@@ -41,6 +47,8 @@ if [[ -n "$scenario" ]]; then
   [[ -f "$SCALEBENCH_ROOT/loadgen/scenarios/$scenario" || -f "$DEPLOY_DIR/loadgen/scenarios/$scenario" ]] ||
     die "no scenario $scenario in loadgen/scenarios/ or deploy/loadgen/scenarios/"
 fi
+[[ -z "$remote_write" || "$remote_write" =~ ^https?://[^/]+ ]] ||
+  die "--remote-write is an http:// or https:// URL, not '$remote_write'"
 need kubectl awk
 
 deployment_label="$(kubectl -n "$NAMESPACE" get configmap scalebench-deployment \
@@ -51,24 +59,27 @@ deployment_label="$(kubectl -n "$NAMESPACE" get configmap scalebench-deployment 
 kubectl -n "$NAMESPACE" delete job loadgen --ignore-not-found --cascade=foreground --wait=true
 
 dir="$DEPLOY_DIR/loadgen"
-if [[ -n "$scenario" ]]; then
-  # A throw-away overlay that only changes which scenario the clients run.
+if [[ -n "$scenario" || -n "$remote_write" ]]; then
+  # A throw-away overlay that only changes which scenario the clients run and where they push.
   tmp="$(mktemp -d)"
   trap 'rm -rf "$tmp"' EXIT
-  cat >"$tmp/kustomization.yaml" <<KUSTOMIZATION
-apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-  - $(realpath --relative-to="$tmp" "$DEPLOY_DIR/loadgen")
-configMapGenerator:
-  - name: loadgen-run
-    behavior: merge
-    literals:
-      - scenario=$scenario
-KUSTOMIZATION
+  {
+    printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - %s\n' \
+      "$(realpath --relative-to="$tmp" "$DEPLOY_DIR/loadgen")"
+    if [[ -n "$scenario" ]]; then
+      printf 'configMapGenerator:\n  - name: loadgen-run\n    behavior: merge\n    literals:\n      - scenario=%s\n' \
+        "$scenario"
+    fi
+    if [[ -n "$remote_write" ]]; then
+      # loadgen reads LOADGEN_REMOTE_WRITE as --remote-write.
+      printf 'patches:\n  - target: {kind: Job, name: loadgen}\n    patch: |-\n'
+      printf '      - op: add\n        path: /spec/template/spec/containers/0/env/-\n'
+      printf '        value: {name: LOADGEN_REMOTE_WRITE, value: "%s"}\n' "$remote_write"
+    fi
+  } >"$tmp/kustomization.yaml"
   dir="$tmp"
 fi
-log "starting loadgen (deployment=$deployment_label${scenario:+, scenario=$scenario})"
+log "starting loadgen (deployment=$deployment_label${scenario:+, scenario=$scenario}${remote_write:+, pushing to $remote_write})"
 render "$dir" | apply_rendered
 job_uid="$(kubectl -n "$NAMESPACE" get job loadgen -o jsonpath='{.metadata.uid}')"
 

@@ -1484,6 +1484,30 @@ def test_run_loadgen_script_collects_and_merges_reports(
     assert merged["summary"]["requests"] == 3 * single["summary"]["requests"]
 
 
+def test_run_loadgen_script_can_push_the_clients_metrics(
+    job_run_log: tuple[str, list[str]], binaries: dict[str, Path], tmp_path: Path
+) -> None:
+    """--remote-write URL reaches every client as LOADGEN_REMOTE_WRITE (loadgen's env twin of
+    --remote-write), so cluster runs can land in the compose Prometheus beside the docker runs."""
+    env, calls = _fake_path(tmp_path, binaries)
+    log = tmp_path / "pod.log"
+    log.write_text(job_run_log[0])
+    url = "http://host.minikube.internal:9090/api/v1/write"
+    proc = _run(
+        ["bash", str(DEPLOY / "scripts" / "run-loadgen.sh"), "--remote-write", url, "--timeout", "30",
+         "--out-dir", str(tmp_path / "reports")],
+        env={**env, "FAKE_LOG": str(log)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    applied = [d for d in yaml.safe_load_all((calls / "applied-0.yaml").read_text()) if d]
+    container = find(applied, "Job", "loadgen")["spec"]["template"]["spec"]["containers"][0]
+    env_vars = {e["name"]: e.get("value") for e in container["env"]}
+    assert env_vars["LOADGEN_REMOTE_WRITE"] == url, env_vars
+    assert "POD_NAMESPACE" in env_vars, "the patch must add to the env, not replace it"
+    help_text = _run([str(binaries["loadgen"]), "run", "--help"]).stdout
+    assert "env: LOADGEN_REMOTE_WRITE" in help_text
+
+
 def test_run_loadgen_script_fails_when_a_report_is_missing(tmp_path: Path) -> None:
     env, _ = _fake_path(tmp_path)
     log = tmp_path / "pod.log"
@@ -1545,6 +1569,7 @@ def test_script_help(script: str) -> None:
         ("apply.sh", ["--force", "single"], "unknown option: --force"),
         ("run-loadgen.sh", ["--timeout", "ten"], "--timeout is a number of seconds"),
         ("run-loadgen.sh", ["--scenario", "../../etc/passwd"], "--scenario is a file name"),
+        ("run-loadgen.sh", ["--remote-write", "prom:9090"], "--remote-write is an http:// or https:// URL"),
         ("run-loadgen.sh", ["--scenario", "no-such-scenario.yaml"], "no scenario no-such-scenario.yaml"),
         ("minikube-up.sh", ["--cpus"], "--cpus needs a value"),
         ("build-load.sh", ["--push"], "unknown argument: --push"),
