@@ -1,6 +1,10 @@
 //! How much CPU the process may use: the cgroup quota (v2 `cpu.max`, v1 CFS quota), else the
-//! host's cores. A container limited to 1 CPU on a 32-core node must not start 32 runtime workers:
-//! they would contend for the quota and get throttled together.
+//! host's cores the process may run on. A container limited to 1 CPU on a 32-core node must not
+//! start 32 runtime workers: they would contend for the quota and get throttled together.
+//!
+//! "The host's cores" means the online CPUs capped at the CPU affinity mask (`taskset`,
+//! `docker --cpuset-cpus`, a Kubernetes static CPU-manager pinning): a process pinned to 2 of 32
+//! cores runs at most 2 threads at a time, whatever the quota says.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +16,7 @@ use std::path::{Path, PathBuf};
 pub enum QuotaSource {
     CgroupV2,
     CgroupV1,
+    /// No quota tighter than the online CPUs the affinity mask allows.
     Host,
 }
 
@@ -32,15 +37,35 @@ impl CpuQuota {
 
 /// Detects the quota of the current process from the real `/sys/fs/cgroup` and `/proc/self/cgroup`.
 pub fn detect() -> CpuQuota {
-    // Not `available_parallelism`: on Linux it already applies the cgroup quota (rounded down),
-    // so a quota of 1.5 would read as a host of 1 core and never win against it.
-    let host = std::fs::read_to_string("/sys/devices/system/cpu/online")
-        .ok()
-        .and_then(|text| parse_cpu_list(&text))
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").ok();
+    let status = std::fs::read_to_string("/proc/self/status").ok();
+    // Not `available_parallelism` first: on Linux it already applies the cgroup quota (rounded
+    // down), so a quota of 1.5 would read as a host of 1 core and never win against it.
+    let host = host_cores(online.as_deref(), status.as_deref())
         .or_else(|| std::thread::available_parallelism().map(|n| n.get()).ok())
         .unwrap_or(1);
     let proc_cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     detect_in(Path::new("/sys/fs/cgroup"), &proc_cgroup, host)
+}
+
+/// Cores the process may run on, without cgroup quotas: the online CPUs (text of
+/// `/sys/devices/system/cpu/online`) capped at the affinity mask (`Cpus_allowed_list` in the text
+/// of `/proc/self/status`). Either figure alone when the other is unreadable; None when neither is.
+pub fn host_cores(online: Option<&str>, proc_status: Option<&str>) -> Option<usize> {
+    let online = online.and_then(parse_cpu_list);
+    let allowed = proc_status.and_then(parse_cpus_allowed);
+    match (online, allowed) {
+        (Some(online), Some(allowed)) => Some(online.min(allowed)),
+        (online, allowed) => online.or(allowed),
+    }
+}
+
+/// CPUs in the affinity mask, from the `Cpus_allowed_list:` line of `/proc/<pid>/status`.
+pub fn parse_cpus_allowed(proc_status: &str) -> Option<usize> {
+    proc_status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .and_then(parse_cpu_list)
 }
 
 /// Detection against a given cgroup mount root, `/proc/self/cgroup` text and host core count, so
@@ -175,6 +200,52 @@ mod tests {
         assert_eq!(parse_cpu_list(""), None);
         assert_eq!(parse_cpu_list("3-1"), None);
         assert_eq!(parse_cpu_list("x"), None);
+    }
+
+    const STATUS: &str = "Name:\tworkload\nThreads:\t3\nCpus_allowed:\t0f\nCpus_allowed_list:\t0-1,6\nMems_allowed_list:\t0\n";
+
+    #[test]
+    fn affinity_is_read_from_the_cpus_allowed_list_line() {
+        assert_eq!(parse_cpus_allowed(STATUS), Some(3));
+        assert_eq!(parse_cpus_allowed("Cpus_allowed_list:\t5\n"), Some(1));
+        // The hex mask line and the memory-node list are not the affinity list.
+        assert_eq!(
+            parse_cpus_allowed("Cpus_allowed:\tff\nMems_allowed_list:\t0-7\n"),
+            None
+        );
+        assert_eq!(parse_cpus_allowed("Cpus_allowed_list:\t\n"), None);
+        assert_eq!(parse_cpus_allowed(""), None);
+    }
+
+    #[test]
+    fn host_cores_are_the_online_cpus_capped_at_the_affinity() {
+        // taskset -c 0-1,6 on an 8-core host: 3 cores, not 8.
+        assert_eq!(host_cores(Some("0-7\n"), Some(STATUS)), Some(3));
+        // An affinity mask naming more CPUs than are online cannot add any.
+        assert_eq!(
+            host_cores(Some("0-1\n"), Some("Cpus_allowed_list:\t0-63\n")),
+            Some(2)
+        );
+        assert_eq!(host_cores(None, Some(STATUS)), Some(3));
+        assert_eq!(host_cores(Some("0-3"), None), Some(4));
+        assert_eq!(host_cores(Some("0-3"), Some("no such line")), Some(4));
+        assert_eq!(host_cores(None, None), None);
+    }
+
+    #[test]
+    fn a_fractional_quota_still_wins_over_a_pinned_host() {
+        // --cpuset-cpus 0-3 --cpus 1.5: the quota is the tighter figure.
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("cpu.max"), "150000 100000\n").unwrap();
+        let host = host_cores(Some("0-31"), Some("Cpus_allowed_list:\t0-3\n")).unwrap();
+        let q = detect_in(dir.path(), "0::/\n", host);
+        assert_eq!(q.cores, 1.5);
+        assert_eq!(q.source, QuotaSource::CgroupV2);
+        // --cpuset-cpus 0 --cpus 1.5: the pinning is.
+        let host = host_cores(Some("0-31"), Some("Cpus_allowed_list:\t0\n")).unwrap();
+        let q = detect_in(dir.path(), "0::/\n", host);
+        assert_eq!(q.cores, 1.0);
+        assert_eq!(q.source, QuotaSource::Host);
     }
 
     #[test]

@@ -143,14 +143,27 @@ impl CpuPool {
     }
 }
 
-/// Spins the current thread for about `duration` of wall time (on an idle CPU, that much CPU
-/// time), checking `cancel` between rounds. Returns the rounds done, so the work cannot be
-/// optimised away.
-pub fn burn(duration: Duration, cancel: &Cancel) -> u64 {
-    let start = Instant::now();
+/// Spins the current thread until it has used `duration` of its own CPU time, checking `cancel`
+/// between rounds. Returns the rounds done, so the work cannot be optimised away.
+///
+/// CPU time, not wall time: under CPU throttling (a container's CFS quota) or on a shared core the
+/// thread is descheduled part of the time, and a wall-clock loop would then use less CPU than asked
+/// — exactly the cost a docker-vs-HPA comparison must hold constant. The thread CPU clock
+/// (`CLOCK_THREAD_CPUTIME_ID`) only advances while this thread runs.
+///
+/// It always ends: when cancelled, or at the wall-clock cap `wall_cap` (a thread starved for that
+/// long is better given back), or at once if the thread CPU clock cannot be read (after burning
+/// `duration` of wall time, the old behaviour).
+pub fn burn(duration: Duration, wall_cap: Duration, cancel: &Cancel) -> u64 {
+    let wall_start = Instant::now();
+    let cpu_start = cpu_time::ThreadTime::try_now().ok();
+    let done = || match &cpu_start {
+        Some(start) => start.try_elapsed().map_or(true, |used| used >= duration),
+        None => wall_start.elapsed() >= duration,
+    };
     let mut rounds: u64 = 0;
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    while start.elapsed() < duration && !cancel.is_cancelled() {
+    while !done() && wall_start.elapsed() < wall_cap && !cancel.is_cancelled() {
         for _ in 0..2_000 {
             // xorshift: cheap, data-dependent, not constant-foldable.
             x ^= x << 13;
@@ -163,6 +176,13 @@ pub fn burn(duration: Duration, cancel: &Cancel) -> u64 {
     rounds
 }
 
+/// The wall-clock cap for a burn of `duration` CPU time in a request with timeout
+/// `request_timeout`: ten times the work plus the timeout. The request timeout cancels the job
+/// first in any normal case; the cap only guarantees the loop ends when nothing else does.
+pub fn burn_wall_cap(duration: Duration, request_timeout: Duration) -> Duration {
+    duration.saturating_mul(10).saturating_add(request_timeout)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,14 +191,36 @@ mod tests {
         Metrics::new("test", 1.0)
     }
 
+    const NO_CAP: Duration = Duration::from_secs(3600);
+
     #[test]
-    fn burn_takes_about_the_requested_time() {
-        let start = Instant::now();
-        let rounds = burn(Duration::from_millis(30), &Cancel::default());
-        let took = start.elapsed();
+    fn burn_uses_at_least_the_requested_thread_cpu_time() {
+        let cpu = cpu_time::ThreadTime::now();
+        let rounds = burn(Duration::from_millis(30), NO_CAP, &Cancel::default());
+        let used = cpu.elapsed();
         assert!(rounds > 0);
-        assert!(took >= Duration::from_millis(30), "{took:?}");
-        assert!(took < Duration::from_secs(2), "{took:?}");
+        // A lower bound only: the clock it waits on is the one measured here.
+        assert!(used >= Duration::from_millis(30), "{used:?}");
+    }
+
+    #[test]
+    fn burn_ends_at_the_wall_clock_cap() {
+        let start = Instant::now();
+        burn(
+            Duration::from_secs(3600),
+            Duration::from_millis(20),
+            &Cancel::default(),
+        );
+        assert!(start.elapsed() < Duration::from_secs(60));
+    }
+
+    #[test]
+    fn wall_cap_is_ten_times_the_work_plus_the_timeout_and_never_overflows() {
+        assert_eq!(
+            burn_wall_cap(Duration::from_millis(100), Duration::from_secs(30)),
+            Duration::from_millis(31_000)
+        );
+        assert_eq!(burn_wall_cap(Duration::MAX, Duration::MAX), Duration::MAX);
     }
 
     #[test]
@@ -186,7 +228,7 @@ mod tests {
         let cancel = Cancel::default();
         cancel.0.store(true, Ordering::Relaxed);
         let start = Instant::now();
-        burn(Duration::from_secs(10), &cancel);
+        burn(Duration::from_secs(10), NO_CAP, &cancel);
         assert!(start.elapsed() < Duration::from_secs(1));
     }
 
@@ -220,7 +262,7 @@ mod tests {
         let pool = CpuPool::new(1, 4, test_metrics());
         let (tx, rx) = std::sync::mpsc::channel();
         let fut = pool.run(move |cancel| {
-            let rounds = burn(Duration::from_secs(10), cancel);
+            let rounds = burn(Duration::from_secs(10), NO_CAP, cancel);
             tx.send(rounds).unwrap();
         });
         let _ = tokio::time::timeout(Duration::from_millis(50), fut).await;

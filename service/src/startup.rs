@@ -255,6 +255,7 @@ pub fn build_state(config: &Config, quota: CpuQuota) -> AppState {
             cpu_quota: quota,
             max_in_flight: config.max_in_flight as usize,
             max_work_ms: config.max_work_ms,
+            request_timeout: config.request_timeout,
         }),
         store: Arc::new(TaskStore::new(config.tasks_capacity)),
         pool: CpuPool::new(cpu_workers, cpu_queue, metrics.clone()),

@@ -16,6 +16,8 @@ pub struct Instance {
     pub cpu_quota: CpuQuota,
     pub max_in_flight: usize,
     pub max_work_ms: u64,
+    /// `--request-timeout`: bounds CPU burns (see [`crate::pool::burn_wall_cap`]).
+    pub request_timeout: std::time::Duration,
 }
 
 /// Handler state: cheap to clone (all shared pointers).

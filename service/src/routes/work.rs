@@ -55,16 +55,18 @@ fn requested(state: &AppState, params: &WorkParams) -> Result<Duration, AppError
         (status = 422, description = "ms above the maximum", body = ErrorBody),
         (status = 503, description = "Overloaded (CPU pool queue full or in-flight limit) or timed out; has Retry-After", body = ErrorBody),
     ))]
-/// Spins one CPU-pool thread for about `ms` milliseconds.
+/// Spins one CPU-pool thread until it has used `ms` milliseconds of CPU time (not wall time: a
+/// throttled container still does the work asked, it just takes longer).
 pub async fn cpu(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<WorkParams>,
 ) -> Result<Json<WorkReport>, AppError> {
     let duration = requested(&state, &params)?;
     let start = Instant::now();
+    let wall_cap = pool::burn_wall_cap(duration, state.instance.request_timeout);
     state
         .pool
-        .run(move |cancel| pool::burn(duration, cancel))
+        .run(move |cancel| pool::burn(duration, wall_cap, cancel))
         .await?;
     Ok(Json(WorkReport {
         kind: "cpu".into(),

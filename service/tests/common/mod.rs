@@ -205,7 +205,20 @@ pub fn start(extra: &[&str]) -> Proc {
 
 /// Starts the binary on 127.0.0.1 port 0 with extra flags and env, and reads the addresses it logs.
 pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Proc {
-    let mut child = Command::new(BIN)
+    start_wrapped(&[], extra, env)
+}
+
+/// Like [`start_with_env`], run through `wrapper` (e.g. `["taskset", "-c", "0"]`) when not empty.
+pub fn start_wrapped(wrapper: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Proc {
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(BIN);
+            c
+        }
+        None => Command::new(BIN),
+    };
+    let mut child = command
         .args([
             "--addr",
             "127.0.0.1:0",
