@@ -45,101 +45,134 @@ pub enum LogFormat {
     Text,
 }
 
-/// Every server setting.
+/// Every server setting. Each flag is `global`, so it is accepted before or after a subcommand:
+/// `workload --addr :8081 serve`, `workload serve --addr :8081` and
+/// `workload healthcheck --addr 127.0.0.1:8081` all work.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Application listener.
-    #[arg(long, env = "WORKLOAD_ADDR", default_value = "0.0.0.0:8080")]
+    #[arg(
+        long,
+        global = true,
+        env = "WORKLOAD_ADDR",
+        default_value = "0.0.0.0:8080"
+    )]
     pub addr: SocketAddr,
 
     /// Metrics listener (Prometheus text format at /metrics), separate so traffic never hides it.
-    #[arg(long, env = "WORKLOAD_METRICS_ADDR", default_value = "0.0.0.0:9000")]
+    #[arg(
+        long,
+        global = true,
+        env = "WORKLOAD_METRICS_ADDR",
+        default_value = "0.0.0.0:9000"
+    )]
     pub metrics_addr: SocketAddr,
 
     /// After SIGTERM/SIGINT: how long /readyz answers 503 while the listener still accepts,
     /// so load balancers and Kubernetes endpoints stop sending traffic first.
-    #[arg(long, env = "WORKLOAD_DRAIN_DELAY", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, global = true, env = "WORKLOAD_DRAIN_DELAY", default_value = "5s", value_parser = humantime::parse_duration)]
     pub drain_delay: Duration,
 
     /// After the drain delay: how long in-flight requests may take before the process exits anyway.
-    #[arg(long, env = "WORKLOAD_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
+    #[arg(long, global = true, env = "WORKLOAD_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,
 
     /// Longest time one request may take; beyond it the answer is 503 (reason "timeout").
-    #[arg(long, env = "WORKLOAD_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, global = true, env = "WORKLOAD_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
 
     /// Concurrent traffic requests beyond which new ones are shed at once with 503 + Retry-After.
     /// Probes, /info, docs and metrics are never shed.
-    #[arg(long, env = "WORKLOAD_MAX_IN_FLIGHT", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, global = true, env = "WORKLOAD_MAX_IN_FLIGHT", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight: u32,
 
     /// Largest accepted request body; larger bodies get 413.
-    #[arg(long, env = "WORKLOAD_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    #[arg(long, global = true, env = "WORKLOAD_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
 
     /// Tokio worker threads; default: the CPUs the cgroup quota allows (rounded up, at least 1).
-    #[arg(long, env = "WORKLOAD_WORKER_THREADS", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, global = true, env = "WORKLOAD_WORKER_THREADS", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub worker_threads: Option<u32>,
 
     /// Concurrent CPU-bound jobs (/work/cpu, /api/v1/hello) on the blocking pool; default: the
     /// worker thread count. More jobs than this wait their turn instead of oversubscribing the CPU.
-    #[arg(long, env = "WORKLOAD_CPU_WORKERS", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, global = true, env = "WORKLOAD_CPU_WORKERS", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub cpu_workers: Option<u32>,
 
     /// CPU jobs that may wait for a busy CPU pool; beyond it a CPU job is shed at once with 503 +
     /// Retry-After (reason "overload"). Default: 4 x the CPU workers, a few job lengths of queue
     /// to absorb bursts, so sustained overload gets fast 503s instead of seconds of queueing
     /// behind the global in-flight limit. 0 = no queue.
-    #[arg(long, env = "WORKLOAD_CPU_QUEUE", value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    #[arg(long, global = true, env = "WORKLOAD_CPU_QUEUE", value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub cpu_queue: Option<u32>,
 
     /// Largest `ms` accepted by /work/cpu and /work/io.
-    #[arg(long, env = "WORKLOAD_MAX_WORK_MS", default_value_t = 10_000)]
+    #[arg(
+        long,
+        global = true,
+        env = "WORKLOAD_MAX_WORK_MS",
+        default_value_t = 10_000
+    )]
     pub max_work_ms: u64,
 
     /// Log format.
-    #[arg(long, env = "WORKLOAD_LOG_FORMAT", value_enum, default_value = "json")]
+    #[arg(
+        long,
+        global = true,
+        env = "WORKLOAD_LOG_FORMAT",
+        value_enum,
+        default_value = "json"
+    )]
     pub log_format: LogFormat,
 
     /// Log filter (tracing EnvFilter syntax).
-    #[arg(long, env = "WORKLOAD_LOG", default_value = "info")]
+    #[arg(long, global = true, env = "WORKLOAD_LOG", default_value = "info")]
     pub log_filter: String,
 
     /// Most tasks kept in memory; a full store answers 507.
-    #[arg(long, env = "WORKLOAD_TASKS_CAPACITY", default_value_t = 10_000)]
+    #[arg(
+        long,
+        global = true,
+        env = "WORKLOAD_TASKS_CAPACITY",
+        default_value_t = 10_000
+    )]
     pub tasks_capacity: usize,
 
     /// Fraction (0..=1) of traffic requests answered with an injected 500. Never touches probes or metrics.
-    #[arg(long, env = "WORKLOAD_FAULT_ERROR_RATIO", default_value_t = 0.0, value_parser = parse_ratio)]
+    #[arg(long, global = true, env = "WORKLOAD_FAULT_ERROR_RATIO", default_value_t = 0.0, value_parser = parse_ratio)]
     pub fault_error_ratio: f64,
 
     /// Lower bound of a random extra delay added to traffic requests.
-    #[arg(long, env = "WORKLOAD_FAULT_DELAY_MIN", default_value = "0s", value_parser = humantime::parse_duration)]
+    #[arg(long, global = true, env = "WORKLOAD_FAULT_DELAY_MIN", default_value = "0s", value_parser = humantime::parse_duration)]
     pub fault_delay_min: Duration,
 
     /// Upper bound of the random extra delay (0s = no delay).
-    #[arg(long, env = "WORKLOAD_FAULT_DELAY_MAX", default_value = "0s", value_parser = humantime::parse_duration)]
+    #[arg(long, global = true, env = "WORKLOAD_FAULT_DELAY_MAX", default_value = "0s", value_parser = humantime::parse_duration)]
     pub fault_delay_max: Duration,
 
     /// Record the HTTP metrics middleware (off only to measure its overhead).
-    #[arg(long, env = "WORKLOAD_HTTP_METRICS", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, global = true, env = "WORKLOAD_HTTP_METRICS", default_value_t = true, action = clap::ArgAction::Set)]
     pub http_metrics: bool,
 
     /// Open a tracing span per request when traces are exported (off only to measure its overhead).
-    #[arg(long, env = "WORKLOAD_HTTP_TRACING", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, global = true, env = "WORKLOAD_HTTP_TRACING", default_value_t = true, action = clap::ArgAction::Set)]
     pub http_tracing: bool,
 
     /// OTLP/http endpoint; traces are exported only when set (standard OpenTelemetry variable).
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    #[arg(long, global = true, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
 
     /// Service name reported in traces.
-    #[arg(long, env = "OTEL_SERVICE_NAME", default_value = "workload")]
+    #[arg(
+        long,
+        global = true,
+        env = "OTEL_SERVICE_NAME",
+        default_value = "workload"
+    )]
     pub service_name: String,
 
     /// Identity put in `x-served-by` and /info; default: the kernel hostname (the pod name on Kubernetes).
-    #[arg(long, env = "WORKLOAD_HOSTNAME")]
+    #[arg(long, global = true, env = "WORKLOAD_HOSTNAME")]
     pub hostname: Option<String>,
 }
 
@@ -152,11 +185,28 @@ pub enum ConfigError {
     BodyLimit,
     #[error("--tasks-capacity must be at least 1")]
     TasksCapacity,
+    #[error(
+        "--request-timeout must be at least {} (got {}): a shorter timeout answers every request 503",
+        humantime::format_duration(MIN_REQUEST_TIMEOUT),
+        humantime::format_duration(*.0)
+    )]
+    RequestTimeout(Duration),
 }
 
+/// Shortest accepted `--request-timeout`. Zero (or anything below the timer's resolution) would
+/// time out every request before its handler runs.
+pub const MIN_REQUEST_TIMEOUT: Duration = Duration::from_millis(1);
+
 impl Config {
-    /// Checks relations between settings.
+    /// Checks what clap's per-flag parsers cannot: minimums of durations and relations between
+    /// settings. The rest is checked at parse time: `--fault-error-ratio` is a finite number in
+    /// 0..=1, counts have their ranges in their value parsers. Durations that may be zero:
+    /// `--drain-delay` (no drain), `--shutdown-timeout` (in-flight requests are cut at once) and the
+    /// fault delays (no delay); none can overflow (timers saturate at the far future).
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.request_timeout < MIN_REQUEST_TIMEOUT {
+            return Err(ConfigError::RequestTimeout(self.request_timeout));
+        }
         if self.fault_delay_min > self.fault_delay_max {
             return Err(ConfigError::DelayRange {
                 min: self.fault_delay_min,
@@ -253,6 +303,46 @@ mod tests {
     }
 
     #[test]
+    fn request_timeout_has_a_sane_minimum() {
+        let mut config = Config::local_test();
+        config.request_timeout = Duration::ZERO;
+        let err = config.validate().unwrap_err();
+        assert_eq!(err, ConfigError::RequestTimeout(Duration::ZERO));
+        assert!(
+            err.to_string()
+                .contains("--request-timeout must be at least 1ms"),
+            "{err}"
+        );
+        config.request_timeout = Duration::from_micros(999);
+        assert!(config.validate().is_err());
+        config.request_timeout = Duration::from_millis(1);
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn zero_is_fine_where_it_means_none() {
+        let mut config = Config::local_test();
+        config.drain_delay = Duration::ZERO;
+        config.shutdown_timeout = Duration::ZERO;
+        config.fault_delay_min = Duration::ZERO;
+        config.fault_delay_max = Duration::ZERO;
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn ratios_must_be_finite_and_in_range() {
+        for bad in ["-0.1", "1.01", "NaN", "inf", "-inf", "half"] {
+            assert!(
+                Cli::try_parse_from(["workload", "--fault-error-ratio", bad]).is_err(),
+                "{bad}"
+            );
+        }
+        for good in ["0", "0.5", "1"] {
+            assert!(Cli::try_parse_from(["workload", "--fault-error-ratio", good]).is_ok());
+        }
+    }
+
+    #[test]
     fn switches_take_values() {
         let cli = Cli::try_parse_from([
             "workload",
@@ -269,5 +359,40 @@ mod tests {
     fn healthcheck_subcommand_parses() {
         let cli = Cli::try_parse_from(["workload", "healthcheck", "--timeout", "1s"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Healthcheck { .. })));
+    }
+
+    #[test]
+    fn settings_are_accepted_after_a_subcommand() {
+        let cli = Cli::try_parse_from([
+            "workload",
+            "healthcheck",
+            "--addr",
+            "127.0.0.1:8081",
+            "--timeout",
+            "1s",
+        ])
+        .unwrap();
+        assert_eq!(cli.config.addr, "127.0.0.1:8081".parse().unwrap());
+        assert!(
+            matches!(cli.command, Some(Command::Healthcheck { timeout }) if timeout == Duration::from_secs(1))
+        );
+
+        let cli = Cli::try_parse_from([
+            "workload",
+            "serve",
+            "--metrics-addr",
+            "127.0.0.1:9001",
+            "--drain-delay",
+            "1s",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Some(Command::Serve)));
+        assert_eq!(cli.config.metrics_addr, "127.0.0.1:9001".parse().unwrap());
+        assert_eq!(cli.config.drain_delay, Duration::from_secs(1));
+
+        // Before the subcommand still works.
+        let cli =
+            Cli::try_parse_from(["workload", "--addr", "127.0.0.1:8082", "healthcheck"]).unwrap();
+        assert_eq!(cli.config.addr, "127.0.0.1:8082".parse().unwrap());
     }
 }

@@ -29,14 +29,25 @@ pub fn probe_target(listen: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, listen.port())
 }
 
-/// GET /healthz on `addr`; Ok when it answers 200 within `timeout`.
+/// Longest wait [`check`] honours; a longer `timeout` (up to `Duration::MAX`) is clamped to it.
+/// A day is far beyond any real probe and far from the `Instant` arithmetic limits.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Shortest wait: socket timeouts of zero are rejected by the OS (or mean "no timeout").
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
+/// GET /healthz on `addr`; Ok when it answers 200 within `timeout` (clamped to
+/// [`MIN_TIMEOUT`]..=[`MAX_TIMEOUT`], so any `Duration` is accepted without panicking).
 pub fn check(addr: SocketAddr, timeout: Duration) -> Result<(), HealthError> {
-    let deadline = Instant::now() + timeout;
+    let timeout = timeout.clamp(MIN_TIMEOUT, MAX_TIMEOUT);
+    let start = Instant::now();
+    // Cannot overflow after the clamp; checked anyway so no future change can bring back a panic.
+    let deadline = start.checked_add(timeout);
     let mut stream = TcpStream::connect_timeout(&addr, timeout)
         .map_err(|source| HealthError::Connect { addr, source })?;
     let remaining = deadline
-        .saturating_duration_since(Instant::now())
-        .max(Duration::from_millis(1));
+        .map_or(timeout, |d| d.saturating_duration_since(Instant::now()))
+        .max(MIN_TIMEOUT);
     let protocol = |e: std::io::Error| HealthError::Protocol {
         addr,
         detail: e.to_string(),
@@ -121,5 +132,18 @@ mod tests {
             check(addr, Duration::from_secs(1)),
             Err(HealthError::Connect { .. })
         ));
+    }
+
+    #[test]
+    fn any_timeout_is_accepted_without_panicking() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        for timeout in [Duration::ZERO, Duration::from_secs(u64::MAX), Duration::MAX] {
+            assert!(
+                matches!(check(addr, timeout), Err(HealthError::Connect { .. })),
+                "{timeout:?}"
+            );
+        }
     }
 }

@@ -208,6 +208,36 @@ async fn healthcheck_subcommand_exits_0_or_1() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("cannot reach"));
 }
 
+#[tokio::test]
+async fn healthcheck_takes_addr_after_the_subcommand_and_any_timeout() {
+    let app = common::spawn_default().await;
+    let addr = app.addr.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            // The largest timeout humantime parses: once a panic (exit 101) on Instant overflow.
+            .args([
+                "healthcheck",
+                "--addr",
+                &addr,
+                "--timeout",
+                "18446744073709551615s",
+            ])
+            .env_remove("WORKLOAD_ADDR")
+            .env_remove("WORKLOAD_HEALTHCHECK_TIMEOUT")
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn bad_configuration_fails_fast_with_a_clear_message() {
     let out = Command::new(BIN)
@@ -225,6 +255,26 @@ fn bad_configuration_fails_fast_with_a_clear_message() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("fault-delay-min"));
+
+    // A zero request timeout would answer every request 503: refused up front.
+    let out = Command::new(BIN)
+        .args([
+            "--request-timeout",
+            "0s",
+            "--addr",
+            "127.0.0.1:0",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .env_remove("WORKLOAD_REQUEST_TIMEOUT")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--request-timeout must be at least 1ms"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let out = Command::new(BIN)
         .args(["--fault-error-ratio", "2"])
