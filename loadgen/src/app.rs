@@ -451,6 +451,7 @@ pub fn build_report(
         errors: overall.error_map(),
         backends: d.totals.backends.clone(),
         dropped: d.dropped,
+        retries: d.retries,
         late: d.totals.late,
         iterations: d.totals.iterations,
     };

@@ -342,14 +342,11 @@ pub struct Response {
 pub struct Sent {
     pub result: Result<Response, ClientError>,
     pub reusable: bool,
-    /// The request, when the connection was found closed before any of it was written (a
-    /// keep-alive connection the server closed while idle): it never reached the server, so it
-    /// may be sent again on a fresh connection.
+    /// The request, when hyper reports that none of it was written because the connection was
+    /// already closed (a keep-alive connection the server closed while idle): it never reached
+    /// the server, so it may be sent again on a fresh connection. A request that was written
+    /// and got no response is *not* handed back: the server may have processed it.
     pub unsent: Option<Request<Full<Bytes>>>,
-    /// The request failed before any response head arrived (it may have been written). On a
-    /// reused connection this is the keep-alive race: the server closed the connection while
-    /// idle just as the request went out, so it never processed it.
-    pub no_response: bool,
 }
 
 async fn read_response(
@@ -369,16 +366,12 @@ async fn try_read_response(
         >,
     >,
     keep_body: bool,
-) -> (
-    Result<Response, ClientError>,
-    Option<Request<Full<Bytes>>>,
-    bool,
-) {
+) -> (Result<Response, ClientError>, Option<Request<Full<Bytes>>>) {
     match fut.await {
-        Ok(resp) => (read_body(resp, keep_body).await, None, false),
+        Ok(resp) => (read_body(resp, keep_body).await, None),
         Err(mut e) => {
             let unsent = e.take_message();
-            (Err(classify("request", e.error())), unsent, true)
+            (Err(classify("request", e.error())), unsent)
         }
     }
 }
@@ -423,7 +416,6 @@ impl Conn {
                         result: Err(classify("request", &e)),
                         reusable: false,
                         unsent: None,
-                        no_response: true,
                     };
                 }
                 let result = read_response(send.send_request(req), keep_body).await;
@@ -432,7 +424,6 @@ impl Conn {
                     result,
                     reusable,
                     unsent: None,
-                    no_response: false,
                 }
             }
             Conn::Closed => Sent {
@@ -442,7 +433,6 @@ impl Conn {
                 }),
                 reusable: false,
                 unsent: Some(req),
-                no_response: true,
             },
             Conn::H1 { send, conn } => {
                 // Wait until the connection can take a request, polling it meanwhile (a kept-alive
@@ -464,16 +454,15 @@ impl Conn {
                         result: Err(e),
                         reusable: false,
                         unsent: Some(req),
-                        no_response: true,
                     };
                 }
                 let fut = try_read_response(send.try_send_request(req), keep_body);
                 tokio::pin!(fut);
                 let ended = tokio::select! {
                     biased;
-                    (r, unsent, no_response) = &mut fut => {
+                    (r, unsent) = &mut fut => {
                         let reusable = r.as_ref().is_ok_and(|resp| !closes(&resp.headers)) && !send.is_closed();
-                        return Sent { result: r, reusable, unsent, no_response };
+                        return Sent { result: r, reusable, unsent };
                     }
                     c = conn.as_mut() => c,
                 };
@@ -482,7 +471,7 @@ impl Conn {
                 // never wrote stays queued in it until then, which would hang until the timeout.
                 // A response it did receive is complete in the body channel.
                 *self = Conn::Closed;
-                let (r, unsent, no_response) = fut.await;
+                let (r, unsent) = fut.await;
                 let r = match (r, ended) {
                     (Ok(resp), _) => Ok(resp),
                     (Err(e), Err(ce)) => Err(ClientError {
@@ -495,21 +484,10 @@ impl Conn {
                     result: r,
                     reusable: false,
                     unsent,
-                    no_response,
                 }
             }
         }
     }
-}
-
-/// A copy of a request, for the one resend of [`Sent::no_response`] (bodies are `Bytes`: cheap).
-pub fn copy_request(req: &Request<Full<Bytes>>) -> Request<Full<Bytes>> {
-    let mut copy = Request::new(req.body().clone());
-    *copy.method_mut() = req.method().clone();
-    *copy.uri_mut() = req.uri().clone();
-    *copy.version_mut() = req.version();
-    *copy.headers_mut() = req.headers().clone();
-    copy
 }
 
 fn closes(h: &http::HeaderMap) -> bool {

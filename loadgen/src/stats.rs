@@ -23,9 +23,12 @@ pub enum Failure {
     Capture,
     /// The status was not one of `expect.status`.
     Check,
+    /// The request could not be built (a template referenced a variable no capture set, or
+    /// rendered an invalid header): nothing was sent, so it has no latency and is not a request.
+    Template,
 }
 
-const N_FAIL: usize = 8;
+const N_FAIL: usize = 9;
 
 impl Failure {
     fn index(self) -> usize {
@@ -33,6 +36,7 @@ impl Failure {
             Failure::Transport(k) => k.index(),
             Failure::Capture => 6,
             Failure::Check => 7,
+            Failure::Template => 8,
         }
     }
 
@@ -40,7 +44,8 @@ impl Failure {
         match i {
             0..=5 => ErrorKind::ALL[i].as_str(),
             6 => "capture",
-            _ => "check",
+            7 => "check",
+            _ => "template",
         }
     }
 
@@ -273,6 +278,13 @@ impl Stats {
         if !o.success {
             bucket.failures += 1;
         }
+    }
+
+    /// Records a request that was never sent (`failure` says why): counted by kind only, so it
+    /// stays out of the request count, the latency histograms and the throughput.
+    pub fn record_unsent(&self, worker: usize, endpoint: usize, failure: Failure) {
+        let mut s = self.shard(worker);
+        s.endpoints[endpoint].failures_by_kind[failure.index()] += 1;
     }
 
     /// Records an open-loop start: `lag` is how late a free worker woke up, `late` whether the

@@ -359,3 +359,67 @@ fn sampled_traceparent_lists_the_slowest_requests() {
     );
     assert!(report(&o).slowest_traces.is_empty());
 }
+
+#[test]
+fn template_error_is_counted_apart_and_never_sent() {
+    // The second step reads `other`, which it would only capture from its own response: it can
+    // never be built. Each iteration sends the create and records a `template` error for the get.
+    let srv = start();
+    let dir = tempfile::tempdir().unwrap();
+    let sc = out(&dir, "unbuildable.yaml");
+    std::fs::write(
+        &sc,
+        r#"requests:
+  - name: flow
+    steps:
+      - { name: create, method: POST, path: /tasks, json: { title: x } }
+      - { name: get, path: "/tasks/{{other}}", capture: { other: $.id } }
+"#,
+    )
+    .unwrap();
+    let o = out(&dir, "r.json");
+    let code = loadgen(&[
+        "run",
+        sc.to_str().unwrap(),
+        "--target",
+        &srv.url(),
+        "-c",
+        "2",
+        "-n",
+        "10",
+        "-q",
+        "--out",
+        o.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    let r = report(&o);
+    // Only the creates went on the wire; the unbuildable gets are not requests.
+    assert_eq!(srv.seen.created.load(Ordering::Relaxed), 10);
+    assert_eq!(
+        srv.seen.got.load(Ordering::Relaxed) + srv.seen.not_found.load(Ordering::Relaxed),
+        0
+    );
+    assert_eq!(r.summary.requests, 10);
+    assert_eq!(r.summary.failures, 0);
+    assert_eq!(r.summary.iterations, 10);
+    assert_eq!(r.summary.errors["template"], 10);
+    assert!((r.summary.rps * r.summary.duration_s - 10.0).abs() < 0.5);
+    let by: std::collections::HashMap<_, _> =
+        r.endpoints.iter().map(|e| (e.name.as_str(), e)).collect();
+    assert_eq!(by["get"].requests, 0);
+    assert_eq!(by["get"].rps, 0.0);
+    assert_eq!(by["get"].errors["template"], 10);
+    assert_eq!(
+        by["get"].latency_ms.max, 0.0,
+        "no latency for what was never sent"
+    );
+    // The histograms hold exactly the sent requests.
+    let lat = loadgen::report::hist::decode("latency", &r.histograms.latency).unwrap();
+    assert_eq!(lat.len(), 10);
+    let get = loadgen::report::hist::decode("get", &r.histograms.endpoints["get"].latency).unwrap();
+    assert_eq!(get.len(), 0);
+    // The summary says so.
+    let text = loadgen::report::summary::render(&r);
+    assert!(text.contains("template=10"), "{text}");
+    assert!(text.contains("not sent: 10"), "{text}");
+}

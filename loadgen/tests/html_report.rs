@@ -91,6 +91,7 @@ fn sample_report(run: &str, deployment: &str, rps_scale: f64, replicas: bool) ->
         dropped: 0,
         late: 0,
         iterations: requests,
+        retries: 0,
     };
     RunReport {
         schema_version: SCHEMA_VERSION,

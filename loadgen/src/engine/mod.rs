@@ -60,6 +60,9 @@ pub struct RunData {
     pub started_at: SystemTime,
     pub duration: Duration,
     pub dropped: u64,
+    /// Requests resent once on a fresh connection because a kept-alive one was found closed
+    /// before the request was written.
+    pub retries: u64,
     pub interrupted: bool,
     pub cpu_mean: f64,
     pub cpu_max: f64,
@@ -80,6 +83,8 @@ pub(crate) struct Shared {
     pub in_flight: AtomicU64,
     pub active_users: AtomicU64,
     pub dropped: AtomicU64,
+    /// Requests resent on a fresh connection after the keep-alive race (never written before).
+    pub retries: AtomicU64,
     pub timeout: Duration,
     h2: Vec<
         tokio::sync::Mutex<
@@ -173,6 +178,7 @@ pub async fn run(
         in_flight: AtomicU64::new(0),
         active_users: AtomicU64::new(0),
         dropped: AtomicU64::new(0),
+        retries: AtomicU64::new(0),
         timeout: cfg.timeout,
         h2: (0..cfg.h2_connections.max(1))
             .map(|_| tokio::sync::Mutex::new(None))
@@ -331,6 +337,7 @@ pub async fn run(
         started_at,
         duration,
         dropped: sh.dropped.load(Ordering::Relaxed),
+        retries: sh.retries.load(Ordering::Relaxed),
         interrupted,
         cpu_mean,
         cpu_max: cpu_max.max(cpu_mean),
@@ -366,6 +373,8 @@ fn tick(sh: &Shared, series: &Mutex<TimeSeries>, plan: &LoadPlan, n: u64, start:
     m.in_flight.set(in_flight as f64);
     m.schedule_lag
         .set(sh.lag_us.swap(0, Ordering::Relaxed) as f64 / 1e6);
+    // Histogram samples queue in the recorder until drained: drain them even if nobody scrapes.
+    m.run_upkeep();
 }
 
 /// Waits until `t` unless a stop comes first; returns false when stopped.

@@ -12,7 +12,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::Shared;
-use crate::client::{ClientError, Conn, ErrorKind, copy_request, timeout_error};
+use crate::client::{ClientError, Conn, ErrorKind, timeout_error};
 use crate::scenario::Step;
 use crate::scenario::template::RenderCtx;
 use crate::stats::{Failure, Outcome};
@@ -119,22 +119,11 @@ impl Worker {
         let req = match built {
             Ok(r) => r,
             Err(msg) => {
-                // A missing variable or invalid rendering: count it against the endpoint, no send.
+                // A missing variable or invalid rendering: nothing goes on the wire, so this is
+                // no request (no latency, no throughput), only a `template` error of the endpoint.
                 sh.note_error(&msg);
-                let now = Instant::now();
-                sh.stats.record(
-                    self.id,
-                    &Outcome {
-                        endpoint: step.endpoint,
-                        latency_us: 1,
-                        service_us: 1,
-                        status: None,
-                        failure: Some(Failure::Capture),
-                        success: false,
-                        backend: None,
-                    },
-                    now,
-                );
+                sh.stats
+                    .record_unsent(self.id, step.endpoint, Failure::Template);
                 return false;
             }
         };
@@ -147,21 +136,17 @@ impl Worker {
             }
             let conn = self.conn.as_mut().expect("set above");
             // Keep-alive race: the server may close a connection it sees idle (keep-alive
-            // timeout, graceful shutdown) just as a request goes out on it. Like Go's net/http
-            // and browsers, resend once on a fresh connection when the request on a *reused*
-            // connection got no response head and is unwritten or idempotent: the server never
-            // processed it, so counting a reset would blame the target for the client's reuse.
-            let copy = (reused && step.method.is_idempotent()).then(|| copy_request(&req));
+            // timeout, graceful shutdown) just as a request goes out on it. When hyper reports
+            // that it wrote none of the request because the connection was already closed, the
+            // server never saw it: resend once on a fresh connection (as hyper-util's pooled
+            // client does) and count the retry. A request that was written and got no response
+            // is never resent: the server may have processed it, so it is a failure.
             let mut sent = conn.send(req, keep_body).await;
             if !sent.reusable {
                 self.conn = None;
             }
-            let again = match sent.unsent.take() {
-                Some(req) => Some(req),
-                None if sent.no_response => copy,
-                None => None,
-            };
-            if reused && let Some(req) = again {
+            if reused && let Some(req) = sent.unsent.take() {
+                sh.retries.fetch_add(1, Ordering::Relaxed);
                 let conn = self.conn.insert(sh.connect(self.id).await?);
                 sent = conn.send(req, keep_body).await;
                 if !sent.reusable {

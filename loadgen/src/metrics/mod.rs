@@ -78,6 +78,7 @@ pub struct RunMetrics {
     /// (endpoint, status) -> counter; status is a code or an error kind.
     requests: Mutex<HashMap<(usize, String), Counter>>,
     backends: Mutex<HashMap<String, Counter>>,
+    upkeeps: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for RunMetrics {
@@ -111,6 +112,7 @@ impl RunMetrics {
             errors: Vec::new(),
             requests: Mutex::new(HashMap::new()),
             backends: Mutex::new(HashMap::new()),
+            upkeeps: Default::default(),
         }
     }
 
@@ -152,6 +154,7 @@ impl RunMetrics {
             requests: Mutex::new(HashMap::new()),
             backends: Mutex::new(HashMap::new()),
             scenario: scenario.to_string(),
+            upkeeps: Default::default(),
             handle: Some(handle),
             recorder: Some(recorder),
         };
@@ -167,6 +170,25 @@ impl RunMetrics {
 
     pub fn is_enabled(&self) -> bool {
         self.recorder.is_some()
+    }
+
+    /// Folds the histogram samples recorded since the last call into their buckets.
+    ///
+    /// A recorder from `build_recorder()` has no upkeep task of its own: every observation of
+    /// `loadgen_request_duration_seconds` stays queued until a render or an upkeep drains it, so
+    /// a run nobody scrapes would grow with its request count. The engine calls this every
+    /// second (its ticker), which keeps memory constant whether or not anyone scrapes.
+    pub fn run_upkeep(&self) {
+        if let Some(h) = &self.handle {
+            h.run_upkeep();
+            self.upkeeps
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// How many times [`RunMetrics::run_upkeep`] drained the recorder (0 when disabled).
+    pub fn upkeeps(&self) -> u64 {
+        self.upkeeps.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The exposition text (what `/metrics` serves).

@@ -105,6 +105,7 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
         s.successes += r.summary.successes;
         s.failures += r.summary.failures;
         s.dropped += r.summary.dropped;
+        s.retries += r.summary.retries;
         s.late += r.summary.late;
         s.iterations += r.summary.iterations;
         add_map(&mut s.status_codes, &r.summary.status_codes);

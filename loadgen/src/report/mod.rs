@@ -126,7 +126,9 @@ pub struct Summary {
     /// HTTP status code -> count.
     pub status_codes: BTreeMap<String, u64>,
     /// Transport error kind (connect_refused, timeout, reset, tls, body, other) plus `capture` and
-    /// `check` for failed captures/expectations -> count.
+    /// `check` for failed captures/expectations -> count, and `template` for requests that could
+    /// not be built (a missing capture variable): those were never sent, so they are not in
+    /// `requests`, `failures`, `rps` or the latencies.
     pub errors: BTreeMap<String, u64>,
     /// `x-served-by` header value -> count.
     pub backends: BTreeMap<String, u64>,
@@ -136,6 +138,11 @@ pub struct Summary {
     pub late: u64,
     /// Iterations (a scenario flow of several steps counts once).
     pub iterations: u64,
+    /// Requests resent once on a fresh connection because the kept-alive connection they were
+    /// given had been closed by the server before any of the request was written (the
+    /// keep-alive race); each is counted once in `requests` with the outcome of the resend.
+    #[serde(default)]
+    pub retries: u64,
 }
 
 /// Latency statistics in milliseconds.

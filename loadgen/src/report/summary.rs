@@ -120,6 +120,20 @@ pub fn render(r: &RunReport) -> String {
     if !s.errors.is_empty() {
         let _ = writeln!(out, "errors: {}", kv(&s.errors));
     }
+    if let Some(n) = s.errors.get("template") {
+        let _ = writeln!(
+            out,
+            "not sent: {} request(s) could not be built (template error), not counted as requests",
+            num(*n)
+        );
+    }
+    if s.retries > 0 {
+        let _ = writeln!(
+            out,
+            "retries: {} (resent on a fresh connection: the kept-alive one was closed before the request was written)",
+            num(s.retries)
+        );
+    }
     if !s.backends.is_empty() {
         let total: u64 = s.backends.values().sum();
         let parts: Vec<String> = s
