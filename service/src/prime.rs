@@ -8,10 +8,32 @@ pub const MAX_N_EXCLUSIVE: u64 = 10_000_000_000_000;
 /// Range the random n is drawn from when none is given.
 pub const RANDOM_RANGE: std::ops::Range<u64> = 1_000_000_000..MAX_N_EXCLUSIVE;
 
+/// Trial divisors tried between two looks at the stop flag in
+/// [`largest_prime_factor_until`]: frequent enough that a cancelled job stops within tens of
+/// microseconds, rare enough that the check costs nothing measurable.
+pub const STOP_CHECK_EVERY: u64 = 4096;
+
+/// The job was told to stop before it finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped;
+
 /// Largest prime factor of `n` (n >= 2); `None` for n < 2, which has none.
-pub fn largest_prime_factor(mut n: u64) -> Option<u64> {
+pub fn largest_prime_factor(n: u64) -> Option<u64> {
+    match largest_prime_factor_until(n, || false) {
+        Ok(factor) => factor,
+        Err(Stopped) => unreachable!("never asked to stop"),
+    }
+}
+
+/// [`largest_prime_factor`] that calls `stop` before the first trial divisor and then every
+/// [`STOP_CHECK_EVERY`] divisors, and gives up with [`Stopped`] once it returns true. A request
+/// that timed out or whose client left thus frees its CPU slot instead of finishing unseen work.
+pub fn largest_prime_factor_until(
+    mut n: u64,
+    mut stop: impl FnMut() -> bool,
+) -> Result<Option<u64>, Stopped> {
     if n < 2 {
-        return None;
+        return Ok(None);
     }
     let mut largest = 1;
     while n.is_multiple_of(2) {
@@ -19,8 +41,16 @@ pub fn largest_prime_factor(mut n: u64) -> Option<u64> {
         n /= 2;
     }
     let mut f: u64 = 3;
+    let mut until_check: u64 = 0;
     // f <= n / f instead of f * f <= n: no overflow near u64::MAX.
     while f <= n / f {
+        if until_check == 0 {
+            if stop() {
+                return Err(Stopped);
+            }
+            until_check = STOP_CHECK_EVERY;
+        }
+        until_check -= 1;
         while n.is_multiple_of(f) {
             largest = f;
             n /= f;
@@ -30,7 +60,7 @@ pub fn largest_prime_factor(mut n: u64) -> Option<u64> {
     if n > 1 {
         largest = n;
     }
-    Some(largest)
+    Ok(Some(largest))
 }
 
 #[cfg(test)]
@@ -78,6 +108,36 @@ mod tests {
             Some(9_999_999_999_971)
         );
         assert_eq!(largest_prime_factor(u64::MAX), Some(6_700_417));
+    }
+
+    /// The worst case below the cap: a prime, so every odd divisor up to its root is tried.
+    const WORST_N: u64 = 9_999_999_999_971;
+
+    #[test]
+    fn a_stop_requested_up_front_stops_before_any_division() {
+        assert_eq!(largest_prime_factor_until(WORST_N, || true), Err(Stopped));
+    }
+
+    #[test]
+    fn the_stop_flag_is_consulted_every_few_thousand_divisors() {
+        // Say "go on" 3 times, then "stop": the job must give up after at most 3 rounds of
+        // STOP_CHECK_EVERY divisors, long before the ~1.6 million the answer needs.
+        let mut checks = 0u64;
+        let result = largest_prime_factor_until(WORST_N, || {
+            checks += 1;
+            checks > 3
+        });
+        assert_eq!(result, Err(Stopped));
+        assert_eq!(checks, 4);
+        // And when never stopped, it is consulted about sqrt(n) / 2 / STOP_CHECK_EVERY times.
+        let mut checks = 0u64;
+        let result = largest_prime_factor_until(WORST_N, || {
+            checks += 1;
+            false
+        });
+        assert_eq!(result, Ok(Some(WORST_N)));
+        let divisors: u64 = 3_162_277 / 2;
+        assert_eq!(checks, divisors.div_ceil(STOP_CHECK_EVERY));
     }
 
     proptest! {

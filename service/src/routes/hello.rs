@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::{AppError, JsonObject};
-use crate::prime::{self, MAX_N_EXCLUSIVE, MIN_N};
+use crate::pool::Cancel;
+use crate::prime::{self, MAX_N_EXCLUSIVE, MIN_N, Stopped};
 use crate::state::AppState;
 
 /// Request: `{}` for a random n in [1e9, 1e13), or a given n in [2, 1e13).
@@ -124,12 +125,12 @@ pub async fn hello(
     };
     let (factor, elapsed) = state
         .pool
-        .run(move |_| {
-            let start = Instant::now();
-            let factor = prime::largest_prime_factor(n);
-            (factor, start.elapsed().as_secs_f64())
-        })
-        .await?;
+        .run(move |cancel| factor_job(n, cancel))
+        .await?
+        // Only a dropped request cancels, so nobody normally reads this answer.
+        .map_err(|Stopped| {
+            AppError::from_status(StatusCode::SERVICE_UNAVAILABLE, "calculation cancelled")
+        })?;
     let factor = factor.ok_or_else(|| AppError::invalid("n has no prime factor"))?;
     Ok(Json(HelloResponse {
         message1: "Hello, world!".to_string(),
@@ -140,6 +141,15 @@ pub async fn hello(
         largest_prime_factor: factor,
         elapsed_time: elapsed,
     }))
+}
+
+/// The CPU-pool job: the factor of `n` and the seconds it took, or [`Stopped`] as soon as the
+/// request is gone (timed out, client left), so an abandoned job frees its CPU slot within a few
+/// thousand divisions instead of finishing work nobody will read.
+fn factor_job(n: u64, cancel: &Cancel) -> Result<(Option<u64>, f64), Stopped> {
+    let start = Instant::now();
+    let factor = prime::largest_prime_factor_until(n, || cancel.is_cancelled())?;
+    Ok((factor, start.elapsed().as_secs_f64()))
 }
 
 /// An empty body counts as `{}` (clients of the original tutorial POST without one); anything else
@@ -183,5 +193,45 @@ mod mime_type {
             self.0 == "application/json"
                 || (self.0.starts_with("application/") && self.0.ends_with("+json"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::pool::CpuPool;
+
+    /// A prime just below the cap: the longest trial division the endpoint accepts (~1.6 million
+    /// divisions, far more than can run in the millisecond the request below lives).
+    const WORST_N: u64 = 9_999_999_999_971;
+
+    #[test]
+    fn the_job_answers_when_not_cancelled() {
+        assert_eq!(
+            factor_job(600_851_475_143, &Cancel::default()).map(|(f, _)| f),
+            Ok(Some(6857))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dropped_request_stops_its_job_early() {
+        let pool = CpuPool::new(1, 0, Metrics::new("test", 1.0));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let request = pool.run(move |cancel| tx.send(factor_job(WORST_N, cancel)).unwrap());
+        // The request times out (the timeout middleware drops it the same way).
+        let _ = tokio::time::timeout(Duration::from_millis(1), request).await;
+        let outcome = tokio::task::spawn_blocking(move || rx.recv().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome.map(|(f, _)| f),
+            Err(Stopped),
+            "the job ran to the end"
+        );
+        // Its slot is free again: with no queue, the next job runs instead of being shed.
+        assert_eq!(pool.run(|_| 7).await.unwrap(), 7);
     }
 }
