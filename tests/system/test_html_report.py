@@ -136,7 +136,7 @@ def start_workload(binary: Path, error_ratio: str) -> tuple[subprocess.Popen, st
     pytest.fail("workload did not become healthy within 20 s")
 
 
-def loadgen_run(binary: Path, url: str, out: Path, rate: int, deployment: str) -> dict:
+def loadgen_run(binary: Path, url: str, out: Path, rate: int, deployment: str, *extra: str) -> dict:
     subprocess.run(
         [
             str(binary),
@@ -151,6 +151,7 @@ def loadgen_run(binary: Path, url: str, out: Path, rate: int, deployment: str) -
             deployment,
             "--out",
             str(out),
+            *extra,
         ],
         check=False,  # thresholds are not set; a non-zero exit here would be a real failure below
         timeout=60,
@@ -236,7 +237,7 @@ def reports(binaries, tmp_path_factory):
     loadgen = binaries["loadgen"]
     proc, base = start_workload(binaries["workload"], error_ratio="0.1")
     try:
-        run_a = loadgen_run(loadgen, f"{base}/ping", tmp / "a.json", 150, "docker")
+        run_a = loadgen_run(loadgen, f"{base}/ping", tmp / "a.json", 150, "docker", "--html", str(tmp / "a-run.html"))
         run_b = loadgen_run(loadgen, f"{base}/ping", tmp / "b.json", 300, "k8s-hpa")
     finally:
         proc.terminate()
@@ -314,3 +315,18 @@ def test_comparison_page_overlays_runs(binaries, reports):
     rows_a = {y for _, y in found["a"]}
     rows_b = {y for _, y in found["b"]}
     assert len(rows_b - rows_a) > 100, "replica chart of the watched run"
+
+
+def test_html_flag_on_a_run_draws_the_run(binaries, reports):
+    """`--html` on the run itself writes the same single-run page as `loadgen report` would."""
+    chromium = require_tool("chromium")
+    html, png = reports / "a-run.html", reports / "a-run.png"
+    assert html.exists(), "the run's --html page was not written"
+    text = html.read_text()
+    assert text.lstrip().lower().startswith("<!doctype html")
+    assert "<script" not in text and "src=" not in text
+    screenshot(chromium, html, png, 3000, reports)
+    _, _, rows = decode_png(png)
+    found = pixels_by_color(rows, {"throughput": THROUGHPUT, "errors": ERRORS, "latency p99": P99})
+    for name, px in found.items():
+        assert_line_drawn(px, name)
