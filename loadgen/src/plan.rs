@@ -68,6 +68,28 @@ impl LoadOverrides {
 
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 const MAX_USERS: u64 = 100_000;
+/// Longest duration a plan (a phase, their sum, a think time) may ask for: ten years. Anything
+/// longer is a typo, and the engine adds durations to `Instant`s, which must not overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+fn check_duration(d: Duration, what: &str) -> Result<Duration, String> {
+    if d > MAX_DURATION {
+        return Err(format!(
+            "{what} {} is longer than the 10-year limit",
+            humantime::format_duration(d)
+        ));
+    }
+    Ok(d)
+}
+
+/// Sum of phase durations, within [`MAX_DURATION`].
+fn total_duration(phases: &[Phase]) -> Result<Duration, String> {
+    phases
+        .iter()
+        .try_fold(Duration::ZERO, |acc, p| acc.checked_add(p.duration))
+        .filter(|d| *d <= MAX_DURATION)
+        .ok_or_else(|| "the phases together last longer than the 10-year limit".to_string())
+}
 
 fn check_rate(r: f64, what: &str) -> Result<f64, String> {
     if !r.is_finite() || !(0.0..=10_000_000.0).contains(&r) {
@@ -113,6 +135,15 @@ impl LoadPlan {
         if spec.ramp_to.is_some() && spec.rate.is_none() {
             return Err("ramp_to needs a starting rate (`rate`)".into());
         }
+        if let Some(d) = spec.duration {
+            check_duration(d.0, "duration")?;
+        }
+        if let Some(d) = spec.think_time {
+            check_duration(d.0, "think_time")?;
+        }
+        for (i, p) in spec.phases.iter().enumerate() {
+            check_duration(p.duration.0, &format!("phase {} duration", i + 1))?;
+        }
         let max_in_flight = spec.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT);
         if max_in_flight == 0 || max_in_flight > MAX_USERS {
             return Err(format!("max_in_flight must be between 1 and {MAX_USERS}"));
@@ -154,7 +185,16 @@ impl LoadPlan {
                 let duration = match (spec.duration, spec.requests) {
                     (Some(d), _) => d.0,
                     (None, Some(n)) if spec.ramp_to.is_none() => {
-                        Duration::from_secs_f64(n as f64 / rate + 1.0 / rate)
+                        // Long enough for arrival n-1 (due at (n-1)/rate) plus one interval.
+                        Duration::try_from_secs_f64(n as f64 / rate + 1.0 / rate)
+                            .ok()
+                            .filter(|d| *d <= MAX_DURATION)
+                            .ok_or_else(|| {
+                                format!(
+                                    "{n} requests at rate {rate}/s would take longer than the \
+                                     10-year limit: raise the rate or set a duration"
+                                )
+                            })?
                     }
                     (None, Some(_)) => return Err("a ramp (ramp_to) needs a duration".into()),
                     (None, None) => Duration::from_secs(10),
@@ -165,7 +205,7 @@ impl LoadPlan {
                     to,
                 }]
             };
-            if phases.iter().all(|p| p.duration.is_zero()) {
+            if total_duration(&phases)?.is_zero() {
                 return Err("the open-loop plan has no duration".into());
             }
             if phases.iter().all(|p| p.from == 0.0 && p.to == 0.0) {
@@ -210,7 +250,13 @@ impl LoadPlan {
             if max_users == 0 {
                 return Err("every phase has 0 users: nothing would be sent".into());
             }
-            let total: Duration = phases.iter().map(|p| p.duration).sum();
+            let total = total_duration(&phases)?;
+            if total.is_zero() {
+                return Err(
+                    "the user phases have no duration: give at least one phase a duration above 0"
+                        .into(),
+                );
+            }
             return Ok(LoadPlan::Closed {
                 phases,
                 max_users,
@@ -574,5 +620,86 @@ mod tests {
             ..Default::default()
         };
         assert!(LoadPlan::from_spec(&bad, None).is_err());
+    }
+
+    fn plan_error(spec: LoadSpec) -> String {
+        LoadPlan::from_spec(&spec, None).expect_err("an invalid plan")
+    }
+
+    #[test]
+    fn absurd_rates_durations_and_ramps_are_errors_not_panics() {
+        let dur = |s: u64| Some(crate::scenario::Dur(Duration::from_secs(s)));
+        // 5 requests at 1e-300/s: no Duration holds that.
+        let e = plan_error(LoadSpec {
+            rate: Some(1e-300),
+            requests: Some(5),
+            ..Default::default()
+        });
+        assert!(e.contains("10-year limit"), "{e}");
+        // Longer than ten years, in either loop, in phases or as think time.
+        let e = plan_error(LoadSpec {
+            rate: Some(10.0),
+            duration: dur(u64::MAX / 2),
+            ..Default::default()
+        });
+        assert!(e.contains("duration"), "{e}");
+        let e = plan_error(LoadSpec {
+            users: Some(2),
+            duration: dur(11 * 365 * 86400),
+            ..Default::default()
+        });
+        assert!(e.contains("duration"), "{e}");
+        let e = plan_error(LoadSpec {
+            users: Some(2),
+            think_time: dur(u64::MAX),
+            ..Default::default()
+        });
+        assert!(e.contains("think_time"), "{e}");
+        let phase = |secs: u64, users: Option<u64>, rate: Option<f64>| crate::scenario::PhaseSpec {
+            duration: crate::scenario::Dur(Duration::from_secs(secs)),
+            users,
+            rate,
+            name: None,
+            ramp_to: None,
+        };
+        // Phases each within the limit whose sum is not (and would overflow a Duration sum).
+        let e = plan_error(LoadSpec {
+            phases: vec![phase(9 * 365 * 86400, Some(1), None); 3],
+            ..Default::default()
+        });
+        assert!(e.contains("10-year limit"), "{e}");
+        let e = plan_error(LoadSpec {
+            phases: vec![
+                phase(u64::MAX, None, Some(5.0)),
+                phase(u64::MAX, None, Some(5.0)),
+            ],
+            ..Default::default()
+        });
+        assert!(e.contains("10-year limit"), "{e}");
+        // Ramp targets that are not rates.
+        let e = plan_error(LoadSpec {
+            rate: Some(10.0),
+            ramp_to: Some(f64::INFINITY),
+            duration: dur(10),
+            ..Default::default()
+        });
+        assert!(e.contains("ramp_to"), "{e}");
+        // Closed-loop user phases that add up to no time at all, like open loop.
+        let e = plan_error(LoadSpec {
+            phases: vec![phase(0, Some(10), None), phase(0, Some(20), None)],
+            ..Default::default()
+        });
+        assert!(e.contains("no duration"), "{e}");
+        // A tiny but sane rate still plans.
+        let p = LoadPlan::from_spec(
+            &LoadSpec {
+                rate: Some(0.001),
+                requests: Some(2),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(p.duration(), Some(Duration::from_secs(3000)));
     }
 }

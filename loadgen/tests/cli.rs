@@ -299,3 +299,63 @@ fn merge_equals_the_union_and_compare_prints_ratios() {
     assert_eq!(code, 2);
     assert!(stderr.contains("/nonexistent.json"), "{stderr}");
 }
+
+#[test]
+fn absurd_load_values_are_usage_errors_not_panics() {
+    // 5 requests at 1e-300/s would take longer than any Duration: a clear error, exit 2.
+    let (code, _, stderr) = run(&[
+        "--target",
+        "http://127.0.0.1:1/",
+        "--rate",
+        "1e-300",
+        "-n",
+        "5",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("10-year limit"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let (code, _, stderr) = run(&[
+        "--target",
+        "http://127.0.0.1:1/",
+        "-c",
+        "1",
+        "--duration",
+        "500000years",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("duration"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        // Closed-loop user phases that last no time at all.
+        (
+            "zero-users.yaml",
+            "requests: [{ path: / }]\nload:\n  phases:\n    - { duration: 0s, users: 5 }\n    - { duration: 0s, users: 10 }\n",
+            "no duration",
+        ),
+        // Open-loop phases whose sum overflows.
+        (
+            "long-rate.yaml",
+            "requests: [{ path: / }]\nload:\n  phases:\n    - { duration: 400000000000years, rate: 5 }\n    - { duration: 400000000000years, rate: 5 }\n",
+            "10-year limit",
+        ),
+        (
+            "bad-ramp.yaml",
+            "requests: [{ path: / }]\nload: { rate: 10, ramp_to: 1e400, duration: 10s }\n",
+            "ramp_to",
+        ),
+    ];
+    for (name, text, msg) in cases {
+        let sc = out(&dir, name);
+        std::fs::write(&sc, text).unwrap();
+        let (code, _, stderr) = run(&[
+            "run",
+            sc.to_str().unwrap(),
+            "--target",
+            "http://127.0.0.1:1",
+        ]);
+        assert_eq!(code, 2, "{name}: {stderr}");
+        assert!(stderr.contains(msg), "{name}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+    }
+}
