@@ -265,8 +265,8 @@ pub fn build_state(config: &Config, quota: CpuQuota) -> AppState {
 }
 
 /// The application router with every layer, in order from the outside in:
-/// identity header + error shape, panic catcher, tracing span, metrics, body limit, then per
-/// traffic route: load shedding, timeout, fault injection.
+/// identity header + error shape, tracing span, metrics, panic catcher, body limit (see
+/// [`outer_layers`]), then per traffic route: load shedding, timeout, fault injection.
 pub fn router(config: &Config, state: AppState) -> Router {
     let faults = Faults {
         error_ratio: config.fault_error_ratio,
@@ -303,11 +303,26 @@ pub fn router(config: &Config, state: AppState) -> Router {
         .route("/info", get(ops::info))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::document(config.max_work_ms)));
 
-    let mut app = traffic
+    let app = traffic
         .merge(ops)
         .fallback(mw::not_found)
-        .with_state(state.clone())
-        .layer(DefaultBodyLimit::max(config.max_body_bytes));
+        .with_state(state.clone());
+    outer_layers(app, config, &state)
+}
+
+/// The layers every response passes through, from the inside out:
+/// - body limit;
+/// - panic catcher: a panicking handler becomes an ordinary 500 *here*, inside the metrics and
+///   tracing layers, so the 500 is counted in the duration histogram, recorded on the span and
+///   the active gauge goes back down like for any other answer (outside them, the panic unwound
+///   through the metrics future and the 500 was never recorded);
+/// - metrics (the route label comes from `MatchedPath`, set by the router before these run);
+/// - tracing span (only with an exporter);
+/// - identity header and the shared error shape (outermost, so every answer gets them).
+pub fn outer_layers(app: Router, config: &Config, state: &AppState) -> Router {
+    let mut app = app
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(CatchPanicLayer::custom(panic_response));
     if config.http_metrics {
         app = app.layer(metrics::MetricsLayer::new(state.metrics.clone()));
     }
@@ -317,8 +332,7 @@ pub fn router(config: &Config, state: AppState) -> Router {
         app = app.layer(telemetry::http_trace_layer(true));
     }
     let served_by = served_by(&state.instance.hostname);
-    app.layer(CatchPanicLayer::custom(panic_response))
-        .layer(from_fn_with_state(served_by, mw::finalize))
+    app.layer(from_fn_with_state(served_by, mw::finalize))
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
@@ -350,4 +364,56 @@ async fn render_metrics(State(metrics): State<Arc<Metrics>>) -> impl IntoRespons
         )],
         metrics.render(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::QuotaSource;
+
+    /// No route of the application panics on purpose, so the composition is checked with one
+    /// that does, behind the same [`outer_layers`], served on 127.0.0.1:0.
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_500_counted_in_the_duration_histogram() {
+        let config = Config::local_test();
+        let quota = CpuQuota {
+            cores: 1.0,
+            source: QuotaSource::Host,
+        };
+        let state = build_state(&config, quota);
+        let routes = Router::new().route(
+            "/boom/{id}",
+            get(|| async {
+                panic!("a handler bug");
+                #[allow(unreachable_code)]
+                ""
+            }),
+        );
+        let app = outer_layers(routes, &config, &state);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(axum::serve(listener, app).into_future());
+
+        let response = reqwest::get(format!("http://{addr}/boom/7")).await.unwrap();
+        assert_eq!(response.status(), 500);
+        assert_eq!(response.headers()["x-served-by"], "test-host");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["status"], 500, "{body}");
+
+        let text = state.metrics.render();
+        let count = text
+            .lines()
+            .find(|l| {
+                l.starts_with("http_server_request_duration_seconds_count{")
+                    && l.contains("route=\"/boom/{id}\"")
+                    && l.contains("status=\"500\"")
+            })
+            .unwrap_or_else(|| panic!("no 500 in the duration histogram:\n{text}"));
+        assert!(count.ends_with(" 1"), "{count}");
+        assert!(
+            text.lines().any(|l| l == "http_server_active_requests 0"),
+            "the active gauge did not come back down:\n{text}"
+        );
+        server.abort();
+    }
 }
