@@ -36,6 +36,7 @@ pub fn table(names: &[String], runs: &[RunReport]) -> String {
         "deployment",
         "requests",
         "duration",
+        "vs first",
         "rps",
         "vs first",
         "p50",
@@ -58,6 +59,11 @@ pub fn table(names: &[String], runs: &[RunReport]) -> String {
             Cell::new(r.deployment().unwrap_or("-")),
             right(s.requests.to_string()),
             right(format!("{:.1}s", s.duration_s)),
+            right(format!(
+                "{} ({})",
+                ratio(b.duration_s, s.duration_s),
+                change(b.duration_s, s.duration_s)
+            )),
             right(format!("{:.1}", s.rps)),
             right(format!(
                 "{} ({})",
@@ -99,5 +105,32 @@ mod tests {
         assert_eq!(change(100.0, 100.0), "=");
         assert_eq!(change(0.0, 1.0), "n/a");
         assert_eq!(ratio(100.0, 250.0), "x2.50");
+    }
+
+    fn run(duration_s: f64, rps: f64) -> RunReport {
+        let mut r = RunReport::default();
+        r.summary.duration_s = duration_s;
+        r.summary.rps = rps;
+        r.summary.success_rate = 100.0;
+        r
+    }
+
+    #[test]
+    fn duration_has_its_change_against_the_first_run() {
+        // The same 300,000 requests: 600 s on one container, 240 s with the autoscaler.
+        let names = ["docker.json".to_string(), "k8s-hpa.json".to_string()];
+        let t = table(&names, &[run(600.0, 500.0), run(240.0, 1250.0)]);
+        let header = t.lines().nth(1).unwrap();
+        let cols: Vec<&str> = header.split('┆').map(str::trim).collect();
+        let at = |name: &str| cols.iter().position(|c| c.contains(name)).unwrap();
+        assert_eq!(cols[at("duration") + 1], "vs first", "{t}");
+        let row = t.lines().find(|l| l.contains("k8s-hpa.json")).unwrap();
+        let cells: Vec<&str> = row.split('┆').map(str::trim).collect();
+        assert_eq!(cells[at("duration")], "240.0s", "{t}");
+        assert_eq!(cells[at("duration") + 1], "x0.40 (-60.0%)", "{t}");
+        assert_eq!(cells[at("rps") + 1], "x2.50 (+150.0%)", "{t}");
+        let first = t.lines().find(|l| l.contains("docker.json")).unwrap();
+        let cells: Vec<&str> = first.split('┆').map(str::trim).collect();
+        assert_eq!(cells[at("duration") + 1], "x1.00 (=)", "{t}");
     }
 }
