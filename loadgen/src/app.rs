@@ -53,7 +53,7 @@ pub fn dispatch(cli: Cli) -> u8 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            crate::errln!("error: {e:#}");
             if e.downcast_ref::<BadInput>().is_some() {
                 exit::USAGE
             } else {
@@ -203,26 +203,34 @@ pub async fn execute(p: Prepared) -> anyhow::Result<u8> {
     let (report, interrupted) = run_to_report(&p).await?;
     let quiet = p.opts.quiet;
     let to_stdout = p.opts.out.as_deref() == Some("-");
-    if !quiet {
-        let text = crate::report::summary::render(&report);
-        if to_stdout {
-            eprint!("{text}");
-        } else {
-            print!("{text}");
-        }
-    }
-    if let Some(out) = &p.opts.out {
+    // Files first: whatever happens to the terminal afterwards (a closed pipe), the report and
+    // the HTML page are on disk.
+    if let Some(out) = &p.opts.out
+        && !to_stdout
+    {
         report.write(out)?;
-        if !to_stdout && !quiet {
-            println!("report written to {out}");
-        }
     }
     if let Some(html) = &p.opts.html {
         std::fs::write(html, crate::report::html::render_run(&report))
             .map_err(|e| anyhow::anyhow!("cannot write {html}: {e}"))?;
     }
+    if !quiet {
+        let text = crate::report::summary::render(&report);
+        if to_stdout {
+            crate::console::err(format_args!("{text}"));
+        } else {
+            crate::console::out(format_args!("{text}"));
+        }
+    }
+    if to_stdout {
+        report.write("-")?;
+    } else if let Some(out) = &p.opts.out
+        && !quiet
+    {
+        crate::outln!("report written to {out}");
+    }
     for t in report.thresholds.iter().filter(|t| !t.passed) {
-        eprintln!("threshold failed: {} (actual {:.3})", t.expr, t.actual);
+        crate::errln!("threshold failed: {} (actual {:.3})", t.expr, t.actual);
     }
     Ok(if interrupted {
         exit::INTERRUPTED
@@ -266,7 +274,7 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
             .await
             .with_context(|| format!("cannot serve metrics on {addr}"))?;
             if !p.opts.quiet {
-                eprintln!("metrics at http://{bound}/metrics");
+                crate::errln!("metrics at http://{bound}/metrics");
             }
             Some(task)
         }
@@ -289,7 +297,7 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
                 if let Err(e) = pusher.push_text(&m.render()).await
                     && !warned
                 {
-                    eprintln!("warning: {e}");
+                    crate::errln!("warning: {e}");
                     warned = true;
                 }
             }
@@ -300,7 +308,7 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let ctrl_c = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
+            crate::errln!(
                 "\ninterrupted: stopping, waiting for requests in flight, then writing the report"
             );
             let _ = stop_tx.send(true);
@@ -363,7 +371,7 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
     let mut report = build_report(p, &run, labels, &data, replicas);
     if !data.error_samples.is_empty() && !p.opts.quiet {
         for e in &data.error_samples {
-            eprintln!("error sample: {e}");
+            crate::errln!("error sample: {e}");
         }
     }
     report.thresholds = p
@@ -379,12 +387,12 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
     if let Some(pusher) = pusher
         && let Err(e) = pusher.push_text(&metrics.render()).await
     {
-        eprintln!("warning: final {e}");
+        crate::errln!("warning: final {e}");
     }
     if let Some(task) = server {
         if !interrupted && !p.opts.metrics_linger.is_zero() {
             if !p.opts.quiet {
-                eprintln!(
+                crate::errln!(
                     "serving final metrics for {} (--metrics-linger)",
                     humantime::format_duration(p.opts.metrics_linger)
                 );
@@ -536,7 +544,7 @@ fn compare(c: CompareCmd) -> anyhow::Result<u8> {
                 .unwrap_or_else(|| p.clone())
         })
         .collect();
-    println!("{}", crate::report::compare::table(&names, &runs));
+    crate::outln!("{}", crate::report::compare::table(&names, &runs));
     Ok(exit::OK)
 }
 
@@ -557,17 +565,22 @@ fn merge_cmd(m: MergeCmd) -> anyhow::Result<u8> {
         .map(|t| t.evaluate(&merged.summary))
         .collect();
     let to_stdout = m.out == "-";
+    if !to_stdout {
+        merged.write(&m.out)?;
+    }
     if !m.quiet {
         let text = crate::report::summary::render(&merged);
         if to_stdout {
-            eprint!("{text}");
+            crate::console::err(format_args!("{text}"));
         } else {
-            print!("{text}");
+            crate::console::out(format_args!("{text}"));
         }
     }
-    merged.write(&m.out)?;
+    if to_stdout {
+        merged.write("-")?;
+    }
     for t in merged.thresholds.iter().filter(|t| !t.passed) {
-        eprintln!("threshold failed: {} (actual {:.3})", t.expr, t.actual);
+        crate::errln!("threshold failed: {} (actual {:.3})", t.expr, t.actual);
     }
     Ok(if merged.thresholds.iter().any(|t| !t.passed) {
         exit::THRESHOLD_FAILED

@@ -9,6 +9,7 @@
 pub mod app;
 pub mod cli;
 pub mod client;
+pub mod console;
 pub mod engine;
 pub mod exit;
 pub mod metrics;

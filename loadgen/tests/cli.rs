@@ -359,3 +359,46 @@ fn absurd_load_values_are_usage_errors_not_panics() {
         assert!(!stderr.contains("panicked"), "{name}: {stderr}");
     }
 }
+
+#[test]
+fn closed_stdout_still_writes_the_report_and_does_not_panic() {
+    // `loadgen ... --out r.json | head -1`: the reader goes away before the summary is printed.
+    let srv = start();
+    let dir = tempfile::tempdir().unwrap();
+    let o = out(&dir, "r.json");
+    let url = format!("{}/ping", srv.url());
+    let mut child = Command::new(bin())
+        .args([
+            "--target",
+            &url,
+            "-n",
+            "50",
+            "-c",
+            "2",
+            "--out",
+            o.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let res = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(report(&o).summary.requests, 50);
+
+    // `--out - | head -1`: the JSON itself goes to the closed pipe; still no panic.
+    let mut child = Command::new(bin())
+        .args(["--target", &url, "-n", "20", "-c", "2", "--out", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let res = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -346,16 +346,23 @@ impl RunReport {
         })
     }
 
-    /// Writes the report as pretty JSON to `path` (`-` = stdout).
+    /// Writes the report as pretty JSON to `path` (`-` = stdout; a reader that closes the pipe
+    /// early is not an error).
     pub fn write(&self, path: &str) -> anyhow::Result<()> {
         use anyhow::Context;
         let json = serde_json::to_string_pretty(self)?;
         if path == "-" {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
-            out.write_all(json.as_bytes())?;
-            out.write_all(b"\n")?;
-            out.flush()?;
+            let written = out
+                .write_all(json.as_bytes())
+                .and_then(|()| out.write_all(b"\n"))
+                .and_then(|()| out.flush());
+            match written {
+                // The reader closed the pipe (`| head`): it took what it wanted; not a failure.
+                Err(e) if crate::console::is_broken_pipe(&e) => {}
+                r => r?,
+            }
         } else {
             std::fs::write(path, json + "\n").with_context(|| format!("cannot write {path}"))?;
         }
