@@ -2,7 +2,6 @@
 //! worker count follows the container's CPU quota rather than the host's core count.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
 use workload::config::{Cli, Command};
@@ -63,8 +62,9 @@ fn main() -> ExitCode {
         let app = Application::build(config).await?;
         app.run_until_stopped(signals).await
     });
-    // CPU jobs still spinning on the blocking pool must not hold the exit up.
-    runtime.shutdown_timeout(Duration::from_secs(1));
+    // CPU jobs still spinning on the blocking pool must not hold the exit up; neither may a slow
+    // trace collector. Both waits are bounded: see shutdown::SHUTDOWN_OVERHEAD.
+    runtime.shutdown_timeout(shutdown::RUNTIME_STOP_TIMEOUT);
     telemetry.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,13 +5,46 @@
 //!    endpoints controller takes the instance out of rotation, while requests are still served;
 //! 3. the drain delay passes (time for that to propagate);
 //! 4. the listener stops accepting and idle keep-alive connections are closed;
-//! 5. in-flight requests get up to the shutdown timeout to finish; then the process exits 0.
+//! 5. in-flight requests get up to the shutdown timeout to finish;
+//! 6. bounded clean-up, at most [`SHUTDOWN_OVERHEAD`] in all: the metrics listener stops
+//!    ([`METRICS_STOP_TIMEOUT`]), CPU jobs still spinning on the blocking pool get
+//!    [`RUNTIME_STOP_TIMEOUT`], pending trace spans get [`TRACE_FLUSH_TIMEOUT`] to be exported;
+//!    then the process exits 0.
+//!
+//! So from the first signal to exit takes at most drain delay + shutdown timeout +
+//! [`SHUTDOWN_OVERHEAD`] (plus scheduling noise): an orchestrator's kill deadline (Kubernetes
+//! `terminationGracePeriodSeconds`, `docker stop -t`) must be at least that, or the drain is cut.
 //!
 //! A second signal during any of this exits at once (see [`signal_with_escalation`]).
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Longest wait for the metrics listener to finish its in-flight scrapes after the application
+/// listener is done.
+pub const METRICS_STOP_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Longest wait for the runtime's threads (CPU jobs on the blocking pool) at exit.
+pub const RUNTIME_STOP_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Longest wait for pending trace spans to be exported at exit (an unreachable or slow collector
+/// costs this much, not the OTLP client's whole request timeout).
+pub const TRACE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Most time the process may take after drain delay + shutdown timeout before it exits: the sum
+/// of the bounded clean-up steps above. A literal, so manifests' tests can read it from here.
+pub const SHUTDOWN_OVERHEAD: Duration = Duration::from_secs(4);
+
+const _: () = assert!(
+    METRICS_STOP_TIMEOUT
+        .saturating_add(RUNTIME_STOP_TIMEOUT)
+        .saturating_add(TRACE_FLUSH_TIMEOUT)
+        .as_nanos()
+        <= SHUTDOWN_OVERHEAD.as_nanos(),
+    "SHUTDOWN_OVERHEAD must cover every clean-up step"
+);
 
 /// Exit code when a second signal cuts the drain short (128 + SIGINT, as shells do).
 pub const FORCED_EXIT_CODE: i32 = 130;

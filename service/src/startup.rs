@@ -199,7 +199,7 @@ impl Application {
         .await;
 
         let _ = stop_metrics.send(());
-        if tokio::time::timeout(Duration::from_secs(1), &mut metrics_server)
+        if tokio::time::timeout(crate::shutdown::METRICS_STOP_TIMEOUT, &mut metrics_server)
             .await
             .is_err()
         {

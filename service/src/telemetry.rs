@@ -25,6 +25,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer as _};
 
 use crate::config::{Config, LogFormat};
+use crate::shutdown::TRACE_FLUSH_TIMEOUT;
 
 /// Why logging or tracing could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -48,10 +49,12 @@ impl Telemetry {
         self.provider.is_some()
     }
 
-    /// Flushes and stops the exporter (blocking; call outside the async runtime).
+    /// Flushes and stops the exporter (blocking; call outside the async runtime). Waits at most
+    /// [`TRACE_FLUSH_TIMEOUT`]: spans a slow or unreachable collector has not taken by then are
+    /// dropped, so exit is never held up by the OTLP client's request timeout.
     pub fn shutdown(self) {
         if let Some(provider) = self.provider
-            && let Err(e) = provider.shutdown()
+            && let Err(e) = provider.shutdown_with_timeout(TRACE_FLUSH_TIMEOUT)
         {
             eprintln!("workload: flushing traces failed: {e}");
         }
@@ -198,5 +201,36 @@ impl Extractor for HeaderExtractor<'_> {
 
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use opentelemetry::trace::{Span as _, Tracer as _};
+
+    use super::*;
+
+    /// A collector that accepts connections (the kernel's backlog does) and never answers: the
+    /// export hangs until the OTLP client's own timeout, far longer than the flush may take.
+    #[test]
+    fn flushing_to_a_collector_that_never_answers_is_bounded() {
+        let collector = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", collector.local_addr().unwrap());
+        let provider = otlp_provider(&endpoint, "flush-test").unwrap();
+        provider.tracer("test").start("a pending span").end();
+        let telemetry = Telemetry {
+            provider: Some(provider),
+        };
+        let start = Instant::now();
+        telemetry.shutdown();
+        let took = start.elapsed();
+        // An upper bound with a wide margin: the default flush waited 5 s and the client 10 s.
+        assert!(
+            took < TRACE_FLUSH_TIMEOUT + Duration::from_millis(2500),
+            "flush took {took:?}"
+        );
+        drop(collector);
     }
 }
