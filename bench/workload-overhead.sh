@@ -2,15 +2,21 @@
 # Overhead of the workload's per-request metrics + tracing layers, measured with wrk on 127.0.0.1.
 #
 # Three release instances of the same binary run side by side: "off" (--http-metrics=false
-# --http-tracing=false), "on" (the defaults: metrics histogram + tracing layer; without an OTLP
-# endpoint spans are disabled) and "otlp" (the defaults plus OTEL_EXPORTER_OTLP_ENDPOINT pointing
-# at a local sink that accepts and discards the exports, so every request makes a real span).
+# --http-tracing=false), "on" (the defaults without an OTLP endpoint: the metrics histogram only,
+# since the tracing layer is not installed when no exporter would read its spans) and "otlp" (the
+# defaults plus OTEL_EXPORTER_OTLP_ENDPOINT pointing at a local sink that accepts and discards the
+# exports: metrics + tracing layer, every request makes a real span).
 # Rounds alternate between them so machine noise hits all alike. Two figures per endpoint, each
 # the median over rounds, with ratios against "off":
 #   - requests/s (what wrk sees; sensitive to anything else running on the machine), and
 #   - server CPU microseconds per request (utime+stime of the server from /proc over the requests
-#     wrk completed; far less sensitive to other load, so it is the figure to trust on a busy box). Also prints each instance's idle RSS and its time from exec to the first 200
-# on /readyz. Target from issue 2: overhead <= 5%.
+#     wrk completed; far less sensitive to other load, so it is the figure to trust on a busy box).
+# Also prints each instance's idle RSS and its time from exec to the first 200 on /readyz.
+# Target from issue 2: overhead <= 5%.
+#
+# Every answer must be a 2xx: each instance's CPU queue (--cpu-queue) holds all CONNECTIONS
+# /api/v1/hello jobs, so none is shed with a cheap 503, and a run that still sees a non-2xx/3xx
+# answer aborts (its figure would measure shedding or errors, not the layers).
 #
 # Env: DURATION (wrk seconds per run, default 5), ROUNDS (default 3), CONNECTIONS (default 32),
 #      SKIP_BUILD=1 to reuse target/release/workload.
@@ -74,11 +80,13 @@ PIDS+=($!)
 declare -A PORT PID READY_MS RSS_KB
 start() { # name, extra env (k=v or -), extra flags...
   local name=$1 envs=$2; shift 2
-  local port mport t0 pid
+  local port mport t0 pid env_args=()
+  if [[ $envs != - ]]; then env_args=("$envs"); fi
   port=$(free_port); mport=$(free_port)
   t0=$(now_ns)
-  env -u OTEL_EXPORTER_OTLP_ENDPOINT ${envs/#-/} "${PIN_SERVER[@]}" "$BIN" --addr "127.0.0.1:$port" --metrics-addr "127.0.0.1:$mport" \
-    --worker-threads 1 --max-in-flight 100000 --log-format json --drain-delay 0s "$@" \
+  env -u OTEL_EXPORTER_OTLP_ENDPOINT "${env_args[@]}" "${PIN_SERVER[@]}" "$BIN" --addr "127.0.0.1:$port" --metrics-addr "127.0.0.1:$mport" \
+    --worker-threads 1 --cpu-queue "$CONNECTIONS" --max-in-flight 100000 --log-format json \
+    --drain-delay 0s "$@" \
     >"$TMP/$name.log" 2>&1 &
   pid=$!
   PIDS+=("$pid")
@@ -103,6 +111,16 @@ measure() { # name, path, [lua] -> "req/s cpu-us-per-request"
   c0=$(cpu_ticks "${PID[$name]}")
   out=$("${PIN_WRK[@]}" wrk "${args[@]}" "http://127.0.0.1:${PORT[$name]}$path")
   c1=$(cpu_ticks "${PID[$name]}")
+  if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
+    {
+      echo "error: instance '$name' answered non-2xx/3xx responses on $path; the figure would measure"
+      echo "load shedding or errors, not the layers' overhead. wrk said:"
+      echo "$out"
+      echo "last lines of the instance's log:"
+      tail -n 20 "$TMP/$name.log"
+    } >&2
+    exit 1
+  fi
   awk -v c="$((c1 - c0))" -v hz="$CLK_TCK" '
     / requests in / { n = $1 }
     /Requests\/sec/ { r = $2 }
@@ -137,7 +155,7 @@ for ep in ping hello; do
   roff=$(med "${RPS[$ep.off]}"); coff=$(med "${CPU[$ep.off]}")
   path=/ping; [[ $ep == hello ]] && path=/api/v1/hello
   for name in on otlp; do
-    label="on (metrics+tracing)"; [[ $name == otlp ]] && label="on + OTLP export"
+    label="metrics (no tracing)"; [[ $name == otlp ]] && label="metrics+tracing+OTLP"
     r=$(med "${RPS[$ep.$name]}"); c=$(med "${CPU[$ep.$name]}")
     awk -v p="$path" -v l="$label" -v r="$r" -v roff="$roff" -v c="$c" -v coff="$coff" \
       'BEGIN { printf "%-14s %-21s %9.0f %9.0f %7.3f | %10.2f %10.2f %7.3f\n", p, l, r, roff, r/roff, c, coff, c/coff }'
