@@ -402,3 +402,51 @@ fn closed_stdout_still_writes_the_report_and_does_not_panic() {
     assert_eq!(res.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn merge_of_crafted_reports_is_a_usage_error() {
+    let srv = start();
+    let dir = tempfile::tempdir().unwrap();
+    let a = out(&dir, "a.json");
+    let url = format!("{}/ping", srv.url());
+    let (code, _, _) = run(&[
+        "--target",
+        &url,
+        "-n",
+        "10",
+        "-q",
+        "--out",
+        a.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    let real: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&a).unwrap()).unwrap();
+    let crafted = |name: &str, f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = real.clone();
+        f(&mut v);
+        let p = out(&dir, name);
+        std::fs::write(&p, v.to_string()).unwrap();
+        p
+    };
+    let huge = crafted("huge.json", &|v| v["summary"]["requests"] = u64::MAX.into());
+    let late = crafted("late.json", &|v| v["started_at_unix_ms"] = u64::MAX.into());
+    let long = crafted("long.json", &|v| v["summary"]["duration_s"] = 1e300.into());
+    for (bad, msg) in [
+        (&huge, "requests"),
+        (&late, "started_at_unix_ms"),
+        (&long, "duration_s"),
+    ] {
+        let m = out(&dir, "m.json");
+        let (code, _, stderr) = run(&[
+            "merge",
+            a.to_str().unwrap(),
+            bad.to_str().unwrap(),
+            "-q",
+            "--out",
+            m.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 2, "{msg}: {stderr}");
+        assert!(stderr.contains(msg), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

@@ -14,10 +14,72 @@ use super::{
     ReportError, RunReport, SCHEMA_VERSION, Summary, TimePoint,
 };
 
-fn add_map(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
+/// `a + b` for counts read from reports: a crafted or corrupt report must not overflow the merge.
+fn sum(a: u64, b: u64, what: &str) -> Result<u64, ReportError> {
+    a.checked_add(b).ok_or_else(|| {
+        ReportError::Invalid(format!(
+            "the reports' {what} add up to more than {}: not real runs",
+            u64::MAX
+        ))
+    })
+}
+
+fn add(into: &mut u64, v: u64, what: &str) -> Result<(), ReportError> {
+    *into = sum(*into, v, what)?;
+    Ok(())
+}
+
+fn add_map(
+    into: &mut BTreeMap<String, u64>,
+    from: &BTreeMap<String, u64>,
+    what: &str,
+) -> Result<(), ReportError> {
     for (k, v) in from {
-        *into.entry(k.clone()).or_default() += v;
+        add(into.entry(k.clone()).or_default(), *v, what)?;
     }
+    Ok(())
+}
+
+/// Latest wall-clock start a report may claim: the last millisecond of year 9999 (what RFC 3339
+/// can write).
+const MAX_UNIX_MS: u64 = 253_402_300_799_999;
+/// Longest duration a report may claim: ten years, like the longest plan.
+const MAX_DURATION_S: f64 = 10.0 * 365.0 * 86400.0;
+
+/// Rejects reports whose times cannot come from a run (they would overflow the merge's sums).
+fn check_times(r: &RunReport) -> Result<u64, ReportError> {
+    if r.started_at_unix_ms > MAX_UNIX_MS {
+        return Err(ReportError::Invalid(format!(
+            "run {}: started_at_unix_ms {} is after the year 9999",
+            r.run, r.started_at_unix_ms
+        )));
+    }
+    let d = r.summary.duration_s;
+    if !d.is_finite() || !(0.0..=MAX_DURATION_S).contains(&d) {
+        return Err(ReportError::Invalid(format!(
+            "run {}: summary.duration_s {d} is not a duration between 0 and 10 years",
+            r.run
+        )));
+    }
+    let res = r.timeseries_resolution_s;
+    if !res.is_finite() || !(0.0..=MAX_DURATION_S).contains(&res) {
+        return Err(ReportError::Invalid(format!(
+            "run {}: timeseries_resolution_s {res} is not a bucket width",
+            r.run
+        )));
+    }
+    if let Some(p) = r
+        .timeseries
+        .iter()
+        .find(|p| !p.t_s.is_finite() || !(0.0..=MAX_DURATION_S).contains(&p.t_s))
+    {
+        return Err(ReportError::Invalid(format!(
+            "run {}: timeseries point at t_s {} is outside the run",
+            r.run, p.t_s
+        )));
+    }
+    // Both bounded above: no overflow.
+    Ok(r.started_at_unix_ms + (d * 1000.0).round() as u64)
 }
 
 /// Success rate in percent (100 with no requests).
@@ -54,7 +116,7 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
     let mut end_ms = 0u64;
     let mut cpu_mean = 0.0;
     let mut cpu_max: f64 = 0.0;
-    let mut threads = 0;
+    let mut threads: usize = 0;
     let mut warnings = Vec::new();
     let mut limited = false;
     let mut workers = 0;
@@ -90,41 +152,48 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
             let es = hist::decode(&what(&e.name), &h.service_time)?;
             match eps.iter_mut().find(|(x, _, _)| x.name == e.name) {
                 Some((acc, l, sv)) => {
-                    acc.requests += e.requests;
-                    acc.successes += e.successes;
-                    acc.failures += e.failures;
-                    add_map(&mut acc.status_codes, &e.status_codes);
-                    add_map(&mut acc.errors, &e.errors);
+                    add(&mut acc.requests, e.requests, "endpoint requests")?;
+                    add(&mut acc.successes, e.successes, "endpoint successes")?;
+                    add(&mut acc.failures, e.failures, "endpoint failures")?;
+                    add_map(&mut acc.status_codes, &e.status_codes, "status codes")?;
+                    add_map(&mut acc.errors, &e.errors, "errors")?;
                     l.add(el).map_err(hist_err)?;
                     sv.add(es).map_err(hist_err)?;
                 }
                 None => eps.push((e.clone(), el, es)),
             }
         }
-        s.requests += r.summary.requests;
-        s.successes += r.summary.successes;
-        s.failures += r.summary.failures;
-        s.dropped += r.summary.dropped;
-        s.retries += r.summary.retries;
-        s.late += r.summary.late;
-        s.iterations += r.summary.iterations;
-        add_map(&mut s.status_codes, &r.summary.status_codes);
-        add_map(&mut s.errors, &r.summary.errors);
-        add_map(&mut s.backends, &r.summary.backends);
+        let rs = &r.summary;
+        add(&mut s.requests, rs.requests, "requests")?;
+        add(&mut s.successes, rs.successes, "successes")?;
+        add(&mut s.failures, rs.failures, "failures")?;
+        add(&mut s.dropped, rs.dropped, "dropped iterations")?;
+        add(&mut s.retries, rs.retries, "retries")?;
+        add(&mut s.late, rs.late, "late iterations")?;
+        add(&mut s.iterations, rs.iterations, "iterations")?;
+        add_map(&mut s.status_codes, &rs.status_codes, "status codes")?;
+        add_map(&mut s.errors, &rs.errors, "errors")?;
+        add_map(&mut s.backends, &rs.backends, "backends")?;
         start_ms = start_ms.min(r.started_at_unix_ms);
-        end_ms = end_ms.max(r.started_at_unix_ms + (r.summary.duration_s * 1000.0).round() as u64);
+        end_ms = end_ms.max(check_times(r)?);
         cpu_mean += r.generator.cpu_percent_mean;
         cpu_max = cpu_max.max(r.generator.cpu_percent_max);
-        threads += r.generator.threads;
+        threads = threads.saturating_add(r.generator.threads);
         limited |= r.generator.limited_by_generator;
         for w in &r.generator.warnings {
             warnings.push(format!("{}: {w}", r.run));
         }
-        workers += r.workers;
+        workers = r.workers.checked_add(workers).ok_or_else(|| {
+            ReportError::Invalid("the reports' worker counts overflow: not real runs".into())
+        })?;
         interrupted |= r.interrupted;
-        plan.concurrency += r.plan.concurrency;
+        add(
+            &mut plan.concurrency,
+            r.plan.concurrency,
+            "planned concurrency",
+        )?;
         plan.requests = match (plan.requests, r.plan.requests) {
-            (Some(a), Some(b)) => Some(a + b),
+            (Some(a), Some(b)) => Some(sum(a, b, "planned requests")?),
             _ => None,
         };
         plan.duration_s = match (plan.duration_s, r.plan.duration_s) {
@@ -269,17 +338,18 @@ fn merge_series(reports: &[RunReport], start_ms: u64) -> Vec<TimePoint> {
             match buckets.get_mut(&t) {
                 Some(b) => {
                     let (r0, r1) = (b.requests, p.requests);
-                    if r0 + r1 > 0 {
-                        b.p50_ms = (b.p50_ms * r0 as f64 + p.p50_ms * r1 as f64) / (r0 + r1) as f64;
+                    let n = r0 as f64 + r1 as f64;
+                    if n > 0.0 {
+                        b.p50_ms = (b.p50_ms * r0 as f64 + p.p50_ms * r1 as f64) / n;
                     }
                     b.p99_ms = b.p99_ms.max(p.p99_ms);
                     b.max_ms = b.max_ms.max(p.max_ms);
-                    b.requests += p.requests;
-                    b.failures += p.failures;
+                    b.requests = b.requests.saturating_add(p.requests);
+                    b.failures = b.failures.saturating_add(p.failures);
                     b.rps = b.requests as f64 / width;
                     b.target_rate += p.target_rate;
-                    b.active_users += p.active_users;
-                    b.in_flight += p.in_flight;
+                    b.active_users = b.active_users.saturating_add(p.active_users);
+                    b.in_flight = b.in_flight.saturating_add(p.in_flight);
                 }
                 None => {
                     let mut q = p.clone();
@@ -291,4 +361,75 @@ fn merge_series(reports: &[RunReport], start_ms: u64) -> Vec<TimePoint> {
         }
     }
     buckets.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(run: &str, requests: u64) -> RunReport {
+        let mut r = RunReport {
+            schema_version: SCHEMA_VERSION,
+            run: run.into(),
+            started_at_unix_ms: 1_700_000_000_000,
+            workers: 1,
+            ..Default::default()
+        };
+        r.summary.requests = requests;
+        r.summary.successes = requests;
+        r.summary.duration_s = 10.0;
+        r.timeseries_resolution_s = 1.0;
+        r
+    }
+
+    fn invalid(reports: &[RunReport]) -> String {
+        match merge(reports) {
+            Err(e @ ReportError::Invalid(_)) => e.to_string(),
+            other => panic!("expected an invalid-input error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sane_reports_merge() {
+        let m = merge(&[report("a", 10), report("b", 20)]).unwrap();
+        assert_eq!(m.summary.requests, 30);
+        assert_eq!(m.workers, 2);
+        assert_eq!(m.summary.duration_s, 10.0);
+    }
+
+    #[test]
+    fn counts_that_overflow_are_an_error_not_a_panic() {
+        let e = invalid(&[report("a", u64::MAX), report("b", 1)]);
+        assert!(e.contains("requests"), "{e}");
+        let mut a = report("a", 1);
+        a.summary.status_codes.insert("200".into(), u64::MAX);
+        let mut b = report("b", 1);
+        b.summary.status_codes.insert("200".into(), 1);
+        assert!(invalid(&[a, b]).contains("status codes"));
+        let (mut a, mut b) = (report("a", 1), report("b", 1));
+        a.plan.requests = Some(u64::MAX);
+        b.plan.requests = Some(2);
+        assert!(invalid(&[a, b]).contains("planned requests"));
+        let (mut a, b) = (report("a", 1), report("b", 1));
+        a.workers = u32::MAX;
+        assert!(invalid(&[a, b]).contains("worker"));
+    }
+
+    #[test]
+    fn times_no_run_can_have_are_an_error_not_a_panic() {
+        let mut a = report("a", 1);
+        a.started_at_unix_ms = u64::MAX;
+        assert!(invalid(&[a, report("b", 1)]).contains("started_at_unix_ms"));
+        for d in [f64::NAN, -1.0, 1e300] {
+            let mut a = report("a", 1);
+            a.summary.duration_s = d;
+            assert!(invalid(&[a]).contains("duration_s"));
+        }
+        let mut a = report("a", 1);
+        a.timeseries.push(TimePoint {
+            t_s: f64::INFINITY,
+            ..Default::default()
+        });
+        assert!(invalid(&[a]).contains("t_s"));
+    }
 }
