@@ -521,7 +521,12 @@ pub fn build_report(
             schedule_lag: hist::encode(&d.totals.lag),
             endpoints: ep_hists,
         },
-        replicas,
+        replicas: replicas.map(|mut r| {
+            let throughput: Vec<(f64, f64)> =
+                d.series.points.iter().map(|p| (p.t_s, p.rps)).collect();
+            r.record_throughput(&throughput);
+            r
+        }),
     }
 }
 

@@ -292,6 +292,68 @@ fn records_a_scale_out_with_exact_timings() {
     }
 }
 
+/// The end-of-run summary of a watched run shows the scale-out timeline: when the autoscaler
+/// scaled, when the highest replica count was reached, and the throughput each replica carried
+/// (stored in the JSON report too, and absent from older reports without breaking them).
+#[test]
+fn summary_shows_the_scale_out_timeline() {
+    let mut timeline = paused_runtime().block_on(async {
+        let epoch = Instant::now();
+        let (deployments, hpas) = scale_out_scripts();
+        let api = FakeApi::new(epoch, deployments, hpas);
+        let client = kube::Client::new(api.router(), "default");
+        let handle = watch::spawn_with_client_at(config("deployment/workload"), client, epoch);
+        tokio::time::sleep_until(epoch + Duration::from_secs(60)).await;
+        handle.finish().await
+    });
+    // A run whose throughput follows the replicas: 100/s per ready replica every second (1 ready
+    // until 12 s, 2 until 14 s, 3 until 33 s, 4 until 35 s, then 5).
+    let mut report = loadgen::report::RunReport {
+        scenario: "ramp".into(),
+        ..Default::default()
+    };
+    report.timeseries = (0..60)
+        .map(|t| {
+            let ready = timeline.ready_at(t as f64).unwrap();
+            let rps = 100.0 * f64::from(ready);
+            loadgen::report::TimePoint {
+                t_s: t as f64,
+                requests: rps as u64,
+                rps,
+                ..Default::default()
+            }
+        })
+        .collect();
+    timeline.record_throughput(&report.throughput_series());
+    assert_eq!(timeline.summary.throughput_per_replica, Some(100.0));
+    report.replicas = Some(timeline);
+
+    let text = loadgen::report::summary::render(&report);
+    assert!(
+        text.contains("replicas: initial 1, max 5, final 5"),
+        "{text}"
+    );
+    assert!(text.contains("first scale-up 10.0s"), "{text}");
+    assert!(text.contains("first ready scale-up 12.0s"), "{text}");
+    assert!(text.contains("highest replica count at 35.0s"), "{text}");
+    assert!(
+        text.contains("throughput per ready replica: 100.0/s"),
+        "{text}"
+    );
+
+    // In the JSON report, and optional for reports written before it existed.
+    let json = serde_json::to_value(report.replicas.as_ref().unwrap()).unwrap();
+    assert_eq!(json["summary"]["throughput_per_replica"], 100.0);
+    let mut old = json.clone();
+    old["summary"]
+        .as_object_mut()
+        .unwrap()
+        .remove("throughput_per_replica");
+    let back: ReplicaTimeline = serde_json::from_value(old).unwrap();
+    assert_eq!(back.summary.throughput_per_replica, None);
+    assert_eq!(back.summary.max_replicas, Some(5));
+}
+
 /// The timeline survives the JSON report round trip.
 #[test]
 fn timeline_round_trips_through_json() {

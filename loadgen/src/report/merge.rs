@@ -229,6 +229,7 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
         endpoints.push(e);
     }
     let timeseries = merge_series(reports, start_ms);
+    let throughput: Vec<(f64, f64)> = timeseries.iter().map(|p| (p.t_s, p.rps)).collect();
     let lag_stats = lag_stats(&lag);
     let same = |f: fn(&RunReport) -> &str| {
         let v = f(first);
@@ -301,7 +302,15 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
             all.truncate(super::MAX_TRACES);
             all
         },
-        replicas: reports.iter().find_map(|r| r.replicas.clone()),
+        // One watched Deployment serves every worker: its per-replica throughput is that of the
+        // merged traffic.
+        replicas: reports
+            .iter()
+            .find_map(|r| r.replicas.clone())
+            .map(|mut x| {
+                x.record_throughput(&throughput);
+                x
+            }),
     })
 }
 

@@ -150,13 +150,9 @@ pub fn render(r: &RunReport) -> String {
         let _ = writeln!(out, "backends ({}): {}", s.backends.len(), parts.join(", "));
     }
     if let Some(rep) = &r.replicas
-        && let Some(max) = rep.summary.max_replicas
+        && rep.summary.max_replicas.is_some()
     {
-        let _ = writeln!(
-            out,
-            "replicas: initial {:?}, max {max}, final {:?}",
-            rep.summary.initial_replicas, rep.summary.final_replicas
-        );
+        let _ = write!(out, "{}", scale_out(&rep.summary));
     }
     if let Some(rep) = &r.replicas {
         for w in &rep.warnings {
@@ -191,6 +187,41 @@ pub fn render(r: &RunReport) -> String {
             th.expr,
             if th.passed { "passed" } else { "FAILED" },
             th.actual
+        );
+    }
+    out
+}
+
+fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".into(), |v| v.to_string())
+}
+
+fn secs(v: Option<f64>) -> String {
+    v.map_or_else(|| "never".into(), |t| format!("{t:.1}s"))
+}
+
+/// The scale-out timeline of a watched run: replica counts, when it scaled, what each replica
+/// carried.
+fn scale_out(s: &crate::watch::ScaleOutSummary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "replicas: initial {}, max {}, final {}",
+        opt(s.initial_replicas),
+        opt(s.max_replicas),
+        opt(s.final_replicas)
+    );
+    let _ = writeln!(
+        out,
+        "scale-out: first scale-up {} (spec.replicas raised), first ready scale-up {}, highest replica count at {}",
+        secs(s.time_to_first_scale_up_s),
+        secs(s.time_to_first_ready_scale_up_s),
+        secs(s.time_to_max_replicas_s),
+    );
+    if let Some(per) = s.throughput_per_replica {
+        let _ = writeln!(
+            out,
+            "throughput per ready replica: {per:.1}/s (per-second average)"
         );
     }
     out

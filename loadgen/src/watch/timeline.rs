@@ -61,6 +61,12 @@ pub struct ScaleOutSummary {
     pub time_to_max_replicas_s: Option<f64>,
     /// Highest HPA CPU utilization seen, in percent of request.
     pub max_cpu_utilization_percent: Option<i32>,
+    /// Requests per second per ready replica: the per-second average, i.e. the mean over the
+    /// run's time-series buckets of (that bucket's throughput / the ready replicas in force at
+    /// its start). Buckets before the first sample or with 0 or unknown ready replicas are left
+    /// out. Filled in from the report's time series when the report is built or merged (see
+    /// [`ReplicaTimeline::record_throughput`]); absent in older reports.
+    pub throughput_per_replica: Option<f64>,
 }
 
 /// Everything the watcher recorded during one run. Lives in the JSON report under `replicas`.
@@ -135,6 +141,12 @@ impl ReplicaTimeline {
             return None;
         }
         Some(points.iter().map(|p| p.per_replica).sum::<f64>() / points.len() as f64)
+    }
+
+    /// Stores [`ScaleOutSummary::throughput_per_replica`] for a run's throughput series
+    /// `(t_s, requests per second)`.
+    pub fn record_throughput(&mut self, throughput: &[(f64, f64)]) {
+        self.summary.throughput_per_replica = self.mean_throughput_per_replica(throughput);
     }
 
     /// Computes the scale-out figures from the samples (for a timeline read back from JSON; the
