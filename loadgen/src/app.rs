@@ -467,6 +467,7 @@ pub fn build_report(
         threads: p.threads,
         cpu_mean: d.cpu_mean,
         cpu_max: d.cpu_max,
+        cpu_saturated_share: d.cpu_saturated_share,
         lag: merge::lag_stats(&d.totals.lag),
         open,
         iterations: d.totals.iterations,

@@ -38,15 +38,41 @@ pub struct CpuMonitor {
     start: Option<(Instant, f64)>,
     last: Option<(Instant, f64)>,
     pub max_percent: f64,
+    /// What all the generator's threads can use, percent of one core (100 per thread).
+    capacity_percent: f64,
+    samples: u64,
+    saturated: u64,
 }
 
 impl CpuMonitor {
-    pub fn new() -> Self {
+    /// `threads`: the runtime's worker threads (its CPU capacity).
+    pub fn new(threads: usize) -> Self {
         let now = cpu_seconds().map(|c| (Instant::now(), c));
         Self {
             start: now,
             last: now,
             max_percent: 0.0,
+            capacity_percent: threads.max(1) as f64 * 100.0,
+            samples: 0,
+            saturated: 0,
+        }
+    }
+
+    /// Folds one sample (percent of one core over about a second) into max and saturation share.
+    pub fn record(&mut self, percent: f64) {
+        self.max_percent = self.max_percent.max(percent);
+        self.samples += 1;
+        if percent >= CPU_LIMIT * self.capacity_percent {
+            self.saturated += 1;
+        }
+    }
+
+    /// Share (0..1) of the samples at or above [`CPU_LIMIT`] of capacity.
+    pub fn saturated_share(&self) -> f64 {
+        if self.samples == 0 {
+            0.0
+        } else {
+            self.saturated as f64 / self.samples as f64
         }
     }
 
@@ -60,7 +86,7 @@ impl CpuMonitor {
             return None;
         }
         let p = (now.1 - c0) / wall * 100.0;
-        self.max_percent = self.max_percent.max(p);
+        self.record(p);
         Some(p)
     }
 
@@ -80,18 +106,14 @@ impl CpuMonitor {
     }
 }
 
-impl Default for CpuMonitor {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 /// Inputs of the end-of-run judgement.
 #[derive(Debug, Clone)]
 pub struct Judge {
     pub threads: usize,
     pub cpu_mean: f64,
     pub cpu_max: f64,
+    /// Share (0..1) of the one-second CPU samples at or above [`CPU_LIMIT`] of capacity.
+    pub cpu_saturated_share: f64,
     pub lag: LagStats,
     pub open: bool,
     pub iterations: u64,
@@ -103,6 +125,10 @@ pub struct Judge {
 
 /// CPU share (of all generator threads) above which the generator is called the bottleneck.
 pub const CPU_LIMIT: f64 = 0.9;
+/// Share of seconds at or above [`CPU_LIMIT`] of capacity from which the generator is called the
+/// bottleneck even when its mean CPU is lower (a ramp saturates it at the peak only, and the peak
+/// is the figure a comparison reads).
+pub const SATURATED_SHARE_LIMIT: f64 = 0.1;
 /// Schedule lag p99 above which the generator is called the bottleneck (ms).
 pub const LAG_LIMIT_MS: f64 = 10.0;
 
@@ -114,9 +140,24 @@ pub fn judge(j: &Judge) -> GeneratorStats {
     if j.cpu_mean >= CPU_LIMIT * cap {
         limited = true;
         warnings.push(format!(
-            "the generator used {:.0}% CPU of its {} thread(s) ({:.0}% max): throughput and latency \
-             may be limited by the generator, not the target; run more generators and merge",
-            j.cpu_mean, j.threads, cap
+            "the generator used {:.0}% CPU on average of the {cap:.0}% its {} thread(s) can use \
+             ({:.0}% max): throughput and latency may be limited by the generator, not the target; \
+             run more generators and merge",
+            j.cpu_mean, j.threads, j.cpu_max
+        ));
+    } else if j.cpu_max >= CPU_LIMIT * cap || j.cpu_saturated_share > 0.0 {
+        // The mean hides saturation at the busiest moments (a ramp's peak, a burst).
+        let share = j.cpu_saturated_share * 100.0;
+        limited |= j.cpu_saturated_share >= SATURATED_SHARE_LIMIT;
+        warnings.push(format!(
+            "the generator's CPU peaked at {:.0}% of the {cap:.0}% its {} thread(s) can use and was \
+             at {:.0}% or more of capacity in {share:.0}% of the seconds (mean {:.0}%): throughput \
+             and latency at the busiest moments may be limited by the generator, not the target; \
+             run more generators and merge",
+            j.cpu_max,
+            j.threads,
+            CPU_LIMIT * 100.0,
+            j.cpu_mean
         ));
     }
     if j.open && j.lag.p99 > LAG_LIMIT_MS {
@@ -171,6 +212,7 @@ mod tests {
             threads: 2,
             cpu_mean: 50.0,
             cpu_max: 60.0,
+            cpu_saturated_share: 0.0,
             lag: LagStats::default(),
             open: true,
             iterations: 100,
@@ -196,8 +238,71 @@ mod tests {
             ..base.clone()
         };
         assert!(judge(&lagged).limited_by_generator);
-        let late = judge(&Judge { late: 5, ..base });
+        let late = judge(&Judge {
+            late: 5,
+            ..base.clone()
+        });
         assert!(!late.limited_by_generator);
         assert_eq!(late.warnings.len(), 1);
+
+        // Mean saturation names the capacity as capacity, and the real max as max.
+        let busy = judge(&Judge {
+            cpu_mean: 190.0,
+            cpu_max: 198.0,
+            cpu_saturated_share: 0.9,
+            ..base.clone()
+        });
+        assert!(busy.limited_by_generator);
+        assert_eq!(busy.warnings.len(), 1, "{:?}", busy.warnings);
+        assert!(
+            busy.warnings[0].contains("190% CPU on average of the 200%"),
+            "{:?}",
+            busy.warnings
+        );
+        assert!(
+            busy.warnings[0].contains("(198% max)"),
+            "{:?}",
+            busy.warnings
+        );
+
+        // A ramp that saturates the generator for the last third only: the mean looks fine.
+        let peak = judge(&Judge {
+            cpu_mean: 110.0,
+            cpu_max: 196.0,
+            cpu_saturated_share: 0.3,
+            ..base.clone()
+        });
+        assert!(peak.limited_by_generator);
+        assert!(
+            peak.warnings[0].contains("peaked at 196% of the 200%"),
+            "{:?}",
+            peak.warnings
+        );
+        assert!(
+            peak.warnings[0].contains("in 30% of the seconds"),
+            "{:?}",
+            peak.warnings
+        );
+
+        // One saturated second in a long run: a warning, not a verdict.
+        let blip = judge(&Judge {
+            cpu_max: 185.0,
+            cpu_saturated_share: 0.02,
+            ..base
+        });
+        assert!(!blip.limited_by_generator);
+        assert_eq!(blip.warnings.len(), 1, "{:?}", blip.warnings);
+    }
+
+    #[test]
+    fn monitor_counts_saturated_seconds_against_capacity() {
+        let mut m = CpuMonitor::new(2);
+        for p in [50.0, 185.0, 120.0, 199.0] {
+            m.record(p);
+        }
+        // 90% of 200% is 180%: two of four seconds.
+        assert_eq!(m.saturated_share(), 0.5);
+        assert_eq!(m.max_percent, 199.0);
+        assert_eq!(CpuMonitor::new(1).saturated_share(), 0.0);
     }
 }

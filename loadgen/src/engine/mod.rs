@@ -66,6 +66,8 @@ pub struct RunData {
     pub interrupted: bool,
     pub cpu_mean: f64,
     pub cpu_max: f64,
+    /// Share (0..1) of the one-second CPU samples at 90% or more of the threads' capacity.
+    pub cpu_saturated_share: f64,
     /// A few distinct error messages (for the summary), bounded.
     pub error_samples: Vec<String>,
     /// Slowest traced requests, slowest first.
@@ -236,7 +238,9 @@ pub async fn run(
 
     // The ticker: per-second series, gauges, CPU.
     let series = Arc::new(Mutex::new(TimeSeries::default()));
-    let cpu = Arc::new(Mutex::new(CpuMonitor::new()));
+    // Capacity = this runtime's worker threads (what the generator can use).
+    let threads = tokio::runtime::Handle::current().metrics().num_workers();
+    let cpu = Arc::new(Mutex::new(CpuMonitor::new(threads)));
     let ticker = {
         let sh = Arc::clone(&sh);
         let series = Arc::clone(&series);
@@ -324,9 +328,9 @@ pub async fn run(
     metrics.target_rate.set(0.0);
     metrics.in_flight.set(0.0);
     metrics.active_users.set(0.0);
-    let (cpu_mean, cpu_max) = {
+    let (cpu_mean, cpu_max, cpu_saturated_share) = {
         let c = cpu.lock().unwrap_or_else(|p| p.into_inner());
-        (c.mean_percent(), c.max_percent)
+        (c.mean_percent(), c.max_percent, c.saturated_share())
     };
     let series = series.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let error_samples = sh.errors.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -341,6 +345,7 @@ pub async fn run(
         interrupted,
         cpu_mean,
         cpu_max: cpu_max.max(cpu_mean),
+        cpu_saturated_share,
         error_samples,
         slowest_traces,
     }
