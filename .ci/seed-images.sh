@@ -10,7 +10,8 @@
 #   - runtime  (Dockerfile ARG RUNTIME_IMAGE): a distroless/static-style tree (CA bundle,
 #              passwd/group with nonroot 65532, nsswitch, os-release, tzdata, /tmp), as lean as
 #              the real one so the image size measured in CI means something;
-#   - prometheus (compose's pinned tag):       Debian's `prometheus` package on that runtime base.
+#   - prometheus (compose's pinned tag):       Debian's `prometheus` package on that runtime base,
+#              with busybox's `wget` for the compose healthcheck, as in the official image.
 # Grafana and Tempo are not seeded: CI never starts them.
 #
 # Idempotent and fast when the images exist (a few `docker image inspect`s). FORCE=1 rebuilds.
@@ -175,7 +176,16 @@ seed_prometheus() {
   cp -a "$WORK/prom-deb/usr/share/prometheus/." "$dir/usr/share/prometheus/"
   cp "$WORK/prom-deb/etc/prometheus/prometheus.yml" "$dir/etc/prometheus/prometheus.yml"
   install -d -m 0775 -o 65534 -g 65534 "$dir/prometheus"
+  # The official image is busybox-based, and the compose healthcheck uses its `wget`: the
+  # stand-in carries the same applet (Debian's static busybox).
+  (cd "$WORK" && apt-get download busybox-static >/dev/null 2>&1) \
+    || { log "apt-get download busybox-static failed"; exit 1; }
+  local bbs=("$WORK"/busybox-static_*.deb)
+  mkdir -p "$WORK/busybox-deb" && dpkg-deb -x "${bbs[0]}" "$WORK/busybox-deb"
+  cp "$WORK/busybox-deb/bin/busybox" "$dir/usr/bin/busybox"
+  ln -s busybox "$dir/usr/bin/wget"
   chroot "$dir" /usr/bin/prometheus --version >/dev/null
+  chroot "$dir" /usr/bin/wget --help >/dev/null 2>&1
   # Same interface as the official image: entrypoint, default flags, user, data dir.
   local version
   version=$(dpkg-deb -f "$deb" Version)

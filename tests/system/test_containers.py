@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import time
 import urllib.parse
+from datetime import datetime
 import urllib.request
 from pathlib import Path
 
@@ -180,6 +181,7 @@ def stack(images, tmp_path_factory):
         facts["up_s"] = round(time.monotonic() - t0, 1)
         facts["workload_cid"] = container("workload")
         facts["loadgen_cid"] = container("loadgen")
+        facts["prometheus_cid"] = container("prometheus")
         facts["health"] = _wait(
             "the workload container to turn healthy",
             lambda: (s := _run(["docker", "inspect", "-f", "{{.State.Health.Status}}",
@@ -232,6 +234,21 @@ def test_workload_turns_healthy(stack):
     assert stack["health"] == "healthy"
     info = _http_json(f"http://127.0.0.1:{stack['WORKLOAD_PORT']}/healthz")
     assert info is not None
+
+
+def test_prometheus_turns_healthy_before_the_load_starts(stack):
+    """The loadgen waits for Prometheus's healthcheck (its /-/ready), so the run's first seconds
+    are scraped too."""
+    health = _run(["docker", "inspect", "-f", "{{.State.Health.Status}}", stack["prometheus_cid"]], timeout=30)
+    assert health.stdout.strip() == "healthy", health.stdout + health.stderr
+
+    def started_at(name: str) -> float:
+        # RFC 3339 with up to nanoseconds (trailing zeros trimmed): whole seconds + fraction.
+        text = _run(["docker", "inspect", "-f", "{{.State.StartedAt}}", stack[f"{name}_cid"]], timeout=30).stdout.strip()
+        whole, _, frac = text.rstrip("Z").partition(".")
+        return datetime.fromisoformat(whole + "+00:00").timestamp() + float(f"0.{frac or 0}")
+
+    assert started_at("prometheus") < started_at("loadgen")
 
 
 def test_loadgen_run_succeeds(stack):
@@ -325,6 +342,29 @@ def test_compose_file_is_valid_for_both_compose_versions():
     top = yaml.safe_load(COMPOSE_FILE.read_text())
     # 1.29 reads a top-level `name` as an error and `version` selects an older schema.
     assert "name" not in top and "version" not in top, sorted(top)
+
+
+def test_compose_stop_grace_covers_the_workload_drain(binaries):
+    """docker stop's SIGKILL comes after stop_grace_period: the workload's default drain delay and
+    shutdown timeout (from its --help) and its bounded clean-up (service/src/shutdown.rs) fit inside."""
+    import re
+
+    svc = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["workload"]
+    grace = float(svc["stop_grace_period"].rstrip("s"))
+    env = svc.get("environment", {})
+    assert "WORKLOAD_DRAIN_DELAY" not in env and "WORKLOAD_SHUTDOWN_TIMEOUT" not in env, "read them here"
+    help_text = _run([str(binaries["workload"]), "--help"], timeout=30).stdout
+
+    def default_s(var: str) -> float:
+        m = re.search(rf"env: {var}=\]\s*\[default: (\d+)s\]", help_text)
+        assert m, f"no default in seconds for {var} in workload --help"
+        return float(m.group(1))
+
+    shutdown = (ROOT / "service" / "src" / "shutdown.rs").read_text()
+    m = re.search(r"pub const SHUTDOWN_OVERHEAD: Duration = Duration::from_secs\((\d+)\);", shutdown)
+    assert m, "SHUTDOWN_OVERHEAD is no longer a literal in seconds"
+    total = default_s("WORKLOAD_DRAIN_DELAY") + default_s("WORKLOAD_SHUTDOWN_TIMEOUT") + float(m.group(1))
+    assert total < grace, f"drain + shutdown + clean-up = {total:g}s, stop_grace_period {grace:g}s"
 
 
 def test_compose_mounts_and_defaults_exist():

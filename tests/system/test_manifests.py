@@ -66,6 +66,18 @@ DEFAULT_DRAIN_DELAY = 5.0
 DEFAULT_SHUTDOWN_TIMEOUT = 20.0
 DEFAULT_REQUEST_TIMEOUT = 30.0
 
+
+def _shutdown_overhead_s() -> float:
+    """service/src/shutdown.rs's SHUTDOWN_OVERHEAD: the bounded clean-up after the shutdown
+    timeout (metrics listener, blocking pool, trace flush), read from the source it is defined in."""
+    text = (ROOT / "service" / "src" / "shutdown.rs").read_text()
+    m = re.search(r"pub const SHUTDOWN_OVERHEAD: Duration = Duration::from_(secs|millis)\((\d+)\);", text)
+    assert m, "SHUTDOWN_OVERHEAD is no longer a literal in service/src/shutdown.rs"
+    return int(m.group(2)) / (1 if m.group(1) == "secs" else 1000)
+
+
+SHUTDOWN_OVERHEAD = _shutdown_overhead_s()
+
 Docs = list[dict]
 
 
@@ -395,10 +407,11 @@ def check_drain_fits_grace(docs: Docs) -> list[str]:
             problems.append(
                 f"{d['metadata']['name']}: a request may run {request:g}s but shutdown waits only {shutdown:g}s"
             )
-        if not drain + shutdown < grace:
+        if not drain + shutdown + SHUTDOWN_OVERHEAD < grace:
             problems.append(
-                f"{d['metadata']['name']}: drain {drain:g}s + shutdown {shutdown:g}s does not fit inside "
-                f"terminationGracePeriodSeconds {grace}: SIGKILL cuts the drain short"
+                f"{d['metadata']['name']}: drain {drain:g}s + shutdown {shutdown:g}s + clean-up "
+                f"{SHUTDOWN_OVERHEAD:g}s does not fit inside terminationGracePeriodSeconds {grace}: "
+                "SIGKILL cuts the drain short"
             )
     return problems
 
