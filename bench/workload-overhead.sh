@@ -5,7 +5,9 @@
 # --http-tracing=false), "on" (the defaults without an OTLP endpoint: the metrics histogram only,
 # since the tracing layer is not installed when no exporter would read its spans) and "otlp" (the
 # defaults plus OTEL_EXPORTER_OTLP_ENDPOINT pointing at a local sink that accepts and discards the
-# exports: metrics + tracing layer, every request makes a real span).
+# exports: metrics + tracing layer, every request makes a real span) and "otlp1" (the same with
+# --trace-sample-ratio 0.01, what a load test should run: 1% of requests without a trace context
+# are traced, and requests whose traceparent is sampled, such as loadgen --trace-sample's, always).
 # Rounds alternate between them so machine noise hits all alike. Two figures per endpoint, each
 # the median over rounds, with ratios against "off":
 #   - requests/s (what wrk sees; sensitive to anything else running on the machine), and
@@ -78,10 +80,10 @@ PY
 PIDS+=($!)
 
 declare -A PORT PID READY_MS RSS_KB
-start() { # name, extra env (k=v or -), extra flags...
+start() { # name, extra env (space-separated k=v, or -), extra flags...
   local name=$1 envs=$2; shift 2
   local port mport t0 pid env_args=()
-  if [[ $envs != - ]]; then env_args=("$envs"); fi
+  if [[ $envs != - ]]; then read -r -a env_args <<<"$envs"; fi
   port=$(free_port); mport=$(free_port)
   t0=$(now_ns)
   env -u OTEL_EXPORTER_OTLP_ENDPOINT "${env_args[@]}" "${PIN_SERVER[@]}" "$BIN" --addr "127.0.0.1:$port" --metrics-addr "127.0.0.1:$mport" \
@@ -129,10 +131,11 @@ measure() { # name, path, [lua] -> "req/s cpu-us-per-request"
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-NAMES=(off on otlp)
+NAMES=(off on otlp otlp1)
 start off - --http-metrics=false --http-tracing=false
 start on -
 start otlp "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$SINK_PORT"
+start otlp1 "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$SINK_PORT" --trace-sample-ratio 0.01
 
 declare -A RPS CPU
 for round in $(seq 1 "$ROUNDS"); do
@@ -154,8 +157,12 @@ printf '%-14s %-21s %9s %9s %7s | %10s %10s %7s\n' endpoint instance "req/s" "of
 for ep in ping hello; do
   roff=$(med "${RPS[$ep.off]}"); coff=$(med "${CPU[$ep.off]}")
   path=/ping; [[ $ep == hello ]] && path=/api/v1/hello
-  for name in on otlp; do
-    label="metrics (no tracing)"; [[ $name == otlp ]] && label="metrics+tracing+OTLP"
+  for name in on otlp otlp1; do
+    case $name in
+      on) label="metrics (no tracing)" ;;
+      otlp) label="+tracing, OTLP 100%" ;;
+      *) label="+tracing, OTLP 1%" ;;
+    esac
     r=$(med "${RPS[$ep.$name]}"); c=$(med "${CPU[$ep.$name]}")
     awk -v p="$path" -v l="$label" -v r="$r" -v roff="$roff" -v c="$c" -v coff="$coff" \
       'BEGIN { printf "%-14s %-21s %9.0f %9.0f %7.3f | %10.2f %10.2f %7.3f\n", p, l, r, roff, r/roff, c, coff, c/coff }'
@@ -164,6 +171,6 @@ done
 echo "(req/s ratio below 1 and CPU ratio above 1 are the layers' cost; target: within 5%)"
 echo
 for name in "${NAMES[@]}"; do
-  printf 'instance %-4s  idle RSS %6.1f MiB   exec -> first 200 on /readyz: %d ms\n' \
+  printf 'instance %-5s  idle RSS %6.1f MiB   exec -> first 200 on /readyz: %d ms\n' \
     "$name" "$(awk -v k="${RSS_KB[$name]}" 'BEGIN{print k/1024}')" "${READY_MS[$name]}"
 done

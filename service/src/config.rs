@@ -158,6 +158,13 @@ pub struct Config {
     #[arg(long, global = true, env = "WORKLOAD_HTTP_TRACING", default_value_t = true, action = clap::ArgAction::Set)]
     pub http_tracing: bool,
 
+    /// With OTLP export: fraction (0..=1) of requests without a trace context that start a trace.
+    /// A request whose `traceparent` is sampled is always traced and an unsampled one never
+    /// (parent-based), so `loadgen --trace-sample` picks what is traced. The decision is taken
+    /// before the span exists: an untraced request costs no span at all. Lower it for load tests.
+    #[arg(long, global = true, env = "WORKLOAD_TRACE_SAMPLE_RATIO", default_value_t = 1.0, value_parser = parse_ratio)]
+    pub trace_sample_ratio: f64,
+
     /// OTLP/http endpoint; traces are exported only when set (standard OpenTelemetry variable).
     #[arg(long, global = true, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,

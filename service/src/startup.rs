@@ -329,7 +329,7 @@ pub fn outer_layers(app: Router, config: &Config, state: &AppState) -> Router {
     // The tracing layer exists to feed the trace exporter: without one it is not installed (its
     // spans would be disabled anyway; see telemetry::init).
     if config.http_tracing && config.exports_traces() {
-        app = app.layer(telemetry::http_trace_layer(true));
+        app = app.layer(telemetry::http_trace_layer(config.trace_sample_ratio));
     }
     let served_by = served_by(&state.instance.hostname);
     app.layer(from_fn_with_state(served_by, mw::finalize))

@@ -132,3 +132,57 @@ async fn spans_are_exported_and_continue_the_incoming_trace() {
         "span is not named after the route template"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_zero_ratio_only_requests_whose_parent_is_sampled_are_traced() {
+    const UNSAMPLED_TRACE_ID: &str = "1bf7651916cd43dd8448eb211c80319d";
+    let (port, exports) = fake_collector(Duration::from_secs(30));
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let mut p = start_with_env(
+        &["--drain-delay", "0s", "--trace-sample-ratio", "0"],
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str())],
+    );
+    let client = reqwest::Client::new();
+    let get = |path: &'static str, traceparent: Option<String>| {
+        let mut req = client.get(format!("http://{}{path}", p.app));
+        if let Some(tp) = traceparent {
+            req = req.header("traceparent", tp);
+        }
+        req.send()
+    };
+    // No trace context: not traced at ratio 0.
+    assert_eq!(get("/ping", None).await.unwrap().status(), 200);
+    // A context whose sampled flag is off (flags 00): not traced either.
+    let unsampled = format!("00-{UNSAMPLED_TRACE_ID}-{PARENT_SPAN_ID}-00");
+    assert_eq!(get("/ping", Some(unsampled)).await.unwrap().status(), 200);
+    // A sampled context (flags 01): continued, whatever the ratio.
+    let sampled = format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-01");
+    assert_eq!(get("/tasks/7", Some(sampled)).await.unwrap().status(), 404);
+
+    signal(p.child.id(), "TERM");
+    let code =
+        tokio::task::spawn_blocking(move || wait_exit(&mut p.child, Duration::from_secs(15)))
+            .await
+            .unwrap();
+    assert_eq!(code, Some(0));
+    let mut all = Vec::new();
+    while let Ok((_, body)) = exports.recv_timeout(Duration::from_secs(2)) {
+        all.extend(body);
+    }
+    assert!(
+        contains(&all, &hex(TRACE_ID)),
+        "the sampled request was not traced"
+    );
+    assert!(
+        contains(&all, b"GET /tasks/{id}"),
+        "the sampled request's span is missing"
+    );
+    assert!(
+        !contains(&all, b"GET /ping"),
+        "an unsampled or context-less request was traced at ratio 0"
+    );
+    assert!(
+        !contains(&all, &hex(UNSAMPLED_TRACE_ID)),
+        "an unsampled parent was continued"
+    );
+}
