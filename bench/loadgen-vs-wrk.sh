@@ -34,7 +34,7 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 command -v python3 >/dev/null || { echo "python3 is needed to read the JSON reports" >&2; exit 1; }
 
 echo "== building (release)"
-(cd "$ROOT" && cargo build --release -q -p loadgen --bin loadgen --example bench_target)
+[[ "${SKIP_BUILD:-0}" == 1 ]] || (cd "$ROOT" && cargo build --release -q -p loadgen --bin loadgen --example bench_target)
 TARGET_DIR="$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 LOADGEN="$TARGET_DIR/release/loadgen"
 SERVER="$TARGET_DIR/release/examples/bench_target"
@@ -42,13 +42,20 @@ SERVER="$TARGET_DIR/release/examples/bench_target"
 WORK="$(mktemp -d)"
 SERVER_PID=""
 cleanup() {
-  [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null || true
+  if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
-"$SERVER" "127.0.0.1:$PORT" 1 2>"$WORK/server.log" &
+# With two or more CPUs the server gets CPU 0 and each generator CPU 1, so neither steals the
+# other's time slices and the generators are compared on the same core (unpinned, the scheduler
+# sometimes puts the generator beside the server, and rounds differ by half).
+PIN_SERVER=() PIN_GEN=()
+if command -v taskset >/dev/null && (($(nproc) >= 2)); then
+  PIN_SERVER=(taskset -c 0) PIN_GEN=(taskset -c 1)
+fi
+"${PIN_SERVER[@]}" "$SERVER" "127.0.0.1:$PORT" 1 2>"$WORK/server.log" &
 SERVER_PID=$!
 URL="http://127.0.0.1:$PORT/ping"
 for _ in $(seq 1 50); do
@@ -63,18 +70,18 @@ echo "== warm-up"
 wrk -t "$THREADS" -c "$CONNS" -d 2s "$URL" >/dev/null
 "$LOADGEN" --target "$URL" -c "$CONNS" --threads "$THREADS" -d 2s -q
 
-echo "== 1. maximum throughput: $CONNS connections, $THREADS thread(s), ${SECS}s each, best of $ROUNDS (alternating)"
+echo "== 1. maximum throughput: $CONNS connections, $THREADS thread(s), ${SECS}s each, best of $ROUNDS (alternating; pinned: ${PIN_GEN[*]:-no})"
 best_wrk=0; best_lg=0; best_oha=0
 # CPU per request (user + system time of each generator process, from bash's `time`): unlike
 # throughput, it does not depend on how fast the shared server happened to be in that round.
 TIMEFORMAT='%U %S'
 cpu_wrk=0; req_wrk=0; cpu_lg=0; req_lg=0
 for round in $(seq 1 "$ROUNDS"); do
-  { time wrk -t "$THREADS" -c "$CONNS" -d "${SECS}s" "$URL" >"$WORK/wrk.out" ; } 2>"$WORK/wrk.time"
+  { time "${PIN_GEN[@]}" wrk -t "$THREADS" -c "$CONNS" -d "${SECS}s" "$URL" >"$WORK/wrk.out" ; } 2>"$WORK/wrk.time"
   w="$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.out")"
   wn="$(awk '/requests in/ {print $1}' "$WORK/wrk.out")"
   wc="$(awk '{print $1 + $2}' "$WORK/wrk.time")"
-  { time "$LOADGEN" --target "$URL" -c "$CONNS" --threads "$THREADS" -d "${SECS}s" -q --out "$WORK/max.json" ; } 2>"$WORK/lg.time"
+  { time "${PIN_GEN[@]}" "$LOADGEN" --target "$URL" -c "$CONNS" --threads "$THREADS" -d "${SECS}s" -q --out "$WORK/max.json" ; } 2>"$WORK/lg.time"
   l="$(json "$WORK/max.json" 'r["summary"]["rps"]')"
   ln="$(json "$WORK/max.json" 'r["summary"]["requests"]')"
   lc="$(awk '{print $1 + $2}' "$WORK/lg.time")"
@@ -85,7 +92,7 @@ for round in $(seq 1 "$ROUNDS"); do
   cpu_wrk="$(python3 -c "print($cpu_wrk+$wc)")"; req_wrk="$(python3 -c "print($req_wrk+$wn)")"
   cpu_lg="$(python3 -c "print($cpu_lg+$lc)")"; req_lg="$(python3 -c "print($req_lg+$ln)")"
   if command -v oha >/dev/null; then
-    o="$(oha -z "${SECS}s" -c "$CONNS" --no-tui --json "$URL" | python3 -c 'import json,sys; print(json.load(sys.stdin)["summary"]["requestsPerSec"])')"
+    o="$("${PIN_GEN[@]}" oha -z "${SECS}s" -c "$CONNS" --no-tui --json "$URL" | python3 -c 'import json,sys; print(json.load(sys.stdin)["summary"]["requestsPerSec"])')"
     printf '            oha %10.0f req/s\n' "$o"
     best_oha="$(python3 -c "print(max($best_oha,$o))")"
   fi

@@ -78,8 +78,16 @@ fn run_blocking(job: Job) -> anyhow::Result<u8> {
             .map(|n| n.get())
             .unwrap_or(1)
     });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
+    // One thread: the current-thread scheduler, whose tasks wake each other without the atomics
+    // and cross-thread hand-offs of the work-stealing one (wrk -t1 is one thread too).
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads);
+        b
+    };
+    let rt = builder
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
