@@ -109,22 +109,24 @@ def run_script(*args: str, env: dict | None = None, timeout: int = 120) -> subpr
     )
 
 
-def table_rows(stdout: str) -> dict[str, list[str]]:
-    """The comparison table's data rows, keyed by the deployment column."""
-    rows: dict[str, list[str]] = {}
+def table_rows(stdout: str) -> dict[str, dict[str, str]]:
+    """The comparison table's data rows, keyed by the deployment column; each row maps a column
+    name to its cell, a change column as "<column> vs first" (e.g. "rps vs first")."""
+    rows: dict[str, dict[str, str]] = {}
     header: list[str] = []
     for line in stdout.splitlines():
         if "┆" not in line:
             continue
         cells = [c.strip() for c in line.strip().strip("│").split("┆")]
         if cells[0] == "run":
-            header = cells
+            header = []
+            for cell in cells:
+                header.append(f"{header[-1]} vs first" if cell == "vs first" else cell)
             continue
-        rows[cells[1]] = cells
-    assert header[:13] == [
-        "run", "deployment", "requests", "duration", "rps", "vs first", "p50", "vs first",
-        "p99", "vs first", "success", "vs first", "max replicas",
-    ], header
+        rows[cells[1]] = dict(zip(header, cells))
+    for column in ("run", "deployment", "requests", "duration", "duration vs first", "rps", "rps vs first",
+                   "p50", "p50 vs first", "p99", "p99 vs first", "success", "success vs first", "max replicas"):
+        assert column in header, (column, header)
     return rows
 
 
@@ -155,19 +157,21 @@ def test_compares_two_deployments_and_skips_an_unreachable_one(binaries, workloa
     assert set(rows) == {"small", "big"}, result.stdout
     small, big = rows["small"], rows["big"]
     for row in (small, big):
-        assert number(row[2]) >= 100, row  # requests: 2 s x 20/s + 2 s x 40/s = 120 planned
-        assert 3.5 <= number(row[3]) <= 10, row  # duration in s
-        assert number(row[4]) > 10, row  # rps
-        assert row[6].endswith("ms") and number(row[6]) > 0, row  # p50
-        assert row[8].endswith("ms") and number(row[8]) >= 90, row  # p99: served 100 ms waits
+        assert number(row["requests"]) >= 100, row  # requests: 2 s x 20/s + 2 s x 40/s = 120 planned
+        assert 3.5 <= number(row["duration"]) <= 10, row  # duration in s
+        assert number(row["rps"]) > 10, row  # rps
+        assert row["p50"].endswith("ms") and number(row["p50"]) > 0, row  # p50
+        assert row["p99"].endswith("ms") and number(row["p99"]) >= 90, row  # p99: served 100 ms waits
     # The first row is the baseline; the second carries its change against it.
-    assert small[5] == "x1.00 (=)" and small[11] == "+0.00 pt", small
-    assert re.match(r"^x[0-9]+\.[0-9]{2} \(", big[5]), big
+    assert small["rps vs first"] == "x1.00 (=)" and small["success vs first"] == "+0.00 pt", small
+    assert small["duration vs first"] == "x1.00 (=)", small
+    assert re.match(r"^x[0-9]+\.[0-9]{2} \(", big["rps vs first"]), big
+    assert re.match(r"^x[0-9]+\.[0-9]{2} \(", big["duration vs first"]), big
     # The capacities differ and the table shows it.
-    assert number(big[10]) == 100.0, big
-    assert number(big[6]) >= 90, big  # every request waited its 100 ms
-    assert number(small[10]) < 90.0, small
-    assert re.match(r"^\+[0-9]+\.[0-9]{2} pt$", big[11]), big
+    assert number(big["success"]) == 100.0, big
+    assert number(big["p50"]) >= 90, big  # every request waited its 100 ms
+    assert number(small["success"]) < 90.0, small
+    assert re.match(r"^\+[0-9]+\.[0-9]{2} pt$", big["success vs first"]), big
 
     # The dead target: reported with the reason, skipped, and not in the table.
     assert re.search(r"SKIPPED gone \(http://127\.0\.0\.1:[0-9]+\): not reachable", result.stderr), result.stderr
@@ -182,7 +186,7 @@ def test_compares_two_deployments_and_skips_an_unreachable_one(binaries, workloa
         assert report["labels"]["comparison"].startswith("compare-")
         assert report["run"].startswith("compare-") and report["run"].endswith(f"-{name}")
         assert report["target"] == workloads[name]
-        assert report["summary"]["requests"] == number(rows[name][2])
+        assert report["summary"]["requests"] == number(rows[name]["requests"])
         assert "report written to" in (out / f"{name}.log").read_text()
     assert not (out / "gone.json").exists()
     assert (out / "compare.txt").read_text().strip() == result.stdout.strip()
@@ -208,7 +212,7 @@ def test_defaults_run_docker_and_skip_the_cluster_without_a_context(binaries, wo
     assert result.returncode == 0, result.stderr
     rows = table_rows(result.stdout)
     assert set(rows) == {"docker"}, result.stdout
-    assert number(rows["docker"][10]) == 100.0
+    assert number(rows["docker"]["success"]) == 100.0
     assert (out / "docker.json").exists() and (out / "compare.html").exists()
     if shutil.which("kubectl"):
         assert "SKIPPED k8s-single, k8s-hpa: kubectl has no current context" in result.stderr, result.stderr
@@ -288,7 +292,7 @@ def test_cluster_targets_apply_single_then_hpa_and_watch(binaries, workloads, sc
     rows = table_rows(result.stdout)
     assert list(rows) == ["k8s-single", "k8s-hpa"], result.stdout
     # single ran against the single stand-in (it sheds), hpa against the other.
-    assert number(rows["k8s-single"][10]) < 90.0 and number(rows["k8s-hpa"][10]) == 100.0, result.stdout
+    assert number(rows["k8s-single"]["success"]) < 90.0 and number(rows["k8s-hpa"]["success"]) == 100.0, result.stdout
 
     applied = [json.loads(line) for line in (state.with_suffix(".applied")).read_text().splitlines()]
     workload_applies = [kinds for kinds in applied if "Deployment" in kinds]
