@@ -80,11 +80,31 @@ fn fake_collector(limit: Duration) -> (u16, mpsc::Receiver<(String, Vec<u8>)>) {
     (port, rx)
 }
 
+/// SIGTERM (shutdown flushes the batch exporter), a clean exit, then every export body received,
+/// concatenated; each export went to the traces path.
+async fn stop_and_collect(
+    mut p: common::Proc,
+    exports: mpsc::Receiver<(String, Vec<u8>)>,
+) -> Vec<u8> {
+    signal(p.child.id(), "TERM");
+    let code =
+        tokio::task::spawn_blocking(move || wait_exit(&mut p.child, Duration::from_secs(15)))
+            .await
+            .unwrap();
+    assert_eq!(code, Some(0));
+    let mut all = Vec::new();
+    while let Ok((path, body)) = exports.recv_timeout(Duration::from_secs(2)) {
+        assert_eq!(path, "/v1/traces");
+        all.extend(body);
+    }
+    all
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_are_exported_and_continue_the_incoming_trace() {
     let (port, exports) = fake_collector(Duration::from_secs(30));
     let endpoint = format!("http://127.0.0.1:{port}");
-    let mut p = start_with_env(
+    let p = start_with_env(
         &["--drain-delay", "0s"],
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
@@ -100,21 +120,8 @@ async fn spans_are_exported_and_continue_the_incoming_trace() {
         .unwrap();
     assert_eq!(r.status(), 404);
 
-    // Shutdown flushes the batch exporter.
-    signal(p.child.id(), "TERM");
-    let code =
-        tokio::task::spawn_blocking(move || wait_exit(&mut p.child, Duration::from_secs(15)))
-            .await
-            .unwrap();
-    assert_eq!(code, Some(0));
-
-    let mut bodies = Vec::new();
-    while let Ok((path, body)) = exports.recv_timeout(Duration::from_secs(2)) {
-        assert_eq!(path, "/v1/traces");
-        bodies.push(body);
-    }
-    assert!(!bodies.is_empty(), "no OTLP export arrived");
-    let all: Vec<u8> = bodies.concat();
+    let all = stop_and_collect(p, exports).await;
+    assert!(!all.is_empty(), "no OTLP export arrived");
     assert!(
         contains(&all, &hex(TRACE_ID)),
         "the span did not continue the incoming trace id"
@@ -138,7 +145,7 @@ async fn with_a_zero_ratio_only_requests_whose_parent_is_sampled_are_traced() {
     const UNSAMPLED_TRACE_ID: &str = "1bf7651916cd43dd8448eb211c80319d";
     let (port, exports) = fake_collector(Duration::from_secs(30));
     let endpoint = format!("http://127.0.0.1:{port}");
-    let mut p = start_with_env(
+    let p = start_with_env(
         &["--drain-delay", "0s", "--trace-sample-ratio", "0"],
         &[("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str())],
     );
@@ -159,16 +166,7 @@ async fn with_a_zero_ratio_only_requests_whose_parent_is_sampled_are_traced() {
     let sampled = format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-01");
     assert_eq!(get("/tasks/7", Some(sampled)).await.unwrap().status(), 404);
 
-    signal(p.child.id(), "TERM");
-    let code =
-        tokio::task::spawn_blocking(move || wait_exit(&mut p.child, Duration::from_secs(15)))
-            .await
-            .unwrap();
-    assert_eq!(code, Some(0));
-    let mut all = Vec::new();
-    while let Ok((_, body)) = exports.recv_timeout(Duration::from_secs(2)) {
-        all.extend(body);
-    }
+    let all = stop_and_collect(p, exports).await;
     assert!(
         contains(&all, &hex(TRACE_ID)),
         "the sampled request was not traced"
