@@ -4,7 +4,7 @@ mod common;
 
 use std::sync::atomic::Ordering;
 
-use common::{loadgen, out, report, start};
+use common::{loadgen, out, report, run_scenario, scenario_file, start};
 
 #[test]
 fn exact_counts_statuses_and_backends() {
@@ -50,26 +50,13 @@ fn exact_counts_statuses_and_backends() {
 fn weighted_mix_counts_every_status() {
     let srv = start();
     let dir = tempfile::tempdir().unwrap();
-    let sc = out(&dir, "mix.yaml");
-    std::fs::write(
-        &sc,
+    let sc = scenario_file(
+        &dir,
+        "mix.yaml",
         "name: mix\nrequests:\n  - { name: ok, path: /status/200, weight: 3 }\n  - { name: missing, path: /status/404, weight: 1 }\n  - { name: boom, path: /status/503 }\n",
-    )
-    .unwrap();
+    );
     let o = out(&dir, "r.json");
-    let code = loadgen(&[
-        "run",
-        sc.to_str().unwrap(),
-        "--target",
-        &srv.url(),
-        "-c",
-        "4",
-        "-n",
-        "2000",
-        "-q",
-        "--out",
-        o.to_str().unwrap(),
-    ]);
+    let code = run_scenario(&sc, &srv.url(), &["-c", "4", "-n", "2000"], &o);
     assert_eq!(code, 0);
     let r = report(&o);
     let seen = srv.seen.status.lock().unwrap().clone();
@@ -146,31 +133,18 @@ fn captures_flow_create_get_delete() {
 fn failed_capture_stops_the_flow_and_is_counted() {
     let srv = start();
     let dir = tempfile::tempdir().unwrap();
-    let sc = out(&dir, "bad-capture.yaml");
-    std::fs::write(
-        &sc,
+    let sc = scenario_file(
+        &dir,
+        "bad-capture.yaml",
         r#"requests:
   - name: flow
     steps:
       - { name: create, method: POST, path: /tasks, json: { title: x }, capture: { id: $.nope } }
       - { name: get, path: "/tasks/{{id}}" }
 "#,
-    )
-    .unwrap();
+    );
     let o = out(&dir, "r.json");
-    let code = loadgen(&[
-        "run",
-        sc.to_str().unwrap(),
-        "--target",
-        &srv.url(),
-        "-c",
-        "2",
-        "-n",
-        "20",
-        "-q",
-        "--out",
-        o.to_str().unwrap(),
-    ]);
+    let code = run_scenario(&sc, &srv.url(), &["-c", "2", "-n", "20"], &o);
     assert_eq!(code, 0);
     let r = report(&o);
     assert_eq!(r.summary.requests, 20, "the get step never ran");
@@ -241,25 +215,13 @@ fn error_kinds_refused_and_timeout() {
 fn user_phases_ramp_up() {
     let srv = start();
     let dir = tempfile::tempdir().unwrap();
-    let sc = out(&dir, "ramp.yaml");
-    std::fs::write(
-        &sc,
+    let sc = scenario_file(
+        &dir,
+        "ramp.yaml",
         "requests: [{ path: /slow?ms=50 }]\nload:\n  phases:\n    - { duration: 2s, users: 0, ramp_to: 10 }\n    - { duration: 1s, users: 10 }\n",
-    )
-    .unwrap();
-    let o = out(&dir, "r.json");
-    assert_eq!(
-        loadgen(&[
-            "run",
-            sc.to_str().unwrap(),
-            "--target",
-            &srv.url(),
-            "-q",
-            "--out",
-            o.to_str().unwrap()
-        ]),
-        0
     );
+    let o = out(&dir, "r.json");
+    assert_eq!(run_scenario(&sc, &srv.url(), &[], &o), 0);
     let r = report(&o);
     assert_eq!(r.plan.concurrency, 10);
     // Users grow 0 -> 10 over 2 s then hold 1 s: about 5 users on average in the ramp, 10 after.
@@ -366,31 +328,18 @@ fn template_error_is_counted_apart_and_never_sent() {
     // never be built. Each iteration sends the create and records a `template` error for the get.
     let srv = start();
     let dir = tempfile::tempdir().unwrap();
-    let sc = out(&dir, "unbuildable.yaml");
-    std::fs::write(
-        &sc,
+    let sc = scenario_file(
+        &dir,
+        "unbuildable.yaml",
         r#"requests:
   - name: flow
     steps:
       - { name: create, method: POST, path: /tasks, json: { title: x } }
       - { name: get, path: "/tasks/{{other}}", capture: { other: $.id } }
 "#,
-    )
-    .unwrap();
+    );
     let o = out(&dir, "r.json");
-    let code = loadgen(&[
-        "run",
-        sc.to_str().unwrap(),
-        "--target",
-        &srv.url(),
-        "-c",
-        "2",
-        "-n",
-        "10",
-        "-q",
-        "--out",
-        o.to_str().unwrap(),
-    ]);
+    let code = run_scenario(&sc, &srv.url(), &["-c", "2", "-n", "10"], &o);
     assert_eq!(code, 0);
     let r = report(&o);
     // Only the creates went on the wire; the unbuildable gets are not requests.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::{loadgen, out, report};
+use common::{loadgen, out, report, run_scenario, scenario_file};
 
 /// Reads one request head (no body: the tests send GETs); false at EOF.
 fn read_head(r: &mut BufReader<TcpStream>) -> bool {
@@ -59,22 +59,13 @@ fn request_on_a_connection_closed_while_idle_is_resent_and_counted() {
         }
     });
     let dir = tempfile::tempdir().unwrap();
-    let sc = out(&dir, "idle.yaml");
-    std::fs::write(
-        &sc,
+    let sc = scenario_file(
+        &dir,
+        "idle.yaml",
         "requests: [{ path: / }]\nload: { users: 1, requests: 4, think_time: 500ms }\n",
-    )
-    .unwrap();
+    );
     let o = out(&dir, "r.json");
-    let code = loadgen(&[
-        "run",
-        sc.to_str().unwrap(),
-        "--target",
-        &url,
-        "-q",
-        "--out",
-        o.to_str().unwrap(),
-    ]);
+    let code = run_scenario(&sc, &url, &[], &o);
     assert_eq!(code, 0);
     let r = report(&o);
     assert_eq!(r.summary.requests, 4);

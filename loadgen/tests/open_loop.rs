@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{loadgen, out, report, start};
+use common::{loadgen, out, report, run_scenario, scenario_file, start};
 
 #[test]
 fn constant_rate_is_accurate() {
@@ -68,25 +68,13 @@ fn constant_rate_is_accurate() {
 fn rate_ramp_follows_the_plan() {
     let srv = start();
     let dir = tempfile::tempdir().unwrap();
-    let sc = out(&dir, "ramp.yaml");
-    std::fs::write(
-        &sc,
+    let sc = scenario_file(
+        &dir,
+        "ramp.yaml",
         "requests: [{ path: /ping }]\nload:\n  phases:\n    - { duration: 2s, rate: 0, ramp_to: 200 }\n    - { duration: 1s, rate: 100 }\n",
-    )
-    .unwrap();
-    let o = out(&dir, "r.json");
-    assert_eq!(
-        loadgen(&[
-            "run",
-            sc.to_str().unwrap(),
-            "--target",
-            &srv.url(),
-            "-q",
-            "--out",
-            o.to_str().unwrap()
-        ]),
-        0
     );
+    let o = out(&dir, "r.json");
+    assert_eq!(run_scenario(&sc, &srv.url(), &[], &o), 0);
     let r = report(&o);
     // 0 -> 200/s over 2 s holds 200 arrivals, then 100 in the hold: 300.
     assert_eq!(r.summary.requests, 300);

@@ -183,3 +183,25 @@ pub fn out(dir: &tempfile::TempDir, name: &str) -> PathBuf {
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_loadgen")
 }
+
+/// Writes a scenario file into `dir`.
+pub fn scenario_file(dir: &tempfile::TempDir, name: &str, yaml: &str) -> PathBuf {
+    let path = out(dir, name);
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+/// `loadgen run SCENARIO --target TARGET EXTRA... -q --out OUT`, in-process; the exit code.
+pub fn run_scenario(scenario: &Path, target: &str, extra: &[&str], out: &Path) -> u8 {
+    let mut args = vec![
+        "run",
+        scenario.to_str().unwrap(),
+        "--target",
+        target,
+        "-q",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    loadgen(&args)
+}
