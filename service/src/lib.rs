@@ -1,6 +1,24 @@
 //! The workload under test: the classic tutorial endpoints, knobs for CPU- and I/O-bound load,
 //! and the operational behaviour (probes, drain, shedding, metrics) that decides how it fares in
 //! a container and under an autoscaler. `main.rs` only parses flags and calls into this crate.
+//!
+//! # Layout
+//!
+//! In the order a process and then a request pass through them:
+//!
+//! - [`config`]: every setting, a flag with an env twin; [`cpu`] reads the cgroup CPU quota that
+//!   sizes the runtime and the CPU pool.
+//! - [`telemetry`]: logs and OTLP traces; [`metrics`]: the metric contract's recorder and the
+//!   per-request layer (names in `docs/metrics.md`).
+//! - [`startup`]: binds both listeners ([`listener`]) and builds the router over [`state`]; the
+//!   app runs until [`shutdown`] (readiness off, drain, close, wait) says it is done.
+//! - [`middleware`]: per request, in front of the handlers: load shedding, the request timeout,
+//!   fault injection, the `x-served-by` header.
+//! - [`routes`]: one file per route group; CPU-bound handlers hand their work ([`prime`]) to
+//!   [`pool`], off the async runtime; tasks live in the bounded [`store`].
+//! - [`error`]: the one JSON error shape every failure ends in; [`openapi`]: the document
+//!   generated from the handlers.
+//! - [`healthcheck`]: the `workload healthcheck` subcommand, a client of `/healthz`.
 
 pub mod config;
 pub mod cpu;
