@@ -438,7 +438,7 @@ def test_no_metric_name_without_an_exporter(stack: Stack):
             referenced.setdefault(name, set()).add(rule.get("record") or rule.get("alert"))
     assert len(referenced) > 20, "the metric-name extractor found suspiciously little"
     unknown = {name: sorted(users) for name, users in referenced.items() if name not in known}
-    assert unknown == {}, "names no binary exports (see the metric contract in ../shared/DESIGN.md)"
+    assert unknown == {}, "names no binary exports (see the metric contract in docs/metrics.md)"
 
 
 def test_watched_replicas_and_hpa_utilization_reach_prometheus(stack: Stack):
