@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 import time
 import urllib.error
@@ -26,6 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import ROOT, free_port
+from test_dashboards import stop  # the same way to end a process the test started
 from dashboard_queries import (
     DASHBOARD_DIR,
     SYNTHETIC_NAMES,
@@ -357,16 +357,6 @@ def wait_for(url: str, proc: subprocess.Popen, deadline_s: float, contains: str 
             pass
         time.sleep(0.2)
     pytest.fail(f"{url} did not answer with {contains!r} within {deadline_s} s")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
