@@ -127,6 +127,7 @@ fn sample_report(run: &str, deployment: &str, rps_scale: f64, replicas: bool) ->
             ..Default::default()
         },
         replicas,
+        ..Default::default()
     }
 }
 

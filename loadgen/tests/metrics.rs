@@ -311,6 +311,7 @@ fn histogram_samples_are_drained_every_second_without_a_scrape() {
                 late_tolerance: Duration::from_millis(10),
                 shards: 2,
                 trace_sample: 0.0,
+                lifetime: Default::default(),
             },
             scenario,
             connector,

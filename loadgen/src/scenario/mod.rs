@@ -91,6 +91,24 @@ pub struct LoadSpec {
     pub phases: Vec<PhaseSpec>,
     /// Closed loop: pause between a user's iterations.
     pub think_time: Option<Dur>,
+    /// Close a connection once it is this old (after its in-flight request): `10s`, or
+    /// `forever` (default 10s; see docs/connections.md).
+    pub connection_max_age: Option<crate::lifetime::MaxAge>,
+    /// Close a connection after this many requests (default: no limit).
+    pub connection_max_requests: Option<u64>,
+    /// `false`: a new connection per request.
+    pub keepalive: Option<bool>,
+}
+
+impl LoadSpec {
+    /// The connection-lifetime keys of the block.
+    pub fn lifetime(&self) -> crate::lifetime::LifetimeSettings {
+        crate::lifetime::LifetimeSettings {
+            max_age: self.connection_max_age,
+            max_requests: self.connection_max_requests,
+            keepalive: self.keepalive,
+        }
+    }
 }
 
 /// One phase.
