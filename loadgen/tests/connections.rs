@@ -135,6 +135,26 @@ fn max_age_recycles_each_workers_connection_without_errors() {
 }
 
 #[test]
+fn open_loop_honours_the_max_age_too() {
+    let (url, seen) = serve(None);
+    let dir = tempfile::tempdir().unwrap();
+    let o = out(&dir, "r.json");
+    let code = quick(
+        &url,
+        &o,
+        &["--rate", "100", "-d", "2s", "--connection-max-age", "300ms"],
+    );
+    assert_eq!(code, 0);
+    let r = report(&o);
+    assert_no_errors(&r);
+    let c = &r.connections;
+    // At least one worker sends all along: 2 s / 300 ms ≈ 6 connections for it alone.
+    assert!(c.reconnects >= 3, "{c:?}");
+    assert_eq!(c.closed.get("max_age"), Some(&c.reconnects), "{c:?}");
+    assert_eq!(c.opened, seen.accepted());
+}
+
+#[test]
 fn max_requests_recycles_exactly_every_n_requests() {
     let (url, seen) = serve(None);
     let dir = tempfile::tempdir().unwrap();

@@ -491,6 +491,67 @@ mod tests {
         assert!(invalid(&[a]).contains("t_s"));
     }
 
+    #[test]
+    fn connections_add_exactly_and_the_start_spread_is_reported() {
+        let mut h1 = hist::new_hist();
+        let mut h2 = hist::new_hist();
+        for us in [100, 200, 300] {
+            hist::record(&mut h1, us);
+        }
+        hist::record(&mut h2, 9_000);
+        let mut a = report("a", 10);
+        a.connections.opened = 3;
+        a.connections.reconnects = 2;
+        a.connections.closed.insert("max_age".into(), 2);
+        a.histograms.connect = hist::encode(&h1);
+        let mut b = report("b", 10);
+        b.started_at_unix_ms += 2_500;
+        b.connections.opened = 1;
+        b.connections.closed.insert("server".into(), 1);
+        b.histograms.connect = hist::encode(&h2);
+        let m = merge(&[a.clone(), b]).unwrap();
+        let c = &m.connections;
+        assert_eq!((c.opened, c.reconnects), (4, 2));
+        assert_eq!(c.closed["max_age"], 2);
+        assert_eq!(c.closed["server"], 1);
+        let all = hist::decode("merged", &m.histograms.connect).unwrap();
+        assert_eq!(all.len(), 4, "the connect histograms were added");
+        assert_eq!(c.connect_ms.max, hist::stats(&all).max);
+        assert_eq!(m.start_spread_s, Some(2.5));
+        assert!(
+            m.generator
+                .warnings
+                .iter()
+                .any(|w| w.contains("2.5s apart")),
+            "{:?}",
+            m.generator.warnings
+        );
+        let text = super::super::summary::render(&m);
+        assert!(text.contains("2 started within 2.50s"), "{text}");
+        // A merge of a merge keeps the spread of its parts.
+        let mut c2 = report("c", 1);
+        c2.started_at_unix_ms += 1_000;
+        let mm = merge(&[m, c2]).unwrap();
+        assert_eq!(mm.start_spread_s, Some(2.5));
+        // Workers that started together: no warning.
+        let together = merge(&[a.clone(), a]).unwrap();
+        assert_eq!(together.start_spread_s, Some(0.0));
+        assert!(together.generator.warnings.is_empty());
+    }
+
+    #[test]
+    fn old_reports_without_connections_still_load_and_merge() {
+        let mut json: serde_json::Value = serde_json::to_value(report("old", 5)).unwrap();
+        let o = json.as_object_mut().unwrap();
+        o.remove("connections");
+        o["histograms"].as_object_mut().unwrap().remove("connect");
+        let old = RunReport::from_json("old.json", &json.to_string()).unwrap();
+        assert!(old.connections.keepalive);
+        assert_eq!(old.connections.max_age_s, None);
+        let m = merge(&[old.clone(), old]).unwrap();
+        assert_eq!(m.connections.opened, 0);
+    }
+
     fn point(t_s: f64, backends: &[(&str, u64)]) -> TimePoint {
         let backends: BTreeMap<String, u64> =
             backends.iter().map(|(k, v)| (k.to_string(), *v)).collect();
