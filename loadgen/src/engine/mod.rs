@@ -200,6 +200,7 @@ impl Shared {
         let conn = self.connector.connect().await?;
         self.stats.record_connect(id, t0.elapsed());
         self.opened.fetch_add(1, Ordering::Relaxed);
+        self.metrics.connections_opened.increment(1);
         if again {
             self.reconnects.fetch_add(1, Ordering::Relaxed);
         }
@@ -214,6 +215,7 @@ impl Shared {
     /// Counts a closed connection (HTTP/1: the worker's own; HTTP/2: a shared one replaced).
     pub fn note_close(&self, why: CloseReason) {
         self.closed[why.index()].fetch_add(1, Ordering::Relaxed);
+        self.metrics.connection_closed(why);
     }
 }
 
