@@ -53,17 +53,9 @@ impl std::str::FromStr for MaxAge {
 
 impl<'de> serde::Deserialize<'de> for MaxAge {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(serde::Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Num(f64),
-            Str(String),
-        }
-        let s = match Raw::deserialize(d)? {
-            Raw::Num(n) => n.to_string(),
-            Raw::Str(s) => s,
-        };
-        s.parse().map_err(serde::de::Error::custom)
+        crate::scenario::number_or_string(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 

@@ -96,24 +96,24 @@ fn quick(url: &str, o: &std::path::Path, extra: &[&str]) -> u8 {
     loadgen(&args)
 }
 
-fn assert_no_errors(r: &loadgen::report::RunReport) {
+/// A quick-form run that must succeed without a single failed request; its report.
+fn run_clean(url: &str, extra: &[&str]) -> loadgen::report::RunReport {
+    let dir = tempfile::tempdir().unwrap();
+    let o = out(&dir, "r.json");
+    assert_eq!(quick(url, &o, extra), 0);
+    let r = report(&o);
     assert_eq!(r.summary.failures, 0, "{:?}", r.summary.errors);
     assert!(r.summary.errors.is_empty(), "{:?}", r.summary.errors);
+    r
 }
 
 #[test]
 fn max_age_recycles_each_workers_connection_without_errors() {
     let (url, seen) = serve(None);
-    let dir = tempfile::tempdir().unwrap();
-    let o = out(&dir, "r.json");
-    let code = quick(
+    let r = run_clean(
         &url,
-        &o,
         &["-c", "4", "-d", "3s", "--connection-max-age", "500ms"],
     );
-    assert_eq!(code, 0);
-    let r = report(&o);
-    assert_no_errors(&r);
     let c = &r.connections;
     // 4 workers × 3 s / (450..500 ms) ≈ 24..27; generous bounds for a busy machine.
     assert!(
@@ -137,16 +137,10 @@ fn max_age_recycles_each_workers_connection_without_errors() {
 #[test]
 fn open_loop_honours_the_max_age_too() {
     let (url, seen) = serve(None);
-    let dir = tempfile::tempdir().unwrap();
-    let o = out(&dir, "r.json");
-    let code = quick(
+    let r = run_clean(
         &url,
-        &o,
         &["--rate", "100", "-d", "2s", "--connection-max-age", "300ms"],
     );
-    assert_eq!(code, 0);
-    let r = report(&o);
-    assert_no_errors(&r);
     let c = &r.connections;
     // At least one worker sends all along: 2 s / 300 ms ≈ 6 connections for it alone.
     assert!(c.reconnects >= 3, "{c:?}");
@@ -157,11 +151,8 @@ fn open_loop_honours_the_max_age_too() {
 #[test]
 fn max_requests_recycles_exactly_every_n_requests() {
     let (url, seen) = serve(None);
-    let dir = tempfile::tempdir().unwrap();
-    let o = out(&dir, "r.json");
-    let code = quick(
+    let r = run_clean(
         &url,
-        &o,
         &[
             "-c",
             "1",
@@ -173,9 +164,6 @@ fn max_requests_recycles_exactly_every_n_requests() {
             "forever",
         ],
     );
-    assert_eq!(code, 0);
-    let r = report(&o);
-    assert_no_errors(&r);
     let mut per_conn = seen.per_conn.lock().unwrap().clone();
     per_conn.sort_unstable();
     assert_eq!(per_conn, [5, 10, 10, 10, 10, 10, 10, 10, 10, 10]);
@@ -188,14 +176,7 @@ fn max_requests_recycles_exactly_every_n_requests() {
 #[test]
 fn no_keepalive_opens_one_connection_per_request_and_says_so() {
     let (url, seen) = serve(None);
-    let dir = tempfile::tempdir().unwrap();
-    let o = out(&dir, "r.json");
-    assert_eq!(
-        quick(&url, &o, &["-c", "2", "-n", "50", "--no-keepalive"]),
-        0
-    );
-    let r = report(&o);
-    assert_no_errors(&r);
+    let r = run_clean(&url, &["-c", "2", "-n", "50", "--no-keepalive"]);
     assert_eq!(seen.accepted(), 50);
     assert_eq!(
         seen.asked_close.load(Ordering::Relaxed),
@@ -218,16 +199,10 @@ fn no_keepalive_opens_one_connection_per_request_and_says_so() {
 #[test]
 fn server_closing_connections_is_a_reconnect_not_an_error() {
     let (url, seen) = serve(Some(5));
-    let dir = tempfile::tempdir().unwrap();
-    let o = out(&dir, "r.json");
-    let code = quick(
+    let r = run_clean(
         &url,
-        &o,
         &["-c", "1", "-n", "50", "--connection-max-age", "forever"],
     );
-    assert_eq!(code, 0);
-    let r = report(&o);
-    assert_no_errors(&r);
     assert_eq!(r.summary.retries, 0, "nothing had to be resent");
     assert_eq!(seen.accepted(), 10);
     let c = &r.connections;
@@ -260,10 +235,7 @@ fn forever_keeps_one_connection_per_worker_and_the_json_says_which_lifetime() {
 #[test]
 fn default_lifetime_is_ten_seconds_with_jitter() {
     let (url, _seen) = serve(None);
-    let dir = tempfile::tempdir().unwrap();
-    let o = out(&dir, "r.json");
-    assert_eq!(quick(&url, &o, &["-c", "2", "-n", "20"]), 0);
-    let c = report(&o).connections;
+    let c = run_clean(&url, &["-c", "2", "-n", "20"]).connections;
     assert_eq!(c.max_age_s, Some(10.0));
     assert_eq!(c.max_age_jitter, 0.1);
     assert!(c.keepalive);

@@ -52,18 +52,23 @@ pub struct ScenarioError {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Dur(pub Duration);
 
+/// A value written as a number or a string (`30` or `"30s"`), as text for a parser.
+pub fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Num(f64),
+        Str(String),
+    }
+    Ok(match Raw::deserialize(d)? {
+        Raw::Num(n) => n.to_string(),
+        Raw::Str(s) => s,
+    })
+}
+
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Num(f64),
-            Str(String),
-        }
-        let s = match Raw::deserialize(d)? {
-            Raw::Num(n) => n.to_string(),
-            Raw::Str(s) => s,
-        };
+        let s = number_or_string(d)?;
         crate::parse::duration(&s)
             .map(Dur)
             .map_err(serde::de::Error::custom)
