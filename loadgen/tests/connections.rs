@@ -379,3 +379,30 @@ fn start_at_rejects_bad_times_with_exit_2() {
         assert!(stderr.contains(msg), "{v}: {stderr}");
     }
 }
+
+#[test]
+fn http2_replaces_shared_connections_at_their_max_age_without_errors() {
+    // The axum test server speaks h2c with prior knowledge, as `--http2` on http:// sends it.
+    let srv = common::start();
+    let url = format!("{}/ping", srv.url());
+    let r = run_clean(
+        &url,
+        &[
+            "--http2",
+            "--connections",
+            "1",
+            "-c",
+            "4",
+            "-d",
+            "2s",
+            "--connection-max-age",
+            "400ms",
+        ],
+    );
+    let c = &r.connections;
+    // One shared connection replaced every 360..400 ms over 2 s: about 5; generous bounds.
+    assert!((3..=12).contains(&c.opened), "{c:?}");
+    assert_eq!(c.reconnects, c.opened - 1, "{c:?}");
+    assert_eq!(c.closed.get("max_age"), Some(&c.reconnects), "{c:?}");
+    assert_eq!(r.summary.requests, r.summary.successes);
+}
