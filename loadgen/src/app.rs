@@ -57,6 +57,8 @@ pub fn dispatch(cli: Cli) -> u8 {
             crate::errln!("error: {e:#}");
             if e.downcast_ref::<BadInput>().is_some() {
                 exit::USAGE
+            } else if e.downcast_ref::<exit::InterruptedBeforeStart>().is_some() {
+                exit::INTERRUPTED
             } else {
                 exit::RUNTIME
             }
@@ -417,7 +419,7 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
                 }
                 let mut stop = stop_rx.clone();
                 if !engine::sleep_or_stop(std::time::Instant::now() + wait, &mut stop).await {
-                    return Err(anyhow::anyhow!("interrupted while waiting for --start-at"));
+                    return Err(exit::InterruptedBeforeStart.into());
                 }
             }
             Err(e) => return Err(bad(e)),

@@ -406,3 +406,39 @@ fn http2_replaces_shared_connections_at_their_max_age_without_errors() {
     assert_eq!(c.closed.get("max_age"), Some(&c.reconnects), "{c:?}");
     assert_eq!(r.summary.requests, r.summary.successes);
 }
+
+#[test]
+fn ctrl_c_while_waiting_for_start_at_exits_130_without_sending() {
+    let (url, seen) = serve(None);
+    let at = format!("{:.0}", unix_now() + 30.0);
+    let mut child = Command::new(bin())
+        .args(["--target", &url, "-n", "5", "--start-at", &at])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the "waiting ..." line: the handler for Ctrl-C is installed by then.
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("waiting") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "loadgen ended early");
+    }
+    let t0 = std::time::Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(seen.accepted(), 0, "nothing was sent before the start");
+}
