@@ -121,6 +121,10 @@ pub struct RunOpts {
     /// Accept any TLS certificate (self-signed test targets only).
     #[arg(long)]
     pub insecure: bool,
+    /// Trust the CA certificates in this PEM file beside the system roots (a private or
+    /// self-signed CA). Example: --cacert ca.pem
+    #[arg(long, env = "LOADGEN_CACERT", value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
     /// Worker threads (default: the cores available). Example: --threads 2
     #[arg(long, env = "LOADGEN_THREADS", value_parser = parse::positive)]
     pub threads: Option<u64>,

@@ -147,6 +147,8 @@ pub struct ClientConfig {
     pub http2: bool,
     /// Accept any TLS certificate (self-signed test targets).
     pub insecure: bool,
+    /// PEM file of CA certificates trusted beside the system roots.
+    pub cacert: Option<std::path::PathBuf>,
 }
 
 /// Opens connections to the target.
@@ -185,6 +187,9 @@ impl Connector {
                 let native = rustls_native_certs::load_native_certs();
                 for c in native.certs {
                     let _ = roots.add(c);
+                }
+                if let Some(path) = &cfg.cacert {
+                    add_ca_file(&mut roots, path)?;
                 }
                 rustls::ClientConfig::builder()
                     .with_root_certificates(roots)
@@ -574,6 +579,25 @@ pub fn timeout_error(t: Duration) -> ClientError {
             humantime::format_duration(t)
         ),
     }
+}
+
+/// Adds every certificate of the PEM file `path` (`--cacert`) to `roots`.
+fn add_ca_file(roots: &mut rustls::RootCertStore, path: &std::path::Path) -> Result<(), String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let shown = path.display();
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("--cacert {shown}: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("--cacert {shown}: no PEM certificate in the file"));
+    }
+    for cert in certs {
+        roots
+            .add(cert)
+            .map_err(|e| format!("--cacert {shown}: not a usable CA certificate: {e}"))?;
+    }
+    Ok(())
 }
 
 fn insecure_config() -> rustls::ClientConfig {
