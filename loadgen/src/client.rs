@@ -504,8 +504,8 @@ fn closes(h: &http::HeaderMap) -> bool {
 /// Maps an error (and its sources) to a kind.
 pub fn classify(stage: &str, err: &(dyn StdError + 'static)) -> ClientError {
     let message = format!("{stage}: {}", chain(err));
-    let mut kind = None;
-    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
+    let mut kind = has_rustls_error(err).then_some(ErrorKind::Tls);
+    let mut cur: Option<&(dyn StdError + 'static)> = kind.is_none().then_some(err);
     while let Some(e) = cur {
         if e.downcast_ref::<rustls::Error>().is_some() {
             kind = Some(ErrorKind::Tls);
@@ -554,6 +554,26 @@ pub fn classify(stage: &str, err: &(dyn StdError + 'static)) -> ClientError {
         }
     });
     ClientError { kind, message }
+}
+
+/// True when a rustls error is anywhere in the chain, also inside nested `io::Error`s (the
+/// TLS connector wraps tokio-rustls' io error in another; `io::Error::source` skips the error it
+/// wraps, so following `source()` alone misses it).
+fn has_rustls_error(err: &(dyn StdError + 'static)) -> bool {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if e.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            return has_rustls_error(inner);
+        }
+        cur = e.source();
+    }
+    false
 }
 
 fn chain(err: &(dyn StdError + 'static)) -> String {
@@ -679,6 +699,15 @@ mod tests {
         assert!(Target::parse("ftp://x").is_err());
         assert!(Target::parse("http://").is_err());
         assert!(Target::parse("not a url").is_err());
+    }
+
+    #[test]
+    fn a_certificate_error_wrapped_in_nested_io_errors_is_tls() {
+        let rustls_error =
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls_error);
+        let outer = std::io::Error::other(inner);
+        assert_eq!(classify("connect", &outer).kind, ErrorKind::Tls);
     }
 
     #[test]
