@@ -141,7 +141,7 @@ async fn past_the_connection_limit_new_connections_are_closed_at_once_and_counte
         let mut conn = connect(&app).await;
         conn.write_all(PING).await.unwrap();
         let mut first = [0u8; 12];
-        if matches!(conn.read_exact(&mut first).await, Ok(_)) {
+        if conn.read_exact(&mut first).await.is_ok() {
             again = Some(first);
             break;
         }
