@@ -67,6 +67,14 @@ fn config() -> workload::Config {
     c
 }
 
+/// Connections age out after 1 s (0.9 to 1.1 s with jitter); nothing else closes them sooner.
+fn aging_config() -> workload::Config {
+    let mut c = config();
+    c.header_read_timeout = Duration::from_secs(10);
+    c.max_connection_age = Duration::from_secs(1);
+    c
+}
+
 #[tokio::test]
 async fn a_stalled_partial_request_head_is_closed_after_the_header_read_timeout() {
     let app = spawn(config()).await;
@@ -152,10 +160,7 @@ async fn past_the_connection_limit_new_connections_are_closed_at_once_and_counte
 
 #[tokio::test]
 async fn past_its_max_age_an_http1_connection_answers_connection_close_then_closes() {
-    let mut c = config();
-    c.header_read_timeout = Duration::from_secs(10);
-    c.max_connection_age = Duration::from_secs(1);
-    let app = spawn(c).await;
+    let app = spawn(aging_config()).await;
     let mut conn = connect(&app).await;
     let young = exchange(&mut conn, PING).await;
     assert!(!young.contains("connection: close"), "{young}");
@@ -207,10 +212,7 @@ async fn read_until_goaway(stream: &mut TcpStream, limit: Duration) -> (u32, boo
 
 #[tokio::test]
 async fn past_its_max_age_an_http2_connection_gets_goaway() {
-    let mut c = config();
-    c.header_read_timeout = Duration::from_secs(10);
-    c.max_connection_age = Duration::from_secs(1);
-    let app = spawn(c).await;
+    let app = spawn(aging_config()).await;
     let mut conn = connect(&app).await;
     let opened = Instant::now();
     // h2c with prior knowledge: preface, empty SETTINGS, then GET /ping on stream 1
