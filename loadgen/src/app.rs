@@ -379,6 +379,7 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
         &ClientConfig {
             http2: p.opts.http2,
             insecure: p.opts.insecure,
+            cacert: p.opts.cacert.clone(),
         },
     )
     .await

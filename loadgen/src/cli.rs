@@ -139,6 +139,10 @@ pub struct RunOpts {
     /// Example: --start-at 2026-12-01T09:30:00Z or --start-at 1796117400
     #[arg(long, env = "LOADGEN_START_AT", value_name = "TIME", value_parser = parse::start_at)]
     pub start_at: Option<std::time::SystemTime>,
+    /// Trust the CA certificates in this PEM file beside the system roots (a private or
+    /// self-signed CA). Example: --cacert ca.pem
+    #[arg(long, env = "LOADGEN_CACERT", value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
     /// Worker threads (default: the cores available). Example: --threads 2
     #[arg(long, env = "LOADGEN_THREADS", value_parser = parse::positive)]
     pub threads: Option<u64>,

@@ -147,6 +147,8 @@ pub struct ClientConfig {
     pub http2: bool,
     /// Accept any TLS certificate (self-signed test targets).
     pub insecure: bool,
+    /// PEM file of CA certificates trusted beside the system roots.
+    pub cacert: Option<std::path::PathBuf>,
 }
 
 /// Opens connections to the target.
@@ -185,6 +187,9 @@ impl Connector {
                 let native = rustls_native_certs::load_native_certs();
                 for c in native.certs {
                     let _ = roots.add(c);
+                }
+                if let Some(path) = &cfg.cacert {
+                    add_ca_file(&mut roots, path)?;
                 }
                 rustls::ClientConfig::builder()
                     .with_root_certificates(roots)
@@ -501,8 +506,8 @@ fn closes(h: &http::HeaderMap) -> bool {
 /// Maps an error (and its sources) to a kind.
 pub fn classify(stage: &str, err: &(dyn StdError + 'static)) -> ClientError {
     let message = format!("{stage}: {}", chain(err));
-    let mut kind = None;
-    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
+    let mut kind = has_rustls_error(err).then_some(ErrorKind::Tls);
+    let mut cur: Option<&(dyn StdError + 'static)> = kind.is_none().then_some(err);
     while let Some(e) = cur {
         if e.downcast_ref::<rustls::Error>().is_some() {
             kind = Some(ErrorKind::Tls);
@@ -553,6 +558,26 @@ pub fn classify(stage: &str, err: &(dyn StdError + 'static)) -> ClientError {
     ClientError { kind, message }
 }
 
+/// True when a rustls error is anywhere in the chain, also inside nested `io::Error`s (the
+/// TLS connector wraps tokio-rustls' io error in another; `io::Error::source` skips the error it
+/// wraps, so following `source()` alone misses it).
+fn has_rustls_error(err: &(dyn StdError + 'static)) -> bool {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if e.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            return has_rustls_error(inner);
+        }
+        cur = e.source();
+    }
+    false
+}
+
 fn chain(err: &(dyn StdError + 'static)) -> String {
     let mut s = err.to_string();
     let mut cur = err.source();
@@ -576,6 +601,25 @@ pub fn timeout_error(t: Duration) -> ClientError {
             humantime::format_duration(t)
         ),
     }
+}
+
+/// Adds every certificate of the PEM file `path` (`--cacert`) to `roots`.
+fn add_ca_file(roots: &mut rustls::RootCertStore, path: &std::path::Path) -> Result<(), String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let shown = path.display();
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("--cacert {shown}: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("--cacert {shown}: no PEM certificate in the file"));
+    }
+    for cert in certs {
+        roots
+            .add(cert)
+            .map_err(|e| format!("--cacert {shown}: not a usable CA certificate: {e}"))?;
+    }
+    Ok(())
 }
 
 fn insecure_config() -> rustls::ClientConfig {
@@ -657,6 +701,15 @@ mod tests {
         assert!(Target::parse("ftp://x").is_err());
         assert!(Target::parse("http://").is_err());
         assert!(Target::parse("not a url").is_err());
+    }
+
+    #[test]
+    fn a_certificate_error_wrapped_in_nested_io_errors_is_tls() {
+        let rustls_error =
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls_error);
+        let outer = std::io::Error::other(inner);
+        assert_eq!(classify("connect", &outer).kind, ErrorKind::Tls);
     }
 
     #[test]

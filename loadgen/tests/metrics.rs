@@ -300,6 +300,7 @@ fn histogram_samples_are_drained_every_second_without_a_scrape() {
             &loadgen::client::ClientConfig {
                 http2: false,
                 insecure: false,
+                cacert: None,
             },
         )
         .await

@@ -21,6 +21,7 @@
 //! - [`healthcheck`]: the `workload healthcheck` subcommand, a client of `/healthz`.
 
 pub mod config;
+pub mod connection;
 pub mod cpu;
 pub mod error;
 pub mod healthcheck;
@@ -31,11 +32,13 @@ pub mod openapi;
 pub mod pool;
 pub mod prime;
 pub mod routes;
+pub mod serve;
 pub mod shutdown;
 pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 
 pub use config::{Cli, Command, Config};
 pub use startup::Application;

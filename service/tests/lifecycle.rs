@@ -319,6 +319,12 @@ fn help_lists_every_env_twin() {
         "WORKLOAD_FAULT_DELAY_MIN",
         "WORKLOAD_FAULT_DELAY_MAX",
         "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "WORKLOAD_HEADER_READ_TIMEOUT",
+        "WORKLOAD_IDLE_TIMEOUT",
+        "WORKLOAD_MAX_CONNECTION_AGE",
+        "WORKLOAD_MAX_CONNECTIONS",
+        "WORKLOAD_TLS_CERT",
+        "WORKLOAD_TLS_KEY",
     ] {
         assert!(help.contains(env), "--help does not mention {env}");
     }

@@ -1,6 +1,8 @@
 //! Test harness: the real application on 127.0.0.1 port 0, in-process, with a real HTTP client.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
