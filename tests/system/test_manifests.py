@@ -744,6 +744,162 @@ def check_loadgen_job(docs: Docs) -> list[str]:
     return problems
 
 
+# ---------------------------------------------------------------------------- network policies
+# A small model of NetworkPolicy semantics (podSelector, namespaceSelector, ports by number or
+# name), enough to state who may reach whom. An endpoint is a pod (labels, namespace, ports) or
+# an address outside every pod (the node, the host, the API server), which only ipBlock peers or
+# peer-less rules admit.
+class Endpoint:
+    def __init__(self, name: str, labels: dict[str, str] | None, namespace: str = "scalebench",
+                 ports: dict[str, int] | None = None) -> None:
+        self.name, self.labels, self.namespace, self.ports = name, labels, namespace, ports or {}
+
+    @property
+    def is_pod(self) -> bool:
+        return self.labels is not None
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def selects(selector: dict | None, labels: dict[str, str]) -> bool:
+    """A label selector (matchLabels, matchExpressions) against LABELS; {} selects everything."""
+    selector = selector or {}
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expr in selector.get("matchExpressions", []):
+        key, op, values = expr["key"], expr["operator"], expr.get("values", [])
+        ok = {"In": lambda: labels.get(key) in values, "NotIn": lambda: labels.get(key) not in values,
+              "Exists": lambda: key in labels, "DoesNotExist": lambda: key not in labels}[op]()
+        if not ok:
+            return False
+    return True
+
+
+def pod_endpoints(docs: Docs) -> list[Endpoint]:
+    out = []
+    for d in docs:
+        for owner, template in pod_templates([d]):
+            ports = {p.get("name", str(p["containerPort"])): p["containerPort"]
+                     for c in template["spec"]["containers"] for p in c.get("ports", [])}
+            out.append(Endpoint(owner, template["metadata"].get("labels", {}), d["metadata"].get("namespace", "default"), ports))
+    return out
+
+
+def _peer_admits(peer: dict, other: Endpoint, policy_namespace: str) -> bool:
+    if "ipBlock" in peer:
+        return True  # conservatively: any address, pod or not
+    if not other.is_pod:
+        return False
+    if "namespaceSelector" in peer:
+        if not selects(peer["namespaceSelector"], {"kubernetes.io/metadata.name": other.namespace}):
+            return False
+    elif other.namespace != policy_namespace:
+        return False
+    return selects(peer.get("podSelector"), other.labels)
+
+
+def _port_admits(rule_ports: list[dict] | None, port: int, dst: Endpoint) -> bool:
+    if not rule_ports:
+        return True
+    for p in rule_ports:
+        if p.get("protocol", "TCP") != "TCP":
+            continue
+        want = p.get("port")
+        if want is None or want == port or (isinstance(want, str) and dst.ports.get(want) == port):
+            return True
+        if isinstance(want, int) and p.get("endPort") and want <= port <= p["endPort"]:
+            return True
+    return False
+
+
+def _side_allows(policies: list[dict], me: Endpoint, other: Endpoint, port: int, dst: Endpoint, kind: str) -> bool:
+    """Ingress (kind) to ME from OTHER, or Egress from ME to OTHER, on PORT of DST."""
+    mine = [p for p in policies
+            if p["metadata"].get("namespace") == me.namespace and selects(p["spec"].get("podSelector"), me.labels)
+            and kind in p["spec"].get("policyTypes", ["Ingress"])]
+    if not mine:
+        return True  # not isolated in this direction
+    key, peers = ("ingress", "from") if kind == "Ingress" else ("egress", "to")
+    for policy in mine:
+        for rule in policy["spec"].get(key, []) or []:
+            peer_list = rule.get(peers)
+            if (not peer_list or any(_peer_admits(peer, other, policy["metadata"]["namespace"]) for peer in peer_list)) \
+                    and _port_admits(rule.get("ports"), port, dst):
+                return True
+    return False
+
+
+def may_connect(docs: Docs, src: Endpoint, dst: Endpoint, port: int) -> bool:
+    """Whether SRC may open a TCP connection to DST:PORT under the NetworkPolicies in DOCS."""
+    policies = of_kind(docs, "NetworkPolicy")
+    egress_ok = not src.is_pod or _side_allows(policies, src, dst, port, dst, "Egress")
+    ingress_ok = not dst.is_pod or _side_allows(policies, dst, src, port, dst, "Ingress")
+    return egress_ok and ingress_ok
+
+
+def check_every_pod_isolated(docs: Docs) -> list[str]:
+    """Every pod is selected by a NetworkPolicy of its own kustomization that restricts its ingress."""
+    policies = of_kind(docs, "NetworkPolicy")
+    problems = []
+    for pod in pod_endpoints(docs):
+        if not any(p["metadata"].get("namespace") == pod.namespace and selects(p["spec"].get("podSelector"), pod.labels)
+                   and "Ingress" in p["spec"].get("policyTypes", ["Ingress"]) for p in policies):
+            problems.append(f"{pod} is selected by no NetworkPolicy restricting its ingress")
+    for p in policies:
+        if not p["spec"].get("podSelector", {}).get("matchLabels"):
+            problems.append(f"NetworkPolicy {p['metadata']['name']} selects every pod of the namespace")
+    return problems
+
+
+def check_prometheus_ingress_only_from_grafana_or_loadgen(docs: Docs) -> list[str]:
+    """Prometheus' ingress rules name pods of this namespace labelled grafana or loadgen, on 9090."""
+    problems = []
+    prometheus = next((e for e in pod_endpoints(docs) if e.name == "Deployment/prometheus"), None)
+    if prometheus is None:
+        return ["no Deployment/prometheus"]
+    mine = [p for p in of_kind(docs, "NetworkPolicy")
+            if selects(p["spec"].get("podSelector"), prometheus.labels) and "Ingress" in p["spec"].get("policyTypes", [])]
+    if not mine:
+        problems.append("no NetworkPolicy restricts Prometheus' ingress")
+    for policy in mine:
+        for rule in policy["spec"].get("ingress", []) or []:
+            peers = rule.get("from") or []
+            if not peers:
+                problems.append(f"{policy['metadata']['name']}: an ingress rule admits every source")
+            for peer in peers:
+                name = peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
+                if set(peer) != {"podSelector"} or name not in ("grafana", "loadgen"):
+                    problems.append(f"{policy['metadata']['name']}: Prometheus admits {peer}")
+            ports = rule.get("ports") or [{}]
+            if any(prometheus.ports.get(p.get("port"), p.get("port")) != 9090 for p in ports):
+                problems.append(f"{policy['metadata']['name']}: Prometheus admits ports {ports}, want 9090 only")
+    return problems
+
+
+def check_grafana_admin_password_from_secret(docs: Docs) -> list[str]:
+    """Grafana's admin password is read from the Secret apply.sh creates, never written here."""
+    problems = []
+    spec = _pod_spec(docs, "Deployment", "grafana")
+    grafana = spec["containers"][0]
+    env = {e["name"]: e for e in grafana.get("env", [])}
+    if "GF_SECURITY_ADMIN_PASSWORD" in env:
+        problems.append("GF_SECURITY_ADMIN_PASSWORD is set in the manifest: a password in the repository")
+    path = env.get("GF_SECURITY_ADMIN_PASSWORD__FILE", {}).get("value", "")
+    mount = next((m for m in grafana.get("volumeMounts", []) if path.startswith(m["mountPath"].rstrip("/") + "/")), None)
+    volume = next((v for v in spec.get("volumes", []) if mount and v["name"] == mount["name"]), None)
+    secret = (volume or {}).get("secret", {})
+    items = {i["path"]: i["key"] for i in secret.get("items", [])}
+    relative = path[len(mount["mountPath"].rstrip("/")) + 1:] if mount else None
+    if secret.get("secretName") != "grafana-admin" or items.get(relative) != "admin-password" or secret.get("optional"):
+        problems.append(f"GF_SECURITY_ADMIN_PASSWORD__FILE {path!r} is not key admin-password of Secret grafana-admin")
+    if of_kind(docs, "Secret"):
+        problems.append("a Secret is rendered from the repository: its value would be known to everyone")
+    if env.get("GF_AUTH_ANONYMOUS_ORG_ROLE", {}).get("value") not in (None, "Viewer"):
+        problems.append("anonymous users are more than Viewers")
+    return problems
+
+
 # ------------------------------------------------------------------------------------- tests
 @pytest.mark.parametrize("name", KUSTOMIZATIONS)
 @pytest.mark.parametrize("version", K8S_VERSIONS)
@@ -1207,6 +1363,31 @@ MUTATIONS = [
      _set([*LG_C, "env", 1, "valueFrom", "fieldRef", "fieldPath"], "metadata.name")),
     ("loadgen-undefined-var", "loadgen", check_loadgen_job,
      lambda docs: _replace_arg(docs, "--namespace", "$(NAMESPACE)")),
+    ("pod-not-isolated", "overlays/single", check_every_pod_isolated,
+     lambda docs: docs.remove(find(docs, "NetworkPolicy", "workload"))),
+    ("policy-selects-namespace", "loadgen", check_every_pod_isolated,
+     _set([("NetworkPolicy", "loadgen"), "spec", "podSelector"], {})),
+    ("prometheus-open-to-all", "monitoring", check_prometheus_ingress_only_from_grafana_or_loadgen,
+     _set([("NetworkPolicy", "prometheus"), "spec", "ingress", 0, "from"], _DELETE)),
+    ("prometheus-open-to-workload", "monitoring", check_prometheus_ingress_only_from_grafana_or_loadgen,
+     _append([("NetworkPolicy", "prometheus"), "spec", "ingress", 0, "from"],
+             {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "workload"}}})),
+    ("prometheus-open-to-other-namespaces", "monitoring", check_prometheus_ingress_only_from_grafana_or_loadgen,
+     _set([("NetworkPolicy", "prometheus"), "spec", "ingress", 0, "from", 0, "namespaceSelector"], {})),
+    ("prometheus-policy-gone", "monitoring", check_prometheus_ingress_only_from_grafana_or_loadgen,
+     lambda docs: docs.remove(find(docs, "NetworkPolicy", "prometheus"))),
+    ("grafana-literal-password", "monitoring", check_grafana_admin_password_from_secret,
+     _append([("Deployment", "grafana"), "spec", "template", "spec", "containers", 0, "env"],
+             {"name": "GF_SECURITY_ADMIN_PASSWORD", "value": "admin"})),
+    ("grafana-password-file-elsewhere", "monitoring", check_grafana_admin_password_from_secret,
+     lambda docs: next(e for e in find(docs, "Deployment", "grafana")["spec"]["template"]["spec"]["containers"][0]["env"]
+                       if e["name"] == "GF_SECURITY_ADMIN_PASSWORD__FILE").__setitem__("value", "/tmp/admin-password")),
+    ("grafana-secret-optional", "monitoring", check_grafana_admin_password_from_secret,
+     lambda docs: next(v for v in find(docs, "Deployment", "grafana")["spec"]["template"]["spec"]["volumes"]
+                       if "secret" in v)["secret"].__setitem__("optional", True)),
+    ("grafana-secret-in-repository", "monitoring", check_grafana_admin_password_from_secret,
+     lambda docs: docs.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "grafana-admin"},
+                               "stringData": {"admin-password": "admin"}})),
 ]  # fmt: skip
 
 
@@ -1546,6 +1727,99 @@ def test_apply_script(overlay: str, deletes_hpa: bool, tmp_path: Path) -> None:
     applied = sorted(calls.glob("applied-*.yaml"))
     workload = [d for d in yaml.safe_load_all(applied[-1].read_text()) if d]
     assert workload == render(f"overlays/{overlay}")
+
+
+# ---------------------------------------------------------------------------- network policies
+POD_KUSTOMIZATIONS = [*WORKLOAD_OVERLAYS, "base", "monitoring", "loadgen"]
+
+
+@pytest.mark.parametrize("name", POD_KUSTOMIZATIONS)
+def test_every_pod_is_selected_by_a_network_policy(name: str) -> None:
+    _assert_clean(check_every_pod_isolated, name)
+
+
+def test_prometheus_ingress_only_from_grafana_or_loadgen() -> None:
+    _assert_clean(check_prometheus_ingress_only_from_grafana_or_loadgen, "monitoring")
+
+
+def test_grafana_admin_password_comes_from_a_secret() -> None:
+    _assert_clean(check_grafana_admin_password_from_secret, "monitoring")
+
+
+OUTSIDE = Endpoint("outside (node, host, NodePort client)", None)
+API_SERVER = Endpoint("API server", None)
+KUBE_DNS = Endpoint("kube-dns", {"k8s-app": "kube-dns"}, "kube-system", {"dns": 53, "dns-tcp": 53})
+STRANGER = Endpoint("a pod of another app", {"app.kubernetes.io/name": "other"})
+
+
+@pytest.mark.parametrize("overlay", WORKLOAD_OVERLAYS)
+def test_network_policies_admit_exactly_the_stack_paths(overlay: str) -> None:
+    """Over the rendered policies of monitoring + the overlay + the loadgen Job: the paths the stack
+    needs are open (scrapes, queries, load, DNS, discovery, the NodePort on Minikube) and the
+    rest is closed: nothing but Grafana queries Prometheus, Grafana reaches nothing but
+    Prometheus (no datasource can forge requests elsewhere), metrics ports take Prometheus only."""
+    docs = [*render("monitoring"), *render(overlay), *render("loadgen")]
+    pods = {e.name.split("/")[1]: e for e in pod_endpoints(docs)}
+    prometheus, grafana, workload, loadgen = (pods[n] for n in ("prometheus", "grafana", "workload", "loadgen"))
+    minikube = overlay in MINIKUBE_OVERLAYS
+    paths = [
+        (grafana, prometheus, 9090, True),
+        (prometheus, workload, 9000, True),
+        (prometheus, loadgen, 9464, True),
+        (loadgen, workload, 8080, True),
+        (prometheus, KUBE_DNS, 53, True),
+        (grafana, KUBE_DNS, 53, True),
+        (prometheus, API_SERVER, 443, True),
+        (prometheus, API_SERVER, 8443, True),
+        (OUTSIDE, workload, 8080, minikube),
+        (workload, prometheus, 9090, False),
+        (loadgen, prometheus, 9090, False),
+        (STRANGER, prometheus, 9090, False),
+        (OUTSIDE, prometheus, 9090, False),
+        (loadgen, workload, 9000, False),
+        (STRANGER, workload, 9000, False),
+        (OUTSIDE, workload, 9000, False),
+        (STRANGER, workload, 8080, minikube),
+        (grafana, workload, 8080, False),
+        (grafana, loadgen, 9464, False),
+        (grafana, API_SERVER, 443, False),
+        (grafana, OUTSIDE, 80, False),
+        (workload, grafana, 3000, False),
+        (OUTSIDE, grafana, 3000, False),
+        (workload, loadgen, 9464, False),
+        (OUTSIDE, loadgen, 9464, False),
+    ]
+    wrong = [f"{src} -> {dst}:{port}: {'denied' if want else 'allowed'}, want {'allowed' if want else 'denied'}"
+             for src, dst, port, want in paths if may_connect(docs, src, dst, port) != want]
+    assert wrong == [], "\n".join(wrong)
+
+
+def test_network_policy_model() -> None:
+    """The model above on the cases it relies on: isolation only where a policy selects, empty
+    peers admit all, podSelector alone stays in its namespace, named ports, both directions."""
+    pod = Endpoint("p", {"app": "a"}, "ns", {"web": 80})
+    peer = Endpoint("q", {"app": "b"}, "ns")
+    far = Endpoint("r", {"app": "b"}, "other")
+
+    def policy(spec: dict) -> dict:
+        return {"kind": "NetworkPolicy", "metadata": {"name": "x", "namespace": "ns"}, "spec": spec}
+
+    assert may_connect([], peer, pod, 80)
+    deny = policy({"podSelector": {"matchLabels": {"app": "a"}}, "policyTypes": ["Ingress"]})
+    assert not may_connect([deny], peer, pod, 80)
+    assert may_connect([deny], pod, peer, 80), "an Ingress policy does not restrict egress"
+    by_pod = policy({"podSelector": {"matchLabels": {"app": "a"}},
+                     "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "b"}}}], "ports": [{"port": "web"}]}]})
+    assert may_connect([by_pod], peer, pod, 80)
+    assert not may_connect([by_pod], peer, pod, 81)
+    assert not may_connect([by_pod], far, pod, 80), "a bare podSelector admits its own namespace only"
+    assert not may_connect([by_pod], OUTSIDE, pod, 80)
+    anyone = policy({"podSelector": {"matchLabels": {"app": "a"}}, "ingress": [{"ports": [{"port": 80}]}]})
+    assert may_connect([anyone], OUTSIDE, pod, 80) and may_connect([anyone], far, pod, 80)
+    no_egress = policy({"podSelector": {"matchLabels": {"app": "b"}}, "policyTypes": ["Egress"], "egress": []})
+    assert not may_connect([no_egress], peer, pod, 80)
+    assert selects({"matchExpressions": [{"key": "app", "operator": "In", "values": ["a", "c"]}]}, {"app": "a"})
+    assert not selects({"matchExpressions": [{"key": "app", "operator": "DoesNotExist"}]}, {"app": "a"})
 
 
 # ------------------------------------------------------------------------------------ scripts
