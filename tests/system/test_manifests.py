@@ -1600,9 +1600,11 @@ calls = os.environ["FAKE_CALLS"]
 argv = sys.argv[1:]
 with open(os.path.join(calls, "calls.log"), "a") as f:
     f.write(" ".join(argv) + "\\n")
-if argv[0] == "kustomize":
+if argv[0] == "kustomize" or ("create" in argv and "--dry-run=client" in argv):
     os.execv({real!r}, [{real!r}, *argv])
 words = [a for a in argv if not a.startswith("-")]
+if "get" in argv and "secret" in argv and os.environ.get("FAKE_NO_SECRETS"):
+    sys.exit('Error from server (NotFound): secrets "' + argv[argv.index("secret") + 1] + '" not found')
 if "apply" in argv:
     n = len([p for p in os.listdir(calls) if p.startswith("applied")])
     with open(os.path.join(calls, f"applied-{{n}}.yaml"), "w") as f:
@@ -1637,8 +1639,16 @@ def _fake_path(tmp_path: Path, binaries: dict[str, Path] | None = None) -> tuple
     path = [str(bin_dir)]
     if binaries:
         path.append(str(binaries["loadgen"].parent))
-    env = {"PATH": ":".join([*path, "/usr/bin", "/bin"]), "FAKE_CALLS": str(calls), "HOME": str(tmp_path)}
+    # No compose secrets unless a test makes some: a developer's .secrets/ must not leak in.
+    env = {"PATH": ":".join([*path, "/usr/bin", "/bin"]), "FAKE_CALLS": str(calls), "HOME": str(tmp_path),
+           "SCALEBENCH_SECRETS_DIR": str(tmp_path / "no-secrets")}
     return env, calls
+
+
+def _applied(calls: Path) -> list[list[dict]]:
+    """The documents of every `kubectl apply`, in the order they were applied."""
+    files = sorted(calls.glob("applied-*.yaml"), key=lambda p: int(p.stem.split("-")[1]))
+    return [[d for d in yaml.safe_load_all(f.read_text()) if d] for f in files]
 
 
 def test_run_loadgen_script_collects_and_merges_reports(
@@ -1700,6 +1710,81 @@ def test_run_loadgen_script_can_push_the_clients_metrics(
     assert "POD_NAMESPACE" in env_vars, "the patch must add to the env, not replace it"
     help_text = _run([str(binaries["loadgen"]), "run", "--help"]).stdout
     assert "env: LOADGEN_REMOTE_WRITE" in help_text
+
+
+@pytest.mark.parametrize("exists", [False, True], ids=["missing", "present"])
+def test_apply_monitoring_creates_the_grafana_secret_only_when_missing(exists: bool, tmp_path: Path) -> None:
+    """apply.sh monitoring makes Secret grafana-admin with a random password when there is none
+    (before Grafana's rollout, which needs it), and never replaces one that exists."""
+    import base64
+
+    env, calls = _fake_path(tmp_path)
+    if not exists:
+        env["FAKE_NO_SECRETS"] = "1"
+    proc = _run(["bash", str(DEPLOY / "scripts" / "apply.sh"), "monitoring"], env=env)
+    assert proc.returncode == 0, proc.stderr
+    secrets = [d for docs in _applied(calls) for d in docs if d.get("kind") == "Secret"]
+    log = (calls / "calls.log").read_text()
+    assert "get secret grafana-admin" in log, log
+    assert "get secret grafana-admin -o jsonpath" in proc.stderr, "the script says where the password is"
+    if exists:
+        assert secrets == [], "an existing password was replaced"
+        return
+    (secret,) = secrets
+    assert secret["metadata"]["name"] == "grafana-admin" and secret["metadata"]["namespace"] == "scalebench"
+    password = base64.b64decode(secret["data"]["admin-password"]).decode()
+    assert re.fullmatch(r"[0-9a-f]{48}", password), "not 192 random bits"
+    assert password not in log and password not in proc.stderr, "the password appeared on a command line or log"
+    applies = [i for i, docs in enumerate(_applied(calls)) if any(d.get("kind") == "Secret" for d in docs)]
+    rollout = [i for i, docs in enumerate(_applied(calls)) if find(docs, "Deployment", "grafana")]
+    assert applies[0] < rollout[0], "the Secret must exist before Grafana starts"
+    second = _fake_path(tmp_path / "again")
+    again = _run(["bash", str(DEPLOY / "scripts" / "apply.sh"), "monitoring"], env={**second[0], "FAKE_NO_SECRETS": "1"})
+    other = [d for docs in _applied(second[1]) for d in docs if d.get("kind") == "Secret"]
+    assert again.returncode == 0 and base64.b64decode(other[0]["data"]["admin-password"]).decode() != password
+
+
+def test_run_loadgen_script_pushes_with_basic_auth(
+    job_run_log: tuple[str, list[str]], binaries: dict[str, Path], tmp_path: Path
+) -> None:
+    """--remote-write with a password file (default: the compose stack's .secrets/prometheus-password):
+    the password goes into Secret loadgen-remote-write, mounted into every client, which pushes as
+    user scalebench with --remote-write-user/--remote-write-password-file."""
+    import base64
+
+    env, calls = _fake_path(tmp_path, binaries)
+    secrets_dir = tmp_path / "no-secrets"
+    secrets_dir.mkdir()
+    (secrets_dir / "prometheus-password").write_text("0123abcd" * 6)
+    log = tmp_path / "pod.log"
+    log.write_text(job_run_log[0])
+    url = "http://host.minikube.internal:9090/api/v1/write"
+    proc = _run(
+        ["bash", str(DEPLOY / "scripts" / "run-loadgen.sh"), "--remote-write", url, "--timeout", "30",
+         "--out-dir", str(tmp_path / "reports")],
+        env={**env, "FAKE_LOG": str(log)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    applied = _applied(calls)
+    (secret,) = [d for docs in applied for d in docs if d.get("kind") == "Secret"]
+    assert secret["metadata"]["name"] == "loadgen-remote-write"
+    assert base64.b64decode(secret["data"]["password"]).decode() == "0123abcd" * 6
+    assert "0123abcd" * 6 not in (calls / "calls.log").read_text()
+    job = next(find(docs, "Job", "loadgen") for docs in applied if find(docs, "Job", "loadgen"))
+    spec = job["spec"]["template"]["spec"]
+    c = spec["containers"][0]
+    path = _arg_after(c["args"], "--remote-write-password-file")
+    assert _arg_after(c["args"], "--remote-write-user") == "scalebench", c["args"]
+    mount = next(m for m in c["volumeMounts"] if path and path.startswith(m["mountPath"] + "/"))
+    volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+    assert volume["secret"]["secretName"] == "loadgen-remote-write" and path.endswith("/password")
+    assert volume["secret"]["defaultMode"] & 0o004, "the clients run as 65532 without fsGroup: must be world-readable"
+    assert {e["name"]: e.get("value") for e in c["env"]}["LOADGEN_REMOTE_WRITE"] == url
+    validator = require_tool("kubernetes-validate")
+    rendered = tmp_path / "job.yaml"
+    rendered.write_text(yaml.safe_dump(job))
+    check = _run([validator, "--strict", "--quiet", "--kubernetes-version", K8S_VERSIONS[-1], str(rendered)])
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_run_loadgen_script_fails_when_a_report_is_missing(tmp_path: Path) -> None:
@@ -1857,6 +1942,9 @@ def test_script_help(script: str) -> None:
         ("run-loadgen.sh", ["--timeout", "ten"], "--timeout is a number of seconds"),
         ("run-loadgen.sh", ["--scenario", "../../etc/passwd"], "--scenario is a file name"),
         ("run-loadgen.sh", ["--remote-write", "prom:9090"], "--remote-write is an http:// or https:// URL"),
+        ("run-loadgen.sh", ["--remote-write-password-file", "/etc/hostname"], "--remote-write-password-file needs --remote-write"),
+        ("run-loadgen.sh", ["--remote-write", "http://p:9090/api/v1/write", "--remote-write-password-file", "/nonexistent"],
+         "no password in '/nonexistent'"),
         ("run-loadgen.sh", ["--scenario", "no-such-scenario.yaml"], "no scenario no-such-scenario.yaml"),
         ("minikube-up.sh", ["--cpus"], "--cpus needs a value"),
         ("build-load.sh", ["--push"], "unknown argument: --push"),
