@@ -1738,6 +1738,7 @@ def test_apply_monitoring_creates_the_grafana_secret_only_when_missing(exists: b
     applies = [i for i, docs in enumerate(_applied(calls)) if any(d.get("kind") == "Secret" for d in docs)]
     rollout = [i for i, docs in enumerate(_applied(calls)) if find(docs, "Deployment", "grafana")]
     assert applies[0] < rollout[0], "the Secret must exist before Grafana starts"
+    (tmp_path / "again").mkdir()
     second = _fake_path(tmp_path / "again")
     again = _run(["bash", str(DEPLOY / "scripts" / "apply.sh"), "monitoring"], env={**second[0], "FAKE_NO_SECRETS": "1"})
     other = [d for docs in _applied(second[1]) for d in docs if d.get("kind") == "Secret"]
