@@ -1688,21 +1688,33 @@ def test_run_loadgen_script_collects_and_merges_reports(
     assert merged["summary"]["requests"] == 3 * single["summary"]["requests"]
 
 
-def test_run_loadgen_script_can_push_the_clients_metrics(
-    job_run_log: tuple[str, list[str]], binaries: dict[str, Path], tmp_path: Path
-) -> None:
-    """--remote-write URL reaches every client as LOADGEN_REMOTE_WRITE (loadgen's env twin of
-    --remote-write), so cluster runs can land in the compose Prometheus beside the docker runs."""
+def _run_loadgen_pushing_to(
+    url: str, job_run_log: tuple[str, list[str]], binaries: dict[str, Path], tmp_path: Path, password: str | None = None
+) -> Path:
+    """run-loadgen.sh --remote-write URL against the recorded cluster; with PASSWORD, the compose
+    stack's password file (SCALEBENCH_SECRETS_DIR) holds it. Returns the fake kubectl's call dir."""
     env, calls = _fake_path(tmp_path, binaries)
+    if password is not None:
+        Path(env["SCALEBENCH_SECRETS_DIR"]).mkdir()
+        (Path(env["SCALEBENCH_SECRETS_DIR"]) / "prometheus-password").write_text(password)
     log = tmp_path / "pod.log"
     log.write_text(job_run_log[0])
-    url = "http://host.minikube.internal:9090/api/v1/write"
     proc = _run(
         ["bash", str(DEPLOY / "scripts" / "run-loadgen.sh"), "--remote-write", url, "--timeout", "30",
          "--out-dir", str(tmp_path / "reports")],
         env={**env, "FAKE_LOG": str(log)},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
+    return calls
+
+
+def test_run_loadgen_script_can_push_the_clients_metrics(
+    job_run_log: tuple[str, list[str]], binaries: dict[str, Path], tmp_path: Path
+) -> None:
+    """--remote-write URL reaches every client as LOADGEN_REMOTE_WRITE (loadgen's env twin of
+    --remote-write), so cluster runs can land in the compose Prometheus beside the docker runs."""
+    url = "http://host.minikube.internal:9090/api/v1/write"
+    calls = _run_loadgen_pushing_to(url, job_run_log, binaries, tmp_path)
     applied = [d for d in yaml.safe_load_all((calls / "applied-0.yaml").read_text()) if d]
     container = find(applied, "Job", "loadgen")["spec"]["template"]["spec"]["containers"][0]
     env_vars = {e["name"]: e.get("value") for e in container["env"]}
@@ -1753,19 +1765,8 @@ def test_run_loadgen_script_pushes_with_basic_auth(
     user scalebench with --remote-write-user/--remote-write-password-file."""
     import base64
 
-    env, calls = _fake_path(tmp_path, binaries)
-    secrets_dir = tmp_path / "no-secrets"
-    secrets_dir.mkdir()
-    (secrets_dir / "prometheus-password").write_text("0123abcd" * 6)
-    log = tmp_path / "pod.log"
-    log.write_text(job_run_log[0])
     url = "http://host.minikube.internal:9090/api/v1/write"
-    proc = _run(
-        ["bash", str(DEPLOY / "scripts" / "run-loadgen.sh"), "--remote-write", url, "--timeout", "30",
-         "--out-dir", str(tmp_path / "reports")],
-        env={**env, "FAKE_LOG": str(log)},
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    calls = _run_loadgen_pushing_to(url, job_run_log, binaries, tmp_path, password="0123abcd" * 6)
     applied = _applied(calls)
     (secret,) = [d for docs in applied for d in docs if d.get("kind") == "Secret"]
     assert secret["metadata"]["name"] == "loadgen-remote-write"
