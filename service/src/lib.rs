@@ -2,6 +2,7 @@
 //! and the operational behaviour (probes, drain, shedding, metrics) that decides how it fares in
 //! a container and under an autoscaler. `main.rs` only parses flags and calls into this crate.
 
+pub mod admission;
 pub mod config;
 pub mod cpu;
 pub mod error;

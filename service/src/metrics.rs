@@ -24,6 +24,10 @@ pub const ACTIVE_REQUESTS: &str = "http_server_active_requests";
 pub const REJECTED_REQUESTS: &str = "http_server_rejected_requests_total";
 pub const BUILD_INFO: &str = "workload_build_info";
 pub const CPU_QUOTA: &str = "workload_cpu_quota_cores";
+/// Estimated wait for a CPU slot as of the latest admission decision or job end (seconds).
+pub const CPU_QUEUE_ESTIMATED_WAIT: &str = "workload_cpu_queue_estimated_wait_seconds";
+/// `--queue-delay-budget`: the estimated wait beyond which CPU jobs are shed (seconds).
+pub const CPU_QUEUE_DELAY_BUDGET: &str = "workload_cpu_queue_delay_budget_seconds";
 /// Route label of requests no route matched (404s): one series, whatever the raw path.
 pub const UNMATCHED: &str = "unmatched";
 
@@ -41,7 +45,11 @@ type HistogramCache = HashMap<String, Vec<(&'static str, u16, Histogram)>>;
 /// Why a request was turned away before a handler produced an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RejectReason {
+    /// The in-flight limit, or the CPU queue's hard length cap (the memory safety net).
     Overload,
+    /// A CPU job whose estimated (or actual) wait for a slot exceeded `--queue-delay-budget`.
+    QueueDelay,
+    /// The request timeout.
     Timeout,
 }
 
@@ -52,7 +60,10 @@ pub struct Metrics {
     process: metrics_process::Collector,
     active: Gauge,
     rejected_overload: Counter,
+    rejected_queue_delay: Counter,
     rejected_timeout: Counter,
+    cpu_queue_estimated_wait: Gauge,
+    cpu_queue_delay_budget: Gauge,
     /// Histogram handles by route, then (method, status): the hot path looks a route up by
     /// `&str` and scans a handful of entries, instead of building an owned label set and hashing
     /// it into the recorder's registry on every request.
@@ -88,7 +99,22 @@ impl Metrics {
             REJECTED_REQUESTS.into(),
             None,
             SharedString::const_str(
-                "Requests turned away: overload (load shedding) or timeout (request timeout).",
+                "Requests turned away: overload (in-flight limit or CPU queue cap), queue_delay \
+                 (CPU wait above --queue-delay-budget) or timeout (request timeout).",
+            ),
+        );
+        recorder.describe_gauge(
+            CPU_QUEUE_ESTIMATED_WAIT.into(),
+            Some(Unit::Seconds),
+            SharedString::const_str(
+                "Estimated wait for a CPU slot (running + queued jobs x mean job time / slots).",
+            ),
+        );
+        recorder.describe_gauge(
+            CPU_QUEUE_DELAY_BUDGET.into(),
+            Some(Unit::Seconds),
+            SharedString::const_str(
+                "Estimated CPU wait beyond which CPU jobs are shed (--queue-delay-budget).",
             ),
         );
         recorder.describe_gauge(
@@ -115,7 +141,15 @@ impl Metrics {
             c
         };
         let rejected_overload = rejected("overload");
+        let rejected_queue_delay = rejected("queue_delay");
         let rejected_timeout = rejected("timeout");
+        let gauge = |name: &'static str| {
+            let g = recorder.register_gauge(&Key::from_name(name), &METADATA);
+            g.set(0.0);
+            g
+        };
+        let cpu_queue_estimated_wait = gauge(CPU_QUEUE_ESTIMATED_WAIT);
+        let cpu_queue_delay_budget = gauge(CPU_QUEUE_DELAY_BUDGET);
         recorder
             .register_gauge(
                 &Key::from_parts(BUILD_INFO, vec![Label::new("version", version.to_string())]),
@@ -132,7 +166,10 @@ impl Metrics {
             process,
             active,
             rejected_overload,
+            rejected_queue_delay,
             rejected_timeout,
+            cpu_queue_estimated_wait,
+            cpu_queue_delay_budget,
             histograms: RwLock::new(HashMap::new()),
         })
     }
@@ -140,8 +177,19 @@ impl Metrics {
     pub fn reject(&self, reason: RejectReason) {
         match reason {
             RejectReason::Overload => self.rejected_overload.increment(1),
+            RejectReason::QueueDelay => self.rejected_queue_delay.increment(1),
             RejectReason::Timeout => self.rejected_timeout.increment(1),
         }
+    }
+
+    /// Sets the CPU queue's estimated-wait gauge.
+    pub fn set_cpu_queue_estimated_wait(&self, wait: Duration) {
+        self.cpu_queue_estimated_wait.set(wait.as_secs_f64());
+    }
+
+    /// Sets the CPU queue's delay-budget gauge (once, at startup).
+    pub fn set_cpu_queue_delay_budget(&self, budget: Duration) {
+        self.cpu_queue_delay_budget.set(budget.as_secs_f64());
     }
 
     /// Records one finished request.
