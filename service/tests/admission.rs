@@ -54,12 +54,7 @@ async fn thirty_two_clients_of_cheap_hello_jobs_on_one_cpu_worker_get_no_503() {
     }
     assert_eq!(answered, (CLIENTS * EACH) as usize);
     for reason in ["overload", "queue_delay", "timeout"] {
-        assert_eq!(
-            app.metric("http_server_rejected_requests_total", &[("reason", reason)])
-                .await,
-            Some(0.0),
-            "{reason}"
-        );
+        assert_eq!(app.rejected(reason).await, Some(0.0), "{reason}");
     }
 }
 
@@ -78,19 +73,8 @@ async fn a_flood_of_expensive_jobs_is_shed_at_once_with_retry_after_while_health
 
     let total = 16;
     let barrier = Arc::new(tokio::sync::Barrier::new(total + 1));
-    let flood: Vec<_> = (0..total)
-        .map(|_| {
-            let client = app.client.clone();
-            let url = app.url(&format!("/work/cpu?ms={JOB_MS}"));
-            let barrier = barrier.clone();
-            tokio::spawn(async move {
-                barrier.wait().await;
-                let start = Instant::now();
-                let response = client.get(url).send().await.unwrap();
-                (response, start.elapsed())
-            })
-        })
-        .collect();
+    let flood =
+        app.gets_released_together(&format!("/work/cpu?ms={JOB_MS}"), total, barrier.clone());
     barrier.wait().await;
     let mut healthz = Vec::new();
     for _ in 0..5 {
@@ -132,20 +116,6 @@ async fn a_flood_of_expensive_jobs_is_shed_at_once_with_retry_after_while_health
     for took in &shed {
         assert!(*took < Duration::from_millis(JOB_MS), "shed took {took:?}");
     }
-    assert_eq!(
-        app.metric(
-            "http_server_rejected_requests_total",
-            &[("reason", "queue_delay")]
-        )
-        .await,
-        Some(shed.len() as f64)
-    );
-    assert_eq!(
-        app.metric(
-            "http_server_rejected_requests_total",
-            &[("reason", "overload")]
-        )
-        .await,
-        Some(0.0)
-    );
+    assert_eq!(app.rejected("queue_delay").await, Some(shed.len() as f64));
+    assert_eq!(app.rejected("overload").await, Some(0.0));
 }

@@ -29,19 +29,7 @@ async fn cpu_jobs_beyond_workers_plus_queue_are_shed_at_once() {
     // Eight requests released together: one runs, two wait, five find the queue full.
     let total = 8;
     let barrier = Arc::new(tokio::sync::Barrier::new(total));
-    let requests: Vec<_> = (0..total)
-        .map(|_| {
-            let client = app.client.clone();
-            let url = app.url(&format!("/work/cpu?ms={JOB_MS}"));
-            let barrier = barrier.clone();
-            tokio::spawn(async move {
-                barrier.wait().await;
-                let start = Instant::now();
-                let response = client.get(url).send().await.unwrap();
-                (response, start.elapsed())
-            })
-        })
-        .collect();
+    let requests = app.gets_released_together(&format!("/work/cpu?ms={JOB_MS}"), total, barrier);
     let mut ok = Vec::new();
     let mut shed = Vec::new();
     for r in requests {
