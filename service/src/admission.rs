@@ -8,8 +8,9 @@
 //!
 //! The estimate is `(jobs running + jobs queued) × mean service time / slots`, with the mean an
 //! exponentially weighted moving average of how long recent jobs held their slot. It is only as
-//! good as the recent past, so a queued job also gives up once it has actually waited the budget
-//! (CoDel's sojourn check): a backlog built on a wrong estimate cannot outlive one budget.
+//! good as the recent past; a queued job is not dropped once it has waited the budget (CoDel's
+//! sojourn check), since that turns the fast 503 of a shed job into a slow one: what bounds a
+//! backlog built on a wrong estimate is the queue's hard cap, the in-flight limit and the timeout.
 //!
 //! Everything here is arithmetic on constructed inputs; [`crate::pool::CpuPool`] feeds it the
 //! live counts and enforces the queue's hard length cap (the memory safety net).
@@ -88,7 +89,7 @@ pub enum Decision {
 /// The admission rule for jobs that find every slot busy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueDelayPolicy {
-    /// Longest a job may be expected to wait (and may actually wait) for a slot.
+    /// Longest a job may be expected to wait for a slot.
     pub budget: Duration,
     /// Slots jobs run on at once.
     pub slots: usize,

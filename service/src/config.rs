@@ -107,8 +107,8 @@ pub struct Config {
 
     /// Longest a CPU job may be expected to wait for a CPU slot: a job whose estimated wait
     /// (running + queued jobs x recent mean job time / CPU workers) exceeds it is shed at once
-    /// with 503 + Retry-After (reason "queue_delay"), and a queued job that has waited this long
-    /// gives up the same way. Default: a tenth of --request-timeout (3s for 30s). 0s = no queueing.
+    /// with 503 + Retry-After (reason "queue_delay"). Default: a tenth of --request-timeout (3s
+    /// for 30s). 0s = no queueing once job times are known.
     #[arg(long, global = true, env = "WORKLOAD_QUEUE_DELAY_BUDGET", value_parser = humantime::parse_duration)]
     pub queue_delay_budget: Option<Duration>,
 

@@ -17,8 +17,7 @@ async fn cpu_jobs_beyond_workers_plus_queue_are_shed_at_once() {
     let mut config = common::config();
     config.cpu_workers = Some(1);
     config.cpu_queue = Some(2);
-    // The cap under test sheds, not the delay budget: as long as the request timeout, so even a
-    // busy machine's slow 300 ms jobs never make a queued one give up.
+    // The cap under test sheds, not the delay budget: as long as the request timeout.
     config.queue_delay_budget = Some(config.request_timeout);
     let app = spawn(config).await;
 
