@@ -24,18 +24,8 @@ ROUNDS=${ROUNDS:-3}
 BIN=${CARGO_TARGET_DIR:-target}/release/workload
 COUNTS=(4 20 32)
 
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-command -v curl >/dev/null || { echo "curl is not installed" >&2; exit 1; }
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-  cargo build --release --quiet -p workload
-fi
-
-PIN_SERVER=() PIN_WRK=()
-if command -v taskset >/dev/null && (( $(nproc) >= 2 )); then
-  PIN_SERVER=(taskset -c 0) PIN_WRK=(taskset -c 1)
-fi
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/wrk-common.sh
+source bench/wrk-common.sh
 
 TMP=$(mktemp -d)
 PID=

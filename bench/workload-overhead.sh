@@ -33,20 +33,8 @@ ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-32}
 BIN=${CARGO_TARGET_DIR:-target}/release/workload
 
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-command -v curl >/dev/null || { echo "curl is not installed" >&2; exit 1; }
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-  cargo build --release --quiet -p workload
-fi
-
-# On a machine with >= 2 CPUs pin the server to CPU 0 and wrk to CPU 1, so they do not steal each
-# other's time slices; the server then runs one worker thread (its "quota" is one CPU).
-PIN_SERVER=() PIN_WRK=()
-if command -v taskset >/dev/null && (( $(nproc) >= 2 )); then
-  PIN_SERVER=(taskset -c 0) PIN_WRK=(taskset -c 1)
-fi
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/wrk-common.sh
+source bench/wrk-common.sh
 now_ns() { date +%s%N; }
 
 TMP=$(mktemp -d)
