@@ -20,6 +20,7 @@
 //!   generated from the handlers.
 //! - [`healthcheck`]: the `workload healthcheck` subcommand, a client of `/healthz`.
 
+pub mod admission;
 pub mod config;
 pub mod connection;
 pub mod cpu;
