@@ -43,6 +43,7 @@ fn sample_report(run: &str, deployment: &str, rps_scale: f64, replicas: bool) ->
             target_rate: rps,
             active_users: 0,
             in_flight: 10,
+            backends: BTreeMap::new(),
         });
     }
     let mut labels = BTreeMap::new();

@@ -209,6 +209,11 @@ pub struct TimePoint {
     /// Users active (closed loop) or requests in flight (open loop) at the bucket end.
     pub active_users: u64,
     pub in_flight: u64,
+    /// `x-served-by` value -> requests completed in the bucket (they add up to at most
+    /// `requests`: responses without the header are not counted). Shows when new replicas start
+    /// taking traffic, which the run-wide `summary.backends` cannot.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub backends: BTreeMap<String, u64>,
 }
 
 /// Self-monitoring of the generator.
