@@ -218,6 +218,54 @@ def assert_replica_counts_agree(run: ScaleOutRun) -> None:
         assert client <= server <= client + USERS, f"{pod}: client saw {client}, replica counted {server}"
 
 
+def full_seconds_from(run: ScaleOutRun, start_s: float) -> list[dict[str, Any]]:
+    """The time series' buckets that begin at or after `start_s` and end before the run did."""
+    resolution = run.report["timeseries_resolution_s"]
+    end = run.report["summary"]["duration_s"]
+    return [p for p in run.report["timeseries"] if p["t_s"] >= start_s - 1e-9 and p["t_s"] + resolution <= end + 1e-9]
+
+
+def first_second_served(run: ScaleOutRun, pod: str) -> float | None:
+    """Seconds from the switch to the start of the first bucket in which `pod` answered."""
+    for point in run.report["timeseries"]:
+        if point.get("backends", {}).get(pod):
+            return point["t_s"] - run.switch_s
+    return None
+
+
+def assert_load_spreads_to_new_replicas(run: ScaleOutRun, age_s: float, name: str) -> None:
+    """The issue's bar for recycling: each new replica serves at least 15 % of the whole run, and
+    every full second from switch + 2 x age (the reconnect window) names all three replicas."""
+    summary = run.report["summary"]
+    total = summary["requests"]
+    shares = {pod: run.backends.get(pod, 0) / total for pod in PODS}
+    window_from = run.switch_s + 2 * age_s
+    checked = full_seconds_from(run, window_from)
+    figure(
+        name,
+        requests=total,
+        rps=summary["rps"],
+        switch_s=run.switch_s,
+        **{f"share_{pod}": shares[pod] for pod in PODS},
+        **{f"first_s_{pod}": first_second_served(run, pod) for pod in NEW_PODS},
+        **{f"new_connections_{pod}": run.new_connections[pod] for pod in PODS},
+        seconds_checked=len(checked),
+    )
+    assert summary["failures"] == 0, summary["errors"]
+    assert total > 1000, summary
+    assert_replica_counts_agree(run)
+    assert_watch_saw_the_scale_out(run)
+    for pod in PODS:
+        # The kernel's own view: connections opened after the switch were DNATed to every pod.
+        assert run.new_connections[pod] > 0, run.new_connections
+    for pod in NEW_PODS:
+        assert shares[pod] >= 0.15, f"{pod} served {shares[pod]:.1%} of the run: {run.backends}"
+    assert len(checked) >= 3, f"too few full seconds after {window_from:.2f}s: {run.report['timeseries']}"
+    for point in checked:
+        missing = [pod for pod in PODS if not point.get("backends", {}).get(pod)]
+        assert not missing, f"second {point['t_s']:g} has no requests served by {missing}: {point}"
+
+
 def assert_watch_saw_the_scale_out(run: ScaleOutRun) -> None:
     replicas = run.report["replicas"]
     assert not replicas["warnings"], replicas["warnings"]
@@ -250,6 +298,10 @@ def test_without_recycling_the_new_replicas_serve_nothing(make_cluster):
     for pod in NEW_PODS:
         assert run.backends.get(pod, 0) == 0 and run.served[pod] == 0, (pod, run.backends, run.served)
     assert run.backends[FIRST_POD] == summary["requests"], run.backends
+    after = full_seconds_from(run, run.switch_s)
+    assert len(after) >= 5, run.report["timeseries"]
+    for point in after:
+        assert set(point["backends"]) == {FIRST_POD}, f"second {point['t_s']:g}: {point}"
 
 
 def test_kube_proxy_rules_are_switched_in_one_transaction(make_cluster):
