@@ -26,7 +26,6 @@ import ctypes
 import hashlib
 import http.client
 import os
-import signal
 import socket
 import subprocess
 import threading
@@ -34,6 +33,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TypeVar
+
+from reliability_support import log_tail, terminate
 
 T = TypeVar("T")
 
@@ -281,18 +282,7 @@ class Replica:
         return body.decode()
 
     def log(self, tail: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-tail:]
-        except OSError:
-            return ""
+        return log_tail(self.log_path, tail)
 
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it lingers; only this process, by its pid."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
+        terminate(self.proc)
