@@ -4,6 +4,7 @@
 //! system tests set them), so they are spelled out explicitly rather than derived.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -181,6 +182,50 @@ pub struct Config {
     /// Identity put in `x-served-by` and /info; default: the kernel hostname (the pod name on Kubernetes).
     #[arg(long, global = true, env = "WORKLOAD_HOSTNAME")]
     pub hostname: Option<String>,
+
+    // ---- connections (see crate::connection and docs/workload-connections.md) ----
+    /// Time a client has to complete a request head once its first byte arrived (and, for a new
+    /// connection, from accept: TLS handshake and first request head). Stalled clients
+    /// (slowloris) are cut off after it.
+    #[arg(long, global = true, env = "WORKLOAD_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// A keep-alive connection with no request in flight and no new request started for this
+    /// long is closed (HTTP/2: GOAWAY). 0 = never. Longer than common load balancers' idle
+    /// timeout (60 s), so a balancer never reuses a connection the workload just closed.
+    #[arg(long, global = true, env = "WORKLOAD_IDLE_TIMEOUT", default_value = "75s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Once a connection is this old (plus or minus 10% jitter), its next response carries
+    /// `Connection: close` and it closes after it (HTTP/2: GOAWAY), so long-lived clients
+    /// reconnect and a Service's new pods get their share. 0 = never.
+    #[arg(long, global = true, env = "WORKLOAD_MAX_CONNECTION_AGE", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub max_connection_age: Duration,
+
+    /// Open application connections beyond which a new connection is accepted and closed at once
+    /// (counted as rejected, reason "connection_limit").
+    #[arg(long, global = true, env = "WORKLOAD_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Serve HTTPS (HTTP/1.1 and HTTP/2 by ALPN) with this PEM certificate chain; needs --tls-key.
+    #[arg(
+        long,
+        global = true,
+        env = "WORKLOAD_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(
+        long,
+        global = true,
+        env = "WORKLOAD_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Configuration problems clap cannot see on its own.
@@ -198,6 +243,12 @@ pub enum ConfigError {
         humantime::format_duration(*.0)
     )]
     RequestTimeout(Duration),
+    #[error(
+        "--header-read-timeout must be at least {} (got {}): stalled clients must be cut off",
+        humantime::format_duration(MIN_REQUEST_TIMEOUT),
+        humantime::format_duration(*.0)
+    )]
+    HeaderReadTimeout(Duration),
 }
 
 /// Shortest accepted `--request-timeout`. Zero (or anything below the timer's resolution) would
@@ -213,6 +264,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.request_timeout < MIN_REQUEST_TIMEOUT {
             return Err(ConfigError::RequestTimeout(self.request_timeout));
+        }
+        if self.header_read_timeout < MIN_REQUEST_TIMEOUT {
+            return Err(ConfigError::HeaderReadTimeout(self.header_read_timeout));
         }
         if self.fault_delay_min > self.fault_delay_max {
             return Err(ConfigError::DelayRange {
@@ -253,6 +307,8 @@ impl Config {
         config.fault_delay_max = Duration::ZERO;
         config.otlp_endpoint = None;
         config.hostname = Some("test-host".into());
+        config.tls_cert = None;
+        config.tls_key = None;
         config
     }
 }

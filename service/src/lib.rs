@@ -3,6 +3,7 @@
 //! a container and under an autoscaler. `main.rs` only parses flags and calls into this crate.
 
 pub mod config;
+pub mod connection;
 pub mod cpu;
 pub mod error;
 pub mod healthcheck;
@@ -13,11 +14,13 @@ pub mod openapi;
 pub mod pool;
 pub mod prime;
 pub mod routes;
+pub mod serve;
 pub mod shutdown;
 pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 
 pub use config::{Cli, Command, Config};
 pub use startup::Application;

@@ -68,6 +68,11 @@ fn main() -> ExitCode {
     telemetry.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Unusable TLS files are bad input, like a bad flag.
+        Err(e @ workload::startup::StartupError::Tls(_)) => {
+            eprintln!("workload: {e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             tracing::error!(error = %e, "workload failed");
             eprintln!("workload: {e}");

@@ -22,6 +22,8 @@ use metrics_exporter_prometheus::{
 pub const REQUEST_DURATION: &str = "http_server_request_duration_seconds";
 pub const ACTIVE_REQUESTS: &str = "http_server_active_requests";
 pub const REJECTED_REQUESTS: &str = "http_server_rejected_requests_total";
+/// Open connections on the application port (TLS handshakes included).
+pub const OPEN_CONNECTIONS: &str = "http_server_open_connections";
 pub const BUILD_INFO: &str = "workload_build_info";
 pub const CPU_QUOTA: &str = "workload_cpu_quota_cores";
 /// Route label of requests no route matched (404s): one series, whatever the raw path.
@@ -43,6 +45,8 @@ type HistogramCache = HashMap<String, Vec<(&'static str, u16, Histogram)>>;
 pub enum RejectReason {
     Overload,
     Timeout,
+    /// A connection past `--max-connections`, closed at accept (counted once per connection).
+    ConnectionLimit,
 }
 
 /// The recorder and the handles the middlewares update.
@@ -53,6 +57,8 @@ pub struct Metrics {
     active: Gauge,
     rejected_overload: Counter,
     rejected_timeout: Counter,
+    rejected_connection_limit: Counter,
+    open_connections: Gauge,
     /// Histogram handles by route, then (method, status): the hot path looks a route up by
     /// `&str` and scans a handful of entries, instead of building an owned label set and hashing
     /// it into the recorder's registry on every request.
@@ -88,8 +94,14 @@ impl Metrics {
             REJECTED_REQUESTS.into(),
             None,
             SharedString::const_str(
-                "Requests turned away: overload (load shedding) or timeout (request timeout).",
+                "Requests turned away: overload (load shedding), timeout (request timeout) or \
+                 connection_limit (a connection closed at accept, past --max-connections).",
             ),
+        );
+        recorder.describe_gauge(
+            OPEN_CONNECTIONS.into(),
+            None,
+            SharedString::const_str("Open connections on the application port."),
         );
         recorder.describe_gauge(
             BUILD_INFO.into(),
@@ -116,6 +128,10 @@ impl Metrics {
         };
         let rejected_overload = rejected("overload");
         let rejected_timeout = rejected("timeout");
+        let rejected_connection_limit = rejected("connection_limit");
+        let open_connections =
+            recorder.register_gauge(&Key::from_name(OPEN_CONNECTIONS), &METADATA);
+        open_connections.set(0.0);
         recorder
             .register_gauge(
                 &Key::from_parts(BUILD_INFO, vec![Label::new("version", version.to_string())]),
@@ -133,6 +149,8 @@ impl Metrics {
             active,
             rejected_overload,
             rejected_timeout,
+            rejected_connection_limit,
+            open_connections,
             histograms: RwLock::new(HashMap::new()),
         })
     }
@@ -141,7 +159,13 @@ impl Metrics {
         match reason {
             RejectReason::Overload => self.rejected_overload.increment(1),
             RejectReason::Timeout => self.rejected_timeout.increment(1),
+            RejectReason::ConnectionLimit => self.rejected_connection_limit.increment(1),
         }
+    }
+
+    /// One more (`+1.0`) or one fewer (`-1.0`) open connection.
+    pub fn connections_changed(&self, delta: f64) {
+        self.open_connections.increment(delta);
     }
 
     /// Records one finished request.

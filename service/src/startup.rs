@@ -17,6 +17,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Config;
+use crate::connection::ConnectionRules;
 use crate::cpu::{self, CpuQuota};
 use crate::listener::{ClosableListener, FIRST_REQUEST_GRACE};
 use crate::metrics::{self, Metrics};
@@ -24,10 +25,12 @@ use crate::middleware::{self as mw, Faults, Shedder, Timeout};
 use crate::openapi;
 use crate::pool::{self, CpuPool};
 use crate::routes::{hello, ops, ping, tasks, work};
+use crate::serve::{self, Server};
 use crate::shutdown::Lifecycle;
 use crate::state::{self, AppState, Instance};
 use crate::store::TaskStore;
 use crate::telemetry;
+use crate::tls;
 
 /// How often recorded histogram samples are folded into buckets when nobody scrapes.
 const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
@@ -43,6 +46,8 @@ pub enum StartupError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
     #[error("server failed: {0}")]
     Serve(#[from] std::io::Error),
 }
@@ -54,6 +59,8 @@ pub struct Application {
     metrics_listener: TcpListener,
     router: Router,
     metrics_router: Router,
+    app_server: Server,
+    metrics_server: Server,
     state: AppState,
     drain_delay: Duration,
     shutdown_timeout: Duration,
@@ -67,6 +74,8 @@ impl Application {
         let state = build_state(&config, quota);
         let router = router(&config, state.clone());
         let metrics_router = metrics_router(state.metrics.clone(), &state.instance.hostname);
+        let (app_server, metrics_server) = servers(&config, &state)?;
+        serve::ensure_fd_headroom(config.max_connections);
         let app_listener = bind("application", config.addr).await?;
         let metrics_listener = bind("metrics", config.metrics_addr).await?;
         Ok(Self {
@@ -74,6 +83,8 @@ impl Application {
             metrics_listener,
             router,
             metrics_router,
+            app_server,
+            metrics_server,
             state,
             drain_delay: config.drain_delay,
             shutdown_timeout: config.shutdown_timeout,
@@ -116,6 +127,8 @@ impl Application {
             metrics_listener,
             router,
             metrics_router,
+            app_server,
+            metrics_server,
             state,
             drain_delay,
             shutdown_timeout,
@@ -125,21 +138,14 @@ impl Application {
 
         let (app_listener, close_listener) = ClosableListener::new(app_listener)?;
         let (stop_app, app_stopped) = tokio::sync::oneshot::channel::<()>();
-        let mut app_server = tokio::spawn(
-            axum::serve(app_listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = app_stopped.await;
-                })
-                .into_future(),
-        );
+        let mut app_server = tokio::spawn(app_server.run(app_listener, router, async {
+            let _ = app_stopped.await;
+        }));
         let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
-        let mut metrics_server = tokio::spawn(
-            axum::serve(metrics_listener, metrics_router)
-                .with_graceful_shutdown(async {
-                    let _ = metrics_stopped.await;
-                })
-                .into_future(),
-        );
+        let mut metrics_server =
+            tokio::spawn(metrics_server.run(metrics_listener, metrics_router, async {
+                let _ = metrics_stopped.await;
+            }));
         let upkeep = {
             let metrics = state.metrics.clone();
             tokio::spawn(async move {
@@ -218,15 +224,40 @@ impl Application {
 
 fn flatten(
     what: &'static str,
-    res: Result<std::io::Result<()>, tokio::task::JoinError>,
+    res: Result<(), tokio::task::JoinError>,
 ) -> Result<(), StartupError> {
-    match res {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(StartupError::Serve(e)),
-        Err(e) => Err(StartupError::Serve(std::io::Error::other(format!(
+    res.map_err(|e| {
+        StartupError::Serve(std::io::Error::other(format!(
             "{what} server task failed: {e}"
-        )))),
+        )))
+    })
+}
+
+/// Most connections the metrics listener keeps open: scrapers use one or two.
+const METRICS_MAX_CONNECTIONS: usize = 64;
+
+/// The application server (connection rules, limit, TLS) and the metrics server (same
+/// timeouts, no maximum age: a scraper's connection needs no rebalancing; plain HTTP).
+fn servers(config: &Config, state: &AppState) -> Result<(Server, Server), StartupError> {
+    let nonzero = |d: Duration| (!d.is_zero()).then_some(d);
+    let rules = ConnectionRules {
+        header_read_timeout: config.header_read_timeout,
+        idle_timeout: nonzero(config.idle_timeout),
+        max_age: nonzero(config.max_connection_age),
+    };
+    let metrics_server = Server::new(
+        ConnectionRules {
+            max_age: None,
+            ..rules.clone()
+        },
+        METRICS_MAX_CONNECTIONS,
+    );
+    let mut app_server =
+        Server::new(rules, config.max_connections as usize).with_metrics(state.metrics.clone());
+    if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
+        app_server = app_server.with_tls(tls::server_config(cert, key)?);
     }
+    Ok((app_server, metrics_server))
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartupError> {
