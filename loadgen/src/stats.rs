@@ -68,6 +68,9 @@ pub struct Outcome<'a> {
     pub backend: Option<&'a str>,
 }
 
+/// The status of a shed request: the workload's load shedding answers 503 + Retry-After.
+const SHED_STATUS: u16 = 503;
+
 /// Distinct backends tracked; more are folded into `other` (a hostile header cannot grow memory).
 const MAX_BACKENDS: usize = 1024;
 
@@ -133,6 +136,7 @@ struct SecAcc {
     hist: Histogram<u64>,
     requests: u64,
     failures: u64,
+    shed: u64,
 }
 
 #[derive(Debug)]
@@ -186,6 +190,8 @@ pub struct SecondTotals {
     pub hist: Histogram<u64>,
     pub requests: u64,
     pub failures: u64,
+    /// Responses 503 (shed): what a scale-out costs in refused work.
+    pub shed: u64,
 }
 
 /// The shared recorder.
@@ -269,6 +275,7 @@ impl Stats {
                     hist: h,
                     requests: 0,
                     failures: 0,
+                    shed: 0,
                 });
                 s.seconds.last_mut().expect("just pushed")
             }
@@ -277,6 +284,9 @@ impl Stats {
         bucket.requests += 1;
         if !o.success {
             bucket.failures += 1;
+        }
+        if o.status == Some(SHED_STATUS) {
+            bucket.shed += 1;
         }
     }
 
@@ -319,10 +329,12 @@ impl Stats {
                         hist: hist::new_small_hist(),
                         requests: 0,
                         failures: 0,
+                        shed: 0,
                     });
                     let _ = t.hist.add(&b.hist);
                     t.requests += b.requests;
                     t.failures += b.failures;
+                    t.shed += b.shed;
                     s.spare.push(b.hist);
                     s.spare.truncate(4);
                 } else {
@@ -421,6 +433,8 @@ impl TimeSeries {
             target_rate,
             active_users,
             in_flight,
+            shed: sec.shed,
+            backends: BTreeMap::new(),
         };
         match self.points.last_mut() {
             Some(last) if last.t_s == point.t_s => merge_point(last, &point, self.resolution),
@@ -468,6 +482,10 @@ pub fn merge_point(into: &mut TimePoint, p: &TimePoint, width: u64) {
     into.target_rate = into.target_rate.max(p.target_rate);
     into.active_users = into.active_users.max(p.active_users);
     into.in_flight = into.in_flight.max(p.in_flight);
+    into.shed += p.shed;
+    for (b, n) in &p.backends {
+        *into.backends.entry(b.clone()).or_default() += n;
+    }
 }
 
 #[cfg(test)]
@@ -517,6 +535,7 @@ mod tests {
                     hist: h,
                     requests: 5,
                     failures: 0,
+                    shed: 0,
                 },
                 0.0,
                 0,
