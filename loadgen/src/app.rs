@@ -377,6 +377,9 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
     };
     let interrupted = data.interrupted;
     let mut report = build_report(p, &run, labels, &data, replicas);
+    if report.replicas.is_some() {
+        metrics.record_scale_events(&report.scale_events);
+    }
     if !data.error_samples.is_empty() && !p.opts.quiet {
         for e in &data.error_samples {
             crate::errln!("error sample: {e}");
