@@ -6,6 +6,7 @@
 //!
 //! `main.rs` only calls [`app::main`]; everything else is here so tests drive the real code.
 
+pub mod analysis;
 pub mod app;
 pub mod cli;
 pub mod client;

@@ -43,7 +43,7 @@ fn sample_report(run: &str, deployment: &str, rps_scale: f64, replicas: bool) ->
             target_rate: rps,
             active_users: 0,
             in_flight: 10,
-            backends: BTreeMap::new(),
+            ..Default::default()
         });
     }
     let mut labels = BTreeMap::new();
@@ -127,6 +127,7 @@ fn sample_report(run: &str, deployment: &str, rps_scale: f64, replicas: bool) ->
             ..Default::default()
         },
         replicas,
+        ..Default::default()
     }
 }
 
