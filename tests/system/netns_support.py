@@ -67,9 +67,6 @@ class NetNamespace:
     def ip(self, *args: str) -> str:
         return run(["ip", "-n", self.name, *args])
 
-    def exec(self, *args: str, stdin: str | None = None) -> str:
-        return run(["ip", "netns", "exec", self.name, *args], stdin=stdin)
-
     def command(self, argv: list[str]) -> list[str]:
         """`argv` run inside the namespace (`ip netns exec` execs it: the pid is the program's)."""
         return ["ip", "netns", "exec", self.name, *argv]

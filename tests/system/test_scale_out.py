@@ -141,10 +141,11 @@ def make_cluster(binaries, tmp_path) -> Iterator[Any]:
 class ScaleOutRun:
     report: dict[str, Any]
     switch_s: float  # when the endpoints changed, in seconds of the run's own clock
+    connections_before: int  # connections opened through the Service before the switch
     served: dict[str, int]  # per replica, from its own metrics
     new_connections: dict[str, int]  # per replica, connections DNATed to it after the switch
     kube_api: FakeKubeApi
-    stderr: str
+    output: str  # loadgen's stdout and stderr: the summary, warnings included
 
     @property
     def backends(self) -> dict[str, int]:
@@ -162,7 +163,7 @@ def run_scale_out(cluster: Cluster, name: str, loadgen_args: list[str] | None = 
     kubeconfig = kube_api.write_kubeconfig(cluster.workdir / f"{name}.kubeconfig")
     kube_api.start()
     out = cluster.workdir / f"{name}.json"
-    stderr_path = cluster.workdir / f"{name}.stderr"
+    output_path = cluster.workdir / f"{name}.output"
     argv = [
         str(cluster.loadgen),
         "--target", f"http://{CLUSTER_IP}:{SERVICE_PORT}/ping",
@@ -172,30 +173,28 @@ def run_scale_out(cluster: Cluster, name: str, loadgen_args: list[str] | None = 
         "--namespace", NAMESPACE,
         "--watch-interval", "100ms",
         "--out", str(out),
-        "--quiet",
         *(loadgen_args or []),
     ]
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), "NO_COLOR": "1"}
-    with open(stderr_path, "wb") as stderr:
+    # No --quiet: the end-of-run summary (what a user reads, warnings included) is checked too.
+    with open(output_path, "wb") as output:
         proc = subprocess.Popen(
-            ns.command(argv), stdout=subprocess.DEVNULL, stderr=stderr, stdin=subprocess.DEVNULL, env=env
+            ns.command(argv), stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
         )
     cluster.procs.append(proc)
     spawned = time.monotonic()
     time.sleep(max(0.0, spawned + SWITCH_AT_S - time.monotonic()))
-    before = cluster.service.jump_counts()
-    assert sum(before.values()) == USERS, (
-        f"each user opens one connection through the Service before the switch: {before}"
-    )
+    connections_before = sum(cluster.service.jump_counts().values())
+    assert connections_before >= USERS, f"each user connects through the Service: {connections_before}"
     switched_wall = cluster.service.set_endpoints(list(PODS.values()))
     kube_api.announce()
     try:
         proc.wait(timeout=RUN_S + 30)
     except subprocess.TimeoutExpired:
         kill_quietly(proc)
-        raise AssertionError(f"loadgen did not finish; stderr:\n{stderr_path.read_text()[-4000:]}")
-    stderr_text = stderr_path.read_text(errors="replace")
-    assert proc.returncode == 0, f"loadgen exited {proc.returncode}:\n{stderr_text[-4000:]}"
+        raise AssertionError(f"loadgen did not finish; stderr:\n{output_path.read_text()[-4000:]}")
+    output = output_path.read_text(errors="replace")
+    assert proc.returncode == 0, f"loadgen exited {proc.returncode}:\n{output[-4000:]}"
     report = json.loads(out.read_text())
     jumps = cluster.service.jump_counts()
     new_connections = {
@@ -204,10 +203,11 @@ def run_scale_out(cluster: Cluster, name: str, loadgen_args: list[str] | None = 
     return ScaleOutRun(
         report=report,
         switch_s=switched_wall - report["started_at_unix_ms"] / 1000.0,
+        connections_before=connections_before,
         served=cluster.served_by_replica(),
         new_connections=new_connections,
         kube_api=kube_api,
-        stderr=stderr_text,
+        output=output,
     )
 
 
@@ -226,11 +226,12 @@ def full_seconds_from(run: ScaleOutRun, start_s: float) -> list[dict[str, Any]]:
     return [p for p in run.report["timeseries"] if p["t_s"] >= start_s - 1e-9 and p["t_s"] + resolution <= end + 1e-9]
 
 
-def first_second_served(run: ScaleOutRun, pod: str) -> float | None:
-    """Seconds from the switch to the start of the first bucket in which `pod` answered."""
+def served_within_s(run: ScaleOutRun, pod: str) -> float | None:
+    """Seconds from the switch to the end of the first bucket in which `pod` answered (an upper
+    bound, exact to the bucket width, as loadgen's time_to_first_new_backend_s)."""
     for point in run.report["timeseries"]:
         if point.get("backends", {}).get(pod):
-            return point["t_s"] - run.switch_s
+            return point["t_s"] + run.report["timeseries_resolution_s"] - run.switch_s
     return None
 
 
@@ -248,14 +249,21 @@ def assert_load_spreads_to_new_replicas(run: ScaleOutRun, age_s: float, name: st
         rps=summary["rps"],
         switch_s=run.switch_s,
         **{f"share_{pod}": shares[pod] for pod in PODS},
-        **{f"first_s_{pod}": first_second_served(run, pod) for pod in NEW_PODS},
+        **{f"served_within_s_{pod}": served_within_s(run, pod) for pod in NEW_PODS},
         **{f"new_connections_{pod}": run.new_connections[pod] for pod in PODS},
         seconds_checked=len(checked),
+        time_to_first_new_backend_s=run.report["scale_events"][0]["time_to_first_new_backend_s"]
+        if run.report["scale_events"] else None,
     )
     assert summary["failures"] == 0, summary["errors"]
     assert total > 1000, summary
     assert_replica_counts_agree(run)
     assert_watch_saw_the_scale_out(run)
+    event = the_scale_event(run)
+    assert event["first_new_backend"] in NEW_PODS, event
+    # End of the bucket in which a new pod first answered: within a reconnect window and a bucket.
+    assert event["time_to_first_new_backend_s"] <= 2 * age_s + 1.0, event
+    assert run.report.get("warnings", []) == [], run.report.get("warnings", [])
     for pod in PODS:
         # The kernel's own view: connections opened after the switch were DNATed to every pod.
         assert run.new_connections[pod] > 0, run.new_connections
@@ -277,11 +285,29 @@ def assert_watch_saw_the_scale_out(run: ScaleOutRun) -> None:
     assert run.switch_s <= ready_at <= run.switch_s + 2.0, (run.switch_s, summary)
 
 
+def the_scale_event(run: ScaleOutRun) -> dict[str, Any]:
+    """loadgen's one scale event, checked against what the recorded API announced at the switch:
+    desired 1 -> 3 as the endpoints changed, all three ready 0.15 s later, nothing failed."""
+    events = run.report["scale_events"]
+    assert len(events) == 1, events
+    event = events[0]
+    assert (event["from_replicas"], event["to_replicas"]) == (1, 3), event
+    assert run.switch_s <= event["t_s"] <= run.switch_s + 1.0, (run.switch_s, event)
+    assert event["time_to_ready_s"] is not None and 0.0 <= event["time_to_ready_s"] <= 1.0, event
+    assert event["failed_during"] == 0 and event["shed_during"] == 0, event
+    return event
+
+
+def pinning_warnings(run: ScaleOutRun) -> list[str]:
+    return [w for w in run.report.get("warnings", []) if w.startswith("load is pinned")]
+
+
 def test_without_recycling_the_new_replicas_serve_nothing(make_cluster):
     """The trap: keep-alive connections opened while the Service had one endpoint stay on it."""
-    cluster = make_cluster()
+    cluster = make_cluster(["--max-connection-age", "0"])  # 0: the replicas never close either
     run = run_scale_out(cluster, "keepalive")
     summary = run.report["summary"]
+    event = the_scale_event(run)
     figure(
         "scale_out_keepalive",
         requests=summary["requests"],
@@ -289,12 +315,17 @@ def test_without_recycling_the_new_replicas_serve_nothing(make_cluster):
         switch_s=run.switch_s,
         **{f"served_{pod}": run.served[pod] for pod in PODS},
         new_connections=sum(run.new_connections.values()),
+        scale_event_t_s=event["t_s"],
+        time_to_ready_s=event["time_to_ready_s"],
+        time_to_first_new_backend_s=event["time_to_first_new_backend_s"],
+        pinning_warnings=len(pinning_warnings(run)),
     )
     assert summary["failures"] == 0, summary["errors"]
     assert summary["requests"] > 1000, summary
     assert_replica_counts_agree(run)
     assert_watch_saw_the_scale_out(run)
-    # No connection was opened through the Service after the switch, so none could reach a new pod.
+    # One connection per user, opened before the switch; none after, so none could reach a new pod.
+    assert run.connections_before == USERS, run.connections_before
     assert sum(run.new_connections.values()) == 0, run.new_connections
     for pod in NEW_PODS:
         assert run.backends.get(pod, 0) == 0 and run.served[pod] == 0, (pod, run.backends, run.served)
@@ -303,6 +334,12 @@ def test_without_recycling_the_new_replicas_serve_nothing(make_cluster):
     assert len(after) >= 5, run.report["timeseries"]
     for point in after:
         assert set(point["backends"]) == {FIRST_POD}, f"second {point['t_s']:g}: {point}"
+    # The scale event knows no new backend answered, and the report says why, with the fix.
+    assert event["time_to_first_new_backend_s"] is None and event["first_new_backend"] is None, event
+    pinned = pinning_warnings(run)
+    assert len(pinned) == 1 and pinned[0].startswith("load is pinned to 1 of 3 ready pods"), run.report.get("warnings", [])
+    assert "--connection-max-age" in pinned[0], pinned
+    assert "load is pinned to 1 of 3 ready pods" in run.output, run.output[-3000:]
 
 
 def test_kube_proxy_rules_are_switched_in_one_transaction(make_cluster):
@@ -325,3 +362,16 @@ def test_kube_proxy_rules_are_switched_in_one_transaction(make_cluster):
     backend = run(["iptables", "-V"]).strip()
     figure("scale_out_iptables", version=backend.replace(" ", "_"))
 
+
+# A one-second lifetime in the test (the overlays use 15 s, see deploy/overlays/hpa): the proof
+# needs several lifetimes inside the twelve seconds after the switch.
+CONNECTION_AGE_S = 1.0
+
+
+def test_workload_max_connection_age_spreads_the_load_over_new_replicas(make_cluster):
+    """Recycling on the server: each replica answers `Connection: close` once a connection is
+    older than --max-connection-age, so a client that keeps connections reconnects anyway, and
+    each new connection's first packet takes kube-proxy's random choice among the endpoints."""
+    cluster = make_cluster(["--max-connection-age", f"{CONNECTION_AGE_S:g}s"])
+    run = run_scale_out(cluster, "server-max-age")
+    assert_load_spreads_to_new_replicas(run, CONNECTION_AGE_S, "scale_out_server_max_age")
