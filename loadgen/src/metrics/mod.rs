@@ -71,6 +71,11 @@ impl Recorder for Shared {
     }
 }
 
+/// Connections opened (first ones and reconnects): with `rate()`, how often workers recycle.
+pub const CONNECTIONS_OPENED: &str = "loadgen_connections_opened_total";
+/// Connections closed, by `reason` (max_age, max_requests, no_keepalive, server, error).
+pub const CONNECTION_CLOSES: &str = "loadgen_connection_closes_total";
+
 static META: Metadata<'static> = Metadata::new("loadgen", metrics::Level::INFO, Some("loadgen"));
 
 /// The metrics of one run. Without `--metrics-addr` or `--remote-write` every handle is a no-op.
@@ -84,6 +89,9 @@ pub struct RunMetrics {
     pub dropped: Counter,
     pub late: Counter,
     pub schedule_lag: Gauge,
+    pub connections_opened: Counter,
+    /// Indexed by [`crate::lifetime::CloseReason::index`].
+    connection_closes: Vec<Counter>,
     errors: Vec<Counter>,
     /// (endpoint, status) -> counter; status is a code or an error kind.
     requests: Mutex<HashMap<(usize, String), Counter>>,
@@ -119,6 +127,8 @@ impl RunMetrics {
             dropped: Counter::noop(),
             late: Counter::noop(),
             schedule_lag: Gauge::noop(),
+            connections_opened: Counter::noop(),
+            connection_closes: Vec::new(),
             errors: Vec::new(),
             requests: Mutex::new(HashMap::new()),
             backends: Mutex::new(HashMap::new()),
@@ -153,7 +163,18 @@ impl RunMetrics {
                 )
             })
             .collect();
+        let connection_closes = crate::lifetime::CloseReason::ALL
+            .iter()
+            .map(|why| {
+                r.register_counter(
+                    &Key::from_parts(CONNECTION_CLOSES, vec![Label::new("reason", why.as_str())]),
+                    &META,
+                )
+            })
+            .collect();
         let m = Self {
+            connections_opened: counter(CONNECTIONS_OPENED),
+            connection_closes,
             target_rate: gauge("loadgen_target_rate"),
             active_users: gauge("loadgen_active_users"),
             in_flight: gauge("loadgen_in_flight"),
@@ -175,6 +196,10 @@ impl RunMetrics {
         m.dropped.absolute(0);
         m.late.absolute(0);
         m.schedule_lag.set(0.0);
+        m.connections_opened.absolute(0);
+        for c in &m.connection_closes {
+            c.absolute(0);
+        }
         m
     }
 
@@ -292,6 +317,13 @@ impl RunMetrics {
             last(|e| e.time_to_first_new_backend_s),
         );
         set(SCALE_EVENT_RECOVERY, last(|e| e.recovery_s));
+    }
+
+    /// `loadgen_connection_closes_total{reason}`.
+    pub fn connection_closed(&self, why: crate::lifetime::CloseReason) {
+        if let Some(c) = self.connection_closes.get(why.index()) {
+            c.increment(1);
+        }
     }
 
     /// `loadgen_errors_total{kind}`.
