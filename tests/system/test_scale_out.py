@@ -305,7 +305,8 @@ def pinning_warnings(run: ScaleOutRun) -> list[str]:
 def test_without_recycling_the_new_replicas_serve_nothing(make_cluster):
     """The trap: keep-alive connections opened while the Service had one endpoint stay on it."""
     cluster = make_cluster(["--max-connection-age", "0"])  # 0: the replicas never close either
-    run = run_scale_out(cluster, "keepalive")
+    # loadgen recycles every 10 s by default (docs/connections.md): the trap needs `forever`.
+    run = run_scale_out(cluster, "keepalive", ["--connection-max-age", "forever"])
     summary = run.report["summary"]
     event = the_scale_event(run)
     figure(
@@ -373,5 +374,13 @@ def test_workload_max_connection_age_spreads_the_load_over_new_replicas(make_clu
     older than --max-connection-age, so a client that keeps connections reconnects anyway, and
     each new connection's first packet takes kube-proxy's random choice among the endpoints."""
     cluster = make_cluster(["--max-connection-age", f"{CONNECTION_AGE_S:g}s"])
-    run = run_scale_out(cluster, "server-max-age")
+    run = run_scale_out(cluster, "server-max-age", ["--connection-max-age", "forever"])
     assert_load_spreads_to_new_replicas(run, CONNECTION_AGE_S, "scale_out_server_max_age")
+
+
+def test_loadgen_connection_max_age_spreads_the_load_over_new_replicas(make_cluster):
+    """Recycling on the client: each user reconnects after --connection-max-age (replicas that
+    never close), and each new connection's first packet takes kube-proxy's random choice."""
+    cluster = make_cluster(["--max-connection-age", "0"])
+    run = run_scale_out(cluster, "client-max-age", ["--connection-max-age", f"{CONNECTION_AGE_S:g}s"])
+    assert_load_spreads_to_new_replicas(run, CONNECTION_AGE_S, "scale_out_client_max_age")
