@@ -445,6 +445,9 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
     };
     let interrupted = data.interrupted;
     let mut report = build_report(p, &run, labels, &data, replicas);
+    if report.replicas.is_some() {
+        metrics.record_scale_events(&report.scale_events);
+    }
     if !data.error_samples.is_empty() && !p.opts.quiet {
         for e in &data.error_samples {
             crate::errln!("error sample: {e}");
@@ -557,7 +560,7 @@ pub fn build_report(
         .duration_since(UNIX_EPOCH)
         .map(|x| x.as_millis() as u64)
         .unwrap_or(0);
-    RunReport {
+    let mut report = RunReport {
         schema_version: SCHEMA_VERSION,
         tool: format!("loadgen {}", env!("CARGO_PKG_VERSION")),
         run: run.to_string(),
@@ -607,7 +610,16 @@ pub fn build_report(
             r.record_throughput(&throughput);
             r
         }),
-    }
+        scale_events: Vec::new(),
+        warnings: Vec::new(),
+    };
+    crate::analysis::analyse(
+        &mut report,
+        &crate::analysis::ScaleCostConfig {
+            recovery_p99_ms: p.opts.recovery_p99.map(|d| d.as_secs_f64() * 1000.0),
+        },
+    );
+    report
 }
 
 /// The report's `connections` block.

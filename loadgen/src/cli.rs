@@ -182,6 +182,10 @@ pub struct RunOpts {
     /// Minimum spacing of --watch samples.
     #[arg(long, default_value = "1s", value_parser = parse::duration)]
     pub watch_interval: Duration,
+    /// With --watch: p99 under which latency counts as recovered after a scale-out (default: back
+    /// under the p99 of the 10 s before it, x1.1). Example: --recovery-p99 250ms
+    #[arg(long, env = "LOADGEN_RECOVERY_P99", value_name = "DURATION", value_parser = parse::duration)]
+    pub recovery_p99: Option<Duration>,
     /// After Ctrl-C, how long requests in flight may take before the partial report is written.
     #[arg(long, default_value = "5s", value_parser = parse::duration)]
     pub grace: Duration,

@@ -24,6 +24,7 @@
 //!   fail on the summary, which [`exit`] turns into the exit code.
 //! - [`console`] and [`progress`]: the terminal output while and after the run.
 
+pub mod analysis;
 pub mod app;
 pub mod cli;
 pub mod client;

@@ -44,6 +44,7 @@ fn sample_report(run: &str, deployment: &str, rps_scale: f64, replicas: bool) ->
             active_users: 0,
             in_flight: 10,
             backends: spread_over_backends(t, rps as u64),
+            ..Default::default()
         });
     }
     let mut labels = BTreeMap::new();

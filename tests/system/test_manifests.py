@@ -434,6 +434,49 @@ def check_readiness_flips_before_drain_ends(docs: Docs) -> list[str]:
     return problems
 
 
+# WORKLOAD_MAX_CONNECTION_AGE bounds: below 5 s every client connection reconnects so often that
+# handshakes and TIME_WAIT sockets (60 s each on Linux: 12 per connection at 5 s) start to cost;
+# above 60 s a scale-out waits minutes of HPA periods before the load reaches the new pods.
+CONNECTION_AGE_RANGE_S = (5.0, 60.0)
+
+
+def check_connection_lifetime(docs: Docs) -> list[str]:
+    """kube-proxy balances per connection: the workload must close its connections after a while
+    (WORKLOAD_MAX_CONNECTION_AGE), or clients with keep-alive stay on the pods that existed when
+    they connected (docs/testing-scale-out.md). Set explicitly, a duration the workload parses,
+    within CONNECTION_AGE_RANGE_S, and under an HPA no longer than its fastest scale-up period, so
+    the load has moved to the new pods before the autoscaler decides again."""
+    problems = []
+    low, high = CONNECTION_AGE_RANGE_S
+    scale_up_periods = {
+        hpa["spec"]["scaleTargetRef"].get("name"): min(
+            (p["periodSeconds"] for p in hpa["spec"].get("behavior", {}).get("scaleUp", {}).get("policies", [])),
+            default=15,  # the HPA controller's sync period
+        )
+        for hpa in of_kind(docs, "HorizontalPodAutoscaler")
+    }
+    for d in workload_deployments(docs):
+        name = d["metadata"]["name"]
+        value = env_value(workload_container(d), "WORKLOAD_MAX_CONNECTION_AGE")
+        if value is None:
+            problems.append(f"{name}: WORKLOAD_MAX_CONNECTION_AGE unset: keep-alive clients never reach new pods")
+            continue
+        try:
+            age = humantime_seconds(value)
+        except ValueError as exc:
+            problems.append(f"{name}: WORKLOAD_MAX_CONNECTION_AGE {exc}")
+            continue
+        if not low <= age <= high:
+            problems.append(f"{name}: WORKLOAD_MAX_CONNECTION_AGE {value} outside {low:g}s..{high:g}s")
+        period = scale_up_periods.get(name)
+        if period is not None and age > period:
+            problems.append(
+                f"{name}: connections live {age:g}s, longer than the HPA's scale-up period {period}s: "
+                "the autoscaler decides again before the load has reached the pods it added"
+            )
+    return problems
+
+
 def check_rollout_keeps_capacity(docs: Docs) -> list[str]:
     problems = []
     for d in workload_deployments(docs):
@@ -1028,6 +1071,11 @@ def test_readiness_flips_before_drain_ends(name: str) -> None:
     _assert_clean(check_readiness_flips_before_drain_ends, name)
 
 
+@pytest.mark.parametrize("name", WORKLOAD_OVERLAYS)
+def test_workload_connections_have_a_bounded_lifetime(name: str) -> None:
+    _assert_clean(check_connection_lifetime, name)
+
+
 @pytest.mark.parametrize("name", WITH_WORKLOAD)
 def test_rollout_keeps_capacity(name: str) -> None:
     _assert_clean(check_rollout_keeps_capacity, name)
@@ -1313,6 +1361,16 @@ MUTATIONS = [
     ("drain-too-short", "overlays/hpa", check_readiness_flips_before_drain_ends, _set_env("WORKLOAD_DRAIN_DELAY", "1s")),
     ("no-readiness", "overlays/single", check_readiness_flips_before_drain_ends,
      _set([*WL_C, "readinessProbe"], _DELETE)),
+    ("connection-age-unset", "overlays/minikube-single", check_connection_lifetime,
+     lambda docs: find(docs, *WL)["spec"]["template"]["spec"]["containers"][0].__setitem__(
+         "env", [e for e in find(docs, *WL)["spec"]["template"]["spec"]["containers"][0]["env"]
+                 if e["name"] != "WORKLOAD_MAX_CONNECTION_AGE"])),
+    ("connection-age-unparsable", "overlays/single", check_connection_lifetime,
+     _set_env("WORKLOAD_MAX_CONNECTION_AGE", "15")),
+    ("connection-age-too-short", "overlays/single", check_connection_lifetime,
+     _set_env("WORKLOAD_MAX_CONNECTION_AGE", "500ms")),
+    ("connection-age-outlives-scale-up", "overlays/minikube-hpa", check_connection_lifetime,
+     _set_env("WORKLOAD_MAX_CONNECTION_AGE", "45s")),
     ("max-unavailable-1", "overlays/single", check_rollout_keeps_capacity,
      _set([WL, "spec", "strategy", "rollingUpdate", "maxUnavailable"], 1)),
     ("default-strategy", "overlays/hpa", check_rollout_keeps_capacity, _set([WL, "spec", "strategy"], _DELETE)),

@@ -290,7 +290,7 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
         .filter(|(k, v)| reports.iter().all(|r| r.labels.get(*k) == Some(*v)))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    Ok(RunReport {
+    let mut merged = RunReport {
         schema_version: SCHEMA_VERSION,
         tool: first.tool.clone(),
         run: reports
@@ -357,9 +357,22 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
                 x.record_throughput(&throughput);
                 x
             }),
+        scale_events: Vec::new(),
+        warnings: Vec::new(),
         connections: conns,
         start_spread_s: Some(start_spread_s),
-    })
+    };
+    // Scale events and spread warnings are recomputed from the merged series (all workers'
+    // traffic) and the first watched timeline, with the recovery threshold the runs were given.
+    let cfg = crate::analysis::ScaleCostConfig {
+        recovery_p99_ms: reports
+            .iter()
+            .flat_map(|r| &r.scale_events)
+            .find(|e| e.recovery_threshold_given)
+            .and_then(|e| e.recovery_threshold_ms),
+    };
+    crate::analysis::analyse(&mut merged, &cfg);
+    Ok(merged)
 }
 
 fn hist_err(e: hdrhistogram::errors::AdditionError) -> ReportError {
@@ -407,6 +420,7 @@ fn merge_series(reports: &[RunReport], start_ms: u64) -> Vec<TimePoint> {
                     b.target_rate += p.target_rate;
                     b.active_users = b.active_users.saturating_add(p.active_users);
                     b.in_flight = b.in_flight.saturating_add(p.in_flight);
+                    b.shed = b.shed.saturating_add(p.shed);
                     crate::stats::add_backends(&mut b.backends, &p.backends);
                 }
                 None => {

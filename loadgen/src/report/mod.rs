@@ -83,6 +83,13 @@ pub struct RunReport {
     /// Replica timeline recorded with `--watch` (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<crate::watch::ReplicaTimeline>,
+    /// With `--watch`: each scale-out and what it cost (see [`crate::analysis::scale_events`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scale_events: Vec<crate::analysis::ScaleEvent>,
+    /// Findings about the target, not the generator: with `--watch`, load pinned to fewer pods
+    /// than are ready, or spread unevenly over them (see [`crate::analysis::spread`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// The connection lifetime in force and what it cost (docs/connections.md).
     #[serde(default)]
     pub connections: ConnectionStats,
@@ -265,6 +272,9 @@ pub struct TimePoint {
     /// Users active (closed loop) or requests in flight (open loop) at the bucket end.
     pub active_users: u64,
     pub in_flight: u64,
+    /// Responses 503 in the bucket (shed by the workload or a proxy); also in `failures`.
+    #[serde(default)]
+    pub shed: u64,
     /// `x-served-by` value -> requests completed in the bucket (they add up to at most
     /// `requests`: responses without the header are not counted). Shows when new replicas start
     /// taking traffic, which the run-wide `summary.backends` cannot.
