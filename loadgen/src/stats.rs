@@ -5,7 +5,7 @@
 //! takes an uncontended lock instead of a contended one; shards are merged when the series ticks and
 //! at the end.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -73,6 +73,9 @@ const SHED_STATUS: u16 = 503;
 
 /// Distinct backends tracked; more are folded into `other` (a hostile header cannot grow memory).
 const MAX_BACKENDS: usize = 1024;
+/// Distinct backends per time-series bucket: far more than an HPA runs, and small enough that
+/// 3600 points of them stay a few MiB whatever the header says.
+const MAX_BACKENDS_PER_POINT: usize = 64;
 
 /// Accumulated numbers of one endpoint.
 #[derive(Debug, Clone)]
@@ -129,6 +132,18 @@ impl EndpointAcc {
     }
 }
 
+/// Counts one response from backend `b`; past `cap` distinct names, into `other` (a hostile
+/// header cannot grow memory).
+fn count_backend(map: &mut BTreeMap<String, u64>, b: &str, cap: usize) {
+    if let Some(c) = map.get_mut(b) {
+        *c += 1;
+    } else if map.len() < cap {
+        map.insert(b.to_string(), 1);
+    } else {
+        *map.entry("other".to_string()).or_default() += 1;
+    }
+}
+
 /// A per-second bucket under construction.
 #[derive(Debug)]
 struct SecAcc {
@@ -137,12 +152,13 @@ struct SecAcc {
     requests: u64,
     failures: u64,
     shed: u64,
+    backends: BTreeMap<String, u64>,
 }
 
 #[derive(Debug)]
 struct Shard {
     endpoints: Vec<EndpointAcc>,
-    backends: HashMap<String, u64>,
+    backends: BTreeMap<String, u64>,
     lag: Histogram<u64>,
     late: u64,
     seconds: Vec<SecAcc>,
@@ -153,7 +169,7 @@ impl Shard {
     fn new(n: usize) -> Self {
         Self {
             endpoints: (0..n).map(|_| EndpointAcc::new()).collect(),
-            backends: HashMap::new(),
+            backends: BTreeMap::new(),
             lag: hist::new_hist(),
             late: 0,
             seconds: Vec::new(),
@@ -192,6 +208,7 @@ pub struct SecondTotals {
     pub failures: u64,
     /// Responses 503 (shed): what a scale-out costs in refused work.
     pub shed: u64,
+    pub backends: BTreeMap<String, u64>,
 }
 
 /// The shared recorder.
@@ -257,13 +274,7 @@ impl Stats {
             e.failures += 1;
         }
         if let Some(b) = o.backend {
-            if let Some(c) = s.backends.get_mut(b) {
-                *c += 1;
-            } else if s.backends.len() < MAX_BACKENDS {
-                s.backends.insert(b.to_string(), 1);
-            } else {
-                *s.backends.entry("other".to_string()).or_default() += 1;
-            }
+            count_backend(&mut s.backends, b, MAX_BACKENDS);
         }
         let bucket = match s.seconds.iter_mut().rev().find(|b| b.idx == sec) {
             Some(b) => b,
@@ -276,6 +287,7 @@ impl Stats {
                     requests: 0,
                     failures: 0,
                     shed: 0,
+                    backends: BTreeMap::new(),
                 });
                 s.seconds.last_mut().expect("just pushed")
             }
@@ -287,6 +299,9 @@ impl Stats {
         }
         if o.status == Some(SHED_STATUS) {
             bucket.shed += 1;
+        }
+        if let Some(b) = o.backend {
+            count_backend(&mut bucket.backends, b, MAX_BACKENDS_PER_POINT);
         }
     }
 
@@ -330,11 +345,13 @@ impl Stats {
                         requests: 0,
                         failures: 0,
                         shed: 0,
+                        backends: BTreeMap::new(),
                     });
                     let _ = t.hist.add(&b.hist);
                     t.requests += b.requests;
                     t.failures += b.failures;
                     t.shed += b.shed;
+                    add_backends(&mut t.backends, &b.backends);
                     s.spare.push(b.hist);
                     s.spare.truncate(4);
                 } else {
@@ -358,9 +375,7 @@ impl Stats {
             for (acc, e) in endpoints.iter_mut().zip(&s.endpoints) {
                 acc.add(e);
             }
-            for (k, v) in &s.backends {
-                *backends.entry(k.clone()).or_default() += v;
-            }
+            add_backends(&mut backends, &s.backends);
             let _ = lag.add(&s.lag);
             late += s.late;
         }
@@ -434,7 +449,7 @@ impl TimeSeries {
             active_users,
             in_flight,
             shed: sec.shed,
-            backends: BTreeMap::new(),
+            backends: sec.backends.clone(),
         };
         match self.points.last_mut() {
             Some(last) if last.t_s == point.t_s => merge_point(last, &point, self.resolution),
@@ -483,8 +498,14 @@ pub fn merge_point(into: &mut TimePoint, p: &TimePoint, width: u64) {
     into.active_users = into.active_users.max(p.active_users);
     into.in_flight = into.in_flight.max(p.in_flight);
     into.shed += p.shed;
-    for (b, n) in &p.backends {
-        *into.backends.entry(b.clone()).or_default() += n;
+    add_backends(&mut into.backends, &p.backends);
+}
+
+/// Adds per-backend counts (saturating: the counts come from reports too).
+pub fn add_backends(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
+    for (k, v) in from {
+        let c = into.entry(k.clone()).or_default();
+        *c = c.saturating_add(*v);
     }
 }
 
@@ -524,6 +545,59 @@ mod tests {
     }
 
     #[test]
+    fn each_second_counts_its_own_backends() {
+        let start = Instant::now();
+        let s = Stats::new(1, 2, start);
+        let served = |b: &'static str| Outcome {
+            backend: Some(b),
+            ..outcome(0, 1000, true)
+        };
+        s.record(0, &served("a"), start);
+        s.record(1, &served("b"), start);
+        s.record(0, &served("b"), start + Duration::from_millis(1500));
+        // A response without `x-served-by` counts as a request, not for a backend.
+        let anonymous = Outcome {
+            backend: None,
+            ..outcome(0, 1000, true)
+        };
+        s.record(1, &anonymous, start + Duration::from_millis(1500));
+        let mut ts = TimeSeries::default();
+        for sec in s.take_seconds(u64::MAX) {
+            ts.push(&sec, 0.0, 0, 0);
+        }
+        let got: Vec<Vec<(&str, u64)>> = ts
+            .points
+            .iter()
+            .map(|p| p.backends.iter().map(|(k, v)| (k.as_str(), *v)).collect())
+            .collect();
+        assert_eq!(got, vec![vec![("a", 1), ("b", 1)], vec![("b", 1)]]);
+        assert_eq!(ts.points[1].requests, 2);
+    }
+
+    #[test]
+    fn backends_of_one_point_are_capped() {
+        let start = Instant::now();
+        let s = Stats::new(1, 1, start);
+        let names: Vec<String> = (0..MAX_BACKENDS_PER_POINT + 10)
+            .map(|i| format!("pod-{i}"))
+            .collect();
+        for n in &names {
+            s.record(
+                0,
+                &Outcome {
+                    backend: Some(n),
+                    ..outcome(0, 1000, true)
+                },
+                start,
+            );
+        }
+        let secs = s.take_seconds(u64::MAX);
+        assert_eq!(secs[0].backends.len(), MAX_BACKENDS_PER_POINT + 1);
+        assert_eq!(secs[0].backends["other"], 10);
+        assert_eq!(secs[0].backends.values().sum::<u64>(), names.len() as u64);
+    }
+
+    #[test]
     fn series_stays_bounded() {
         let mut ts = TimeSeries::with_capacity(10);
         for i in 0..1000 {
@@ -536,6 +610,7 @@ mod tests {
                     requests: 5,
                     failures: 0,
                     shed: 0,
+                    backends: BTreeMap::from([("a".to_string(), 5)]),
                 },
                 0.0,
                 0,
@@ -545,6 +620,7 @@ mod tests {
         assert!(ts.points.len() <= 10);
         let total: u64 = ts.points.iter().map(|p| p.requests).sum();
         assert_eq!(total, 5000);
+        assert!(ts.points.iter().all(|p| p.backends["a"] == p.requests));
         let full = &ts.points[..ts.points.len() - 1];
         assert!(
             full.iter().all(|p| (p.rps - 5.0).abs() < 1e-9),

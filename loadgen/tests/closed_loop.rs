@@ -372,3 +372,40 @@ fn template_error_is_counted_apart_and_never_sent() {
     assert!(text.contains("template=10"), "{text}");
     assert!(text.contains("not sent: 10"), "{text}");
 }
+
+#[test]
+fn every_time_point_counts_its_requests_per_backend() {
+    let srv = start();
+    let dir = tempfile::tempdir().unwrap();
+    let sc = scenario_file(
+        &dir,
+        "two.yaml",
+        "name: two\nrequests:\n  - { name: a, path: /ping }\n  - { name: b, path: /fast }\nload: { users: 2, duration: 2500ms }\n",
+    );
+    let o = out(&dir, "r.json");
+    assert_eq!(run_scenario(&sc, &srv.url(), &[], &o), 0);
+    let r = report(&o);
+    assert!(r.timeseries.len() >= 2, "{:?}", r.timeseries);
+    for p in &r.timeseries {
+        assert_eq!(
+            p.backends.values().sum::<u64>(),
+            p.requests,
+            "every response named its backend: {p:?}"
+        );
+    }
+    for name in ["test-a", "test-b"] {
+        let per_point: u64 = r
+            .timeseries
+            .iter()
+            .map(|p| p.backends.get(name).copied().unwrap_or(0))
+            .sum();
+        assert_eq!(per_point, r.summary.backends[name], "{name}");
+    }
+    // The JSON shape other tools read: `timeseries[i].backends: {name: count}`.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&o).unwrap()).unwrap();
+    assert!(
+        json["timeseries"][0]["backends"]["test-a"].is_u64(),
+        "{json}"
+    );
+}

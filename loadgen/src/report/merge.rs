@@ -373,10 +373,7 @@ fn merge_series(reports: &[RunReport], start_ms: u64) -> Vec<TimePoint> {
                     b.active_users = b.active_users.saturating_add(p.active_users);
                     b.in_flight = b.in_flight.saturating_add(p.in_flight);
                     b.shed = b.shed.saturating_add(p.shed);
-                    for (k, n) in &p.backends {
-                        let c = b.backends.entry(k.clone()).or_default();
-                        *c = c.saturating_add(*n);
-                    }
+                    crate::stats::add_backends(&mut b.backends, &p.backends);
                 }
                 None => {
                     let mut q = p.clone();
@@ -458,5 +455,47 @@ mod tests {
             ..Default::default()
         });
         assert!(invalid(&[a]).contains("t_s"));
+    }
+
+    fn point(t_s: f64, backends: &[(&str, u64)]) -> TimePoint {
+        let backends: BTreeMap<String, u64> =
+            backends.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        TimePoint {
+            t_s,
+            requests: backends.values().sum(),
+            backends,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn merged_series_adds_per_backend_counts_per_bucket() {
+        let mut a = report("a", 9);
+        a.timeseries = vec![point(0.0, &[("pod-1", 4)]), point(1.0, &[("pod-1", 5)])];
+        // b started one second after a: its t_s 0 lands in a's second 1.
+        let mut b = report("b", 6);
+        b.started_at_unix_ms += 1000;
+        b.timeseries = vec![
+            point(0.0, &[("pod-1", 1), ("pod-2", 2)]),
+            point(1.0, &[("pod-3", 3)]),
+        ];
+        let m = merge(&[a, b]).unwrap();
+        let got: Vec<(f64, BTreeMap<String, u64>)> = m
+            .timeseries
+            .iter()
+            .map(|p| (p.t_s, p.backends.clone()))
+            .collect();
+        let want = |v: &[(&str, u64)]| point(0.0, v).backends;
+        assert_eq!(
+            got,
+            vec![
+                (0.0, want(&[("pod-1", 4)])),
+                (1.0, want(&[("pod-1", 6), ("pod-2", 2)])),
+                (2.0, want(&[("pod-3", 3)])),
+            ]
+        );
+        for p in &m.timeseries {
+            assert_eq!(p.backends.values().sum::<u64>(), p.requests);
+        }
     }
 }

@@ -219,8 +219,10 @@ pub struct TimePoint {
     /// Responses 503 in the bucket (shed by the workload or a proxy); also in `failures`.
     #[serde(default)]
     pub shed: u64,
-    /// `x-served-by` backend -> responses in the bucket.
-    #[serde(default)]
+    /// `x-served-by` value -> requests completed in the bucket (they add up to at most
+    /// `requests`: responses without the header are not counted). Shows when new replicas start
+    /// taking traffic, which the run-wide `summary.backends` cannot.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub backends: BTreeMap<String, u64>,
 }
 
