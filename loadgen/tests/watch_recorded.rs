@@ -644,7 +644,7 @@ async fn changing_backends(epoch: Instant) -> std::net::SocketAddr {
             let n = counter.fetch_add(1, Ordering::Relaxed);
             let overloaded = (OVERLOADED_FROM..SPREAD_AT).contains(&t);
             let (backend, delay_ms, status) = if t < SPREAD_AT {
-                let shed = overloaded && n % 10 == 0;
+                let shed = overloaded && n.is_multiple_of(10);
                 let delay = if overloaded { 200 } else { 2 };
                 ("pod-a", delay, if shed { 503 } else { 200 })
             } else {
