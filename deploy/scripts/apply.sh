@@ -4,7 +4,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-OVERLAYS=(single hpa minikube-single minikube-hpa monitoring)
+OVERLAYS=(single hpa minikube-single minikube-hpa monitoring monitoring-remote-write)
 
 usage() {
   cat <<USAGE
@@ -16,6 +16,9 @@ OVERLAY is one of:
   minikube-single   single with the Minikube image settings and NodePort 30080
   minikube-hpa      hpa with the Minikube image settings and NodePort 30080
   monitoring        Prometheus (Kubernetes discovery) and Grafana with the repository's dashboards
+  monitoring-remote-write
+                    monitoring, and its Prometheus remote-writes the workload's series into the
+                    compose Prometheus (docs/autoscaling-cost.md)
 
 Renders deploy/overlays/OVERLAY (or deploy/monitoring), applies it server-side into namespace
 $NAMESPACE, and waits for the rollout. Switching between single and hpa is an in-place rolling
@@ -47,6 +50,9 @@ need kubectl
 if [[ "$overlay" == monitoring ]]; then
   dir="$DEPLOY_DIR/monitoring"
   rollouts=(deployment/prometheus deployment/grafana)
+elif [[ "$overlay" == monitoring-remote-write ]]; then
+  dir="$DEPLOY_DIR/overlays/$overlay"
+  rollouts=(deployment/prometheus deployment/grafana)
 else
   dir="$DEPLOY_DIR/overlays/$overlay"
   rollouts=(deployment/workload)
@@ -56,7 +62,7 @@ manifests="$(render "$dir")"
 ensure_namespace
 log "applying $dir"
 printf '%s\n' "$manifests" | apply_rendered
-if [[ "$overlay" != monitoring ]] && ! grep -q '^kind: HorizontalPodAutoscaler$' <<<"$manifests"; then
+if [[ "$overlay" != monitoring* ]] && ! grep -q '^kind: HorizontalPodAutoscaler$' <<<"$manifests"; then
   # From hpa to single: an HPA left running would keep resizing the single Deployment.
   kubectl -n "$NAMESPACE" delete horizontalpodautoscaler workload --ignore-not-found
 fi
