@@ -413,7 +413,8 @@ def compare() -> dict:
             "the HPA's desired count rising to the new pods ready (to ready), to the first response "
             "served by a backend not seen before (to first response), and until client p99 was back "
             "under its level before the event or --recovery-p99 (recovery). Read beside the replica "
-            "timeline; every event is in the run's JSON and HTML report (docs/autoscaling-cost.md).",
+            "timeline. A figure the event never reached is NaN (a gap). Every event is in the run's JSON "
+            "and HTML report (docs/autoscaling-cost.md).",
             "s",
             [
                 target(
