@@ -13,6 +13,7 @@ use crate::cli::{Cli, Command, CompareCmd, MergeCmd, RunOpts};
 use crate::client::{ClientConfig, Connector, Target};
 use crate::engine::{self, EngineConfig, Live, RunData};
 use crate::exit::{self, BadInput};
+use crate::lifetime::ConnectionLifetime;
 use crate::metrics::RunMetrics;
 use crate::metrics::remote_write::Pusher;
 use crate::plan::LoadPlan;
@@ -56,6 +57,8 @@ pub fn dispatch(cli: Cli) -> u8 {
             crate::errln!("error: {e:#}");
             if e.downcast_ref::<BadInput>().is_some() {
                 exit::USAGE
+            } else if e.downcast_ref::<exit::InterruptedBeforeStart>().is_some() {
+                exit::INTERRUPTED
             } else {
                 exit::RUNTIME
             }
@@ -106,6 +109,35 @@ pub struct Prepared {
     pub opts: RunOpts,
     pub threads: usize,
     pub timeout: Duration,
+    pub lifetime: ConnectionLifetime,
+}
+
+/// How far in the past `--start-at` may be: a worker that starts a little late (a slow image
+/// pull) starts at once and says so; one much later was given a wrong time.
+pub const START_AT_MAX_PAST: Duration = Duration::from_secs(60);
+/// How far ahead `--start-at` may be: more than a day is a typo (a wrong year or unit).
+pub const START_AT_MAX_AHEAD: Duration = Duration::from_secs(86_400);
+
+/// Checks `--start-at` against the clock: how long to wait (zero when it is a little past).
+pub fn start_wait(
+    at: std::time::SystemTime,
+    now: std::time::SystemTime,
+) -> Result<Duration, String> {
+    let when = humantime::format_rfc3339_millis(at);
+    match at.duration_since(now) {
+        Ok(ahead) if ahead > START_AT_MAX_AHEAD => Err(format!(
+            "--start-at {when} is {} ahead: more than {} (a wrong date or unit?)",
+            humantime::format_duration(Duration::from_secs(ahead.as_secs())),
+            humantime::format_duration(START_AT_MAX_AHEAD)
+        )),
+        Ok(ahead) => Ok(ahead),
+        Err(e) if e.duration() > START_AT_MAX_PAST => Err(format!(
+            "--start-at {when} is {} in the past: more than {} (workers meant to start together would not)",
+            humantime::format_duration(Duration::from_secs(e.duration().as_secs())),
+            humantime::format_duration(START_AT_MAX_PAST)
+        )),
+        Err(_) => Ok(Duration::ZERO),
+    }
 }
 
 async fn prepare(job: Job, threads: usize) -> anyhow::Result<Prepared> {
@@ -146,6 +178,11 @@ async fn prepare(job: Job, threads: usize) -> anyhow::Result<Prepared> {
     };
     let spec = scenario.load.clone().unwrap_or_else(LoadSpec::default);
     let plan = LoadPlan::from_spec(&spec, Some(&opts.overrides())).map_err(bad)?;
+    let lifetime =
+        ConnectionLifetime::resolve(&opts.lifetime(), &spec.lifetime(), opts.http2).map_err(bad)?;
+    if let Some(at) = opts.start_at {
+        start_wait(at, std::time::SystemTime::now()).map_err(bad)?;
+    }
     let mut exprs = scenario.thresholds.clone();
     exprs.extend(opts.thresholds.iter().cloned());
     let thresholds = crate::threshold::parse_all(&exprs).map_err(bad)?;
@@ -179,6 +216,7 @@ async fn prepare(job: Job, threads: usize) -> anyhow::Result<Prepared> {
         opts,
         threads,
         timeout,
+        lifetime,
     })
 }
 
@@ -357,7 +395,36 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
         late_tolerance: p.opts.late_tolerance,
         shards: (p.threads * 2).max(2),
         trace_sample: p.opts.trace_sample,
+        lifetime: p.lifetime,
     };
+    // The start barrier: after everything that can fail or take time (metrics server, watch,
+    // DNS), so the first request goes out at the moment itself.
+    if let Some(at) = p.opts.start_at {
+        let now = std::time::SystemTime::now();
+        match start_wait(at, now) {
+            Ok(wait) if wait.is_zero() => crate::errln!(
+                "warning: --start-at {} had passed {} ago: starting now",
+                humantime::format_rfc3339_millis(at),
+                humantime::format_duration(Duration::from_millis(
+                    now.duration_since(at).map_or(0, |d| d.as_millis() as u64)
+                ))
+            ),
+            Ok(wait) => {
+                if !p.opts.quiet {
+                    crate::errln!(
+                        "waiting {} for --start-at {}",
+                        humantime::format_duration(Duration::from_millis(wait.as_millis() as u64)),
+                        humantime::format_rfc3339_millis(at)
+                    );
+                }
+                let mut stop = stop_rx.clone();
+                if !engine::sleep_or_stop(std::time::Instant::now() + wait, &mut stop).await {
+                    return Err(exit::InterruptedBeforeStart.into());
+                }
+            }
+            Err(e) => return Err(bad(e)),
+        }
+    }
     let data = engine::run(
         cfg,
         Arc::clone(&p.scenario),
@@ -531,8 +598,11 @@ pub fn build_report(
             latency: hist::encode(&overall.latency),
             service_time: hist::encode(&overall.service),
             schedule_lag: hist::encode(&d.totals.lag),
+            connect: hist::encode(&d.totals.connect),
             endpoints: ep_hists,
         },
+        connections: connection_stats(p.lifetime, d),
+        start_spread_s: None,
         replicas: replicas.map(|mut r| {
             let throughput: Vec<(f64, f64)> =
                 d.series.points.iter().map(|p| (p.t_s, p.rps)).collect();
@@ -549,6 +619,29 @@ pub fn build_report(
         },
     );
     report
+}
+
+/// The report's `connections` block.
+fn connection_stats(l: ConnectionLifetime, d: &RunData) -> crate::report::ConnectionStats {
+    crate::report::ConnectionStats {
+        max_age_s: l.max_age.map(|a| a.as_secs_f64()),
+        max_age_jitter: if l.max_age.is_some() {
+            crate::lifetime::JITTER
+        } else {
+            0.0
+        },
+        max_requests: l.max_requests,
+        keepalive: l.keepalive,
+        lifetime: l.describe(),
+        opened: d.connections_opened,
+        reconnects: d.reconnects,
+        closed: crate::lifetime::CloseReason::ALL
+            .iter()
+            .filter(|r| d.closed[r.index()] > 0)
+            .map(|r| (r.as_str().to_string(), d.closed[r.index()]))
+            .collect(),
+        connect_ms: hist::stats(&d.totals.connect),
+    }
 }
 
 fn load_all(paths: &[String]) -> anyhow::Result<Vec<RunReport>> {

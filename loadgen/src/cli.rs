@@ -121,6 +121,24 @@ pub struct RunOpts {
     /// Accept any TLS certificate (self-signed test targets only).
     #[arg(long)]
     pub insecure: bool,
+    /// Close a connection once it is this old (after its in-flight request) and open a new one,
+    /// so a per-connection balancer (a Kubernetes Service) spreads load over replicas added during
+    /// the run; `forever` keeps connections (pure throughput runs). Default 10s, jittered 10%
+    /// down. Example: --connection-max-age 5s
+    #[arg(long, env = "LOADGEN_CONNECTION_MAX_AGE", value_name = "DURATION|forever", value_parser = crate::lifetime::parse_max_age)]
+    pub connection_max_age: Option<crate::lifetime::MaxAge>,
+    /// Close a connection after this many requests and open a new one. Example: --connection-max-requests 1000
+    #[arg(long, env = "LOADGEN_CONNECTION_MAX_REQUESTS", value_name = "N", value_parser = parse::count)]
+    pub connection_max_requests: Option<u64>,
+    /// A new connection per request (`Connection: close`), like oha --disable-keepalive.
+    #[arg(long, conflicts_with_all = ["connection_max_age", "connection_max_requests"])]
+    pub no_keepalive: bool,
+    /// Wait until this moment before the first request, so workers started seconds apart (the
+    /// pods of a Job) send together: RFC 3339 in UTC or unix seconds. Up to 60s in the past starts
+    /// at once with a warning; earlier, or more than 24h ahead, is a usage error.
+    /// Example: --start-at 2026-12-01T09:30:00Z or --start-at 1796117400
+    #[arg(long, env = "LOADGEN_START_AT", value_name = "TIME", value_parser = parse::start_at)]
+    pub start_at: Option<std::time::SystemTime>,
     /// Worker threads (default: the cores available). Example: --threads 2
     #[arg(long, env = "LOADGEN_THREADS", value_parser = parse::positive)]
     pub threads: Option<u64>,
@@ -183,6 +201,15 @@ pub struct RunOpts {
 }
 
 impl RunOpts {
+    /// The connection-lifetime flags.
+    pub fn lifetime(&self) -> crate::lifetime::LifetimeSettings {
+        crate::lifetime::LifetimeSettings {
+            max_age: self.connection_max_age,
+            max_requests: self.connection_max_requests,
+            keepalive: self.no_keepalive.then_some(false),
+        }
+    }
+
     /// Load flags as plan overrides.
     pub fn overrides(&self) -> crate::plan::LoadOverrides {
         crate::plan::LoadOverrides {

@@ -411,11 +411,13 @@ impl Conn {
     pub async fn send(&mut self, req: Request<Full<Bytes>>, keep_body: bool) -> Sent {
         match self {
             Conn::H2 { send } => {
+                // Not ready = the connection is closed or going away (a GOAWAY): nothing of the
+                // request was sent, so it may go out on a fresh connection.
                 if let Err(e) = send.ready().await {
                     return Sent {
                         result: Err(classify("request", &e)),
                         reusable: false,
-                        unsent: None,
+                        unsent: Some(req),
                     };
                 }
                 let result = read_response(send.send_request(req), keep_body).await;

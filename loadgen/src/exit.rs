@@ -11,6 +11,12 @@ pub const THRESHOLD_FAILED: u8 = 99;
 /// Stopped with Ctrl-C; a partial report was written.
 pub const INTERRUPTED: u8 = 130;
 
+/// Stopped with Ctrl-C before the first request (while waiting for `--start-at`): exits with
+/// [`INTERRUPTED`], without a report (nothing ran).
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted while waiting for --start-at: nothing was sent, no report written")]
+pub struct InterruptedBeforeStart;
+
 /// Bad input from the user: exits with [`USAGE`].
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

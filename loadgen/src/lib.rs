@@ -13,6 +13,7 @@ pub mod client;
 pub mod console;
 pub mod engine;
 pub mod exit;
+pub mod lifetime;
 pub mod metrics;
 pub mod parse;
 pub mod plan;

@@ -138,6 +138,24 @@ pub fn positive(s: &str) -> Result<u64, String> {
     Ok(n)
 }
 
+/// Parses a moment: RFC 3339 in UTC (`2026-12-01T09:30:00Z`, fractions allowed) or unix seconds
+/// (`1796117400`, `1796117400.5`).
+pub fn start_at(s: &str) -> Result<std::time::SystemTime, String> {
+    let t = s.trim();
+    if let Ok(secs) = t.parse::<f64>() {
+        // Up to the year 9999, like a report's start.
+        if !secs.is_finite() || !(0.0..=253_402_300_799.0).contains(&secs) {
+            return Err(format!(
+                "invalid time {t:?}: unix seconds must be between 0 and year 9999"
+            ));
+        }
+        return Ok(std::time::UNIX_EPOCH + Duration::from_secs_f64(secs));
+    }
+    humantime::parse_rfc3339(t).map_err(|e| {
+        format!("invalid time {t:?} ({e}): write RFC 3339 in UTC like 2026-12-01T09:30:00Z, or unix seconds")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +168,21 @@ mod tests {
         assert!(duration("-1").is_err());
         assert!(duration("abc").unwrap_err().contains("30s"));
         assert!(duration("NaN").is_err());
+    }
+
+    #[test]
+    fn start_times() {
+        let t = std::time::UNIX_EPOCH + Duration::from_secs(1_796_117_400);
+        assert_eq!(start_at("1796117400").unwrap(), t);
+        assert_eq!(start_at("2026-12-01T09:30:00Z").unwrap(), t);
+        assert_eq!(
+            start_at("2026-12-01T09:30:00.5Z").unwrap(),
+            t + Duration::from_millis(500)
+        );
+        assert!(start_at("tomorrow").unwrap_err().contains("RFC 3339"));
+        assert!(start_at("-5").is_err());
+        assert!(start_at("1e300").is_err());
+        assert!(start_at("2026-12-01 09:30").is_err());
     }
 
     #[test]

@@ -115,6 +115,7 @@ impl LoadPlan {
                 max_in_flight: o.max_in_flight.or(spec.max_in_flight),
                 phases: Vec::new(),
                 think_time: spec.think_time,
+                ..spec.clone()
             },
             Some(o) => LoadSpec {
                 max_in_flight: o.max_in_flight.or(spec.max_in_flight),

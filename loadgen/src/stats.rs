@@ -160,6 +160,7 @@ struct Shard {
     endpoints: Vec<EndpointAcc>,
     backends: BTreeMap<String, u64>,
     lag: Histogram<u64>,
+    connect: Histogram<u64>,
     late: u64,
     seconds: Vec<SecAcc>,
     spare: Vec<Histogram<u64>>,
@@ -171,6 +172,7 @@ impl Shard {
             endpoints: (0..n).map(|_| EndpointAcc::new()).collect(),
             backends: BTreeMap::new(),
             lag: hist::new_hist(),
+            connect: hist::new_hist(),
             late: 0,
             seconds: Vec::new(),
             spare: Vec::new(),
@@ -184,6 +186,8 @@ pub struct Totals {
     pub endpoints: Vec<EndpointAcc>,
     pub backends: BTreeMap<String, u64>,
     pub lag: Histogram<u64>,
+    /// Time to open a connection (TCP, TLS, HTTP/2 handshake), microseconds.
+    pub connect: Histogram<u64>,
     pub late: u64,
     pub iterations: u64,
 }
@@ -324,6 +328,12 @@ impl Stats {
         }
     }
 
+    /// Records how long opening one connection took.
+    pub fn record_connect(&self, worker: usize, took: Duration) {
+        let mut s = self.shard(worker);
+        hist::record(&mut s.connect, took.as_micros() as u64);
+    }
+
     /// Counts one finished iteration.
     pub fn record_iteration(&self, _worker: usize) {
         self.iterations.fetch_add(1, Ordering::Relaxed);
@@ -368,6 +378,7 @@ impl Stats {
             (0..self.n_endpoints).map(|_| EndpointAcc::new()).collect();
         let mut backends = BTreeMap::new();
         let mut lag = hist::new_hist();
+        let mut connect = hist::new_hist();
         let mut late = 0;
         let iterations = self.iterations.load(Ordering::Relaxed);
         for sh in &self.shards {
@@ -377,12 +388,14 @@ impl Stats {
             }
             add_backends(&mut backends, &s.backends);
             let _ = lag.add(&s.lag);
+            let _ = connect.add(&s.connect);
             late += s.late;
         }
         Totals {
             endpoints,
             backends,
             lag,
+            connect,
             late,
             iterations,
         }

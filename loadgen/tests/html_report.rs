@@ -43,6 +43,7 @@ fn sample_report(run: &str, deployment: &str, rps_scale: f64, replicas: bool) ->
             target_rate: rps,
             active_users: 0,
             in_flight: 10,
+            backends: spread_over_backends(t, rps as u64),
             ..Default::default()
         });
     }
@@ -129,6 +130,64 @@ fn sample_report(run: &str, deployment: &str, rps_scale: f64, replicas: bool) ->
         replicas,
         ..Default::default()
     }
+}
+
+/// The first pod serves everything until 16 s; then three pods share the load.
+fn spread_over_backends(t: u64, requests: u64) -> BTreeMap<String, u64> {
+    let pods: &[&str] = if t < 16 {
+        &["pod-a"]
+    } else {
+        &["pod-a", "pod-b", "pod-c"]
+    };
+    let n = pods.len() as u64;
+    pods.iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let share = requests / n + u64::from((i as u64) < requests % n);
+            (p.to_string(), share)
+        })
+        .collect()
+}
+
+#[test]
+fn run_page_draws_throughput_per_backend_over_time() {
+    let report = sample_report("run-1", "k8s-hpa", 1.0, true);
+    let html = render_run(&report);
+    // pod-a is the busiest, so it gets the first colour.
+    for (i, pod) in ["pod-a", "pod-b", "pod-c"].iter().enumerate() {
+        let g = series_in_chart(&html, "backends", pod);
+        assert_eq!(data_points(g), 60, "{pod}");
+        assert!(g.contains(colors::BACKENDS[i]), "{pod}");
+    }
+    // pod-b is at zero (the baseline) before 16 s and above it after.
+    let b = polyline_points(series_in_chart(&html, "backends", "pod-b"));
+    let baseline = b[0].1;
+    assert!(b[..16].iter().all(|p| p.1 == baseline), "{b:?}");
+    assert!(b[16..].iter().all(|p| p.1 < baseline), "{b:?}");
+    // The chart sits right after the total throughput.
+    let at = |id: &str| html.find(&format!("id=\"chart-{id}\"")).unwrap();
+    assert!(at("throughput") < at("backends") && at("backends") < at("errors"));
+}
+
+#[test]
+fn a_run_without_backend_names_has_no_backend_chart_and_many_backends_are_folded() {
+    let mut report = sample_report("run-1", "docker", 1.0, false);
+    for p in &mut report.timeseries {
+        p.backends.clear();
+    }
+    assert!(!render_run(&report).contains("chart-backends"));
+    for p in &mut report.timeseries {
+        p.backends = (0..12).map(|i| (format!("pod-{i:02}"), 1 + i)).collect();
+    }
+    let html = render_run(&report);
+    series_in_chart(&html, "backends", "pod-11");
+    series_in_chart(&html, "backends", "other backends (4)");
+    let chart = &html[html.find("id=\"chart-backends\"").unwrap()..];
+    let chart = &chart[..chart.find("</figure>").unwrap()];
+    assert!(
+        !chart.contains("data-series=\"pod-00\""),
+        "the quietest are folded"
+    );
 }
 
 /// The `<g class="series" ...>` element of a named series inside one chart.

@@ -102,6 +102,20 @@ fn metrics_follow_the_contract_and_linger() {
         ),
         Some(150.0)
     );
+    // Three users, a run far shorter than the 10 s default max age: one connection each.
+    assert_eq!(
+        value(&text, loadgen::metrics::CONNECTIONS_OPENED, &[labels[0]]),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            loadgen::metrics::CONNECTION_CLOSES,
+            &["reason=\"max_age\"", labels[0]]
+        ),
+        Some(0.0)
+    );
     for name in [
         "loadgen_target_rate",
         "loadgen_active_users",
@@ -109,6 +123,7 @@ fn metrics_follow_the_contract_and_linger() {
         "loadgen_dropped_iterations_total",
         "loadgen_late_iterations_total",
         "loadgen_schedule_lag_seconds",
+        loadgen::metrics::CONNECTIONS_OPENED,
     ] {
         assert!(
             value(&text, name, &[labels[0], labels[1]]).is_some(),
@@ -311,6 +326,7 @@ fn histogram_samples_are_drained_every_second_without_a_scrape() {
                 late_tolerance: Duration::from_millis(10),
                 shards: 2,
                 trace_sample: 0.0,
+                lifetime: Default::default(),
             },
             scenario,
             connector,

@@ -34,6 +34,8 @@ READY = "#8c564b"
 DESIRED = "#e377c2"
 CPU = "#393b79"
 PER_REPLICA = "#637939"
+# The busiest backend of the throughput-per-backend chart (`colors::BACKENDS[0]`).
+BACKEND_1 = "#aec7e8"
 RUN_COLORS = ["#1f77b4", "#d62728"]
 
 WIDTH = 1200
@@ -265,6 +267,7 @@ def test_run_report_draws_every_chart(binaries, reports):
 
     lines = {
         "throughput": THROUGHPUT,
+        "throughput per backend": BACKEND_1,
         "errors": ERRORS,
         "latency p50": P50,
         "latency p99": P99,
@@ -279,10 +282,10 @@ def test_run_report_draws_every_chart(binaries, reports):
         assert_line_drawn(found[name], name)
     assert len(found["distribution"]) >= 300, f"latency distribution bars: {len(found['distribution'])} pixels"
 
-    # Charts appear in page order: throughput, errors, latency, distribution, percentiles, replicas,
+    # Charts appear in page order: throughput, throughput per backend, errors, latency, distribution, percentiles, replicas,
     # CPU, per replica.
     ys = {name: median([y for _, y in px]) for name, px in found.items()}
-    assert ys["throughput"] < ys["errors"] < ys["latency p50"] < ys["distribution"]
+    assert ys["throughput"] < ys["throughput per backend"] < ys["errors"] < ys["latency p50"] < ys["distribution"]
     assert ys["latency p99"] < ys["distribution"] < ys["latency by percentile"] < ys["ready replicas"]
     assert ys["ready replicas"] < ys["HPA CPU"] < ys["throughput per replica"]
 

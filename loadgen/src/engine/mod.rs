@@ -14,6 +14,7 @@ pub use worker::SERVED_BY;
 use worker::Worker;
 
 use crate::client::{ClientError, Conn, Connector};
+use crate::lifetime::{CloseReason, ConnectionLifetime};
 use crate::metrics::{EndpointMetrics, RunMetrics};
 use crate::plan::{ArrivalSchedule, LoadPlan, UserGate, user_gate};
 use crate::scenario::Scenario;
@@ -36,6 +37,8 @@ pub struct EngineConfig {
     pub shards: usize,
     /// Fraction of requests sent with a sampled `traceparent`.
     pub trace_sample: f64,
+    /// When connections are closed and reopened.
+    pub lifetime: ConnectionLifetime,
 }
 
 /// Live numbers for progress displays.
@@ -72,6 +75,12 @@ pub struct RunData {
     pub error_samples: Vec<String>,
     /// Slowest traced requests, slowest first.
     pub slowest_traces: Vec<crate::report::TracedRequest>,
+    /// Connections opened.
+    pub connections_opened: u64,
+    /// Connections opened in place of an earlier one (of the same worker, or HTTP/2 slot).
+    pub reconnects: u64,
+    /// Closes by reason, indexed by [`CloseReason::index`].
+    pub closed: [u64; 5],
 }
 
 /// State shared by all workers.
@@ -88,11 +97,11 @@ pub(crate) struct Shared {
     /// Requests resent on a fresh connection after the keep-alive race (never written before).
     pub retries: AtomicU64,
     pub timeout: Duration,
-    h2: Vec<
-        tokio::sync::Mutex<
-            Option<hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>>>,
-        >,
-    >,
+    h2: Vec<tokio::sync::Mutex<Option<SharedH2>>>,
+    pub lifetime: ConnectionLifetime,
+    opened: AtomicU64,
+    reconnects: AtomicU64,
+    closed: [AtomicU64; 5],
     http2: bool,
     errors: Mutex<Vec<String>>,
     has_errors: AtomicBool,
@@ -104,6 +113,18 @@ pub(crate) struct Shared {
 }
 
 const MAX_ERROR_SAMPLES: usize = 5;
+
+/// One multiplexed HTTP/2 connection shared by workers, and when it must be replaced.
+struct SharedH2 {
+    send: hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>>,
+    deadline: Option<Instant>,
+}
+
+/// A connection handed to a worker and when it must be closed.
+pub(crate) struct Opened {
+    pub conn: Conn,
+    pub deadline: Option<Instant>,
+}
 
 impl Shared {
     /// Keeps the first few distinct error messages.
@@ -135,22 +156,66 @@ impl Shared {
     }
 
     /// A connection for worker `id`: its own (HTTP/1) or a shared multiplexed one (HTTP/2).
-    pub async fn connect(&self, id: usize) -> Result<Conn, ClientError> {
+    /// `again`: the worker had one before (HTTP/1), so a new one is a reconnect.
+    pub async fn connect(&self, id: usize, again: bool) -> Result<Opened, ClientError> {
         if !self.http2 {
-            return self.connector.connect().await;
+            let conn = self.open(id, again).await?;
+            let deadline = self.lifetime.deadline(Instant::now(), &mut rand::rng());
+            return Ok(Opened { conn, deadline });
         }
         let slot = &self.h2[id % self.h2.len()];
         let mut s = slot.lock().await;
-        if let Some(send) = s.as_ref()
-            && !send.is_closed()
-        {
-            return Ok(Conn::H2 { send: send.clone() });
+        if let Some(h) = s.as_ref() {
+            let expired = h.deadline.is_some_and(|d| Instant::now() >= d);
+            if !h.send.is_closed() && !expired {
+                return Ok(Opened {
+                    conn: Conn::H2 {
+                        send: h.send.clone(),
+                    },
+                    deadline: h.deadline,
+                });
+            }
+            // Workers still holding the old handle finish their request on it and then come
+            // here: the old connection closes when the last handle is dropped.
+            self.note_close(if expired {
+                CloseReason::MaxAge
+            } else {
+                CloseReason::Server
+            });
         }
-        let conn = self.connector.connect().await?;
+        let conn = self.open(id, s.is_some()).await?;
+        let deadline = self.lifetime.deadline(Instant::now(), &mut rand::rng());
         if let Conn::H2 { send } = &conn {
-            *s = Some(send.clone());
+            *s = Some(SharedH2 {
+                send: send.clone(),
+                deadline,
+            });
+        }
+        Ok(Opened { conn, deadline })
+    }
+
+    /// Opens a connection, timing the handshake apart from the requests.
+    async fn open(&self, id: usize, again: bool) -> Result<Conn, ClientError> {
+        let t0 = Instant::now();
+        let conn = self.connector.connect().await?;
+        self.stats.record_connect(id, t0.elapsed());
+        self.opened.fetch_add(1, Ordering::Relaxed);
+        self.metrics.connections_opened.increment(1);
+        if again {
+            self.reconnects.fetch_add(1, Ordering::Relaxed);
         }
         Ok(conn)
+    }
+
+    /// True when workers share multiplexed connections (HTTP/2).
+    pub fn lifetime_shared(&self) -> bool {
+        self.http2
+    }
+
+    /// Counts a closed connection (HTTP/1: the worker's own; HTTP/2: a shared one replaced).
+    pub fn note_close(&self, why: CloseReason) {
+        self.closed[why.index()].fetch_add(1, Ordering::Relaxed);
+        self.metrics.connection_closed(why);
     }
 }
 
@@ -186,6 +251,10 @@ pub async fn run(
             .map(|_| tokio::sync::Mutex::new(None))
             .collect(),
         http2: cfg.http2,
+        lifetime: cfg.lifetime,
+        opened: AtomicU64::new(0),
+        reconnects: AtomicU64::new(0),
+        closed: Default::default(),
         errors: Mutex::new(Vec::new()),
         has_errors: AtomicBool::new(false),
         lag_us: AtomicU64::new(0),
@@ -348,6 +417,9 @@ pub async fn run(
         cpu_saturated_share,
         error_samples,
         slowest_traces,
+        connections_opened: sh.opened.load(Ordering::Relaxed),
+        reconnects: sh.reconnects.load(Ordering::Relaxed),
+        closed: std::array::from_fn(|i| sh.closed[i].load(Ordering::Relaxed)),
     }
 }
 

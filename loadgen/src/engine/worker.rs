@@ -11,8 +11,9 @@ use metrics::Counter;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::Shared;
-use crate::client::{ClientError, Conn, ErrorKind, timeout_error};
+use super::{Opened, Shared};
+use crate::client::{ClientError, ErrorKind, Sent, timeout_error};
+use crate::lifetime::CloseReason;
 use crate::scenario::Step;
 use crate::scenario::template::RenderCtx;
 use crate::stats::{Failure, Outcome};
@@ -23,7 +24,9 @@ pub const SERVED_BY: &str = "x-served-by";
 pub struct Worker {
     pub id: usize,
     sh: Arc<Shared>,
-    conn: Option<Conn>,
+    conn: Option<Held>,
+    /// Whether this worker has had a connection (a new one is then a reconnect).
+    connected_before: bool,
     rng: SmallRng,
     vars: HashMap<String, String>,
     iteration: u64,
@@ -33,6 +36,12 @@ pub struct Worker {
     backends: HashMap<String, Counter>,
 }
 
+/// The worker's connection and what counts toward its lifetime.
+struct Held {
+    opened: Opened,
+    requests: u64,
+}
+
 impl Worker {
     pub fn new(id: usize, sh: Arc<Shared>) -> Self {
         let vars = sh.scenario.variables.clone();
@@ -40,6 +49,7 @@ impl Worker {
             id,
             sh,
             conn: None,
+            connected_before: false,
             rng: SmallRng::from_rng(&mut rand::rng()),
             vars,
             iteration: 0,
@@ -106,6 +116,11 @@ impl Worker {
             if let Some(tp) = &trace {
                 b = b.header("traceparent", tp.as_str());
             }
+            if !sh.lifetime.keepalive {
+                // Tell the server too, so it closes after the response (HTTP/1 only: --http2
+                // cannot be combined with --no-keepalive).
+                b = b.header(http::header::CONNECTION, "close");
+            }
             let body = match &step.body {
                 Some(t) => {
                     t.render(&mut ctx, &mut self.scratch)
@@ -130,29 +145,34 @@ impl Worker {
         let keep_body = step.needs_body();
         let sent_at = Instant::now();
         let result = tokio::time::timeout(sh.timeout, async {
+            // A connection that passed its age while idle (open loop) closes before the next
+            // request; one that passes it during a request closes after it (in `settle`).
+            if self
+                .conn
+                .as_ref()
+                .is_some_and(|h| h.opened.deadline.is_some_and(|d| Instant::now() >= d))
+            {
+                self.close(CloseReason::MaxAge);
+            }
             let reused = self.conn.is_some();
-            if self.conn.is_none() {
-                self.conn = Some(sh.connect(self.id).await?);
-            }
-            let conn = self.conn.as_mut().expect("set above");
+            let held = self.held().await?;
             // Keep-alive race: the server may close a connection it sees idle (keep-alive
-            // timeout, graceful shutdown) just as a request goes out on it. When hyper reports
-            // that it wrote none of the request because the connection was already closed, the
-            // server never saw it: resend once on a fresh connection (as hyper-util's pooled
-            // client does) and count the retry. A request that was written and got no response
-            // is never resent: the server may have processed it, so it is a failure.
-            let mut sent = conn.send(req, keep_body).await;
-            if !sent.reusable {
-                self.conn = None;
-            }
+            // timeout, graceful shutdown, an HTTP/2 GOAWAY) just as a request goes out on it.
+            // When hyper reports that it wrote none of the request because the connection was
+            // already closed, the server never saw it: resend once on a fresh connection (as
+            // hyper-util's pooled client does) and count the retry. A request that was written
+            // and got no response is never resent: the server may have processed it, so it is a
+            // failure.
+            held.requests += 1;
+            let mut sent = held.opened.conn.send(req, keep_body).await;
             if reused && let Some(req) = sent.unsent.take() {
                 sh.retries.fetch_add(1, Ordering::Relaxed);
-                let conn = self.conn.insert(sh.connect(self.id).await?);
-                sent = conn.send(req, keep_body).await;
-                if !sent.reusable {
-                    self.conn = None;
-                }
+                self.close(CloseReason::Server);
+                let held = self.held().await?;
+                held.requests += 1;
+                sent = held.opened.conn.send(req, keep_body).await;
             }
+            self.settle(&sent);
             sent.result
         })
         .await;
@@ -160,7 +180,7 @@ impl Worker {
         let result = match result {
             Ok(r) => r,
             Err(_) => {
-                self.conn = None;
+                self.close(CloseReason::Error);
                 Err(timeout_error(sh.timeout))
             }
         };
@@ -260,6 +280,56 @@ impl Worker {
                 }
                 false
             }
+        }
+    }
+
+    /// The worker's connection, opened if it has none.
+    async fn held(&mut self) -> Result<&mut Held, ClientError> {
+        if self.conn.is_none() {
+            let opened = self.sh.connect(self.id, self.connected_before).await?;
+            self.connected_before = true;
+            self.conn = Some(Held {
+                opened,
+                requests: 0,
+            });
+        }
+        Ok(self.conn.as_mut().expect("set above"))
+    }
+
+    /// After a request (never during one): closes the connection when the server closed it, an
+    /// error broke it, or its lifetime is over.
+    fn settle(&mut self, sent: &Sent) {
+        let Some(h) = &self.conn else { return };
+        let l = &self.sh.lifetime;
+        let why = if !l.keepalive {
+            Some(if sent.result.is_ok() || sent.reusable {
+                CloseReason::NoKeepalive
+            } else {
+                CloseReason::Error
+            })
+        } else if !sent.reusable {
+            Some(if sent.result.is_ok() {
+                CloseReason::Server
+            } else {
+                CloseReason::Error
+            })
+        } else if l.max_requests.is_some_and(|n| h.requests >= n) {
+            Some(CloseReason::MaxRequests)
+        } else if h.opened.deadline.is_some_and(|d| Instant::now() >= d) {
+            Some(CloseReason::MaxAge)
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            self.close(why);
+        }
+    }
+
+    /// Drops the connection and counts why. HTTP/2 handles are clones of a shared connection:
+    /// the shared slot counts when it replaces the connection.
+    fn close(&mut self, why: CloseReason) {
+        if self.conn.take().is_some() && !self.sh.lifetime_shared() {
+            self.sh.note_close(why);
         }
     }
 

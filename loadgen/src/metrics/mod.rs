@@ -72,6 +72,11 @@ impl Recorder for Shared {
     }
 }
 
+/// Connections opened (first ones and reconnects): with `rate()`, how often workers recycle.
+pub const CONNECTIONS_OPENED: &str = "loadgen_connections_opened_total";
+/// Connections closed, by `reason` (max_age, max_requests, no_keepalive, server, error).
+pub const CONNECTION_CLOSES: &str = "loadgen_connection_closes_total";
+
 static META: Metadata<'static> = Metadata::new("loadgen", metrics::Level::INFO, Some("loadgen"));
 
 /// The metrics of one run. Without `--metrics-addr` or `--remote-write` every handle is a no-op.
@@ -85,6 +90,9 @@ pub struct RunMetrics {
     pub dropped: Counter,
     pub late: Counter,
     pub schedule_lag: Gauge,
+    pub connections_opened: Counter,
+    /// Indexed by [`crate::lifetime::CloseReason::index`].
+    connection_closes: Vec<Counter>,
     errors: Vec<Counter>,
     /// (endpoint, status) -> counter; status is a code or an error kind.
     requests: Mutex<HashMap<(usize, String), Counter>>,
@@ -120,6 +128,8 @@ impl RunMetrics {
             dropped: Counter::noop(),
             late: Counter::noop(),
             schedule_lag: Gauge::noop(),
+            connections_opened: Counter::noop(),
+            connection_closes: Vec::new(),
             errors: Vec::new(),
             requests: Mutex::new(HashMap::new()),
             backends: Mutex::new(HashMap::new()),
@@ -154,7 +164,18 @@ impl RunMetrics {
                 )
             })
             .collect();
+        let connection_closes = crate::lifetime::CloseReason::ALL
+            .iter()
+            .map(|why| {
+                r.register_counter(
+                    &Key::from_parts(CONNECTION_CLOSES, vec![Label::new("reason", why.as_str())]),
+                    &META,
+                )
+            })
+            .collect();
         let m = Self {
+            connections_opened: counter(CONNECTIONS_OPENED),
+            connection_closes,
             target_rate: gauge("loadgen_target_rate"),
             active_users: gauge("loadgen_active_users"),
             in_flight: gauge("loadgen_in_flight"),
@@ -176,6 +197,10 @@ impl RunMetrics {
         m.dropped.absolute(0);
         m.late.absolute(0);
         m.schedule_lag.set(0.0);
+        m.connections_opened.absolute(0);
+        for c in &m.connection_closes {
+            c.absolute(0);
+        }
         m
     }
 
@@ -293,6 +318,13 @@ impl RunMetrics {
             or_nan(last.time_to_first_new_backend_s),
         );
         set(SCALE_EVENT_RECOVERY, or_nan(last.recovery_s));
+    }
+
+    /// `loadgen_connection_closes_total{reason}`.
+    pub fn connection_closed(&self, why: crate::lifetime::CloseReason) {
+        if let Some(c) = self.connection_closes.get(why.index()) {
+            c.increment(1);
+        }
     }
 
     /// `loadgen_errors_total{kind}`.

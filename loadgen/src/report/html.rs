@@ -8,6 +8,7 @@
 //! Every string that came from the user or the network (run names, labels, URLs, endpoint names,
 //! status codes, backend host names, warnings) goes through [`escape`].
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use hdrhistogram::Histogram;
@@ -38,7 +39,15 @@ pub mod colors {
     pub const RUNS: [&str; 8] = [
         "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
     ];
+    /// One colour per backend on the throughput-per-backend chart (none used by another chart,
+    /// so a screenshot tells them apart); the busiest backends come first.
+    pub const BACKENDS: [&str; 8] = [
+        "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#9edae5",
+    ];
 }
+
+/// Backends drawn one by one on the per-backend chart; the rest are summed as `other backends`.
+const MAX_BACKEND_SERIES: usize = colors::BACKENDS.len();
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(s: &str) -> String {
@@ -77,6 +86,7 @@ pub fn render_run(report: &RunReport) -> String {
     let end = run_end(report);
     body.push_str("<section><h2>Over time</h2>");
     body.push_str(&throughput_chart(report, end));
+    body.push_str(&backends_chart(report, end));
     body.push_str(&errors_chart(report, end));
     body.push_str(&latency_over_time_chart(report, end));
     body.push_str("</section>");
@@ -599,6 +609,70 @@ fn throughput_chart(r: &RunReport, end: f64) -> String {
         x_end: end,
         series,
         markers: scale_markers(r),
+        ..Chart::default()
+    })
+}
+
+/// Throughput per `x-served-by` backend over time: whether replicas added during the run get
+/// traffic (they do not when connections outlive the scale-out: docs/connections.md). Empty when
+/// no response named its backend.
+fn backends_chart(r: &RunReport, end: f64) -> String {
+    let mut totals: BTreeMap<&str, u64> = BTreeMap::new();
+    for p in &r.timeseries {
+        for (b, n) in &p.backends {
+            let t = totals.entry(b.as_str()).or_default();
+            *t = t.saturating_add(*n);
+        }
+    }
+    if totals.is_empty() {
+        return String::new();
+    }
+    let mut order: Vec<(&str, u64)> = totals.into_iter().collect();
+    order.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let w = resolution(r);
+    let series_of = |pick: &dyn Fn(&BTreeMap<String, u64>) -> u64| -> Vec<(f64, f64)> {
+        r.timeseries
+            .iter()
+            .map(|p| (p.t_s, pick(&p.backends) as f64 / w))
+            .collect()
+    };
+    let mut series: Vec<Series> = order
+        .iter()
+        .take(MAX_BACKEND_SERIES)
+        .enumerate()
+        .map(|(i, (name, _))| {
+            Series::line(
+                name,
+                colors::BACKENDS[i],
+                series_of(&|m| m.get(*name).copied().unwrap_or(0)),
+            )
+        })
+        .collect();
+    if order.len() > MAX_BACKEND_SERIES {
+        let shown: Vec<&str> = order[..MAX_BACKEND_SERIES]
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+        series.push(
+            Series::line(
+                &format!("other backends ({})", order.len() - MAX_BACKEND_SERIES),
+                colors::TARGET_RATE,
+                series_of(&|m| {
+                    m.iter()
+                        .filter(|(k, _)| !shown.contains(&k.as_str()))
+                        .map(|(_, v)| *v)
+                        .sum()
+                }),
+            )
+            .dashed(true),
+        );
+    }
+    line_chart(&Chart {
+        id: "backends",
+        title: "Throughput per backend (x-served-by)".into(),
+        y_label: "requests/s".into(),
+        x_end: end,
+        series,
         ..Chart::default()
     })
 }

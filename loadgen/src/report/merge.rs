@@ -10,8 +10,8 @@ use hdrhistogram::Histogram;
 
 use super::hist;
 use super::{
-    EndpointHistograms, EndpointSummary, GeneratorStats, Histograms, LagStats, LoadMode, PlanInfo,
-    ReportError, RunReport, SCHEMA_VERSION, Summary, TimePoint,
+    ConnectionStats, EndpointHistograms, EndpointSummary, GeneratorStats, Histograms, LagStats,
+    LoadMode, PlanInfo, ReportError, RunReport, SCHEMA_VERSION, Summary, TimePoint,
 };
 
 /// `a + b` for counts read from reports: a crafted or corrupt report must not overflow the merge.
@@ -39,6 +39,9 @@ fn add_map(
     }
     Ok(())
 }
+
+/// Workers that started further apart than this get a warning in the merged report.
+pub const START_SPREAD_WARN_S: f64 = 1.0;
 
 /// Latest wall-clock start a report may claim: the last millisecond of year 9999 (what RFC 3339
 /// can write).
@@ -110,6 +113,15 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
     let mut lat = hist::new_hist();
     let mut svc = hist::new_hist();
     let mut lag = hist::new_hist();
+    let mut connect = hist::new_hist();
+    let mut conns = ConnectionStats {
+        closed: BTreeMap::new(),
+        ..first.connections.clone()
+    };
+    conns.opened = 0;
+    conns.reconnects = 0;
+    // Latest start of a worker (a merged report's own spread extends its start).
+    let mut last_start_ms = 0u64;
     let mut eps: Vec<(EndpointSummary, Histogram<u64>, Histogram<u64>)> = Vec::new();
     let mut s = Summary::default();
     let mut start_ms = u64::MAX;
@@ -141,6 +153,27 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
             &r.histograms.schedule_lag,
         )?)
         .map_err(hist_err)?;
+        connect
+            .add(hist::decode(&what("connect"), &r.histograms.connect)?)
+            .map_err(hist_err)?;
+        let c = &r.connections;
+        add(&mut conns.opened, c.opened, "connections opened")?;
+        add(&mut conns.reconnects, c.reconnects, "reconnects")?;
+        add_map(&mut conns.closed, &c.closed, "connection closes")?;
+        let same_lifetime = (c.max_age_s, c.max_requests, c.keepalive, &c.lifetime)
+            == (
+                first.connections.max_age_s,
+                first.connections.max_requests,
+                first.connections.keepalive,
+                &first.connections.lifetime,
+            );
+        if !same_lifetime && conns.lifetime != "mixed" {
+            conns.lifetime = "mixed".into();
+            warnings.push(format!(
+                "the runs had different connection lifetimes ({} and {}): the merged max_age_s, max_requests and keepalive are the first run's",
+                first.connections.lifetime, c.lifetime
+            ));
+        }
         for e in &r.endpoints {
             let h = r
                 .histograms
@@ -174,8 +207,13 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
         add_map(&mut s.status_codes, &rs.status_codes, "status codes")?;
         add_map(&mut s.errors, &rs.errors, "errors")?;
         add_map(&mut s.backends, &rs.backends, "backends")?;
-        start_ms = start_ms.min(r.started_at_unix_ms);
         end_ms = end_ms.max(check_times(r)?);
+        start_ms = start_ms.min(r.started_at_unix_ms);
+        let spread_ms = r
+            .start_spread_s
+            .filter(|s| s.is_finite() && (0.0..=MAX_DURATION_S).contains(s))
+            .map_or(0, |s| (s * 1000.0).round() as u64);
+        last_start_ms = last_start_ms.max(r.started_at_unix_ms + spread_ms);
         cpu_mean += r.generator.cpu_percent_mean;
         cpu_max = cpu_max.max(r.generator.cpu_percent_max);
         threads = threads.saturating_add(r.generator.threads);
@@ -208,6 +246,13 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
         first.plan.description
     );
     let duration_s = (end_ms.saturating_sub(start_ms)) as f64 / 1000.0;
+    let start_spread_s = last_start_ms.saturating_sub(start_ms) as f64 / 1000.0;
+    conns.connect_ms = hist::stats(&connect);
+    if start_spread_s > START_SPREAD_WARN_S {
+        warnings.push(format!(
+            "the workers started {start_spread_s:.1}s apart: the merged duration spans all of them and its throughput is lower than while they all ran (use --start-at)"
+        ));
+    }
     s.duration_s = duration_s;
     s.rps = per_sec(s.requests, duration_s);
     s.success_rate = success_rate(s.successes, s.requests);
@@ -291,6 +336,7 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
             latency: hist::encode(&lat),
             service_time: hist::encode(&svc),
             schedule_lag: hist::encode(&lag),
+            connect: hist::encode(&connect),
             endpoints: ep_hists,
         },
         slowest_traces: {
@@ -311,6 +357,8 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
                 x.record_throughput(&throughput);
                 x
             }),
+        connections: conns,
+        start_spread_s: Some(start_spread_s),
         scale_events: Vec::new(),
         warnings: Vec::new(),
     };
@@ -455,6 +503,67 @@ mod tests {
             ..Default::default()
         });
         assert!(invalid(&[a]).contains("t_s"));
+    }
+
+    #[test]
+    fn connections_add_exactly_and_the_start_spread_is_reported() {
+        let mut h1 = hist::new_hist();
+        let mut h2 = hist::new_hist();
+        for us in [100, 200, 300] {
+            hist::record(&mut h1, us);
+        }
+        hist::record(&mut h2, 9_000);
+        let mut a = report("a", 10);
+        a.connections.opened = 3;
+        a.connections.reconnects = 2;
+        a.connections.closed.insert("max_age".into(), 2);
+        a.histograms.connect = hist::encode(&h1);
+        let mut b = report("b", 10);
+        b.started_at_unix_ms += 2_500;
+        b.connections.opened = 1;
+        b.connections.closed.insert("server".into(), 1);
+        b.histograms.connect = hist::encode(&h2);
+        let m = merge(&[a.clone(), b]).unwrap();
+        let c = &m.connections;
+        assert_eq!((c.opened, c.reconnects), (4, 2));
+        assert_eq!(c.closed["max_age"], 2);
+        assert_eq!(c.closed["server"], 1);
+        let all = hist::decode("merged", &m.histograms.connect).unwrap();
+        assert_eq!(all.len(), 4, "the connect histograms were added");
+        assert_eq!(c.connect_ms.max, hist::stats(&all).max);
+        assert_eq!(m.start_spread_s, Some(2.5));
+        assert!(
+            m.generator
+                .warnings
+                .iter()
+                .any(|w| w.contains("2.5s apart")),
+            "{:?}",
+            m.generator.warnings
+        );
+        let text = super::super::summary::render(&m);
+        assert!(text.contains("2 started within 2.50s"), "{text}");
+        // A merge of a merge keeps the spread of its parts.
+        let mut c2 = report("c", 1);
+        c2.started_at_unix_ms += 1_000;
+        let mm = merge(&[m, c2]).unwrap();
+        assert_eq!(mm.start_spread_s, Some(2.5));
+        // Workers that started together: no warning.
+        let together = merge(&[a.clone(), a]).unwrap();
+        assert_eq!(together.start_spread_s, Some(0.0));
+        assert!(together.generator.warnings.is_empty());
+    }
+
+    #[test]
+    fn old_reports_without_connections_still_load_and_merge() {
+        let mut json: serde_json::Value = serde_json::to_value(report("old", 5)).unwrap();
+        let o = json.as_object_mut().unwrap();
+        o.remove("connections");
+        o["histograms"].as_object_mut().unwrap().remove("connect");
+        let old = RunReport::from_json("old.json", &json.to_string()).unwrap();
+        assert!(old.connections.keepalive);
+        assert_eq!(old.connections.max_age_s, None);
+        let m = merge(&[old.clone(), old]).unwrap();
+        assert_eq!(m.connections.opened, 0);
     }
 
     fn point(t_s: f64, backends: &[(&str, u64)]) -> TimePoint {

@@ -90,6 +90,62 @@ pub struct RunReport {
     /// than are ready, or spread unevenly over them (see [`crate::analysis::spread`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The connection lifetime in force and what it cost (docs/connections.md).
+    #[serde(default)]
+    pub connections: ConnectionStats,
+    /// Merged reports: seconds between the first and the last worker's start (workers meant to
+    /// start together that did not stretch the merged duration and lower its throughput).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_spread_s: Option<f64>,
+}
+
+/// Connections of a run: the lifetime in force, how many were opened and why they closed.
+///
+/// Reconnects are not errors: a recycled connection (max age, max requests, no keep-alive) or one
+/// the server closed (`Connection: close`, GOAWAY) is replaced before the next request. The time
+/// to open them is in `connect_ms` so it can be told apart from the servers' latency.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConnectionStats {
+    /// Max age in seconds; null = forever (the connection is kept for the whole run).
+    pub max_age_s: Option<f64>,
+    /// Each connection's age limit is drawn from `[max_age × (1 − jitter), max_age]`.
+    #[serde(default)]
+    pub max_age_jitter: f64,
+    /// Requests per connection; null = no limit.
+    pub max_requests: Option<u64>,
+    /// False = a new connection per request.
+    pub keepalive: bool,
+    /// The lifetime in words (`max age 10s (jitter 10%)`); `mixed` in a merge of different ones.
+    #[serde(default)]
+    pub lifetime: String,
+    /// Connections opened (successfully).
+    pub opened: u64,
+    /// Connections opened in place of an earlier one.
+    pub reconnects: u64,
+    /// Closes by reason: max_age, max_requests, no_keepalive, server, error.
+    #[serde(default)]
+    pub closed: BTreeMap<String, u64>,
+    /// Time to open a connection (TCP, TLS, HTTP/2 handshake).
+    #[serde(default)]
+    pub connect_ms: LatencyStats,
+}
+
+/// What a report without `connections` (written before they were recorded) ran with: one
+/// connection per worker for the whole run.
+impl Default for ConnectionStats {
+    fn default() -> Self {
+        Self {
+            max_age_s: None,
+            max_age_jitter: 0.0,
+            max_requests: None,
+            keepalive: true,
+            lifetime: String::new(),
+            opened: 0,
+            reconnects: 0,
+            closed: BTreeMap::new(),
+            connect_ms: LatencyStats::default(),
+        }
+    }
 }
 
 fn one() -> u32 {
@@ -277,6 +333,9 @@ pub struct Histograms {
     /// Open-loop generator schedule lag.
     #[serde(default)]
     pub schedule_lag: String,
+    /// Time to open a connection.
+    #[serde(default)]
+    pub connect: String,
     /// Per endpoint name.
     #[serde(default)]
     pub endpoints: BTreeMap<String, EndpointHistograms>,

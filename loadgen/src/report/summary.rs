@@ -149,6 +149,14 @@ pub fn render(r: &RunReport) -> String {
             .collect();
         let _ = writeln!(out, "backends ({}): {}", s.backends.len(), parts.join(", "));
     }
+    let _ = write!(out, "{}", connections(r));
+    if let Some(spread) = r.start_spread_s {
+        let _ = writeln!(
+            out,
+            "workers: {} started within {spread:.2}s of each other",
+            r.workers
+        );
+    }
     if let Some(rep) = &r.replicas
         && rep.summary.max_replicas.is_some()
     {
@@ -196,6 +204,29 @@ pub fn render(r: &RunReport) -> String {
         );
     }
     out
+}
+
+/// The `connections:` line: the lifetime in force, what was opened and why connections closed.
+fn connections(r: &RunReport) -> String {
+    let c = &r.connections;
+    if c.lifetime.is_empty() && c.opened == 0 {
+        // A report from before connections were recorded.
+        return String::new();
+    }
+    let closed = if c.closed.is_empty() {
+        String::new()
+    } else {
+        format!("; closed: {}", kv(&c.closed))
+    };
+    format!(
+        "connections: {}; opened {}, reconnects {} (not errors){closed}; connect p50 {} p99 {} max {}\n",
+        c.lifetime,
+        num(c.opened),
+        num(c.reconnects),
+        ms(c.connect_ms.p50),
+        ms(c.connect_ms.p99),
+        ms(c.connect_ms.max)
+    )
 }
 
 fn opt<T: std::fmt::Display>(v: Option<T>) -> String {

@@ -52,18 +52,23 @@ pub struct ScenarioError {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Dur(pub Duration);
 
+/// A value written as a number or a string (`30` or `"30s"`), as text for a parser.
+pub fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Num(f64),
+        Str(String),
+    }
+    Ok(match Raw::deserialize(d)? {
+        Raw::Num(n) => n.to_string(),
+        Raw::Str(s) => s,
+    })
+}
+
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Num(f64),
-            Str(String),
-        }
-        let s = match Raw::deserialize(d)? {
-            Raw::Num(n) => n.to_string(),
-            Raw::Str(s) => s,
-        };
+        let s = number_or_string(d)?;
         crate::parse::duration(&s)
             .map(Dur)
             .map_err(serde::de::Error::custom)
@@ -91,6 +96,24 @@ pub struct LoadSpec {
     pub phases: Vec<PhaseSpec>,
     /// Closed loop: pause between a user's iterations.
     pub think_time: Option<Dur>,
+    /// Close a connection once it is this old (after its in-flight request): `10s`, or
+    /// `forever` (default 10s; see docs/connections.md).
+    pub connection_max_age: Option<crate::lifetime::MaxAge>,
+    /// Close a connection after this many requests (default: no limit).
+    pub connection_max_requests: Option<u64>,
+    /// `false`: a new connection per request.
+    pub keepalive: Option<bool>,
+}
+
+impl LoadSpec {
+    /// The connection-lifetime keys of the block.
+    pub fn lifetime(&self) -> crate::lifetime::LifetimeSettings {
+        crate::lifetime::LifetimeSettings {
+            max_age: self.connection_max_age,
+            max_requests: self.connection_max_requests,
+            keepalive: self.keepalive,
+        }
+    }
 }
 
 /// One phase.
