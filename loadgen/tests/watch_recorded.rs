@@ -186,6 +186,22 @@ fn scale_out_scripts() -> (ResourceScript, ResourceScript) {
     )
 }
 
+/// A kubeconfig in `dir` pointing the real kube client at the fake API on `addr` (namespace NS).
+fn write_kubeconfig(dir: &tempfile::TempDir, addr: std::net::SocketAddr) -> PathBuf {
+    let path = dir.path().join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{addr}\n\
+             users:\n- name: loadgen\n  user:\n    token: recorded-fixture-token\n\
+             contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: loadgen\n    namespace: {NS}\n\
+             current-context: fake\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
 fn sample(t_s: f64, d: i32, c: i32, r: i32, hpa: i32, cpu: i32) -> ReplicaSample {
     ReplicaSample {
         t_s,
@@ -540,17 +556,7 @@ async fn kubeconfig_client_over_tcp_survives_a_relist() {
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
 
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig_path = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig_path,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{addr}\n\
-             users:\n- name: loadgen\n  user:\n    token: recorded-fixture-token\n\
-             contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: loadgen\n    namespace: {NS}\n\
-             current-context: fake\n"
-        ),
-    )
-    .unwrap();
+    let kubeconfig_path = write_kubeconfig(&dir, addr);
     let kubeconfig = kube::config::Kubeconfig::read_from(&kubeconfig_path).unwrap();
     let config = kube::Config::from_custom_kubeconfig(
         kubeconfig,
@@ -688,17 +694,7 @@ async fn a_watched_run_reports_what_each_scale_out_cost_and_pinned_load() {
     let target = changing_backends(epoch).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{api_addr}\n\
-             users:\n- name: loadgen\n  user:\n    token: recorded-fixture-token\n\
-             contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: loadgen\n    namespace: {NS}\n\
-             current-context: fake\n"
-        ),
-    )
-    .unwrap();
+    let kubeconfig = write_kubeconfig(&dir, api_addr);
     let report_path = dir.path().join("report.json");
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .args(["--target", &format!("http://{target}/")])
