@@ -408,6 +408,24 @@ def compare() -> dict:
             decimals=0,
         ),
         timeseries(
+            "Cost of the last scale-out",
+            "From the loadgen's --watch, set when a run ends, for its last scale-out: seconds from "
+            "the HPA's desired count rising to the new pods ready (to ready), to the first response "
+            "served by a backend not seen before (to first response), and until client p99 was back "
+            "under its level before the event or --recovery-p99 (recovery). Read beside the replica "
+            "timeline. A figure the event never reached is NaN (a gap). Every event is in the run's JSON "
+            "and HTML report (docs/autoscaling-cost.md).",
+            "s",
+            [
+                target(
+                    f'label_replace(max by (deployment) (loadgen_scale_event_time_to_ready_seconds{{{DEP}}}), "figure", "to ready", "", "")'
+                    f' or label_replace(max by (deployment) (loadgen_scale_event_time_to_first_response_seconds{{{DEP}}}), "figure", "to first response", "", "")'
+                    f' or label_replace(max by (deployment) (loadgen_scale_event_recovery_seconds{{{DEP}}}), "figure", "recovery", "", "")',
+                    "{{deployment}} {{figure}}",
+                )
+            ],
+        ),
+        timeseries(
             "CPU used vs allowed per replica",
             "CPU cores each workload instance burns (rate of process_cpu_seconds_total) against the "
             "cores it may use (workload_cpu_quota_cores: the cgroup quota, else the host's cores). "

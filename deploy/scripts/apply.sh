@@ -4,7 +4,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-OVERLAYS=(single hpa minikube-single minikube-hpa monitoring)
+OVERLAYS=(single hpa minikube-single minikube-hpa monitoring monitoring-remote-write)
 
 usage() {
   cat <<USAGE
@@ -17,6 +17,9 @@ OVERLAY is one of:
   minikube-hpa      hpa with the Minikube image settings and NodePort 30080
   monitoring        Prometheus (Kubernetes discovery) and Grafana with the repository's dashboards;
                     creates Secret grafana-admin (a random admin password) when it is missing
+  monitoring-remote-write
+                    monitoring, and its Prometheus remote-writes the workload's series into the
+                    compose Prometheus (docs/autoscaling-cost.md)
 
 Renders deploy/overlays/OVERLAY (or deploy/monitoring), applies it server-side into namespace
 $NAMESPACE, and waits for the rollout. Switching between single and hpa is an in-place rolling
@@ -48,6 +51,9 @@ need kubectl
 if [[ "$overlay" == monitoring ]]; then
   dir="$DEPLOY_DIR/monitoring"
   rollouts=(deployment/prometheus deployment/grafana)
+elif [[ "$overlay" == monitoring-remote-write ]]; then
+  dir="$DEPLOY_DIR/overlays/$overlay"
+  rollouts=(deployment/prometheus deployment/grafana)
 else
   dir="$DEPLOY_DIR/overlays/$overlay"
   rollouts=(deployment/workload)
@@ -70,12 +76,12 @@ ensure_grafana_secret() {
 
 manifests="$(render "$dir")"
 ensure_namespace
-if [[ "$overlay" == monitoring ]]; then
+if [[ "$overlay" == monitoring* ]]; then
   ensure_grafana_secret
 fi
 log "applying $dir"
 printf '%s\n' "$manifests" | apply_rendered
-if [[ "$overlay" != monitoring ]] && ! grep -q '^kind: HorizontalPodAutoscaler$' <<<"$manifests"; then
+if [[ "$overlay" != monitoring* ]] && ! grep -q '^kind: HorizontalPodAutoscaler$' <<<"$manifests"; then
   # From hpa to single: an HPA left running would keep resizing the single Deployment.
   kubectl -n "$NAMESPACE" delete horizontalpodautoscaler workload --ignore-not-found
 fi
@@ -84,6 +90,6 @@ for rollout in "${rollouts[@]}"; do
   kubectl -n "$NAMESPACE" rollout status "$rollout" --timeout="$timeout"
 done
 kubectl -n "$NAMESPACE" get deployments,services,horizontalpodautoscalers -o wide
-if [[ "$overlay" == monitoring ]]; then
+if [[ "$overlay" == monitoring* ]]; then
   log "Grafana: user admin, password: kubectl -n $NAMESPACE get secret grafana-admin -o jsonpath='{.data.admin-password}' | base64 -d"
 fi

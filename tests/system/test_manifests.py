@@ -46,7 +46,9 @@ WORKLOAD_OVERLAYS = ["overlays/single", "overlays/hpa", "overlays/minikube-singl
 HPA_OVERLAYS = ["overlays/hpa", "overlays/minikube-hpa"]
 SINGLE_OVERLAYS = ["overlays/single", "overlays/minikube-single"]
 MINIKUBE_OVERLAYS = ["overlays/minikube-single", "overlays/minikube-hpa"]
-KUSTOMIZATIONS = ["base", *WORKLOAD_OVERLAYS, "monitoring", "loadgen"]
+# deploy/monitoring with the in-cluster Prometheus remote-writing into the compose one (optional).
+REMOTE_WRITE = "overlays/monitoring-remote-write"
+KUSTOMIZATIONS = ["base", *WORKLOAD_OVERLAYS, "monitoring", REMOTE_WRITE, "loadgen"]
 WITH_WORKLOAD = ["base", *WORKLOAD_OVERLAYS]
 # The deployment label each overlay gives its pods (and the loadgen, through a ConfigMap).
 EXPECTED_DEPLOYMENT_LABEL = {
@@ -1114,6 +1116,56 @@ def test_minikube_overlays(name: str) -> None:
 
 def test_prometheus_discovery() -> None:
     _assert_clean(check_prometheus_discovery, "monitoring")
+
+
+def test_remote_write_to_compose_is_off_by_default() -> None:
+    assert "remote_write" not in prometheus_config(render("monitoring"))
+
+
+def test_remote_write_to_compose_only_adds_remote_write() -> None:
+    """The component's config is deploy/monitoring's plus one remote_write block, so the two cannot
+    drift; everything else rendered is the same but the regenerated ConfigMap's name."""
+    plain, remote = render("monitoring"), render(REMOTE_WRITE)
+    config = prometheus_config(remote)
+    blocks = config.pop("remote_write")
+    assert config == prometheus_config(plain), "edit deploy/monitoring/prometheus.yml and the component's copy together"
+    (block,) = blocks
+    assert block["url"].startswith("http") and block["url"].endswith("/api/v1/write"), block
+
+    def without_config(docs: Docs) -> list[str]:
+        text = yaml.safe_dump_all([d for d in docs if not d["metadata"]["name"].startswith("prometheus-config")])
+        return re.sub(r"prometheus-config-[a-z0-9]+", "prometheus-config", text)
+
+    assert without_config(remote) == without_config(plain)
+    deployment = find(remote, "Deployment", "prometheus")
+    names = {v.get("configMap", {}).get("name") for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    names |= {
+        s.get("configMap", {}).get("name")
+        for v in deployment["spec"]["template"]["spec"]["volumes"]
+        for s in v.get("projected", {}).get("sources", [])
+    }
+    (cm,) = [c for c in of_kind(remote, "ConfigMap") if c["metadata"]["name"].startswith("prometheus-config")]
+    assert cm["metadata"]["name"] in names, "the Prometheus pod mounts the remote-write config"
+
+
+@pytest.mark.parametrize(
+    ("series", "written"),
+    [
+        ({"__name__": "http_server_request_duration_seconds_count", "job": "workload", "deployment": "k8s-hpa"}, True),
+        ({"__name__": "up", "job": "workload", "deployment": "k8s-single"}, True),
+        # recorded in-cluster: the compose Prometheus records its own from the raw series
+        ({"__name__": "deployment:http_server_request_errors:ratio_rate30s", "job": "workload", "deployment": "k8s-hpa"}, False),
+        # the loadgen remote-writes its own series; twice would double every client panel
+        ({"__name__": "loadgen_requests_total", "job": "loadgen", "deployment": "k8s-hpa"}, False),
+        ({"__name__": "prometheus_tsdb_head_series", "job": "prometheus"}, False),
+    ],
+)
+def test_remote_write_sends_the_workload_series_with_their_deployment(series: dict, written: bool) -> None:
+    (block,) = prometheus_config(render(REMOTE_WRITE))["remote_write"]
+    kept = relabel(series, block.get("write_relabel_configs", []))
+    assert (kept is not None) == written, (series, kept)
+    if written:
+        assert kept["deployment"] == series["deployment"], "the dashboards compare on `deployment`"
 
 
 @pytest.mark.parametrize("overlay", WORKLOAD_OVERLAYS)

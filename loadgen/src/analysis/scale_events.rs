@@ -322,16 +322,7 @@ mod tests {
 
     use super::*;
 
-    fn sample(t_s: f64, desired: i32, ready: i32) -> ReplicaSample {
-        ReplicaSample {
-            t_s,
-            desired: Some(desired),
-            current: Some(desired),
-            ready: Some(ready),
-            hpa_desired: Some(desired),
-            cpu_utilization_percent: None,
-        }
-    }
+    use crate::watch::test_sample as sample;
 
     fn timeline(samples: Vec<ReplicaSample>) -> ReplicaTimeline {
         ReplicaTimeline {

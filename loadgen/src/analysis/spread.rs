@@ -151,14 +151,7 @@ mod tests {
     use crate::watch::ReplicaSample;
 
     fn ready(t_s: f64, n: i32) -> ReplicaSample {
-        ReplicaSample {
-            t_s,
-            desired: Some(n),
-            current: Some(n),
-            ready: Some(n),
-            hpa_desired: Some(n),
-            cpu_utilization_percent: None,
-        }
+        crate::watch::test_sample(t_s, n, n)
     }
 
     fn timeline(samples: Vec<ReplicaSample>) -> ReplicaTimeline {

@@ -22,9 +22,10 @@ pub const DURATION_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
-/// With `--watch`, the figures of the run's last scale event (set when the run ends; see
-/// [`crate::analysis::scale_events`]): seconds from the desired count rising to the new pods ready,
-/// to the first response from a new backend, and until p99 was back under its threshold.
+/// With `--watch`, the figures of the run's last scale event (set when the run ends; NaN when
+/// that event never reached the figure; see [`crate::analysis::scale_events`]): seconds from the
+/// desired count rising to the new pods ready, to the first response from a new backend, and
+/// until p99 was back under its threshold.
 pub const SCALE_EVENT_TIME_TO_READY: &str = "loadgen_scale_event_time_to_ready_seconds";
 pub const SCALE_EVENT_TIME_TO_FIRST_RESPONSE: &str =
     "loadgen_scale_event_time_to_first_response_seconds";
@@ -298,25 +299,25 @@ impl RunMetrics {
     }
 
     /// Publishes the scale events of a finished run: their count, and the figures of the last
-    /// one that has each figure (a figure an event never reached is not a value to plot).
+    /// one. A figure the last event never reached (pods never ready, no new backend answered, p99
+    /// never recovered) is NaN, not an older event's value: "never" is the finding.
     pub fn record_scale_events(&self, events: &[crate::analysis::ScaleEvent]) {
         let Some(r) = &self.recorder else {
             return;
         };
-        let set = |name: &'static str, v: Option<f64>| {
-            if let Some(v) = v {
-                r.register_gauge(&Key::from_name(name), &META).set(v);
-            }
+        let set =
+            |name: &'static str, v: f64| r.register_gauge(&Key::from_name(name), &META).set(v);
+        set(SCALE_EVENTS, events.len() as f64);
+        let Some(last) = events.last() else {
+            return;
         };
-        set(SCALE_EVENTS, Some(events.len() as f64));
-        let last =
-            |f: fn(&crate::analysis::ScaleEvent) -> Option<f64>| events.iter().rev().find_map(f);
-        set(SCALE_EVENT_TIME_TO_READY, last(|e| e.time_to_ready_s));
+        let or_nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
+        set(SCALE_EVENT_TIME_TO_READY, or_nan(last.time_to_ready_s));
         set(
             SCALE_EVENT_TIME_TO_FIRST_RESPONSE,
-            last(|e| e.time_to_first_new_backend_s),
+            or_nan(last.time_to_first_new_backend_s),
         );
-        set(SCALE_EVENT_RECOVERY, last(|e| e.recovery_s));
+        set(SCALE_EVENT_RECOVERY, or_nan(last.recovery_s));
     }
 
     /// `loadgen_connection_closes_total{reason}`.

@@ -607,4 +607,57 @@ mod tests {
             assert_eq!(p.backends.values().sum::<u64>(), p.requests);
         }
     }
+
+    /// Two workers of one watched run: the merged report's scale events come from the added
+    /// series (the new backend only one worker saw counts) and the first worker's timeline, with
+    /// the recovery threshold the workers were given.
+    #[test]
+    fn merge_recomputes_scale_events_from_the_merged_series() {
+        use crate::watch::{ReplicaSample, ReplicaTimeline};
+        let ready = |t_s: f64, desired: i32, ready: i32| ReplicaSample {
+            t_s,
+            desired: Some(desired),
+            ready: Some(ready),
+            ..Default::default()
+        };
+        let timeline = ReplicaTimeline {
+            samples: vec![ready(0.0, 1, 1), ready(5.0, 3, 1), ready(7.0, 3, 3)],
+            ..Default::default()
+        };
+        let worker = |run: &str, new_backend: &str| {
+            let mut r = report(run, 0);
+            r.timeseries = (0..10)
+                .map(|t| {
+                    let b = if t < 8 { "pod-a" } else { new_backend };
+                    let mut p = point(f64::from(t), &[(b, 20)]);
+                    p.requests = 20;
+                    p.p50_ms = 5.0;
+                    p.p99_ms = if (5..8).contains(&t) { 300.0 } else { 10.0 };
+                    p
+                })
+                .collect();
+            r.replicas = Some(timeline.clone());
+            r.scale_events = vec![crate::analysis::ScaleEvent {
+                recovery_threshold_ms: Some(50.0),
+                recovery_threshold_given: true,
+                ..Default::default()
+            }];
+            r
+        };
+        let m = merge(&[worker("a", "pod-b"), worker("b", "pod-c")]).unwrap();
+        let [e] = m.scale_events.as_slice() else {
+            panic!("{:#?}", m.scale_events)
+        };
+        assert_eq!((e.t_s, e.time_to_ready_s), (5.0, Some(2.0)));
+        assert_eq!(e.time_to_first_new_backend_s, Some(4.0));
+        assert_eq!(
+            (e.recovery_threshold_ms, e.recovery_s),
+            (Some(50.0), Some(3.0))
+        );
+        assert_eq!(
+            e.during.as_ref().unwrap().requests,
+            120,
+            "both workers' requests"
+        );
+    }
 }
