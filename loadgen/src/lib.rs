@@ -12,6 +12,7 @@ pub mod client;
 pub mod console;
 pub mod engine;
 pub mod exit;
+pub mod limits;
 pub mod metrics;
 pub mod parse;
 pub mod plan;
