@@ -124,6 +124,16 @@ fn secret_file(dir: &tempfile::TempDir, name: &str, content: &str) -> String {
     p.to_str().unwrap().to_string()
 }
 
+/// The run succeeded and the receiver got at least one push, each with `auth`.
+fn assert_every_push_accepted(o: &Output, rx: &Receiver, auth: &str) {
+    let err = stderr(o);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains("remote write"), "every push accepted: {err}");
+    let seen = rx.seen_auth.lock().unwrap();
+    assert!(!seen.is_empty(), "at least the final push");
+    assert!(seen.iter().all(|a| a.as_deref() == Some(auth)), "{seen:?}");
+}
+
 #[test]
 fn basic_auth_from_env_twins_sends_the_password_file_and_never_prints_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -141,15 +151,7 @@ fn basic_auth_from_env_twins_sends_the_password_file_and_never_prints_it() {
             ("LOADGEN_REMOTE_WRITE_PASSWORD_FILE", &pw),
         ],
     );
-    let err = stderr(&o);
-    assert!(o.status.success(), "{err}");
-    let seen = rx.seen_auth.lock().unwrap();
-    assert!(!seen.is_empty(), "at least the final push");
-    assert!(
-        seen.iter().all(|a| a.as_deref() == Some(want.as_str())),
-        "{seen:?}"
-    );
-    assert!(!err.contains("remote write"), "every push accepted: {err}");
+    assert_every_push_accepted(&o, &rx, &want);
 }
 
 #[test]
@@ -158,9 +160,7 @@ fn a_bearer_token_file_is_sent_and_a_refusal_is_reported_without_the_token() {
     let good = secret_file(&dir, "good", "tok-123\r\n");
     let rx = receiver(Answer::Auth("Bearer tok-123"));
     let (o, _) = run_pushing(&rx.url, &["--remote-write-bearer-token-file", &good], &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(!stderr(&o).contains("remote write"), "{}", stderr(&o));
-    assert!(!rx.seen_auth.lock().unwrap().is_empty());
+    assert_every_push_accepted(&o, &rx, "Bearer tok-123");
 
     let wrong = secret_file(&dir, "wrong", "tok-wrong-456");
     let (o, _) = run_pushing(&rx.url, &["--remote-write-bearer-token-file", &wrong], &[]);
