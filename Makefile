@@ -37,12 +37,12 @@ FUZZ_TARGETS ?= scenario template threshold report histogram
 .PHONY: fuzz fuzz-build
 fuzz-build: ## Build the loadgen fuzz targets (installs cargo-fuzz when missing)
 	command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
-	cd loadgen/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build --sanitizer none
+	cd loadgen/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build --dev --sanitizer none
 
 fuzz: fuzz-build ## Run each loadgen fuzz target for FUZZ_SECONDS (default 30); findings land in loadgen/fuzz/artifacts
 	cd loadgen/fuzz && for t in $(FUZZ_TARGETS); do \
 	  mkdir -p corpus/$$t && \
-	  RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none $$t corpus/$$t seeds/$$t -- \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run --dev --sanitizer none $$t corpus/$$t seeds/$$t -- \
 	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=512 -timeout=10 -print_final_stats=1 || exit 1; \
 	done
 

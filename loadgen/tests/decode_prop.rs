@@ -75,3 +75,78 @@ proptest! {
         decodes_or_fails(&b64(&b))?;
     }
 }
+
+/// A real report (the `report` fuzz target's seed) with `edits` applied as JSON pointer = value.
+fn edited_report(edits: &[(&str, serde_json::Value)]) -> String {
+    let mut v: serde_json::Value =
+        serde_json::from_str(include_str!("../fuzz/seeds/report/run.json")).unwrap();
+    for (ptr, val) in edits {
+        if let Some(slot) = v.pointer_mut(ptr) {
+            *slot = val.clone();
+        }
+    }
+    v.to_string()
+}
+
+/// Every reader of a report: summary, compare, merge with itself, HTML of the merge.
+fn read_everything(text: &str) {
+    use loadgen::report::{RunReport, compare, html, merge, summary};
+    let Ok(r) = RunReport::from_json("p", text) else {
+        return;
+    };
+    let _ = summary::render(&r);
+    let two = [r.clone(), r];
+    let _ = compare::table(&["a".into(), "b".into()], &two);
+    if let Ok(m) = merge::merge(&two) {
+        let _ = html::render_run(&m);
+    }
+}
+
+fn extreme_f64() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        Just(0.0),
+        Just(-1.0),
+        Just(1e308),
+        Just(-1e308),
+        Just(f64::MIN_POSITIVE),
+        any::<f64>().prop_filter("JSON has no NaN or infinity", |f| f.is_finite())
+    ]
+}
+
+fn extreme_u64() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        Just(0u64),
+        Just(u64::MAX),
+        Just(u64::MAX / 2 + 1),
+        any::<u64>()
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn reports_with_extreme_numbers_never_panic_any_reader(
+        floats in prop::collection::vec(extreme_f64(), 8),
+        ints in prop::collection::vec(extreme_u64(), 6),
+    ) {
+        let f = |i: usize| serde_json::json!(floats[i]);
+        let n = |i: usize| serde_json::json!(ints[i]);
+        read_everything(&edited_report(&[
+            ("/summary/duration_s", f(0)),
+            ("/summary/rps", f(1)),
+            ("/timeseries_resolution_s", f(2)),
+            ("/timeseries/0/t_s", f(3)),
+            ("/timeseries/0/p99_ms", f(4)),
+            ("/generator/cpu_percent_max", f(5)),
+            ("/plan/duration_s", f(6)),
+            ("/summary/latency_ms/p99", f(7)),
+            ("/summary/requests", n(0)),
+            ("/summary/failures", n(1)),
+            ("/started_at_unix_ms", n(2)),
+            ("/workers", serde_json::json!(ints[3] % (u32::MAX as u64 + 1))),
+            ("/timeseries/0/requests", n(4)),
+            ("/plan/concurrency", n(5)),
+        ]));
+    }
+}
