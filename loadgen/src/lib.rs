@@ -32,6 +32,7 @@ pub mod console;
 pub mod engine;
 pub mod exit;
 pub mod lifetime;
+pub mod limits;
 pub mod metrics;
 pub mod parse;
 pub mod plan;

@@ -183,6 +183,14 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
                 .unwrap_or_default();
             let el = hist::decode(&what(&e.name), &h.latency)?;
             let es = hist::decode(&what(&e.name), &h.service_time)?;
+            // Each endpoint holds two full histograms: the cap bounds the merge's memory.
+            if eps.len() >= crate::limits::MAX_ENDPOINTS && !eps.iter().any(|x| x.0.name == e.name)
+            {
+                return Err(ReportError::Invalid(format!(
+                    "the merged reports name more than {} endpoints",
+                    crate::limits::MAX_ENDPOINTS
+                )));
+            }
             match eps.iter_mut().find(|(x, _, _)| x.name == e.name) {
                 Some((acc, l, sv)) => {
                     add(&mut acc.requests, e.requests, "endpoint requests")?;

@@ -370,23 +370,15 @@ pub enum ReportError {
 }
 
 impl RunReport {
-    /// Reads and version-checks a report file (`-` = stdin).
+    /// Reads and version-checks a report file (`-` = stdin), at most
+    /// [`MAX_REPORT_BYTES`](crate::limits::MAX_REPORT_BYTES).
     pub fn load(path: &str) -> Result<Self, ReportError> {
-        let text = if path == "-" {
-            let mut s = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|source| {
-                ReportError::Io {
-                    path: path.into(),
-                    source,
-                }
-            })?;
-            s
-        } else {
-            std::fs::read_to_string(path).map_err(|source| ReportError::Io {
+        let text = crate::limits::read_to_string(path, crate::limits::MAX_REPORT_BYTES).map_err(
+            |source| ReportError::Io {
                 path: path.into(),
                 source,
-            })?
-        };
+            },
+        )?;
         Self::from_json(path, &text)
     }
 
@@ -414,10 +406,12 @@ impl RunReport {
                 )));
             }
         }
-        serde_json::from_str(text).map_err(|source| ReportError::Json {
+        let report: Self = serde_json::from_str(text).map_err(|source| ReportError::Json {
             path: origin.into(),
             source,
-        })
+        })?;
+        hist::check_report(origin, &report)?;
+        Ok(report)
     }
 
     /// Writes the report as pretty JSON to `path` (`-` = stdout; a reader that closes the pipe
