@@ -7,7 +7,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 usage() {
   cat <<USAGE
 Usage: deploy/scripts/run-loadgen.sh [--scenario FILE] [--remote-write URL [--remote-write-password-file FILE]]
-                                     [--timeout SECONDS] [--out-dir DIR]
+                                     [--start-delay SECONDS] [--timeout SECONDS] [--out-dir DIR]
 
 Replaces the Job $NAMESPACE/loadgen with a fresh run of deploy/loadgen (3 pods, each running
 loadgen against http://workload.$NAMESPACE.svc:8080, watching deployment/workload and its HPA),
@@ -26,6 +26,12 @@ Apply a workload overlay first (deploy/scripts/apply.sh); its deployment label
                       push as user $REMOTE_WRITE_USER with the password in FILE (default:
                       $SECRETS_DIR/prometheus-password when it exists, the compose
                       stack's); it reaches the clients as Secret loadgen-remote-write
+  --start-delay SECONDS
+                      the clients wait until this long after the Job is applied, then start
+                      together (loadgen --start-at), so the merged run is not stretched by
+                      pods that started seconds apart (default 30; 0 = each starts at once).
+                      A client that starts over 60 s after that moment fails (exit 2): raise
+                      it when images must be pulled
   --timeout SECONDS   give up waiting after this long (default 1800)
   --out-dir DIR       where reports go (default: reports/ at the repository root)
   -h, --help          this help
@@ -35,6 +41,7 @@ USAGE
 scenario=""
 remote_write=""
 password_file=""
+start_delay=30
 timeout=1800
 out_dir="$SCALEBENCH_ROOT/reports"
 while [[ $# -gt 0 ]]; do
@@ -42,6 +49,7 @@ while [[ $# -gt 0 ]]; do
     --scenario) scenario="${2:?--scenario needs a value}"; shift 2 ;;
     --remote-write) remote_write="${2:?--remote-write needs a value}"; shift 2 ;;
     --remote-write-password-file) password_file="${2:?--remote-write-password-file needs a value}"; shift 2 ;;
+    --start-delay) start_delay="${2:?--start-delay needs a value}"; shift 2 ;;
     --timeout) timeout="${2:?--timeout needs a value}"; shift 2 ;;
     --out-dir) out_dir="${2:?--out-dir needs a value}"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
@@ -49,6 +57,8 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 [[ "$timeout" =~ ^[0-9]+$ ]] || die "--timeout is a number of seconds, not '$timeout'"
+[[ "$start_delay" =~ ^[0-9]+$ && "$start_delay" -le 3600 ]] ||
+  die "--start-delay is a number of seconds up to 3600, not '$start_delay'"
 if [[ -n "$scenario" ]]; then
   [[ "$scenario" =~ ^[A-Za-z0-9._-]+$ ]] || die "--scenario is a file name, not '$scenario'"
   [[ -f "$SCALEBENCH_ROOT/loadgen/scenarios/$scenario" || -f "$DEPLOY_DIR/loadgen/scenarios/$scenario" ]] ||
@@ -78,16 +88,19 @@ if [[ -n "$password_file" ]]; then
   apply_secret_from_file loadgen-remote-write password "$password_file"
   log "Secret loadgen-remote-write holds the password of $password_file"
 fi
-if [[ -n "$scenario" || -n "$remote_write" ]]; then
-  # A throw-away overlay that only changes which scenario the clients run and where they push.
+if [[ -n "$scenario" || -n "$remote_write" || "$start_delay" -gt 0 ]]; then
+  # A throw-away overlay that only changes which scenario the clients run, when they start and
+  # where they push.
   tmp="$(mktemp -d)"
   trap 'rm -rf "$tmp"' EXIT
   {
     printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - %s\n' \
       "$(realpath --relative-to="$tmp" "$DEPLOY_DIR/loadgen")"
-    if [[ -n "$scenario" ]]; then
-      printf 'configMapGenerator:\n  - name: loadgen-run\n    behavior: merge\n    literals:\n      - scenario=%s\n' \
-        "$scenario"
+    if [[ -n "$scenario" || "$start_delay" -gt 0 ]]; then
+      printf 'configMapGenerator:\n  - name: loadgen-run\n    behavior: merge\n    literals:\n'
+      [[ -z "$scenario" ]] || printf '      - scenario=%s\n' "$scenario"
+      # Unix seconds, UTC by definition: the clients' clocks need no time zone.
+      [[ "$start_delay" -eq 0 ]] || printf '      - start_at=%s\n' "$(($(date +%s) + start_delay))"
     fi
     if [[ -n "$remote_write" ]]; then
       # loadgen reads LOADGEN_REMOTE_WRITE as --remote-write.
@@ -107,7 +120,7 @@ if [[ -n "$scenario" || -n "$remote_write" ]]; then
   } >"$tmp/kustomization.yaml"
   dir="$tmp"
 fi
-log "starting loadgen (deployment=$deployment_label${scenario:+, scenario=$scenario}${remote_write:+, pushing to $remote_write})"
+log "starting loadgen (deployment=$deployment_label${scenario:+, scenario=$scenario}${remote_write:+, pushing to $remote_write}; clients start together in ${start_delay}s)"
 render "$dir" | apply_rendered
 job_uid="$(kubectl -n "$NAMESPACE" get job loadgen -o jsonpath='{.metadata.uid}')"
 

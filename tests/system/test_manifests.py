@@ -1578,6 +1578,8 @@ def job_run_log(binaries: dict[str, Path], tmp_path_factory: pytest.TempPathFact
         "SCALEBENCH_DEPLOYMENT": "k8s-hpa",
         "SCALEBENCH_SCENARIO": run_cm["data"]["scenario"],
         "LOADGEN_RUN_ID": "job-uid-1234",
+        # What run-loadgen.sh's start barrier puts in the run ConfigMap: a moment just ahead.
+        "LOADGEN_START_AT": str(int(time.time()) + 3),
     }
     assert {e["name"] for e in container["env"]} == set(env), "update this fixture's env for the Job's new variables"
     app_port, metrics_port, loadgen_metrics = free_port(), free_port(), free_port()
@@ -1770,6 +1772,7 @@ def test_run_loadgen_script_collects_and_merges_reports(
     log = tmp_path / "pod.log"
     log.write_text(job_run_log[0])
     out_dir = tmp_path / "reports"
+    started = int(time.time())
     proc = _run(
         ["bash", str(DEPLOY / "scripts" / "run-loadgen.sh"), "--scenario", "crud.yaml", "--timeout", "30",
          "--out-dir", str(out_dir)],
@@ -1787,6 +1790,13 @@ def test_run_loadgen_script_collects_and_merges_reports(
     assert find(applied, "Job", "loadgen") is not None
     run_cm = next(c for c in of_kind(applied, "ConfigMap") if c["metadata"]["name"].startswith("loadgen-run"))
     assert run_cm["data"]["scenario"] == "crud.yaml"
+    # The start barrier: every client waits for the same moment, the default 30 s after the apply.
+    start_at = int(run_cm["data"]["start_at"])
+    assert started + 30 <= start_at <= time.time() + 30, (started, start_at)
+    job = find(applied, "Job", "loadgen")
+    env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    ref = env["LOADGEN_START_AT"]["valueFrom"]["configMapKeyRef"]
+    assert ref["name"] == run_cm["metadata"]["name"] and ref["key"] == "start_at" and ref["optional"] is True
     (run_dir,) = list(out_dir.iterdir())
     assert run_dir.name.startswith("k8s-hpa-"), run_dir.name
     for i in range(3):
@@ -1897,6 +1907,24 @@ def test_run_loadgen_script_pushes_with_basic_auth(
     rendered.write_text(yaml.safe_dump(job))
     check = _run([validator, "--strict", "--quiet", "--kubernetes-version", K8S_VERSIONS[-1], str(rendered)])
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_run_loadgen_script_without_a_start_delay_lets_each_client_start_at_once(
+    job_run_log: tuple[str, list[str]], binaries: dict[str, Path], tmp_path: Path
+) -> None:
+    """--start-delay 0: no start_at key, so the Job's optional LOADGEN_START_AT stays unset."""
+    env, calls = _fake_path(tmp_path, binaries)
+    log = tmp_path / "pod.log"
+    log.write_text(job_run_log[0])
+    proc = _run(
+        ["bash", str(DEPLOY / "scripts" / "run-loadgen.sh"), "--start-delay", "0", "--timeout", "30",
+         "--out-dir", str(tmp_path / "reports")],
+        env={**env, "FAKE_LOG": str(log)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (applied,) = _applied(calls)
+    run_cm = next(c for c in of_kind(applied, "ConfigMap") if c["metadata"]["name"].startswith("loadgen-run"))
+    assert "start_at" not in run_cm["data"] and run_cm["data"]["scenario"] == "k8s-ramp.yaml"
 
 
 def test_run_loadgen_script_fails_when_a_report_is_missing(tmp_path: Path) -> None:
@@ -2052,6 +2080,8 @@ def test_script_help(script: str) -> None:
         ("apply.sh", ["single", "hpa"], "one OVERLAY only"),
         ("apply.sh", ["--force", "single"], "unknown option: --force"),
         ("run-loadgen.sh", ["--timeout", "ten"], "--timeout is a number of seconds"),
+        ("run-loadgen.sh", ["--start-delay", "soon"], "--start-delay is a number of seconds"),
+        ("run-loadgen.sh", ["--start-delay", "7200"], "--start-delay is a number of seconds up to 3600"),
         ("run-loadgen.sh", ["--scenario", "../../etc/passwd"], "--scenario is a file name"),
         ("run-loadgen.sh", ["--remote-write", "prom:9090"], "--remote-write is an http:// or https:// URL"),
         ("run-loadgen.sh", ["--remote-write-password-file", "/etc/hostname"], "--remote-write-password-file needs --remote-write"),
