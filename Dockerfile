@@ -12,8 +12,9 @@
 # glibc >= 2.34 resolves host names (files, dns) without loading NSS modules, which is all the
 # loadgen (Compose service names) and the OTLP exporter need.
 #
-# Base images are pinned and chosen by build arguments; CI seeds local stand-ins under the same
-# tags (.ci/seed-images.sh) because it reaches no registry.
+# Base images are pinned and chosen by build arguments. CI reaches no registry: it seeds local
+# stand-ins under its own names (scalebench-seed/..., .ci/seed-images.sh) and passes them as
+# --build-arg RUST_IMAGE=... --build-arg RUNTIME_IMAGE=..., never under these upstream tags.
 ARG RUST_IMAGE=rust:1.95-slim-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
 

@@ -4,11 +4,14 @@ SHELL := /bin/bash
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo "docker-compose")
 PYTEST ?= python3 -m pytest
 
-.PHONY: up down logs test test-rust test-system lint fmt bench
+.PHONY: up down logs secrets test test-rust test-system lint fmt bench
 
-up: ## Build the images and start workload, Prometheus, Grafana and a load run
+up: secrets ## Build the images and start workload, Prometheus, Grafana and a load run
 	$(COMPOSE) up --build -d
-	@echo "Grafana: http://127.0.0.1:3000  Prometheus: http://127.0.0.1:9090  workload: http://127.0.0.1:8080/docs"
+	@echo "Grafana: http://127.0.0.1:3000 (admin password: .secrets/grafana-admin-password)  Prometheus: http://127.0.0.1:9090  workload: http://127.0.0.1:8080/docs"
+
+secrets: ## Random Grafana/Prometheus passwords and Prometheus' web config for PROMETHEUS_BIND (docs/security.md)
+	scripts/compose-secrets.sh
 
 down: ## Stop the stack and remove its volumes
 	$(COMPOSE) down -v --remove-orphans

@@ -6,7 +6,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
   cat <<USAGE
-Usage: deploy/scripts/run-loadgen.sh [--scenario FILE] [--remote-write URL] [--timeout SECONDS] [--out-dir DIR]
+Usage: deploy/scripts/run-loadgen.sh [--scenario FILE] [--remote-write URL [--remote-write-password-file FILE]]
+                                     [--timeout SECONDS] [--out-dir DIR]
 
 Replaces the Job $NAMESPACE/loadgen with a fresh run of deploy/loadgen (3 pods, each running
 loadgen against http://workload.$NAMESPACE.svc:8080, watching deployment/workload and its HPA),
@@ -20,7 +21,11 @@ Apply a workload overlay first (deploy/scripts/apply.sh); its deployment label
   --remote-write URL  also push the clients' metrics to this Prometheus remote-write endpoint,
                       e.g. the compose stack's from Minikube's docker driver:
                       http://host.minikube.internal:9090/api/v1/write (publish it beyond
-                      127.0.0.1 first: PROMETHEUS_BIND=0.0.0.0 make up)
+                      127.0.0.1 first, with basic auth: PROMETHEUS_BIND=0.0.0.0 make up)
+  --remote-write-password-file FILE
+                      push as user $REMOTE_WRITE_USER with the password in FILE (default:
+                      $SECRETS_DIR/prometheus-password when it exists, the compose
+                      stack's); it reaches the clients as Secret loadgen-remote-write
   --timeout SECONDS   give up waiting after this long (default 1800)
   --out-dir DIR       where reports go (default: reports/ at the repository root)
   -h, --help          this help
@@ -29,12 +34,14 @@ USAGE
 
 scenario=""
 remote_write=""
+password_file=""
 timeout=1800
 out_dir="$SCALEBENCH_ROOT/reports"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --scenario) scenario="${2:?--scenario needs a value}"; shift 2 ;;
     --remote-write) remote_write="${2:?--remote-write needs a value}"; shift 2 ;;
+    --remote-write-password-file) password_file="${2:?--remote-write-password-file needs a value}"; shift 2 ;;
     --timeout) timeout="${2:?--timeout needs a value}"; shift 2 ;;
     --out-dir) out_dir="${2:?--out-dir needs a value}"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
@@ -49,6 +56,12 @@ if [[ -n "$scenario" ]]; then
 fi
 [[ -z "$remote_write" || "$remote_write" =~ ^https?://[^/]+ ]] ||
   die "--remote-write is an http:// or https:// URL, not '$remote_write'"
+if [[ -n "$password_file" ]]; then
+  [[ -n "$remote_write" ]] || die "--remote-write-password-file needs --remote-write"
+  [[ -s "$password_file" ]] || die "--remote-write-password-file: no password in '$password_file'"
+elif [[ -n "$remote_write" && -s "$SECRETS_DIR/prometheus-password" ]]; then
+  password_file="$SECRETS_DIR/prometheus-password"
+fi
 need kubectl awk
 
 deployment_label="$(kubectl -n "$NAMESPACE" get configmap scalebench-deployment \
@@ -59,6 +72,12 @@ deployment_label="$(kubectl -n "$NAMESPACE" get configmap scalebench-deployment 
 kubectl -n "$NAMESPACE" delete job loadgen --ignore-not-found --cascade=foreground --wait=true
 
 dir="$DEPLOY_DIR/loadgen"
+# Where the clients read the remote-write password (loadgen --remote-write-password-file).
+password_mount=/var/run/secrets/scalebench/remote-write
+if [[ -n "$password_file" ]]; then
+  apply_secret_from_file loadgen-remote-write password "$password_file"
+  log "Secret loadgen-remote-write holds the password of $password_file"
+fi
 if [[ -n "$scenario" || -n "$remote_write" ]]; then
   # A throw-away overlay that only changes which scenario the clients run and where they push.
   tmp="$(mktemp -d)"
@@ -75,6 +94,15 @@ if [[ -n "$scenario" || -n "$remote_write" ]]; then
       printf 'patches:\n  - target: {kind: Job, name: loadgen}\n    patch: |-\n'
       printf '      - op: add\n        path: /spec/template/spec/containers/0/env/-\n'
       printf '        value: {name: LOADGEN_REMOTE_WRITE, value: "%s"}\n' "$remote_write"
+      if [[ -n "$password_file" ]]; then
+        # Basic auth: the user on the command line, the password from the mounted Secret.
+        printf '      - op: add\n        path: /spec/template/spec/containers/0/args/-\n        value: %s\n' \
+          --remote-write-user "$REMOTE_WRITE_USER" --remote-write-password-file "$password_mount/password"
+        printf '      - op: add\n        path: /spec/template/spec/volumes/-\n'
+        printf '        value: {name: remote-write, secret: {secretName: loadgen-remote-write, defaultMode: 292}}  # 0444: the pod runs as 65532 without fsGroup\n'
+        printf '      - op: add\n        path: /spec/template/spec/containers/0/volumeMounts/-\n'
+        printf '        value: {name: remote-write, mountPath: %s, readOnly: true}\n' "$password_mount"
+      fi
     fi
   } >"$tmp/kustomization.yaml"
   dir="$tmp"

@@ -744,6 +744,162 @@ def check_loadgen_job(docs: Docs) -> list[str]:
     return problems
 
 
+# ---------------------------------------------------------------------------- network policies
+# A small model of NetworkPolicy semantics (podSelector, namespaceSelector, ports by number or
+# name), enough to state who may reach whom. An endpoint is a pod (labels, namespace, ports) or
+# an address outside every pod (the node, the host, the API server), which only ipBlock peers or
+# peer-less rules admit.
+class Endpoint:
+    def __init__(self, name: str, labels: dict[str, str] | None, namespace: str = "scalebench",
+                 ports: dict[str, int] | None = None) -> None:
+        self.name, self.labels, self.namespace, self.ports = name, labels, namespace, ports or {}
+
+    @property
+    def is_pod(self) -> bool:
+        return self.labels is not None
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def selects(selector: dict | None, labels: dict[str, str]) -> bool:
+    """A label selector (matchLabels, matchExpressions) against LABELS; {} selects everything."""
+    selector = selector or {}
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expr in selector.get("matchExpressions", []):
+        key, op, values = expr["key"], expr["operator"], expr.get("values", [])
+        ok = {"In": lambda: labels.get(key) in values, "NotIn": lambda: labels.get(key) not in values,
+              "Exists": lambda: key in labels, "DoesNotExist": lambda: key not in labels}[op]()
+        if not ok:
+            return False
+    return True
+
+
+def pod_endpoints(docs: Docs) -> list[Endpoint]:
+    out = []
+    for d in docs:
+        for owner, template in pod_templates([d]):
+            ports = {p.get("name", str(p["containerPort"])): p["containerPort"]
+                     for c in template["spec"]["containers"] for p in c.get("ports", [])}
+            out.append(Endpoint(owner, template["metadata"].get("labels", {}), d["metadata"].get("namespace", "default"), ports))
+    return out
+
+
+def _peer_admits(peer: dict, other: Endpoint, policy_namespace: str) -> bool:
+    if "ipBlock" in peer:
+        return True  # conservatively: any address, pod or not
+    if not other.is_pod:
+        return False
+    if "namespaceSelector" in peer:
+        if not selects(peer["namespaceSelector"], {"kubernetes.io/metadata.name": other.namespace}):
+            return False
+    elif other.namespace != policy_namespace:
+        return False
+    return selects(peer.get("podSelector"), other.labels)
+
+
+def _port_admits(rule_ports: list[dict] | None, port: int, dst: Endpoint) -> bool:
+    if not rule_ports:
+        return True
+    for p in rule_ports:
+        if p.get("protocol", "TCP") != "TCP":
+            continue
+        want = p.get("port")
+        if want is None or want == port or (isinstance(want, str) and dst.ports.get(want) == port):
+            return True
+        if isinstance(want, int) and p.get("endPort") and want <= port <= p["endPort"]:
+            return True
+    return False
+
+
+def _side_allows(policies: list[dict], me: Endpoint, other: Endpoint, port: int, dst: Endpoint, kind: str) -> bool:
+    """Ingress (kind) to ME from OTHER, or Egress from ME to OTHER, on PORT of DST."""
+    mine = [p for p in policies
+            if p["metadata"].get("namespace") == me.namespace and selects(p["spec"].get("podSelector"), me.labels)
+            and kind in p["spec"].get("policyTypes", ["Ingress"])]
+    if not mine:
+        return True  # not isolated in this direction
+    key, peers = ("ingress", "from") if kind == "Ingress" else ("egress", "to")
+    for policy in mine:
+        for rule in policy["spec"].get(key, []) or []:
+            peer_list = rule.get(peers)
+            if (not peer_list or any(_peer_admits(peer, other, policy["metadata"]["namespace"]) for peer in peer_list)) \
+                    and _port_admits(rule.get("ports"), port, dst):
+                return True
+    return False
+
+
+def may_connect(docs: Docs, src: Endpoint, dst: Endpoint, port: int) -> bool:
+    """Whether SRC may open a TCP connection to DST:PORT under the NetworkPolicies in DOCS."""
+    policies = of_kind(docs, "NetworkPolicy")
+    egress_ok = not src.is_pod or _side_allows(policies, src, dst, port, dst, "Egress")
+    ingress_ok = not dst.is_pod or _side_allows(policies, dst, src, port, dst, "Ingress")
+    return egress_ok and ingress_ok
+
+
+def check_every_pod_isolated(docs: Docs) -> list[str]:
+    """Every pod is selected by a NetworkPolicy of its own kustomization that restricts its ingress."""
+    policies = of_kind(docs, "NetworkPolicy")
+    problems = []
+    for pod in pod_endpoints(docs):
+        if not any(p["metadata"].get("namespace") == pod.namespace and selects(p["spec"].get("podSelector"), pod.labels)
+                   and "Ingress" in p["spec"].get("policyTypes", ["Ingress"]) for p in policies):
+            problems.append(f"{pod} is selected by no NetworkPolicy restricting its ingress")
+    for p in policies:
+        if not p["spec"].get("podSelector", {}).get("matchLabels"):
+            problems.append(f"NetworkPolicy {p['metadata']['name']} selects every pod of the namespace")
+    return problems
+
+
+def check_prometheus_ingress_only_from_grafana_or_loadgen(docs: Docs) -> list[str]:
+    """Prometheus' ingress rules name pods of this namespace labelled grafana or loadgen, on 9090."""
+    problems = []
+    prometheus = next((e for e in pod_endpoints(docs) if e.name == "Deployment/prometheus"), None)
+    if prometheus is None:
+        return ["no Deployment/prometheus"]
+    mine = [p for p in of_kind(docs, "NetworkPolicy")
+            if selects(p["spec"].get("podSelector"), prometheus.labels) and "Ingress" in p["spec"].get("policyTypes", [])]
+    if not mine:
+        problems.append("no NetworkPolicy restricts Prometheus' ingress")
+    for policy in mine:
+        for rule in policy["spec"].get("ingress", []) or []:
+            peers = rule.get("from") or []
+            if not peers:
+                problems.append(f"{policy['metadata']['name']}: an ingress rule admits every source")
+            for peer in peers:
+                name = peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
+                if set(peer) != {"podSelector"} or name not in ("grafana", "loadgen"):
+                    problems.append(f"{policy['metadata']['name']}: Prometheus admits {peer}")
+            ports = rule.get("ports") or [{}]
+            if any(prometheus.ports.get(p.get("port"), p.get("port")) != 9090 for p in ports):
+                problems.append(f"{policy['metadata']['name']}: Prometheus admits ports {ports}, want 9090 only")
+    return problems
+
+
+def check_grafana_admin_password_from_secret(docs: Docs) -> list[str]:
+    """Grafana's admin password is read from the Secret apply.sh creates, never written here."""
+    problems = []
+    spec = _pod_spec(docs, "Deployment", "grafana")
+    grafana = spec["containers"][0]
+    env = {e["name"]: e for e in grafana.get("env", [])}
+    if "GF_SECURITY_ADMIN_PASSWORD" in env:
+        problems.append("GF_SECURITY_ADMIN_PASSWORD is set in the manifest: a password in the repository")
+    path = env.get("GF_SECURITY_ADMIN_PASSWORD__FILE", {}).get("value", "")
+    mount = next((m for m in grafana.get("volumeMounts", []) if path.startswith(m["mountPath"].rstrip("/") + "/")), None)
+    volume = next((v for v in spec.get("volumes", []) if mount and v["name"] == mount["name"]), None)
+    secret = (volume or {}).get("secret", {})
+    items = {i["path"]: i["key"] for i in secret.get("items", [])}
+    relative = path[len(mount["mountPath"].rstrip("/")) + 1:] if mount else None
+    if secret.get("secretName") != "grafana-admin" or items.get(relative) != "admin-password" or secret.get("optional"):
+        problems.append(f"GF_SECURITY_ADMIN_PASSWORD__FILE {path!r} is not key admin-password of Secret grafana-admin")
+    if of_kind(docs, "Secret"):
+        problems.append("a Secret is rendered from the repository: its value would be known to everyone")
+    if env.get("GF_AUTH_ANONYMOUS_ORG_ROLE", {}).get("value") not in (None, "Viewer"):
+        problems.append("anonymous users are more than Viewers")
+    return problems
+
+
 # ------------------------------------------------------------------------------------- tests
 @pytest.mark.parametrize("name", KUSTOMIZATIONS)
 @pytest.mark.parametrize("version", K8S_VERSIONS)
@@ -1207,6 +1363,31 @@ MUTATIONS = [
      _set([*LG_C, "env", 1, "valueFrom", "fieldRef", "fieldPath"], "metadata.name")),
     ("loadgen-undefined-var", "loadgen", check_loadgen_job,
      lambda docs: _replace_arg(docs, "--namespace", "$(NAMESPACE)")),
+    ("pod-not-isolated", "overlays/single", check_every_pod_isolated,
+     lambda docs: docs.remove(find(docs, "NetworkPolicy", "workload"))),
+    ("policy-selects-namespace", "loadgen", check_every_pod_isolated,
+     _set([("NetworkPolicy", "loadgen"), "spec", "podSelector"], {})),
+    ("prometheus-open-to-all", "monitoring", check_prometheus_ingress_only_from_grafana_or_loadgen,
+     _set([("NetworkPolicy", "prometheus"), "spec", "ingress", 0, "from"], _DELETE)),
+    ("prometheus-open-to-workload", "monitoring", check_prometheus_ingress_only_from_grafana_or_loadgen,
+     _append([("NetworkPolicy", "prometheus"), "spec", "ingress", 0, "from"],
+             {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "workload"}}})),
+    ("prometheus-open-to-other-namespaces", "monitoring", check_prometheus_ingress_only_from_grafana_or_loadgen,
+     _set([("NetworkPolicy", "prometheus"), "spec", "ingress", 0, "from", 0, "namespaceSelector"], {})),
+    ("prometheus-policy-gone", "monitoring", check_prometheus_ingress_only_from_grafana_or_loadgen,
+     lambda docs: docs.remove(find(docs, "NetworkPolicy", "prometheus"))),
+    ("grafana-literal-password", "monitoring", check_grafana_admin_password_from_secret,
+     _append([("Deployment", "grafana"), "spec", "template", "spec", "containers", 0, "env"],
+             {"name": "GF_SECURITY_ADMIN_PASSWORD", "value": "admin"})),
+    ("grafana-password-file-elsewhere", "monitoring", check_grafana_admin_password_from_secret,
+     lambda docs: next(e for e in find(docs, "Deployment", "grafana")["spec"]["template"]["spec"]["containers"][0]["env"]
+                       if e["name"] == "GF_SECURITY_ADMIN_PASSWORD__FILE").__setitem__("value", "/tmp/admin-password")),
+    ("grafana-secret-optional", "monitoring", check_grafana_admin_password_from_secret,
+     lambda docs: next(v for v in find(docs, "Deployment", "grafana")["spec"]["template"]["spec"]["volumes"]
+                       if "secret" in v)["secret"].__setitem__("optional", True)),
+    ("grafana-secret-in-repository", "monitoring", check_grafana_admin_password_from_secret,
+     lambda docs: docs.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "grafana-admin"},
+                               "stringData": {"admin-password": "admin"}})),
 ]  # fmt: skip
 
 
@@ -1419,9 +1600,11 @@ calls = os.environ["FAKE_CALLS"]
 argv = sys.argv[1:]
 with open(os.path.join(calls, "calls.log"), "a") as f:
     f.write(" ".join(argv) + "\\n")
-if argv[0] == "kustomize":
+if argv[0] == "kustomize" or ("create" in argv and "--dry-run=client" in argv):
     os.execv({real!r}, [{real!r}, *argv])
 words = [a for a in argv if not a.startswith("-")]
+if "get" in argv and "secret" in argv and os.environ.get("FAKE_NO_SECRETS"):
+    sys.exit('Error from server (NotFound): secrets "' + argv[argv.index("secret") + 1] + '" not found')
 if "apply" in argv:
     n = len([p for p in os.listdir(calls) if p.startswith("applied")])
     with open(os.path.join(calls, f"applied-{{n}}.yaml"), "w") as f:
@@ -1456,8 +1639,16 @@ def _fake_path(tmp_path: Path, binaries: dict[str, Path] | None = None) -> tuple
     path = [str(bin_dir)]
     if binaries:
         path.append(str(binaries["loadgen"].parent))
-    env = {"PATH": ":".join([*path, "/usr/bin", "/bin"]), "FAKE_CALLS": str(calls), "HOME": str(tmp_path)}
+    # No compose secrets unless a test makes some: a developer's .secrets/ must not leak in.
+    env = {"PATH": ":".join([*path, "/usr/bin", "/bin"]), "FAKE_CALLS": str(calls), "HOME": str(tmp_path),
+           "SCALEBENCH_SECRETS_DIR": str(tmp_path / "no-secrets")}
     return env, calls
+
+
+def _applied(calls: Path) -> list[list[dict]]:
+    """The documents of every `kubectl apply`, in the order they were applied."""
+    files = sorted(calls.glob("applied-*.yaml"), key=lambda p: int(p.stem.split("-")[1]))
+    return [[d for d in yaml.safe_load_all(f.read_text()) if d] for f in files]
 
 
 def test_run_loadgen_script_collects_and_merges_reports(
@@ -1497,21 +1688,33 @@ def test_run_loadgen_script_collects_and_merges_reports(
     assert merged["summary"]["requests"] == 3 * single["summary"]["requests"]
 
 
-def test_run_loadgen_script_can_push_the_clients_metrics(
-    job_run_log: tuple[str, list[str]], binaries: dict[str, Path], tmp_path: Path
-) -> None:
-    """--remote-write URL reaches every client as LOADGEN_REMOTE_WRITE (loadgen's env twin of
-    --remote-write), so cluster runs can land in the compose Prometheus beside the docker runs."""
+def _run_loadgen_pushing_to(
+    url: str, job_run_log: tuple[str, list[str]], binaries: dict[str, Path], tmp_path: Path, password: str | None = None
+) -> Path:
+    """run-loadgen.sh --remote-write URL against the recorded cluster; with PASSWORD, the compose
+    stack's password file (SCALEBENCH_SECRETS_DIR) holds it. Returns the fake kubectl's call dir."""
     env, calls = _fake_path(tmp_path, binaries)
+    if password is not None:
+        Path(env["SCALEBENCH_SECRETS_DIR"]).mkdir()
+        (Path(env["SCALEBENCH_SECRETS_DIR"]) / "prometheus-password").write_text(password)
     log = tmp_path / "pod.log"
     log.write_text(job_run_log[0])
-    url = "http://host.minikube.internal:9090/api/v1/write"
     proc = _run(
         ["bash", str(DEPLOY / "scripts" / "run-loadgen.sh"), "--remote-write", url, "--timeout", "30",
          "--out-dir", str(tmp_path / "reports")],
         env={**env, "FAKE_LOG": str(log)},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
+    return calls
+
+
+def test_run_loadgen_script_can_push_the_clients_metrics(
+    job_run_log: tuple[str, list[str]], binaries: dict[str, Path], tmp_path: Path
+) -> None:
+    """--remote-write URL reaches every client as LOADGEN_REMOTE_WRITE (loadgen's env twin of
+    --remote-write), so cluster runs can land in the compose Prometheus beside the docker runs."""
+    url = "http://host.minikube.internal:9090/api/v1/write"
+    calls = _run_loadgen_pushing_to(url, job_run_log, binaries, tmp_path)
     applied = [d for d in yaml.safe_load_all((calls / "applied-0.yaml").read_text()) if d]
     container = find(applied, "Job", "loadgen")["spec"]["template"]["spec"]["containers"][0]
     env_vars = {e["name"]: e.get("value") for e in container["env"]}
@@ -1519,6 +1722,71 @@ def test_run_loadgen_script_can_push_the_clients_metrics(
     assert "POD_NAMESPACE" in env_vars, "the patch must add to the env, not replace it"
     help_text = _run([str(binaries["loadgen"]), "run", "--help"]).stdout
     assert "env: LOADGEN_REMOTE_WRITE" in help_text
+
+
+@pytest.mark.parametrize("exists", [False, True], ids=["missing", "present"])
+def test_apply_monitoring_creates_the_grafana_secret_only_when_missing(exists: bool, tmp_path: Path) -> None:
+    """apply.sh monitoring makes Secret grafana-admin with a random password when there is none
+    (before Grafana's rollout, which needs it), and never replaces one that exists."""
+    import base64
+
+    env, calls = _fake_path(tmp_path)
+    if not exists:
+        env["FAKE_NO_SECRETS"] = "1"
+    proc = _run(["bash", str(DEPLOY / "scripts" / "apply.sh"), "monitoring"], env=env)
+    assert proc.returncode == 0, proc.stderr
+    secrets = [d for docs in _applied(calls) for d in docs if d.get("kind") == "Secret"]
+    log = (calls / "calls.log").read_text()
+    assert "get secret grafana-admin" in log, log
+    assert "get secret grafana-admin -o jsonpath" in proc.stderr, "the script says where the password is"
+    if exists:
+        assert secrets == [], "an existing password was replaced"
+        return
+    (secret,) = secrets
+    assert secret["metadata"]["name"] == "grafana-admin" and secret["metadata"]["namespace"] == "scalebench"
+    password = base64.b64decode(secret["data"]["admin-password"]).decode()
+    assert re.fullmatch(r"[0-9a-f]{48}", password), "not 192 random bits"
+    assert password not in log and password not in proc.stderr, "the password appeared on a command line or log"
+    applies = [i for i, docs in enumerate(_applied(calls)) if any(d.get("kind") == "Secret" for d in docs)]
+    rollout = [i for i, docs in enumerate(_applied(calls)) if find(docs, "Deployment", "grafana")]
+    assert applies[0] < rollout[0], "the Secret must exist before Grafana starts"
+    (tmp_path / "again").mkdir()
+    second = _fake_path(tmp_path / "again")
+    again = _run(["bash", str(DEPLOY / "scripts" / "apply.sh"), "monitoring"], env={**second[0], "FAKE_NO_SECRETS": "1"})
+    other = [d for docs in _applied(second[1]) for d in docs if d.get("kind") == "Secret"]
+    assert again.returncode == 0 and base64.b64decode(other[0]["data"]["admin-password"]).decode() != password
+
+
+def test_run_loadgen_script_pushes_with_basic_auth(
+    job_run_log: tuple[str, list[str]], binaries: dict[str, Path], tmp_path: Path
+) -> None:
+    """--remote-write with a password file (default: the compose stack's .secrets/prometheus-password):
+    the password goes into Secret loadgen-remote-write, mounted into every client, which pushes as
+    user scalebench with --remote-write-user/--remote-write-password-file."""
+    import base64
+
+    url = "http://host.minikube.internal:9090/api/v1/write"
+    calls = _run_loadgen_pushing_to(url, job_run_log, binaries, tmp_path, password="0123abcd" * 6)
+    applied = _applied(calls)
+    (secret,) = [d for docs in applied for d in docs if d.get("kind") == "Secret"]
+    assert secret["metadata"]["name"] == "loadgen-remote-write"
+    assert base64.b64decode(secret["data"]["password"]).decode() == "0123abcd" * 6
+    assert "0123abcd" * 6 not in (calls / "calls.log").read_text()
+    job = next(find(docs, "Job", "loadgen") for docs in applied if find(docs, "Job", "loadgen"))
+    spec = job["spec"]["template"]["spec"]
+    c = spec["containers"][0]
+    path = _arg_after(c["args"], "--remote-write-password-file")
+    assert _arg_after(c["args"], "--remote-write-user") == "scalebench", c["args"]
+    mount = next(m for m in c["volumeMounts"] if path and path.startswith(m["mountPath"] + "/"))
+    volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+    assert volume["secret"]["secretName"] == "loadgen-remote-write" and path.endswith("/password")
+    assert volume["secret"]["defaultMode"] & 0o004, "the clients run as 65532 without fsGroup: must be world-readable"
+    assert {e["name"]: e.get("value") for e in c["env"]}["LOADGEN_REMOTE_WRITE"] == url
+    validator = require_tool("kubernetes-validate")
+    rendered = tmp_path / "job.yaml"
+    rendered.write_text(yaml.safe_dump(job))
+    check = _run([validator, "--strict", "--quiet", "--kubernetes-version", K8S_VERSIONS[-1], str(rendered)])
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_run_loadgen_script_fails_when_a_report_is_missing(tmp_path: Path) -> None:
@@ -1546,6 +1814,99 @@ def test_apply_script(overlay: str, deletes_hpa: bool, tmp_path: Path) -> None:
     applied = sorted(calls.glob("applied-*.yaml"))
     workload = [d for d in yaml.safe_load_all(applied[-1].read_text()) if d]
     assert workload == render(f"overlays/{overlay}")
+
+
+# ---------------------------------------------------------------------------- network policies
+POD_KUSTOMIZATIONS = [*WORKLOAD_OVERLAYS, "base", "monitoring", "loadgen"]
+
+
+@pytest.mark.parametrize("name", POD_KUSTOMIZATIONS)
+def test_every_pod_is_selected_by_a_network_policy(name: str) -> None:
+    _assert_clean(check_every_pod_isolated, name)
+
+
+def test_prometheus_ingress_only_from_grafana_or_loadgen() -> None:
+    _assert_clean(check_prometheus_ingress_only_from_grafana_or_loadgen, "monitoring")
+
+
+def test_grafana_admin_password_comes_from_a_secret() -> None:
+    _assert_clean(check_grafana_admin_password_from_secret, "monitoring")
+
+
+OUTSIDE = Endpoint("outside (node, host, NodePort client)", None)
+API_SERVER = Endpoint("API server", None)
+KUBE_DNS = Endpoint("kube-dns", {"k8s-app": "kube-dns"}, "kube-system", {"dns": 53, "dns-tcp": 53})
+STRANGER = Endpoint("a pod of another app", {"app.kubernetes.io/name": "other"})
+
+
+@pytest.mark.parametrize("overlay", WORKLOAD_OVERLAYS)
+def test_network_policies_admit_exactly_the_stack_paths(overlay: str) -> None:
+    """Over the rendered policies of monitoring + the overlay + the loadgen Job: the paths the stack
+    needs are open (scrapes, queries, load, DNS, discovery, the NodePort on Minikube) and the
+    rest is closed: nothing but Grafana queries Prometheus, Grafana reaches nothing but
+    Prometheus (no datasource can forge requests elsewhere), metrics ports take Prometheus only."""
+    docs = [*render("monitoring"), *render(overlay), *render("loadgen")]
+    pods = {e.name.split("/")[1]: e for e in pod_endpoints(docs)}
+    prometheus, grafana, workload, loadgen = (pods[n] for n in ("prometheus", "grafana", "workload", "loadgen"))
+    minikube = overlay in MINIKUBE_OVERLAYS
+    paths = [
+        (grafana, prometheus, 9090, True),
+        (prometheus, workload, 9000, True),
+        (prometheus, loadgen, 9464, True),
+        (loadgen, workload, 8080, True),
+        (prometheus, KUBE_DNS, 53, True),
+        (grafana, KUBE_DNS, 53, True),
+        (prometheus, API_SERVER, 443, True),
+        (prometheus, API_SERVER, 8443, True),
+        (OUTSIDE, workload, 8080, minikube),
+        (workload, prometheus, 9090, False),
+        (loadgen, prometheus, 9090, False),
+        (STRANGER, prometheus, 9090, False),
+        (OUTSIDE, prometheus, 9090, False),
+        (loadgen, workload, 9000, False),
+        (STRANGER, workload, 9000, False),
+        (OUTSIDE, workload, 9000, False),
+        (STRANGER, workload, 8080, minikube),
+        (grafana, workload, 8080, False),
+        (grafana, loadgen, 9464, False),
+        (grafana, API_SERVER, 443, False),
+        (grafana, OUTSIDE, 80, False),
+        (workload, grafana, 3000, False),
+        (OUTSIDE, grafana, 3000, False),
+        (workload, loadgen, 9464, False),
+        (OUTSIDE, loadgen, 9464, False),
+    ]
+    wrong = [f"{src} -> {dst}:{port}: {'denied' if want else 'allowed'}, want {'allowed' if want else 'denied'}"
+             for src, dst, port, want in paths if may_connect(docs, src, dst, port) != want]
+    assert wrong == [], "\n".join(wrong)
+
+
+def test_network_policy_model() -> None:
+    """The model above on the cases it relies on: isolation only where a policy selects, empty
+    peers admit all, podSelector alone stays in its namespace, named ports, both directions."""
+    pod = Endpoint("p", {"app": "a"}, "ns", {"web": 80})
+    peer = Endpoint("q", {"app": "b"}, "ns")
+    far = Endpoint("r", {"app": "b"}, "other")
+
+    def policy(spec: dict) -> dict:
+        return {"kind": "NetworkPolicy", "metadata": {"name": "x", "namespace": "ns"}, "spec": spec}
+
+    assert may_connect([], peer, pod, 80)
+    deny = policy({"podSelector": {"matchLabels": {"app": "a"}}, "policyTypes": ["Ingress"]})
+    assert not may_connect([deny], peer, pod, 80)
+    assert may_connect([deny], pod, peer, 80), "an Ingress policy does not restrict egress"
+    by_pod = policy({"podSelector": {"matchLabels": {"app": "a"}},
+                     "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "b"}}}], "ports": [{"port": "web"}]}]})
+    assert may_connect([by_pod], peer, pod, 80)
+    assert not may_connect([by_pod], peer, pod, 81)
+    assert not may_connect([by_pod], far, pod, 80), "a bare podSelector admits its own namespace only"
+    assert not may_connect([by_pod], OUTSIDE, pod, 80)
+    anyone = policy({"podSelector": {"matchLabels": {"app": "a"}}, "ingress": [{"ports": [{"port": 80}]}]})
+    assert may_connect([anyone], OUTSIDE, pod, 80) and may_connect([anyone], far, pod, 80)
+    no_egress = policy({"podSelector": {"matchLabels": {"app": "b"}}, "policyTypes": ["Egress"], "egress": []})
+    assert not may_connect([no_egress], peer, pod, 80)
+    assert selects({"matchExpressions": [{"key": "app", "operator": "In", "values": ["a", "c"]}]}, {"app": "a"})
+    assert not selects({"matchExpressions": [{"key": "app", "operator": "DoesNotExist"}]}, {"app": "a"})
 
 
 # ------------------------------------------------------------------------------------ scripts
@@ -1583,6 +1944,9 @@ def test_script_help(script: str) -> None:
         ("run-loadgen.sh", ["--timeout", "ten"], "--timeout is a number of seconds"),
         ("run-loadgen.sh", ["--scenario", "../../etc/passwd"], "--scenario is a file name"),
         ("run-loadgen.sh", ["--remote-write", "prom:9090"], "--remote-write is an http:// or https:// URL"),
+        ("run-loadgen.sh", ["--remote-write-password-file", "/etc/hostname"], "--remote-write-password-file needs --remote-write"),
+        ("run-loadgen.sh", ["--remote-write", "http://p:9090/api/v1/write", "--remote-write-password-file", "/nonexistent"],
+         "no password in '/nonexistent'"),
         ("run-loadgen.sh", ["--scenario", "no-such-scenario.yaml"], "no scenario no-such-scenario.yaml"),
         ("minikube-up.sh", ["--cpus"], "--cpus needs a value"),
         ("build-load.sh", ["--push"], "unknown argument: --push"),
