@@ -22,7 +22,10 @@ from test_manifests import (
     check_probes_use_exposed_ports,
     check_security_context_hardened,
     check_services_select_pods,
+    _rules_bound_to,
     find,
+    prometheus_config,
+    relabel,
     render,
     scrape_targets,
 )
@@ -80,3 +83,52 @@ def test_prometheus_scrapes_the_example_on_its_metrics_port() -> None:
     assert targets, "the in-cluster Prometheus discovers no target among the example's pods"
     assert {t["port"] for t in targets} == {"9797"}, targets
     assert {t["deployment"] for t in targets} == {"k8s-hpa"}, targets
+
+
+# ------------------------------------------------------------- container CPU for any image
+def _cadvisor_job() -> dict:
+    jobs = {j["job_name"]: j for j in prometheus_config(render("monitoring"))["scrape_configs"]}
+    assert "cadvisor" in jobs, sorted(jobs)
+    return jobs["cadvisor"]
+
+
+def test_cadvisor_job_reads_every_node_through_the_api_server_proxy_with_the_pod_token() -> None:
+    job = _cadvisor_job()
+    assert [sd["role"] for sd in job["kubernetes_sd_configs"]] == ["node"]
+    assert job["scheme"] == "https"
+    assert job["authorization"]["credentials_file"] == "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    assert job["tls_config"]["ca_file"] == "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+    # What the relabelling makes of a discovered node (the special labels made visible).
+    expose = [{"source_labels": ["__address__"], "target_label": "address"},
+              {"source_labels": ["__metrics_path__"], "target_label": "path"}]
+    target = relabel({"__address__": "192.168.49.2:10250", "__metrics_path__": "/metrics",
+                      "__meta_kubernetes_node_name": "minikube"}, job["relabel_configs"] + expose)
+    assert target == {"address": "kubernetes.default.svc:443", "path": "/api/v1/nodes/minikube/proxy/metrics/cadvisor",
+                      "node": "minikube"}, target
+
+
+@pytest.mark.parametrize(
+    ("series", "kept"),
+    [
+        ({"__name__": "container_cpu_usage_seconds_total", "namespace": "scalebench", "container": "workload"}, True),
+        ({"__name__": "container_spec_cpu_shares", "namespace": "scalebench", "container": "workload"}, True),
+        ({"__name__": "container_cpu_usage_seconds_total", "namespace": "kube-system", "container": "coredns"}, False),
+        ({"__name__": "container_cpu_usage_seconds_total", "namespace": "scalebench", "container": ""}, False),
+        ({"__name__": "container_network_receive_bytes_total", "namespace": "scalebench", "container": "workload"}, False),
+    ],
+)
+def test_cadvisor_job_keeps_only_this_namespaces_container_cpu_and_memory(series: dict, kept: bool) -> None:
+    assert (relabel(series, _cadvisor_job()["metric_relabel_configs"]) is not None) is kept
+
+
+def test_prometheus_may_read_the_kubelets_through_the_proxy_and_nothing_more() -> None:
+    docs = render("monitoring")
+    rules = _rules_bound_to(docs, "prometheus")
+    def grants(resource: str, verb: str) -> bool:
+        return any("" in r.get("apiGroups", []) and resource in r.get("resources", []) and verb in r.get("verbs", [])
+                   for r in rules)
+    assert grants("nodes", "list") and grants("nodes", "watch"), rules
+    assert grants("nodes/proxy", "get"), rules
+    assert not any(set(r.get("verbs", [])) - {"get", "list", "watch"} for r in rules), rules
+    binding = find(docs, "ClusterRoleBinding", "scalebench-prometheus-nodes")
+    assert binding and binding["subjects"] == [{"kind": "ServiceAccount", "name": "prometheus", "namespace": "scalebench"}]
