@@ -46,7 +46,10 @@ WORKLOAD_OVERLAYS = ["overlays/single", "overlays/hpa", "overlays/minikube-singl
 HPA_OVERLAYS = ["overlays/hpa", "overlays/minikube-hpa"]
 SINGLE_OVERLAYS = ["overlays/single", "overlays/minikube-single"]
 MINIKUBE_OVERLAYS = ["overlays/minikube-single", "overlays/minikube-hpa"]
-KUSTOMIZATIONS = ["base", *WORKLOAD_OVERLAYS, "monitoring", "loadgen"]
+# Your own image in the workload's place, and HTTPS through an Ingress (docs/own-service.md,
+# docs/tls-deploy.md): held to every invariant that is not about the bundled workload itself.
+VARIANT_OVERLAYS = ["overlays/own-service-example", "overlays/minikube-hpa-tls"]
+KUSTOMIZATIONS = ["base", *WORKLOAD_OVERLAYS, *VARIANT_OVERLAYS, "monitoring", "loadgen"]
 WITH_WORKLOAD = ["base", *WORKLOAD_OVERLAYS]
 # The deployment label each overlay gives its pods (and the loadgen, through a ConfigMap).
 EXPECTED_DEPLOYMENT_LABEL = {

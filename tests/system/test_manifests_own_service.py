@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import require_tool
 from test_manifests import (
-    K8S_VERSIONS,
-    _render_text,
-    _run,
     check_hpa_policy,
     check_hpa_targets_existing_deployment,
     check_hpa_targets_set_cpu_requests,
@@ -36,15 +32,6 @@ IMAGE = "ghcr.io/stefanprodan/podinfo:6.9.2"
 
 def _deployment() -> dict:
     return find(render(EXAMPLE), "Deployment", "workload")
-
-
-@pytest.mark.parametrize("version", K8S_VERSIONS)
-def test_example_renders_and_validates_strictly(version: str, tmp_path) -> None:
-    validator = require_tool("kubernetes-validate")
-    rendered = tmp_path / "rendered.yaml"
-    rendered.write_text(_render_text(EXAMPLE))
-    proc = _run([validator, "--strict", "--quiet", "--kubernetes-version", version, str(rendered)])
-    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize(

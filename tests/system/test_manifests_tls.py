@@ -22,10 +22,7 @@ import yaml
 from conftest import ROOT, require_tool
 from test_manifests import (
     DEPLOY,
-    K8S_VERSIONS,
     Endpoint,
-    _render_text,
-    _run,
     find,
     may_connect,
     of_kind,
@@ -47,14 +44,6 @@ def _script_default(name: str) -> str:
 def _workload_pod(docs) -> Endpoint:
     return next(e for e in pod_endpoints(docs) if e.labels and e.labels.get("app.kubernetes.io/name") == "workload")
 
-
-@pytest.mark.parametrize("version", K8S_VERSIONS)
-def test_overlay_renders_and_validates_strictly(version: str, tmp_path) -> None:
-    validator = require_tool("kubernetes-validate")
-    rendered = tmp_path / "rendered.yaml"
-    rendered.write_text(_render_text(OVERLAY))
-    proc = _run([validator, "--strict", "--quiet", "--kubernetes-version", version, str(rendered)])
-    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_ingress_terminates_tls_for_the_scripts_host_and_secret() -> None:
