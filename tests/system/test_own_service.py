@@ -277,3 +277,47 @@ def test_a_crashed_workload_is_restarted_and_healthy_again_measured(images, tmp_
         # time to healthy again (plus the timeout of those in flight at the kill), never most.
         assert 1 <= failed <= rate * (healthy_at - t_kill + 3), (failed, summary)
         assert summary["requests"] >= RUN_S * rate * 0.8, summary
+
+
+# ------------------------------------------------------------------- no engine needed
+def _config(files: list[Path], env: dict[str, str], tmp_path: Path):
+    secrets = tmp_path / "secrets"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TARGET_", "LOADGEN_", "WORKLOAD_"))}
+    full = dict(clean, SCALEBENCH_SECRETS_DIR=str(secrets), **env)
+    made = _run(["bash", str(SECRETS_SCRIPT)], timeout=120, check=False, env=full)
+    assert made.returncode == 0, made.stderr
+    args = [a for f in files for a in ("-f", str(f))]
+    return _run(_compose_cmd() + args + ["config"], timeout=60, check=False, env=full, cwd=ROOT)
+
+
+def test_override_needs_only_environment_variables(tmp_path):
+    env = {"TARGET_IMAGE": "ghcr.io/example/api:1.0", "TARGET_PORT": "9898", "TARGET_HEALTH_PATH": "/health"}
+    result = _config([COMPOSE_FILE, OWN_OVERRIDE], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    workload, loadgen = services["workload"], services["loadgen"]
+    assert workload["build"]["target"] == "own-service"
+    assert workload["build"]["args"]["TARGET_IMAGE"] == "ghcr.io/example/api:1.0"
+    assert workload["cpus"] == yaml.safe_load(_config([COMPOSE_FILE], {}, tmp_path).stdout)["services"]["workload"]["cpus"]
+    assert "http://workload:9898" in loadgen["command"], loadgen["command"]
+    assert workload["healthcheck"]["test"][-3:] == ["127.0.0.1:9898", "--path", "/health"]
+    assert [str(p) for p in workload["ports"]] == ["127.0.0.1:8080:9898/tcp"], workload["ports"]
+    assert "scenarios/own-service.yaml" in loadgen["command"] and loadgen["environment"]["TARGET_LOAD_PATH"] == "/"
+
+
+def test_override_without_target_image_says_what_to_set(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TARGET_IMAGE"}
+    secrets = tmp_path / "secrets"
+    env["SCALEBENCH_SECRETS_DIR"] = str(secrets)
+    _run(["bash", str(SECRETS_SCRIPT)], timeout=120, check=True, env=env)
+    result = _run(_compose_cmd() + ["-f", str(COMPOSE_FILE), "-f", str(OWN_OVERRIDE), "config"], timeout=60,
+                  check=False, env=env, cwd=ROOT)
+    assert result.returncode != 0 and "TARGET_IMAGE" in result.stderr, result.stderr
+
+
+def test_make_up_keeps_the_bundled_workload(tmp_path):
+    result = _config([COMPOSE_FILE], {}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    workload = yaml.safe_load(result.stdout)["services"]["workload"]
+    assert workload["image"] == "scalebench/workload:0.1.0" and workload["build"]["target"] == "workload"
+    assert workload["healthcheck"]["test"][-1] == "healthcheck"
