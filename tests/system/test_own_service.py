@@ -125,7 +125,10 @@ def own_service(images, tmp_path_factory):
     own_cmd = yaml.safe_load(OWN_OVERRIDE.read_text())["services"]["loadgen"]["command"]
     override = {
         # The shipped override's build plus the seeded stand-ins for the Dockerfile's base images.
-        "workload": {"build": {"args": {a: images["seeded"][a] for a in ("RUST_IMAGE", "RUNTIME_IMAGE")}}},
+        # (and the Cargo profile the `images` fixture built with, so the builder stage is reused).
+        "workload": {"build": {"args": {**{a: images["seeded"][a] for a in ("RUST_IMAGE", "RUNTIME_IMAGE")},
+                                        **({"CARGO_PROFILE": images["cargo_profile"]} if "cargo_profile" in images else {}),
+                                        "REVISION": "test"}}},
         "loadgen": {"command": _short_run(own_cmd, "--rate", "20")},
     }
     env = {"TARGET_IMAGE": TARGET_IMAGE, "TARGET_PORT": str(TARGET_PORT), "TARGET_HEALTH_PATH": "/healthz",
