@@ -17,6 +17,8 @@
 # --build-arg RUST_IMAGE=... --build-arg RUNTIME_IMAGE=..., never under these upstream tags.
 ARG RUST_IMAGE=rust:1.95-slim-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
+# Only for the `own-service` stage (docs/own-service.md): any image to measure instead of the workload.
+ARG TARGET_IMAGE=${RUNTIME_IMAGE}
 
 # ---------------------------------------------------------------------------------------------
 FROM ${RUST_IMAGE} AS builder
@@ -77,6 +79,14 @@ USER 65532:65532
 EXPOSE 9464
 ENTRYPOINT ["/usr/local/bin/loadgen"]
 CMD ["--help"]
+
+# ---------------------------------------------------------------------------------------------
+# Your own service in place of the workload (compose.own-service.yml, docs/own-service.md): the
+# image TARGET_IMAGE unchanged (entrypoint, user, ports), plus the static `workload` binary as
+# /usr/local/bin/scalebench-probe, so the compose healthcheck can GET its health path whether or
+# not the image ships curl or a shell (statically linked: runs on glibc, musl or scratch images).
+FROM ${TARGET_IMAGE} AS own-service
+COPY --from=builder /out/workload /usr/local/bin/scalebench-probe
 
 # ---------------------------------------------------------------------------------------------
 # Last stage, so a plain `docker build .` produces the workload image.

@@ -4,7 +4,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-OVERLAYS=(single hpa minikube-single minikube-hpa monitoring monitoring-remote-write)
+OVERLAYS=(single hpa minikube-single minikube-hpa minikube-hpa-tls own-service-example monitoring monitoring-remote-write)
 
 usage() {
   cat <<USAGE
@@ -15,6 +15,9 @@ OVERLAY is one of:
   hpa               the workload under an HPA: CPU 50%, 1..10 replicas (k8s-hpa)
   minikube-single   single with the Minikube image settings and NodePort 30080
   minikube-hpa      hpa with the Minikube image settings and NodePort 30080
+  minikube-hpa-tls  minikube-hpa behind an HTTPS Ingress (docs/tls-deploy.md; run tls-secret.sh first)
+  own-service-example
+                    podinfo in the workload's place under the HPA (docs/own-service.md)
   monitoring        Prometheus (Kubernetes discovery) and Grafana with the repository's dashboards;
                     creates Secret grafana-admin (a random admin password) when it is missing
   monitoring-remote-write

@@ -34,7 +34,15 @@ pub enum Command {
         /// How long to wait for the answer.
         #[arg(long, env = "WORKLOAD_HEALTHCHECK_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
         timeout: Duration,
+        /// Path to probe: `/healthz` for the workload; the health path of another image when
+        /// the binary is copied into it (docs/own-service.md).
+        #[arg(long, env = "WORKLOAD_HEALTHCHECK_PATH", default_value = "/healthz", value_parser = parse_probe_path)]
+        path: String,
     },
+    /// Check the settings and the environment the server would start with (listeners can be
+    /// bound, log filter, OTLP endpoint), print every problem, exit 0 when there is none and 1
+    /// otherwise. Runs before the server as an initContainer / a compose one-shot service.
+    CheckConfig,
 }
 
 /// Log output format.
@@ -334,6 +342,15 @@ impl Config {
     }
 }
 
+/// An absolute path with no whitespace or control characters: it goes into a request line.
+fn parse_probe_path(s: &str) -> Result<String, String> {
+    if s.starts_with('/') && !s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("{s:?} is not an absolute path like /healthz"))
+    }
+}
+
 fn parse_ratio(s: &str) -> Result<f64, String> {
     let value: f64 = s.parse().map_err(|e| format!("not a number: {e}"))?;
     if (0.0..=1.0).contains(&value) {
@@ -467,6 +484,24 @@ mod tests {
     fn healthcheck_subcommand_parses() {
         let cli = Cli::try_parse_from(["workload", "healthcheck", "--timeout", "1s"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Healthcheck { .. })));
+        let cli = Cli::try_parse_from(["workload", "healthcheck", "--path", "/health"]).unwrap();
+        assert!(
+            matches!(cli.command, Some(Command::Healthcheck { path, .. }) if path == "/health")
+        );
+        for bad in ["health", "/a b", "/a\r\nX: y"] {
+            assert!(
+                Cli::try_parse_from(["workload", "healthcheck", "--path", bad]).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn check_config_subcommand_parses_with_settings() {
+        let cli =
+            Cli::try_parse_from(["workload", "check-config", "--addr", "127.0.0.1:8081"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::CheckConfig)));
+        assert_eq!(cli.config.addr, "127.0.0.1:8081".parse().unwrap());
     }
 
     #[test]
@@ -482,7 +517,7 @@ mod tests {
         .unwrap();
         assert_eq!(cli.config.addr, "127.0.0.1:8081".parse().unwrap());
         assert!(
-            matches!(cli.command, Some(Command::Healthcheck { timeout }) if timeout == Duration::from_secs(1))
+            matches!(cli.command, Some(Command::Healthcheck { timeout, .. }) if timeout == Duration::from_secs(1))
         );
 
         let cli = Cli::try_parse_from([

@@ -124,7 +124,9 @@ def images(docker_engine) -> dict:
     facts["seed_s"] = round(time.monotonic() - t0, 1)
     facts["seeded"] = _seed_mapping(seed.stdout)
     wanted = _compose_images()
-    assert set(wanted) == {"workload", "loadgen"}, wanted
+    # workload-init (the preparatory step) runs the workload's image: built once, as `workload`.
+    assert set(wanted) == {"workload", "workload-init", "loadgen"}, wanted
+    assert wanted.pop("workload-init") == wanted["workload"], "workload-init must run the workload's image"
     # The default (release) is what users get; CI may pick a quicker Cargo profile here.
     # The stand-ins replace the Dockerfile's base images through its build arguments only.
     extra = [f"--build-arg={arg}={facts['seeded'][arg]}" for arg in ("RUST_IMAGE", "RUNTIME_IMAGE")]

@@ -48,7 +48,10 @@ SINGLE_OVERLAYS = ["overlays/single", "overlays/minikube-single"]
 MINIKUBE_OVERLAYS = ["overlays/minikube-single", "overlays/minikube-hpa"]
 # deploy/monitoring with the in-cluster Prometheus remote-writing into the compose one (optional).
 REMOTE_WRITE = "overlays/monitoring-remote-write"
-KUSTOMIZATIONS = ["base", *WORKLOAD_OVERLAYS, "monitoring", REMOTE_WRITE, "loadgen"]
+# Your own image in the workload's place, and HTTPS through an Ingress (docs/own-service.md,
+# docs/tls-deploy.md): held to every invariant that is not about the bundled workload itself.
+VARIANT_OVERLAYS = ["overlays/own-service-example", "overlays/minikube-hpa-tls"]
+KUSTOMIZATIONS = ["base", *WORKLOAD_OVERLAYS, *VARIANT_OVERLAYS, "monitoring", REMOTE_WRITE, "loadgen"]
 WITH_WORKLOAD = ["base", *WORKLOAD_OVERLAYS]
 # The deployment label each overlay gives its pods (and the loadgen, through a ConfigMap).
 EXPECTED_DEPLOYMENT_LABEL = {
@@ -1274,6 +1277,12 @@ def test_prometheus_config_checks_with_promtool(tmp_path: Path) -> None:
     for job in config["scrape_configs"]:
         if job.pop("kubernetes_sd_configs", None) is not None:
             job["static_configs"] = [{"targets": ["127.0.0.1:9"]}]
+        # The pod's ServiceAccount token and CA (the cadvisor job) exist only in the pod.
+        for block, key in (("authorization", "credentials_file"), ("tls_config", "ca_file")):
+            if str(job.get(block, {}).get(key, "")).startswith("/var/run/secrets/"):
+                stand_in = tmp_path / f"{job['job_name']}-{key}"
+                stand_in.write_text("stand-in\n")
+                job[block][key] = str(stand_in)
     local_config.write_text(yaml.safe_dump(config))
     proc = _run([promtool, "check", "config", str(local_config)])
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -2058,7 +2067,7 @@ def test_scripts_are_shellcheck_clean() -> None:
 
 
 def test_scripts_are_complete() -> None:
-    assert SCRIPTS == ["apply.sh", "build-load.sh", "minikube-up.sh", "run-loadgen.sh", "teardown.sh"]
+    assert SCRIPTS == ["apply.sh", "build-load.sh", "minikube-up.sh", "run-loadgen.sh", "teardown.sh", "tls-secret.sh"]
     for name in SCRIPTS:
         text = (DEPLOY / "scripts" / name).read_text()
         assert text.startswith("#!/usr/bin/env bash\n"), name
