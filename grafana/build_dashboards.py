@@ -10,7 +10,7 @@ script's output (tests/system/test_prometheus_rules.py checks it), so edit this 
     python3 grafana/build_dashboards.py --check  # exit 1 if the committed JSON is stale
 
 Queries use the recording rules of prometheus/rules/recording.yml where one exists, and only
-metric names of the contract in ../shared/DESIGN.md (tests/system/test_dashboards.py proves every
+metric names of the contract in docs/metrics.md (tests/system/test_dashboards.py proves every
 query returns data from a real run).
 """
 

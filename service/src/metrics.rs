@@ -1,4 +1,4 @@
-//! The metric contract of the workload (see COMMON.md / DESIGN.md), recorded into a recorder owned
+//! The metric contract of the workload (see docs/metrics.md), recorded into a recorder owned
 //! by the [`crate::startup::Application`] rather than a process-global one: several applications in
 //! one test process each see only their own traffic, and nothing has to be installed exactly once.
 
