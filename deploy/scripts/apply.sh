@@ -77,8 +77,22 @@ ensure_grafana_secret() {
   log "created Secret grafana-admin (a random Grafana admin password)"
 }
 
+# The in-cluster Prometheus pushes into the compose one with the compose stack's password.
+remote_write_password="$SECRETS_DIR/prometheus-password"
+ensure_remote_write_secret() {
+  local file="$remote_write_password"
+  apply_secret_from_file prometheus-remote-write password "$file"
+  log "Secret prometheus-remote-write holds the password of $file"
+}
+
+if [[ "$overlay" == monitoring-remote-write && ! -s "$remote_write_password" ]]; then
+  die "no $remote_write_password: run 'make secrets' (or 'make up') for the compose stack first"
+fi
 manifests="$(render "$dir")"
 ensure_namespace
+if [[ "$overlay" == monitoring-remote-write ]]; then
+  ensure_remote_write_secret
+fi
 if [[ "$overlay" == monitoring* ]]; then
   ensure_grafana_secret
 fi

@@ -21,6 +21,7 @@ deploy/README.md). The workload overlays must also render without it
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
 import json
@@ -1135,12 +1136,28 @@ def test_remote_write_to_compose_only_adds_remote_write() -> None:
     (block,) = blocks
     assert block["url"].startswith("http") and block["url"].endswith("/api/v1/write"), block
 
+    # Besides the config, the component adds exactly the password it pushes with and the way out
+    # to the compose Prometheus: a Secret volume where basic_auth reads it, and egress to 9090.
+    remote = copy.deepcopy(remote)
+    deployment = find(remote, "Deployment", "prometheus")
+    pod = deployment["spec"]["template"]["spec"]
+    (secret_volume,) = [v for v in pod["volumes"] if "secret" in v]
+    pod["volumes"].remove(secret_volume)
+    assert secret_volume["secret"]["secretName"] == "prometheus-remote-write"
+    mounts = pod["containers"][0]["volumeMounts"]
+    (mount,) = [m for m in mounts if m["name"] == secret_volume["name"]]
+    mounts.remove(mount)
+    assert mount["readOnly"] is True
+    assert block["basic_auth"] == {"username": "scalebench", "password_file": f"{mount['mountPath']}/password"}
+    egress = find(remote, "NetworkPolicy", "prometheus")["spec"]["egress"]
+    assert egress[-1] == {"ports": [{"port": 9090, "protocol": "TCP"}]}, egress[-1]
+    egress.pop()
+
     def without_config(docs: Docs) -> list[str]:
         text = yaml.safe_dump_all([d for d in docs if not d["metadata"]["name"].startswith("prometheus-config")])
         return re.sub(r"prometheus-config-[a-z0-9]+", "prometheus-config", text)
 
     assert without_config(remote) == without_config(plain)
-    deployment = find(remote, "Deployment", "prometheus")
     names = {v.get("configMap", {}).get("name") for v in deployment["spec"]["template"]["spec"]["volumes"]}
     names |= {
         s.get("configMap", {}).get("name")
@@ -2107,6 +2124,27 @@ def test_script_rejects_bad_arguments(script: str, args: list[str], message: str
     proc = _run(["bash", str(DEPLOY / "scripts" / script), *args], env={"PATH": "/usr/bin:/bin"})
     assert proc.returncode != 0
     assert message in proc.stderr, proc.stderr
+
+
+def test_apply_script_gives_the_remote_writing_prometheus_the_compose_password(tmp_path: Path) -> None:
+    """monitoring-remote-write: the compose stack's password becomes Secret prometheus-remote-write
+    before the Prometheus that reads it is applied; without `make secrets` it stops, saying so."""
+    env, calls = _fake_path(tmp_path)
+    proc = _run(["bash", str(DEPLOY / "scripts" / "apply.sh"), "monitoring-remote-write"], env=env)
+    assert proc.returncode != 0 and "run 'make secrets'" in proc.stderr, proc.stderr
+    assert not list(calls.glob("applied-*.yaml")), "nothing is applied without the password"
+
+    secrets = Path(env["SCALEBENCH_SECRETS_DIR"])
+    secrets.mkdir()
+    (secrets / "prometheus-password").write_text("0123abcd" * 6)
+    proc = _run(["bash", str(DEPLOY / "scripts" / "apply.sh"), "monitoring-remote-write"], env=env)
+    assert proc.returncode == 0, proc.stderr
+    applied = _applied(calls)
+    (secret,) = [d for docs in applied for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == "prometheus-remote-write"]
+    assert base64.b64decode(secret["data"]["password"]).decode() == "0123abcd" * 6
+    first_prometheus = next(i for i, docs in enumerate(applied) if find(docs, "Deployment", "prometheus"))
+    first_secret = next(i for i, docs in enumerate(applied) if secret in docs)
+    assert first_secret < first_prometheus
 
 
 def test_apply_script_knows_every_overlay() -> None:
