@@ -385,8 +385,8 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
     .await
     .map_err(bad)?;
     let (live_tx, live_rx) = watch::channel(Live::default());
-    let progress = crate::progress::wanted(p.opts.quiet)
-        .then(|| crate::progress::spawn(live_rx, p.plan.duration(), p.plan.requests()));
+    let progress = crate::progress::mode(p.opts.quiet, p.opts.progress_interval)
+        .map(|mode| crate::progress::spawn(live_rx, mode, &p.plan));
     let cfg = EngineConfig {
         plan: p.plan.clone(),
         timeout: p.timeout,
@@ -397,6 +397,7 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
         shards: (p.threads * 2).max(2),
         trace_sample: p.opts.trace_sample,
         lifetime: p.lifetime,
+        live_window_s: p.opts.progress_interval.as_secs().max(1),
     };
     // The start barrier: after everything that can fail or take time (metrics server, watch,
     // DNS), so the first request goes out at the moment itself.
