@@ -450,6 +450,7 @@ impl TimeSeries {
             active_users,
             in_flight,
             backends: sec.backends.clone(),
+            width_s: 0.0,
         };
         match self.points.last_mut() {
             Some(last) if last.t_s == point.t_s => merge_point(last, &point, self.resolution),
@@ -458,6 +459,11 @@ impl TimeSeries {
         if self.points.len() > self.max_points {
             self.coarsen();
         }
+    }
+
+    /// Ends the series at `end` from the run start (see [`crate::report::end_series`]).
+    pub fn finish(&mut self, end: Duration) {
+        crate::report::end_series(&mut self.points, end.as_secs_f64(), self.resolution as f64);
     }
 
     /// Halves the number of points by merging neighbours.

@@ -413,6 +413,7 @@ pub async fn run(
                 0,
             );
         }
+        s.finish(duration);
     }
     metrics.target_rate.set(0.0);
     metrics.in_flight.set(0.0);

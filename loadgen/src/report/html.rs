@@ -184,7 +184,7 @@ pub fn render_comparison(reports: &[(String, RunReport)]) -> String {
             let w = resolution(r);
             r.timeseries
                 .iter()
-                .map(|p| (p.t_s, p.failures as f64 / w))
+                .map(|p| (p.t_s, p.failures as f64 / p.width(w)))
                 .collect()
         }),
         ..Chart::default()
@@ -341,7 +341,7 @@ fn run_end(r: &RunReport) -> f64 {
     let ts_end = r
         .timeseries
         .last()
-        .map(|p| p.t_s + resolution(r))
+        .map(|p| p.t_s + p.width(resolution(r)))
         .unwrap_or(0.0);
     let replica_end = r
         .replicas
@@ -572,7 +572,7 @@ fn backends_chart(r: &RunReport, end: f64) -> String {
     let series_of = |pick: &dyn Fn(&BTreeMap<String, u64>) -> u64| -> Vec<(f64, f64)> {
         r.timeseries
             .iter()
-            .map(|p| (p.t_s, pick(&p.backends) as f64 / w))
+            .map(|p| (p.t_s, pick(&p.backends) as f64 / p.width(w)))
             .collect()
     };
     let mut series: Vec<Series> = order
@@ -628,7 +628,7 @@ fn errors_chart(r: &RunReport, end: f64) -> String {
             colors::ERRORS,
             r.timeseries
                 .iter()
-                .map(|p| (p.t_s, p.failures as f64 / w))
+                .map(|p| (p.t_s, p.failures as f64 / p.width(w)))
                 .collect(),
         )],
         ..Chart::default()

@@ -413,12 +413,19 @@ fn merge_series(reports: &[RunReport], start_ms: u64) -> Vec<TimePoint> {
                     let mut q = p.clone();
                     q.t_s = t_s;
                     q.rps = q.requests as f64 / width;
+                    q.width_s = 0.0;
                     buckets.insert(t, q);
                 }
             }
         }
     }
-    buckets.into_values().collect()
+    let mut points: Vec<TimePoint> = buckets.into_values().collect();
+    let end_s = reports
+        .iter()
+        .map(|r| (r.started_at_unix_ms - start_ms) as f64 / 1000.0 + r.summary.duration_s)
+        .fold(0.0, f64::max);
+    super::end_series(&mut points, end_s, width);
+    points
 }
 
 #[cfg(test)]
