@@ -523,6 +523,8 @@ pub fn build_report(
             },
         );
     }
+    let (phases, phase_hists) =
+        crate::report::phases::build(p.plan.phases(), &d.totals.phases, d.duration, open);
     let summary = Summary {
         requests,
         successes: overall.successes,
@@ -586,6 +588,7 @@ pub fn build_report(
         },
         summary,
         endpoints,
+        phases,
         timeseries: d.series.points.clone(),
         timeseries_resolution_s: d.series.resolution as f64,
         generator,
@@ -599,6 +602,7 @@ pub fn build_report(
             schedule_lag: hist::encode(&d.totals.lag),
             connect: hist::encode(&d.totals.connect),
             endpoints: ep_hists,
+            phases: phase_hists,
         },
         connections: connection_stats(p.lifetime, d),
         start_spread_s: None,

@@ -247,7 +247,16 @@ pub async fn run(
         .map(|e| metrics.endpoint(&e.name))
         .collect();
     let sh = Arc::new(Shared {
-        stats: Stats::new(scenario.endpoints.len(), cfg.shards, start),
+        stats: Stats::with_phases(
+            scenario.endpoints.len(),
+            cfg.shards,
+            start,
+            &cfg.plan
+                .phases()
+                .iter()
+                .map(|p| p.duration)
+                .collect::<Vec<_>>(),
+        ),
         scenario: Arc::clone(&scenario),
         connector,
         metrics: Arc::clone(&metrics),

@@ -273,6 +273,14 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
         );
         endpoints.push(e);
     }
+    let (phases, phase_hists, phase_warning) = super::phases::merge(
+        &reports
+            .iter()
+            .map(|r| (&r.phases[..], &r.histograms.phases[..], r.run.as_str()))
+            .collect::<Vec<_>>(),
+        open,
+    )?;
+    warnings.extend(phase_warning);
     let timeseries = merge_series(reports, start_ms);
     let throughput: Vec<(f64, f64)> = timeseries.iter().map(|p| (p.t_s, p.rps)).collect();
     let lag_stats = lag_stats(&lag);
@@ -312,6 +320,7 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
         plan,
         summary: s,
         endpoints,
+        phases,
         timeseries,
         timeseries_resolution_s: reports
             .iter()
@@ -338,6 +347,7 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
             schedule_lag: hist::encode(&lag),
             connect: hist::encode(&connect),
             endpoints: ep_hists,
+            phases: phase_hists,
         },
         slowest_traces: {
             let mut all: Vec<_> = reports

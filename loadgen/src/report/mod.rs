@@ -11,6 +11,7 @@ pub mod compare;
 pub mod hist;
 pub mod html;
 pub mod merge;
+pub mod phases;
 pub mod summary;
 
 use std::collections::BTreeMap;
@@ -63,6 +64,10 @@ pub struct RunReport {
     /// Per endpoint (request name), in scenario order.
     #[serde(default)]
     pub endpoints: Vec<EndpointSummary>,
+    /// Per phase of the plan, in order; their counts add up to `summary`'s (empty in reports
+    /// written before phases were recorded).
+    #[serde(default)]
+    pub phases: Vec<phases::PhaseSummary>,
     /// Per-second series (coarsened on very long runs: see `timeseries_resolution_s`).
     #[serde(default)]
     pub timeseries: Vec<TimePoint>,
@@ -376,6 +381,9 @@ pub struct Histograms {
     /// Per endpoint name.
     #[serde(default)]
     pub endpoints: BTreeMap<String, EndpointHistograms>,
+    /// Per phase, in the order of `phases`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<EndpointHistograms>,
 }
 
 /// The two histograms of one endpoint.
