@@ -658,6 +658,9 @@ fn compare(c: CompareCmd) -> anyhow::Result<u8> {
         })
         .collect();
     crate::outln!("{}", crate::report::compare::table(&names, &runs));
+    if let Some(t) = crate::report::compare::phase_table(&names, &runs) {
+        crate::outln!("\nphase by phase (phases the runs share by name):\n{t}");
+    }
     Ok(exit::OK)
 }
 

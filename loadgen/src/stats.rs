@@ -86,7 +86,7 @@ pub struct EndpointAcc {
 }
 
 impl EndpointAcc {
-    pub fn new() -> Self {
+    fn new() -> Self {
         Self {
             latency: hist::new_hist(),
             service: hist::new_hist(),
@@ -97,7 +97,7 @@ impl EndpointAcc {
         }
     }
 
-    pub fn add(&mut self, o: &EndpointAcc) {
+    fn add(&mut self, o: &EndpointAcc) {
         let _ = self.latency.add(&o.latency);
         let _ = self.service.add(&o.service);
         for (k, v) in &o.statuses {

@@ -127,13 +127,16 @@ fn figures(
     row.service_time_ms = open.then(|| hist::stats(service));
 }
 
+/// Merged rows, their histograms, and a warning when the runs' phases differ.
+pub type Merged = (Vec<PhaseSummary>, Vec<EndpointHistograms>, Option<String>);
+
 /// Merges the phases of worker reports that ran the same phases (same names in the same order):
 /// counts and histograms added, figures recomputed. Reports whose phases differ give no rows and
 /// a warning; reports without phases (older ones) are skipped by returning none.
 pub fn merge(
     runs: &[(&[PhaseSummary], &[EndpointHistograms], &str)],
     open: bool,
-) -> Result<(Vec<PhaseSummary>, Vec<EndpointHistograms>, Option<String>), ReportError> {
+) -> Result<Merged, ReportError> {
     let Some((first, _, _)) = runs.first() else {
         return Ok(Default::default());
     };
