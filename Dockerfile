@@ -12,10 +12,13 @@
 # glibc >= 2.34 resolves host names (files, dns) without loading NSS modules, which is all the
 # loadgen (Compose service names) and the OTLP exporter need.
 #
-# Base images are pinned and chosen by build arguments; CI seeds local stand-ins under the same
-# tags (.ci/seed-images.sh) because it reaches no registry.
+# Base images are pinned and chosen by build arguments. CI reaches no registry: it seeds local
+# stand-ins under its own names (scalebench-seed/..., .ci/seed-images.sh) and passes them as
+# --build-arg RUST_IMAGE=... --build-arg RUNTIME_IMAGE=..., never under these upstream tags.
 ARG RUST_IMAGE=rust:1.95-slim-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
+# Only for the `own-service` stage (docs/own-service.md): any image to measure instead of the workload.
+ARG TARGET_IMAGE=${RUNTIME_IMAGE}
 
 # ---------------------------------------------------------------------------------------------
 FROM ${RUST_IMAGE} AS builder
@@ -76,6 +79,14 @@ USER 65532:65532
 EXPOSE 9464
 ENTRYPOINT ["/usr/local/bin/loadgen"]
 CMD ["--help"]
+
+# ---------------------------------------------------------------------------------------------
+# Your own service in place of the workload (compose.own-service.yml, docs/own-service.md): the
+# image TARGET_IMAGE unchanged (entrypoint, user, ports), plus the static `workload` binary as
+# /usr/local/bin/scalebench-probe, so the compose healthcheck can GET its health path whether or
+# not the image ships curl or a shell (statically linked: runs on glibc, musl or scratch images).
+FROM ${TARGET_IMAGE} AS own-service
+COPY --from=builder /out/workload /usr/local/bin/scalebench-probe
 
 # ---------------------------------------------------------------------------------------------
 # Last stage, so a plain `docker build .` produces the workload image.

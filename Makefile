@@ -4,11 +4,14 @@ SHELL := /bin/bash
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo "docker-compose")
 PYTEST ?= python3 -m pytest
 
-.PHONY: up down logs test test-rust test-system lint fmt bench
+.PHONY: up down logs secrets test test-rust test-system lint fmt bench
 
-up: ## Build the images and start workload, Prometheus, Grafana and a load run
+up: secrets ## Build the images and start workload, Prometheus, Grafana and a load run
 	$(COMPOSE) up --build -d
-	@echo "Grafana: http://127.0.0.1:3000  Prometheus: http://127.0.0.1:9090  workload: http://127.0.0.1:8080/docs"
+	@echo "Grafana: http://127.0.0.1:3000 (admin password: .secrets/grafana-admin-password)  Prometheus: http://127.0.0.1:9090  workload: http://127.0.0.1:8080/docs"
+
+secrets: ## Random Grafana/Prometheus passwords and Prometheus' web config for PROMETHEUS_BIND (docs/security.md)
+	scripts/compose-secrets.sh
 
 down: ## Stop the stack and remove its volumes
 	$(COMPOSE) down -v --remove-orphans
@@ -30,6 +33,21 @@ lint:
 
 fmt:
 	cargo fmt --all
+
+# Fuzzing: cargo-fuzz on the machine's stable toolchain (docs/fuzzing.md says why RUSTC_BOOTSTRAP).
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS ?= scenario template threshold report histogram
+.PHONY: fuzz fuzz-build
+fuzz-build: ## Build the loadgen fuzz targets (installs cargo-fuzz when missing)
+	command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+	cd loadgen/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build --dev --sanitizer none
+
+fuzz: fuzz-build ## Run each loadgen fuzz target for FUZZ_SECONDS (default 30); findings land in loadgen/fuzz/artifacts
+	cd loadgen/fuzz && for t in $(FUZZ_TARGETS); do \
+	  mkdir -p corpus/$$t && \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run --dev --sanitizer none $$t corpus/$$t seeds/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=512 -timeout=10 -print_final_stats=1 || exit 1; \
+	done
 
 # Kubernetes on Minikube: one script per step, see deploy/README.md (each script has --help).
 .PHONY: minikube-up k8s-images k8s-single k8s-hpa k8s-monitoring k8s-loadgen k8s-down

@@ -1,20 +1,32 @@
 #!/usr/bin/env bash
-# Seed the base images the Dockerfile and docker-compose.yml name, without any registry.
+# Seed local stand-ins for the base images the Dockerfile and docker-compose.yml name, without
+# any registry, under the project's own names (scalebench-seed/...), never under upstream tags.
 #
 # CI machines reach crates.io and deb.debian.org but no container registry, so `docker build`
-# cannot pull `rust:...` or `gcr.io/distroless/...`. This script builds local stand-ins under
-# exactly the tags the Dockerfile's ARG defaults and the compose file pin, so the real Dockerfile
-# and the real compose file are what CI exercises:
-#   - builder  (Dockerfile ARG RUST_IMAGE):    debootstrap'd bookworm + gcc, libc6-dev + this
-#              machine's Rust toolchain under /usr/local + the machine's CA bundle;
-#   - runtime  (Dockerfile ARG RUNTIME_IMAGE): a distroless/static-style tree (CA bundle,
-#              passwd/group with nonroot 65532, nsswitch, os-release, tzdata, /tmp), as lean as
-#              the real one so the image size measured in CI means something;
-#   - prometheus (compose's pinned tag):       Debian's `prometheus` package on that runtime base,
-#              with busybox's `wget` for the compose healthcheck, as in the official image.
+# cannot pull `rust:...` or `gcr.io/distroless/...`. This script builds stand-ins and prints, on
+# stdout, which stand-in replaces which upstream reference (`RUST_IMAGE=scalebench-seed/rust:...`).
+# The tests pass them to the Dockerfile's build arguments (RUST_IMAGE, RUNTIME_IMAGE) and to
+# compose through an override file used only by the tests, so a machine that ran CI still pulls
+# the real images for `docker compose up`:
+#   - builder  (for ARG RUST_IMAGE):    debootstrap'd bookworm + gcc, libc6-dev + this machine's
+#              Rust toolchain under /usr/local + the machine's CA bundle;
+#   - runtime  (for ARG RUNTIME_IMAGE): a distroless/static-style tree (CA bundle, passwd/group
+#              with nonroot 65532, nsswitch, os-release, tzdata, /tmp), as lean as the real one
+#              so the image size measured in CI means something;
+#   - prometheus (for compose's tag):   Debian's `prometheus` package (2.x, not the pinned 3.x)
+#              on that runtime base, with busybox's `sh` and `wget` for the compose healthcheck.
+# Every stand-in carries the label io.scalebench.stand-in saying what it really is.
 # Grafana and Tempo are not seeded: CI never starts them.
 #
-# Idempotent and fast when the images exist (a few `docker image inspect`s). FORCE=1 rebuilds.
+# Usage: .ci/seed-images.sh             seed (idempotent; FORCE=1 rebuilds), print the mapping
+#        .ci/seed-images.sh --print     print the mapping only
+#        .ci/seed-images.sh --stop-dockerd
+#                                       stop the dockerd an earlier run of this script started
+#                                       (recorded in .ci/cache/dockerd.pid); no other
+# When no engine answers, the script starts dockerd and records its pid; whoever called it stops
+# it with --stop-dockerd when done (the tests' session finalizer, and .ci/run's exit trap).
+# Stand-ins of earlier versions of this script that sit under upstream tags are untagged (only
+# images this script made: labelled io.scalebench.stand-in, or a bare `docker import`).
 # The debootstrap tarball is cached under .ci/cache/ (gitignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,25 +41,84 @@ log() { printf '[seed %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
 # --- the tags, read from the files that use them (single source of truth) -------------------
 arg_default() { sed -n "s/^ARG $1=//p" Dockerfile | head -n1; }
-RUST_IMAGE=$(arg_default RUST_IMAGE)
-RUNTIME_IMAGE=$(arg_default RUNTIME_IMAGE)
-PROMETHEUS_IMAGE=$(sed -n 's/^ *image: *\(prom\/prometheus:[^ ]*\).*/\1/p' docker-compose.yml | head -n1)
-for v in RUST_IMAGE RUNTIME_IMAGE PROMETHEUS_IMAGE; do
+UPSTREAM_RUST=$(arg_default RUST_IMAGE)
+UPSTREAM_RUNTIME=$(arg_default RUNTIME_IMAGE)
+UPSTREAM_PROMETHEUS=$(sed -n 's/^ *image: *\(prom\/prometheus:[^ ]*\).*/\1/p' docker-compose.yml | head -n1)
+for v in UPSTREAM_RUST UPSTREAM_RUNTIME UPSTREAM_PROMETHEUS; do
   [[ -n ${!v} ]] || { log "cannot read $v from Dockerfile/docker-compose.yml"; exit 1; }
 done
+# The project's own name for the stand-in of an upstream reference: the last path component and
+# the tag, under scalebench-seed/ (rust:1.95-slim-bookworm -> scalebench-seed/rust:1.95-slim-bookworm).
+seed_name() {
+  local repo=${1%:*} tag=${1##*:}
+  printf 'scalebench-seed/%s:%s\n' "${repo##*/}" "$tag"
+}
+RUST_IMAGE=$(seed_name "$UPSTREAM_RUST")
+RUNTIME_IMAGE=$(seed_name "$UPSTREAM_RUNTIME")
+PROMETHEUS_IMAGE=$(seed_name "$UPSTREAM_PROMETHEUS")
+STAND_IN_LABEL=io.scalebench.stand-in
+
+print_mapping() {
+  printf 'RUST_IMAGE=%s\nRUNTIME_IMAGE=%s\nPROMETHEUS_IMAGE=%s\n' "$RUST_IMAGE" "$RUNTIME_IMAGE" "$PROMETHEUS_IMAGE"
+}
 
 # --- a docker engine that answers ------------------------------------------------------------
+DOCKERD_PIDFILE=$CACHE/dockerd.pid
 ensure_dockerd() {
   if docker info >/dev/null 2>&1; then return; fi
   command -v dockerd >/dev/null || { log "dockerd not installed (apt-get install docker.io)"; exit 1; }
-  log "starting dockerd in the background (log: $CACHE/dockerd.log)"
-  setsid nohup dockerd >"$CACHE/dockerd.log" 2>&1 </dev/null &
+  log "starting dockerd in the background (log: $CACHE/dockerd.log, pid: $DOCKERD_PIDFILE)"
+  rm -f "$DOCKERD_PIDFILE"
+  # dockerd writes its own pid there (and removes the file when it exits): --stop-dockerd stops
+  # exactly this daemon and no other.
+  setsid nohup dockerd --pidfile "$DOCKERD_PIDFILE" >"$CACHE/dockerd.log" 2>&1 </dev/null &
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && return
     sleep 1
   done
   log "dockerd did not answer within 60 s; last log lines:"; tail -n 20 "$CACHE/dockerd.log" >&2
+  stop_dockerd
   exit 1
+}
+
+stop_dockerd() {
+  [[ -s $DOCKERD_PIDFILE ]] || { log "no dockerd started by this script is recorded"; return 0; }
+  local pid
+  pid=$(<"$DOCKERD_PIDFILE")
+  if [[ ! $pid =~ ^[0-9]+$ ]] || [[ $(cat "/proc/$pid/comm" 2>/dev/null) != dockerd ]]; then
+    log "recorded pid '$pid' is not a running dockerd; nothing to stop"
+    rm -f "$DOCKERD_PIDFILE"
+    return 0
+  fi
+  log "stopping the dockerd this script started (pid $pid)"
+  kill -TERM "$pid"
+  for _ in $(seq 1 60); do
+    [[ -d /proc/$pid ]] || { rm -f "$DOCKERD_PIDFILE"; return 0; }
+    sleep 0.5
+  done
+  log "dockerd $pid did not stop within 30 s"
+  return 1
+}
+
+case "${1:-}" in
+  --print) print_mapping; exit 0 ;;
+  --stop-dockerd) stop_dockerd; exit $? ;;
+  "") ;;
+  *) log "unknown argument: $1 (see the header of $0)"; exit 2 ;;
+esac
+
+# Earlier versions of this script imported stand-ins under the upstream tags themselves. Untag
+# (never force-delete) those, and only those this script made: labelled as a stand-in, or a bare
+# `docker import` (one history entry "Imported from -"), which no registry serves for these tags.
+untag_legacy_stand_in() {
+  local ref=$1 label history
+  docker image inspect "$ref" >/dev/null 2>&1 || return 0
+  label=$(docker image inspect -f "{{index .Config.Labels \"$STAND_IN_LABEL\"}}" "$ref" 2>/dev/null || true)
+  history=$(docker history --no-trunc --format '{{.Comment}}' "$ref" 2>/dev/null || true)
+  if [[ ( -n $label && $label != "<no value>" ) || $history == "Imported from -" ]]; then
+    log "untagging $ref: a stand-in left by an earlier seed run, not the upstream image"
+    docker image rm "$ref" >/dev/null
+  fi
 }
 
 have_image() { [[ $FORCE != 1 ]] && docker image inspect "$1" >/dev/null 2>&1; }
@@ -107,6 +178,7 @@ seed_builder() {
     --change 'ENV CARGO_HOME=/usr/local/cargo' \
     --change 'ENV PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'CMD ["bash"]' \
+    --change "LABEL $STAND_IN_LABEL=\"stand-in for $UPSTREAM_RUST: $SUITE minbase + gcc + $(rustc --version)\"" \
     - "$RUST_IMAGE" >/dev/null
   # rustc finds its libraries through $ORIGIN, which needs /proc: check inside a container.
   docker run --rm "$RUST_IMAGE" sh -c 'rustc --version && cargo --version && gcc --version | head -n1' >&2
@@ -143,6 +215,7 @@ EOF
     --change 'WORKDIR /home/nonroot' \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt' \
+    --change "LABEL $STAND_IN_LABEL=\"stand-in for $UPSTREAM_RUNTIME: $SUITE files, distroless-style\"" \
     - "$RUNTIME_IMAGE" >/dev/null
   log "seeded $RUNTIME_IMAGE"
 }
@@ -184,13 +257,17 @@ seed_prometheus() {
   mkdir -p "$WORK/busybox-deb" && dpkg-deb -x "${bbs[0]}" "$WORK/busybox-deb"
   cp "$WORK/busybox-deb/bin/busybox" "$dir/usr/bin/busybox"
   ln -s busybox "$dir/usr/bin/wget"
+  # The compose healthcheck is a CMD-SHELL (it reads the password file): busybox's sh.
+  ln -s busybox "$dir/usr/bin/sh"
   chroot "$dir" /usr/bin/prometheus --version >/dev/null
   chroot "$dir" /usr/bin/wget --help >/dev/null 2>&1
+  # shellcheck disable=SC2016  # expanded by the stand-in's sh
+  chroot "$dir" /usr/bin/sh -c 'read -r x </etc/passwd && [ -n "$x" ]'
   # Same interface as the official image: entrypoint, default flags, user, data dir.
   local version
   version=$(dpkg-deb -f "$deb" Version)
   tar -C "$dir" --numeric-owner -c . | docker import \
-    --change "LABEL io.scalebench.stand-in=\"Debian prometheus $version\"" \
+    --change "LABEL $STAND_IN_LABEL=\"Debian prometheus $version (stand-in for $UPSTREAM_PROMETHEUS)\"" \
     --change 'USER 65534:65534' \
     --change 'WORKDIR /prometheus' \
     --change 'EXPOSE 9090' \
@@ -202,8 +279,12 @@ seed_prometheus() {
 }
 
 ensure_dockerd
+for upstream in "$UPSTREAM_RUST" "$UPSTREAM_RUNTIME" "$UPSTREAM_PROMETHEUS"; do
+  untag_legacy_stand_in "$upstream"
+done
 seed_runtime
 seed_prometheus
 seed_builder
 docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' \
   | grep -F -e "$RUST_IMAGE" -e "$RUNTIME_IMAGE" -e "$PROMETHEUS_IMAGE" >&2 || true
+print_mapping

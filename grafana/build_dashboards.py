@@ -34,6 +34,12 @@ LG = 'deployment=~"$deployment", run=~"$run"'
 
 CORES = "suffix: cores"
 
+# Shown instead of an empty graph on panels that read only the workload's own metrics, when the
+# target is another service that exports none of them (docs/own-service.md).
+NO_WORKLOAD_METRICS = "No workload metrics: this target exports none of the workload's metrics (docs/own-service.md)"
+# Series names of the workload's side of the contract, and of the recording rules built on them.
+WORKLOAD_SIDE = ("http_server_", "process_", "workload_", ":http_server_", ":workload_")
+
 
 # ----------------------------------------------------------------------------- panel builders
 def target(expr: str, legend: str, *, instant: bool = False, fmt: str = "time_series") -> dict:
@@ -260,6 +266,12 @@ def dashboard(uid: str, title: str, description: str, panels: list[dict]) -> dic
     }
 
 
+def reads_only_the_workload(panel: dict) -> bool:
+    """True when every query of the panel reads workload-side series and none the loadgen's."""
+    exprs = [t["expr"] for t in panel.get("targets", [])]
+    return bool(exprs) and all(any(m in e for m in WORKLOAD_SIDE) and "loadgen_" not in e for e in exprs)
+
+
 def layout(panels: list[dict]) -> list[dict]:
     """Assign ids, gridPos, datasource and refIds; rows span the width, panels flow left to right."""
     out: list[dict] = []
@@ -284,6 +296,9 @@ def layout(panels: list[dict]) -> list[dict]:
             x += width
             line_height = max(line_height, height)
             panel["datasource"] = DATASOURCE
+            if reads_only_the_workload(panel):
+                defaults = dict(panel["fieldConfig"]["defaults"], noValue=NO_WORKLOAD_METRICS)
+                panel["fieldConfig"] = dict(panel["fieldConfig"], defaults=defaults)
             panel["targets"] = [
                 {"refId": chr(ord("A") + i), "datasource": DATASOURCE, "editorMode": "code", **t}
                 for i, t in enumerate(panel["targets"])
@@ -406,6 +421,24 @@ def compare() -> dict:
                 )
             ],
             decimals=0,
+        ),
+        timeseries(
+            "Cost of the last scale-out",
+            "From the loadgen's --watch, set when a run ends, for its last scale-out: seconds from "
+            "the HPA's desired count rising to the new pods ready (to ready), to the first response "
+            "served by a backend not seen before (to first response), and until client p99 was back "
+            "under its level before the event or --recovery-p99 (recovery). Read beside the replica "
+            "timeline. A figure the event never reached is NaN (a gap). Every event is in the run's JSON "
+            "and HTML report (docs/autoscaling-cost.md).",
+            "s",
+            [
+                target(
+                    f'label_replace(max by (deployment) (loadgen_scale_event_time_to_ready_seconds{{{DEP}}}), "figure", "to ready", "", "")'
+                    f' or label_replace(max by (deployment) (loadgen_scale_event_time_to_first_response_seconds{{{DEP}}}), "figure", "to first response", "", "")'
+                    f' or label_replace(max by (deployment) (loadgen_scale_event_recovery_seconds{{{DEP}}}), "figure", "recovery", "", "")',
+                    "{{deployment}} {{figure}}",
+                )
+            ],
         ),
         timeseries(
             "CPU used vs allowed per replica",

@@ -4,7 +4,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-OVERLAYS=(single hpa minikube-single minikube-hpa monitoring)
+OVERLAYS=(single hpa minikube-single minikube-hpa minikube-hpa-tls own-service-example monitoring monitoring-remote-write)
 
 usage() {
   cat <<USAGE
@@ -15,7 +15,14 @@ OVERLAY is one of:
   hpa               the workload under an HPA: CPU 50%, 1..10 replicas (k8s-hpa)
   minikube-single   single with the Minikube image settings and NodePort 30080
   minikube-hpa      hpa with the Minikube image settings and NodePort 30080
-  monitoring        Prometheus (Kubernetes discovery) and Grafana with the repository's dashboards
+  minikube-hpa-tls  minikube-hpa behind an HTTPS Ingress (docs/tls-deploy.md; run tls-secret.sh first)
+  own-service-example
+                    podinfo in the workload's place under the HPA (docs/own-service.md)
+  monitoring        Prometheus (Kubernetes discovery) and Grafana with the repository's dashboards;
+                    creates Secret grafana-admin (a random admin password) when it is missing
+  monitoring-remote-write
+                    monitoring, and its Prometheus remote-writes the workload's series into the
+                    compose Prometheus (docs/autoscaling-cost.md)
 
 Renders deploy/overlays/OVERLAY (or deploy/monitoring), applies it server-side into namespace
 $NAMESPACE, and waits for the rollout. Switching between single and hpa is an in-place rolling
@@ -47,16 +54,37 @@ need kubectl
 if [[ "$overlay" == monitoring ]]; then
   dir="$DEPLOY_DIR/monitoring"
   rollouts=(deployment/prometheus deployment/grafana)
+elif [[ "$overlay" == monitoring-remote-write ]]; then
+  dir="$DEPLOY_DIR/overlays/$overlay"
+  rollouts=(deployment/prometheus deployment/grafana)
 else
   dir="$DEPLOY_DIR/overlays/$overlay"
   rollouts=(deployment/workload)
 fi
 
+# Grafana reads its admin password from this Secret; made once, random, never in the repository.
+ensure_grafana_secret() {
+  if kubectl -n "$NAMESPACE" get secret grafana-admin >/dev/null 2>&1; then
+    log "keeping Secret grafana-admin"
+    return
+  fi
+  local file
+  file="$(mktemp)"
+  chmod 0600 "$file"
+  random_password >"$file"
+  apply_secret_from_file grafana-admin admin-password "$file"
+  rm -f "$file"
+  log "created Secret grafana-admin (a random Grafana admin password)"
+}
+
 manifests="$(render "$dir")"
 ensure_namespace
+if [[ "$overlay" == monitoring* ]]; then
+  ensure_grafana_secret
+fi
 log "applying $dir"
 printf '%s\n' "$manifests" | apply_rendered
-if [[ "$overlay" != monitoring ]] && ! grep -q '^kind: HorizontalPodAutoscaler$' <<<"$manifests"; then
+if [[ "$overlay" != monitoring* ]] && ! grep -q '^kind: HorizontalPodAutoscaler$' <<<"$manifests"; then
   # From hpa to single: an HPA left running would keep resizing the single Deployment.
   kubectl -n "$NAMESPACE" delete horizontalpodautoscaler workload --ignore-not-found
 fi
@@ -65,3 +93,6 @@ for rollout in "${rollouts[@]}"; do
   kubectl -n "$NAMESPACE" rollout status "$rollout" --timeout="$timeout"
 done
 kubectl -n "$NAMESPACE" get deployments,services,horizontalpodautoscalers -o wide
+if [[ "$overlay" == monitoring* ]]; then
+  log "Grafana: user admin, password: kubectl -n $NAMESPACE get secret grafana-admin -o jsonpath='{.data.admin-password}' | base64 -d"
+fi

@@ -18,6 +18,10 @@ WORKLOAD_IMAGE="scalebench/workload:$SCALEBENCH_VERSION"
 LOADGEN_IMAGE="scalebench/loadgen:$SCALEBENCH_VERSION"
 MINIKUBE_PROFILE="${MINIKUBE_PROFILE:-scalebench}"
 FIELD_MANAGER=scalebench
+# Where scripts/compose-secrets.sh keeps the compose stack's passwords (docs/security.md).
+SECRETS_DIR="${SCALEBENCH_SECRETS_DIR:-$SCALEBENCH_ROOT/.secrets}"
+# The user the compose Prometheus accepts remote writes from when published beyond 127.0.0.1.
+REMOTE_WRITE_USER=scalebench
 
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -37,6 +41,16 @@ render() {
 # apply_rendered: server-side apply of manifests read from stdin.
 apply_rendered() {
   kubectl apply --server-side --force-conflicts --field-manager="$FIELD_MANAGER" -f -
+}
+
+# random_password: 192 random bits as 48 hex digits.
+random_password() { od -An -N24 -tx1 /dev/urandom | tr -d ' \n'; }
+
+# apply_secret_from_file NAME KEY FILE: Secret NAME holding FILE's content under KEY, applied
+# server-side. The value goes through a file, never a command line.
+apply_secret_from_file() {
+  kubectl -n "$NAMESPACE" create secret generic "$1" --from-file="$2=$3" --dry-run=client -o yaml |
+    apply_rendered >/dev/null
 }
 
 ensure_namespace() {

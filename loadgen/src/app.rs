@@ -42,6 +42,28 @@ fn bad(msg: impl Into<String>) -> anyhow::Error {
     BadInput(msg.into()).into()
 }
 
+/// The `--remote-write` pusher with its credentials and timeout (none without the flag); bad URLs
+/// and unreadable credential files are usage errors.
+fn remote_write_pusher(opts: &crate::cli::RunOpts) -> anyhow::Result<Option<Pusher>> {
+    let Some(url) = &opts.remote_write else {
+        return Ok(None);
+    };
+    let creds = crate::metrics::remote_write::Credentials::from_flags(
+        opts.remote_write_user.as_deref(),
+        opts.remote_write_password_file.as_deref(),
+        opts.remote_write_bearer_token_file.as_deref(),
+    )
+    .map_err(bad)?;
+    if opts.remote_write_timeout.is_zero() {
+        return Err(bad("--remote-write-timeout must be above 0"));
+    }
+    let pusher = Pusher::new(url)
+        .and_then(|p| p.with_credentials(creds.as_ref()))
+        .map_err(bad)?
+        .with_timeout(opts.remote_write_timeout);
+    Ok(Some(pusher))
+}
+
 /// Runs a parsed command line and returns the exit code.
 pub fn dispatch(cli: Cli) -> u8 {
     let result = match cli.command {
@@ -190,9 +212,7 @@ async fn prepare(job: Job, threads: usize) -> anyhow::Result<Prepared> {
         crate::watch::WatchConfig::new(w, opts.namespace.clone(), opts.watch_interval)
             .map_err(|e| bad(e.to_string()))?;
     }
-    if let Some(rw) = &opts.remote_write {
-        Pusher::new(rw).map_err(bad)?;
-    }
+    remote_write_pusher(&opts)?;
     if let Some(out) = &opts.out
         && out != "-"
         && let Some(dir) = std::path::Path::new(out).parent()
@@ -327,10 +347,7 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
         None => None,
     };
     // Remote write.
-    let pusher = match &p.opts.remote_write {
-        Some(url) => Some(Pusher::new(url).map_err(bad)?),
-        None => None,
-    };
+    let pusher = remote_write_pusher(&p.opts)?;
     let push_task = pusher.clone().map(|pusher| {
         let m = Arc::clone(&metrics);
         let every = p.opts.remote_write_interval.max(Duration::from_millis(100));
@@ -446,6 +463,9 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
     };
     let interrupted = data.interrupted;
     let mut report = build_report(p, &run, labels, &data, replicas);
+    if report.replicas.is_some() {
+        metrics.record_scale_events(&report.scale_events);
+    }
     if !data.error_samples.is_empty() && !p.opts.quiet {
         for e in &data.error_samples {
             crate::errln!("error sample: {e}");
@@ -560,7 +580,7 @@ pub fn build_report(
         .duration_since(UNIX_EPOCH)
         .map(|x| x.as_millis() as u64)
         .unwrap_or(0);
-    RunReport {
+    let mut report = RunReport {
         schema_version: SCHEMA_VERSION,
         tool: format!("loadgen {}", env!("CARGO_PKG_VERSION")),
         run: run.to_string(),
@@ -612,7 +632,16 @@ pub fn build_report(
             r.record_throughput(&throughput);
             r
         }),
-    }
+        scale_events: Vec::new(),
+        warnings: Vec::new(),
+    };
+    crate::analysis::analyse(
+        &mut report,
+        &crate::analysis::ScaleCostConfig {
+            recovery_p99_ms: p.opts.recovery_p99.map(|d| d.as_secs_f64() * 1000.0),
+        },
+    );
+    report
 }
 
 /// The report's `connections` block.

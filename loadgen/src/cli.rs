@@ -164,6 +164,24 @@ pub struct RunOpts {
     /// How often to push with --remote-write.
     #[arg(long, default_value = "5s", value_parser = parse::duration)]
     pub remote_write_interval: Duration,
+    /// Longest one push may take, response included (the final push delays the report).
+    #[arg(long, env = "LOADGEN_REMOTE_WRITE_TIMEOUT", default_value = "10s", value_parser = parse::duration)]
+    pub remote_write_timeout: Duration,
+    /// Basic-auth user of --remote-write (the password comes from --remote-write-password-file).
+    #[arg(long, env = "LOADGEN_REMOTE_WRITE_USER", requires_all = ["remote_write", "remote_write_password_file"])]
+    pub remote_write_user: Option<String>,
+    /// File holding the basic-auth password of --remote-write (first line; never pass it inline).
+    #[arg(
+        long,
+        env = "LOADGEN_REMOTE_WRITE_PASSWORD_FILE",
+        value_name = "FILE",
+        requires = "remote_write_user"
+    )]
+    pub remote_write_password_file: Option<PathBuf>,
+    /// File holding a bearer token for --remote-write (first line), instead of basic auth.
+    #[arg(long, env = "LOADGEN_REMOTE_WRITE_BEARER_TOKEN_FILE", value_name = "FILE",
+          requires = "remote_write", conflicts_with_all = ["remote_write_user", "remote_write_password_file"])]
+    pub remote_write_bearer_token_file: Option<PathBuf>,
     /// Label on every metric and in the report, repeatable. Example: --label region=eu
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse::label)]
     pub labels: Vec<(String, String)>,
@@ -182,6 +200,10 @@ pub struct RunOpts {
     /// Minimum spacing of --watch samples.
     #[arg(long, default_value = "1s", value_parser = parse::duration)]
     pub watch_interval: Duration,
+    /// With --watch: p99 under which latency counts as recovered after a scale-out (default: back
+    /// under the p99 of the 10 s before it, x1.1). Example: --recovery-p99 250ms
+    #[arg(long, env = "LOADGEN_RECOVERY_P99", value_name = "DURATION", value_parser = parse::duration)]
+    pub recovery_p99: Option<Duration>,
     /// After Ctrl-C, how long requests in flight may take before the partial report is written.
     #[arg(long, default_value = "5s", value_parser = parse::duration)]
     pub grace: Duration,

@@ -24,6 +24,7 @@
 //!   fail on the summary, which [`exit`] turns into the exit code.
 //! - [`console`] and [`progress`]: the terminal output while and after the run.
 
+pub mod analysis;
 pub mod app;
 pub mod cli;
 pub mod client;
@@ -31,6 +32,7 @@ pub mod console;
 pub mod engine;
 pub mod exit;
 pub mod lifetime;
+pub mod limits;
 pub mod metrics;
 pub mod parse;
 pub mod plan;

@@ -68,6 +68,9 @@ pub struct Outcome<'a> {
     pub backend: Option<&'a str>,
 }
 
+/// The status of a shed request: the workload's load shedding answers 503 + Retry-After.
+const SHED_STATUS: u16 = 503;
+
 /// Distinct backends tracked; more are folded into `other` (a hostile header cannot grow memory).
 const MAX_BACKENDS: usize = 1024;
 /// Distinct backends per time-series bucket: far more than an HPA runs, and small enough that
@@ -165,6 +168,7 @@ struct SecAcc {
     requests: u64,
     failures: u64,
     backends: BTreeMap<String, u64>,
+    shed: u64,
 }
 
 #[derive(Debug)]
@@ -229,6 +233,8 @@ pub struct SecondTotals {
     pub requests: u64,
     pub failures: u64,
     pub backends: BTreeMap<String, u64>,
+    /// Responses 503 (shed): what a scale-out costs in refused work.
+    pub shed: u64,
 }
 
 /// The shared recorder.
@@ -330,6 +336,7 @@ impl Stats {
                     requests: 0,
                     failures: 0,
                     backends: BTreeMap::new(),
+                    shed: 0,
                 });
                 s.seconds.last_mut().expect("just pushed")
             }
@@ -341,6 +348,9 @@ impl Stats {
         }
         if let Some(b) = o.backend {
             count_backend(&mut bucket.backends, b, MAX_BACKENDS_PER_POINT);
+        }
+        if o.status == Some(SHED_STATUS) {
+            bucket.shed += 1;
         }
     }
 
@@ -392,11 +402,13 @@ impl Stats {
                         requests: 0,
                         failures: 0,
                         backends: BTreeMap::new(),
+                        shed: 0,
                     });
                     let _ = t.hist.add(&b.hist);
                     t.requests += b.requests;
                     t.failures += b.failures;
                     add_backends(&mut t.backends, &b.backends);
+                    t.shed += b.shed;
                     s.spare.push(b.hist);
                     s.spare.truncate(4);
                 } else {
@@ -503,6 +515,7 @@ impl TimeSeries {
             target_rate,
             active_users,
             in_flight,
+            shed: sec.shed,
             backends: sec.backends.clone(),
             width_s: 0.0,
         };
@@ -557,6 +570,7 @@ pub fn merge_point(into: &mut TimePoint, p: &TimePoint, width: u64) {
     into.target_rate = into.target_rate.max(p.target_rate);
     into.active_users = into.active_users.max(p.active_users);
     into.in_flight = into.in_flight.max(p.in_flight);
+    into.shed = into.shed.saturating_add(p.shed);
     add_backends(&mut into.backends, &p.backends);
 }
 
@@ -696,6 +710,7 @@ mod tests {
                     requests: 5,
                     failures: 0,
                     backends: BTreeMap::from([("a".to_string(), 5)]),
+                    shed: 0,
                 },
                 0.0,
                 0,

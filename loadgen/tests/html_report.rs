@@ -44,7 +44,7 @@ fn sample_report(run: &str, deployment: &str, rps_scale: f64, replicas: bool) ->
             active_users: 0,
             in_flight: 10,
             backends: spread_over_backends(t, rps as u64),
-            width_s: 0.0,
+            ..Default::default()
         });
     }
     let mut labels = BTreeMap::new();
@@ -486,4 +486,44 @@ fn comparison_overlays_runs_with_a_legend_and_ratios() {
         html.contains("(-50."),
         "halved throughput (requests rounded down per second)"
     );
+}
+
+/// The scale events of a watched run are marked on every time chart (at the moment the desired
+/// count rose) and listed in a table; spread warnings are shown in the summary, escaped.
+#[test]
+fn scale_events_are_marked_on_the_time_axis_and_tabled() {
+    let mut report = sample_report("k8s", "k8s-hpa", 1.0, true);
+    loadgen::analysis::analyse(&mut report, &loadgen::analysis::ScaleCostConfig::default());
+    let times: Vec<f64> = report.scale_events.iter().map(|e| e.t_s).collect();
+    assert_eq!(times, vec![12.0, 31.0]);
+    report.warnings = vec!["load is pinned to 1 of 5 ready pods <b>".into()];
+    let html = render_run(&report);
+    for chart in ["throughput", "errors", "latency-over-time", "replicas"] {
+        let start = html.find(&format!("id=\"chart-{chart}\"")).unwrap();
+        let fig = &html[start..];
+        let fig = &fig[..fig.find("</figure>").unwrap()];
+        assert!(
+            fig.contains("class=\"marker\" data-t=\"12.000\""),
+            "{chart}"
+        );
+        assert!(
+            fig.contains("class=\"marker\" data-t=\"31.000\""),
+            "{chart}"
+        );
+        assert!(fig.contains("\u{2191}5"), "{chart}");
+    }
+    let table = &html[html.find("id=\"scale-events\"").expect("the table")..];
+    let table = &table[..table.find("</table>").unwrap()];
+    assert_eq!(table.matches("<tr>").count(), 3, "header and two events");
+    assert!(
+        table.contains("<td class=\"l\">1 &rarr; 3</td><td>4.0 s</td>"),
+        "{table}"
+    );
+    assert!(
+        html.contains("<p>load is pinned to 1 of 5 ready pods &lt;b&gt;</p>"),
+        "warnings are shown, escaped"
+    );
+    // A run without events has neither.
+    let plain = render_run(&sample_report("docker", "docker", 1.0, false));
+    assert!(!plain.contains("class=\"marker\"") && !plain.contains("scale-events"));
 }

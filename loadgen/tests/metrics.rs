@@ -355,3 +355,37 @@ fn histogram_samples_are_drained_every_second_without_a_scrape() {
     .unwrap();
     assert_eq!(count as u64, data.totals.overall().successes);
 }
+
+/// The cost of a run's last scale-out is exported with the run's labels; a figure that event never
+/// reached is NaN rather than an older event's value.
+#[test]
+fn the_last_scale_event_is_exported_and_never_is_nan() {
+    use loadgen::analysis::ScaleEvent;
+    let m = loadgen::metrics::RunMetrics::enabled(
+        "s",
+        &[("deployment".to_string(), "k8s-hpa".to_string())],
+    );
+    m.record_scale_events(&[
+        ScaleEvent {
+            time_to_ready_s: Some(9.0),
+            time_to_first_new_backend_s: Some(9.5),
+            recovery_s: Some(12.0),
+            ..Default::default()
+        },
+        ScaleEvent {
+            time_to_ready_s: Some(4.5),
+            time_to_first_new_backend_s: None,
+            recovery_s: Some(6.0),
+            ..Default::default()
+        },
+    ]);
+    let text = m.render();
+    for line in [
+        r#"loadgen_scale_events{deployment="k8s-hpa"} 2"#,
+        r#"loadgen_scale_event_time_to_ready_seconds{deployment="k8s-hpa"} 4.5"#,
+        r#"loadgen_scale_event_time_to_first_response_seconds{deployment="k8s-hpa"} NaN"#,
+        r#"loadgen_scale_event_recovery_seconds{deployment="k8s-hpa"} 6"#,
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+}

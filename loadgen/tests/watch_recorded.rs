@@ -161,26 +161,45 @@ async fn serve(
         .unwrap()
 }
 
-fn scale_out_scripts() -> (ResourceScript, ResourceScript) {
+/// The recorded scale-out (`deployment-watch.jsonl`, `hpa-watch.jsonl`), each event released at its
+/// offset in seconds from the API's epoch.
+fn scripts_at(deployment_at: &[f64], hpa_at: &[f64]) -> (ResourceScript, ResourceScript) {
     let deployments = ResourceScript {
         lists: vec![Reply::Ok(fixture("deployment-list.json"))],
-        // spec 3 (pods 1) | pods 3 | ready 2 | ready 3 | spec 5 | ready 4 | ready 5 | bookmark
-        watches: vec![timed_events(
-            "deployment-watch.jsonl",
-            &[10.0, 10.4, 12.0, 14.0, 30.0, 33.0, 35.0, 40.0],
-        )],
+        watches: vec![timed_events("deployment-watch.jsonl", deployment_at)],
         close_after_events: false,
     };
     let hpas = ResourceScript {
         lists: vec![Reply::Ok(fixture("hpa-list.json"))],
-        // desired 3 cpu 175 | other-api changes | cpu 150 | cpu 140 | desired 5 cpu 120 | cpu 71
-        watches: vec![timed_events(
-            "hpa-watch.jsonl",
-            &[9.5, 15.0, 20.0, 20.3, 29.0, 45.0],
-        )],
+        watches: vec![timed_events("hpa-watch.jsonl", hpa_at)],
         close_after_events: false,
     };
     (deployments, hpas)
+}
+
+fn scale_out_scripts() -> (ResourceScript, ResourceScript) {
+    scripts_at(
+        // spec 3 (pods 1) | pods 3 | ready 2 | ready 3 | spec 5 | ready 4 | ready 5 | bookmark
+        &[10.0, 10.4, 12.0, 14.0, 30.0, 33.0, 35.0, 40.0],
+        // desired 3 cpu 175 | other-api changes | cpu 150 | cpu 140 | desired 5 cpu 120 | cpu 71
+        &[9.5, 15.0, 20.0, 20.3, 29.0, 45.0],
+    )
+}
+
+/// A kubeconfig in `dir` pointing the real kube client at the fake API on `addr` (namespace NS).
+fn write_kubeconfig(dir: &tempfile::TempDir, addr: std::net::SocketAddr) -> PathBuf {
+    let path = dir.path().join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{addr}\n\
+             users:\n- name: loadgen\n  user:\n    token: recorded-fixture-token\n\
+             contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: loadgen\n    namespace: {NS}\n\
+             current-context: fake\n"
+        ),
+    )
+    .unwrap();
+    path
 }
 
 fn sample(t_s: f64, d: i32, c: i32, r: i32, hpa: i32, cpu: i32) -> ReplicaSample {
@@ -537,17 +556,7 @@ async fn kubeconfig_client_over_tcp_survives_a_relist() {
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
 
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig_path = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig_path,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{addr}\n\
-             users:\n- name: loadgen\n  user:\n    token: recorded-fixture-token\n\
-             contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: loadgen\n    namespace: {NS}\n\
-             current-context: fake\n"
-        ),
-    )
-    .unwrap();
+    let kubeconfig_path = write_kubeconfig(&dir, addr);
     let kubeconfig = kube::config::Kubeconfig::read_from(&kubeconfig_path).unwrap();
     let config = kube::Config::from_custom_kubeconfig(
         kubeconfig,
@@ -625,4 +634,153 @@ async fn unreachable_api_server_is_reported() {
 
 fn config_for_unreachable() -> WatchConfig {
     config("deployment/workload")
+}
+
+/// A target whose backends change as a Service's would: only `pod-a` answers (200 ms, every tenth
+/// request shed with 503) from the autoscaler's decision until `SPREAD_AT`, then `pod-a`, `pod-b`
+/// and `pod-c` take turns at 2 ms, and never more than those three although five pods are ready
+/// later. Times are seconds since `epoch`, the fake API server's epoch too.
+const OVERLOADED_FROM: f64 = 1.9;
+const SPREAD_AT: f64 = 4.5;
+
+async fn changing_backends(epoch: Instant) -> std::net::SocketAddr {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let counter = Arc::new(AtomicU64::new(0));
+    let app = Router::new().fallback(move || {
+        let counter = Arc::clone(&counter);
+        async move {
+            let t = epoch.elapsed().as_secs_f64();
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            let overloaded = (OVERLOADED_FROM..SPREAD_AT).contains(&t);
+            let (backend, delay_ms, status) = if t < SPREAD_AT {
+                let shed = overloaded && n.is_multiple_of(10);
+                let delay = if overloaded { 200 } else { 2 };
+                ("pod-a", delay, if shed { 503 } else { 200 })
+            } else {
+                (["pod-a", "pod-b", "pod-c"][(n % 3) as usize], 2, 200)
+            };
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            Response::builder()
+                .status(status)
+                .header("x-served-by", backend)
+                .body(Body::from("ok"))
+                .unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// End to end through the real binary: the recorded scale-out (1 -> 3 at 1.9 s, ready at 3.5 s;
+/// -> 5 at 7.9 s, ready at 9.0 s) replayed over TCP, against a target whose new backends answer
+/// from 4.5 s. The report's scale events carry the figures, the summary prints them, and a warning
+/// says the load stayed on 3 of the 5 ready pods.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watched_run_reports_what_each_scale_out_cost_and_pinned_load() {
+    let epoch = Instant::now();
+    let (deployments, hpas) = scripts_at(
+        // spec 3 | pods 3 | ready 2 | ready 3 | spec 5 | ready 4 | ready 5 | bookmark
+        &[2.0, 2.2, 3.0, 3.5, 8.0, 8.5, 9.0, 9.5],
+        // desired 3 | other-api | cpu | cpu | desired 5 | cpu
+        &[OVERLOADED_FROM, 2.5, 4.0, 4.1, 7.9, 10.0],
+    );
+    let api = FakeApi::new(epoch, deployments, hpas);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_addr = listener.local_addr().unwrap();
+    let router = api.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let target = changing_backends(epoch).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = write_kubeconfig(&dir, api_addr);
+    let report_path = dir.path().join("report.json");
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(["--target", &format!("http://{target}/")])
+        .args(["--rate", "100", "--duration", "21s", "--threads", "1"])
+        .args([
+            "--watch",
+            "deployment/workload",
+            "--watch-interval",
+            "100ms",
+        ])
+        .args(["--recovery-p99", "100ms"])
+        .args(["--out", report_path.to_str().unwrap()])
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("POD_NAMESPACE")
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(90), output)
+        .await
+        .expect("the run ends")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = loadgen::report::RunReport::load(report_path.to_str().unwrap()).unwrap();
+    let events = &report.scale_events;
+    assert_eq!(events.len(), 2, "{events:#?}");
+    let (first, second) = (&events[0], &events[1]);
+    assert_eq!((first.from_replicas, first.to_replicas), (Some(1), 3));
+    assert_eq!((second.from_replicas, second.to_replicas), (Some(3), 5));
+    // The loadgen's run starts a little after the fake API's epoch; differences are exact up to
+    // the 100 ms watch interval, plus what a busy machine delays an event by.
+    let within = |v: Option<f64>, lo: f64, hi: f64| v.is_some_and(|v| (lo..=hi).contains(&v));
+    assert!(within(first.time_to_ready_s, 1.4, 2.6), "{first:#?}");
+    assert!(within(second.time_to_ready_s, 0.9, 2.1), "{second:#?}");
+    // New backends answer from 4.5 s: 2.6 s after the decision, plus at most one bucket.
+    assert!(
+        within(first.time_to_first_new_backend_s, 2.5, 3.8),
+        "{first:#?}"
+    );
+    assert!(
+        matches!(first.first_new_backend.as_deref(), Some("pod-b" | "pod-c")),
+        "{first:#?}"
+    );
+    assert_eq!(
+        second.time_to_first_new_backend_s, None,
+        "no backend beyond pod-a..c ever answers"
+    );
+    // p99 is back under the given 100 ms once the three backends share the load (a loaded
+    // machine adds tens of ms to a 2 ms answer; the overload adds 200).
+    assert!(first.recovery_threshold_given);
+    let p99s: Vec<(f64, u64, f64)> = report
+        .timeseries
+        .iter()
+        .map(|p| (p.t_s, p.requests, p.p99_ms))
+        .collect();
+    assert!(
+        within(first.recovery_s, 2.0, 5.0),
+        "{first:#?}\n(t_s, requests, p99 ms): {p99s:?}"
+    );
+    assert!(first.shed_during > 0, "{first:#?}");
+    assert!(first.failed_during >= first.shed_during, "{first:#?}");
+    let before = first.before.as_ref().expect("a second before the event");
+    let during = first.during.as_ref().unwrap();
+    // The first second also pays for connection set-up, so only the overload is asserted on it.
+    assert!(
+        during.max_p99_ms >= 200.0 && before.p99_ms < during.max_p99_ms,
+        "{first:#?}"
+    );
+    assert!(first.after.as_ref().unwrap().p99_ms < 100.0, "{first:#?}");
+
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("load is pinned to 3 of 5 ready pods")
+                && w.contains("set a connection lifetime (--connection-max-age)")),
+        "{:?}",
+        report.warnings
+    );
+    assert!(stdout.contains("scale event"), "{stdout}");
+    assert!(stdout.contains("1 -> 3"), "{stdout}");
+    assert!(
+        stdout.contains("WARNING: load is pinned to 3 of 5 ready pods"),
+        "{stdout}"
+    );
 }

@@ -34,7 +34,15 @@ pub enum Command {
         /// How long to wait for the answer.
         #[arg(long, env = "WORKLOAD_HEALTHCHECK_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
         timeout: Duration,
+        /// Path to probe: `/healthz` for the workload; the health path of another image when
+        /// the binary is copied into it (docs/own-service.md).
+        #[arg(long, env = "WORKLOAD_HEALTHCHECK_PATH", default_value = "/healthz", value_parser = parse_probe_path)]
+        path: String,
     },
+    /// Check the settings and the environment the server would start with (listeners can be
+    /// bound, log filter, OTLP endpoint), print every problem, exit 0 when there is none and 1
+    /// otherwise. Runs before the server as an initContainer / a compose one-shot service.
+    CheckConfig,
 }
 
 /// Log output format.
@@ -100,12 +108,18 @@ pub struct Config {
     #[arg(long, global = true, env = "WORKLOAD_CPU_WORKERS", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub cpu_workers: Option<u32>,
 
-    /// CPU jobs that may wait for a busy CPU pool; beyond it a CPU job is shed at once with 503 +
-    /// Retry-After (reason "overload"). Default: 4 x the CPU workers, a few job lengths of queue
-    /// to absorb bursts, so sustained overload gets fast 503s instead of seconds of queueing
-    /// behind the global in-flight limit. 0 = no queue.
+    /// Hard cap on CPU jobs waiting for a busy CPU pool, a memory safety net; beyond it a CPU job
+    /// is shed at once with 503 + Retry-After (reason "overload"). What normally sheds is
+    /// --queue-delay-budget. Default: 256 x the CPU workers. 0 = no queue.
     #[arg(long, global = true, env = "WORKLOAD_CPU_QUEUE", value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub cpu_queue: Option<u32>,
+
+    /// Longest a CPU job may be expected to wait for a CPU slot: a job whose estimated wait
+    /// (running + queued jobs x recent mean job time / CPU workers) exceeds it is shed at once
+    /// with 503 + Retry-After (reason "queue_delay"). Default: a tenth of --request-timeout (3s
+    /// for 30s). 0s = no queueing once job times are known.
+    #[arg(long, global = true, env = "WORKLOAD_QUEUE_DELAY_BUDGET", value_parser = humantime::parse_duration)]
+    pub queue_delay_budget: Option<Duration>,
 
     /// Largest `ms` accepted by /work/cpu and /work/io.
     #[arg(
@@ -249,6 +263,12 @@ pub enum ConfigError {
         humantime::format_duration(*.0)
     )]
     HeaderReadTimeout(Duration),
+    #[error(
+        "--queue-delay-budget ({}) is longer than --request-timeout ({}): a job admitted to wait that long would time out",
+        humantime::format_duration(*.budget),
+        humantime::format_duration(*.timeout)
+    )]
+    QueueDelayBudget { budget: Duration, timeout: Duration },
 }
 
 /// Shortest accepted `--request-timeout`. Zero (or anything below the timer's resolution) would
@@ -267,6 +287,14 @@ impl Config {
         }
         if self.header_read_timeout < MIN_REQUEST_TIMEOUT {
             return Err(ConfigError::HeaderReadTimeout(self.header_read_timeout));
+        }
+        if let Some(budget) = self.queue_delay_budget
+            && budget > self.request_timeout
+        {
+            return Err(ConfigError::QueueDelayBudget {
+                budget,
+                timeout: self.request_timeout,
+            });
         }
         if self.fault_delay_min > self.fault_delay_max {
             return Err(ConfigError::DelayRange {
@@ -302,6 +330,7 @@ impl Config {
         config.worker_threads = None;
         config.cpu_workers = None;
         config.cpu_queue = None;
+        config.queue_delay_budget = None;
         config.fault_error_ratio = 0.0;
         config.fault_delay_min = Duration::ZERO;
         config.fault_delay_max = Duration::ZERO;
@@ -310,6 +339,15 @@ impl Config {
         config.tls_cert = None;
         config.tls_key = None;
         config
+    }
+}
+
+/// An absolute path with no whitespace or control characters: it goes into a request line.
+fn parse_probe_path(s: &str) -> Result<String, String> {
+    if s.starts_with('/') && !s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("{s:?} is not an absolute path like /healthz"))
     }
 }
 
@@ -383,6 +421,30 @@ mod tests {
     }
 
     #[test]
+    fn the_queue_delay_budget_defaults_to_none_and_may_not_exceed_the_request_timeout() {
+        let mut config = Config::local_test();
+        assert_eq!(config.queue_delay_budget, None);
+        config.request_timeout = Duration::from_secs(2);
+        config.queue_delay_budget = Some(Duration::from_secs(3));
+        let err = config.validate().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("--queue-delay-budget (3s) is longer than --request-timeout (2s)"),
+            "{err}"
+        );
+        config.queue_delay_budget = Some(Duration::from_secs(2));
+        assert_eq!(config.validate(), Ok(()));
+        config.queue_delay_budget = Some(Duration::ZERO);
+        assert_eq!(config.validate(), Ok(()));
+        let cli = Cli::try_parse_from(["workload", "--queue-delay-budget", "250ms"]).unwrap();
+        assert_eq!(
+            cli.config.queue_delay_budget,
+            Some(Duration::from_millis(250))
+        );
+        assert!(Cli::try_parse_from(["workload", "--queue-delay-budget", "soon"]).is_err());
+    }
+
+    #[test]
     fn zero_is_fine_where_it_means_none() {
         let mut config = Config::local_test();
         config.drain_delay = Duration::ZERO;
@@ -422,6 +484,24 @@ mod tests {
     fn healthcheck_subcommand_parses() {
         let cli = Cli::try_parse_from(["workload", "healthcheck", "--timeout", "1s"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Healthcheck { .. })));
+        let cli = Cli::try_parse_from(["workload", "healthcheck", "--path", "/health"]).unwrap();
+        assert!(
+            matches!(cli.command, Some(Command::Healthcheck { path, .. }) if path == "/health")
+        );
+        for bad in ["health", "/a b", "/a\r\nX: y"] {
+            assert!(
+                Cli::try_parse_from(["workload", "healthcheck", "--path", bad]).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn check_config_subcommand_parses_with_settings() {
+        let cli =
+            Cli::try_parse_from(["workload", "check-config", "--addr", "127.0.0.1:8081"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::CheckConfig)));
+        assert_eq!(cli.config.addr, "127.0.0.1:8081".parse().unwrap());
     }
 
     #[test]
@@ -437,7 +517,7 @@ mod tests {
         .unwrap();
         assert_eq!(cli.config.addr, "127.0.0.1:8081".parse().unwrap());
         assert!(
-            matches!(cli.command, Some(Command::Healthcheck { timeout }) if timeout == Duration::from_secs(1))
+            matches!(cli.command, Some(Command::Healthcheck { timeout, .. }) if timeout == Duration::from_secs(1))
         );
 
         let cli = Cli::try_parse_from([

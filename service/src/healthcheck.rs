@@ -15,8 +15,12 @@ pub enum HealthError {
     },
     #[error("no valid HTTP answer from {addr}: {detail}")]
     Protocol { addr: SocketAddr, detail: String },
-    #[error("{addr}/healthz answered {status}")]
-    Status { addr: SocketAddr, status: u16 },
+    #[error("{addr}{path} answered {status}")]
+    Status {
+        addr: SocketAddr,
+        path: String,
+        status: u16,
+    },
 }
 
 /// Where to probe for a server bound to `listen`: a wildcard address means loopback.
@@ -39,6 +43,13 @@ pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 /// GET /healthz on `addr`; Ok when it answers 200 within `timeout` (clamped to
 /// [`MIN_TIMEOUT`]..=[`MAX_TIMEOUT`], so any `Duration` is accepted without panicking).
 pub fn check(addr: SocketAddr, timeout: Duration) -> Result<(), HealthError> {
+    check_path(addr, "/healthz", timeout)
+}
+
+/// [`check`] on another path: the health path of an image that is not the workload, which gets
+/// this binary as its healthcheck (docs/own-service.md). `path` must be a valid request target
+/// (the CLI checks it: absolute, no whitespace).
+pub fn check_path(addr: SocketAddr, path: &str, timeout: Duration) -> Result<(), HealthError> {
     let timeout = timeout.clamp(MIN_TIMEOUT, MAX_TIMEOUT);
     let start = Instant::now();
     // Cannot overflow after the clamp; checked anyway so no future change can bring back a panic.
@@ -57,7 +68,10 @@ pub fn check(addr: SocketAddr, timeout: Duration) -> Result<(), HealthError> {
         .set_write_timeout(Some(remaining))
         .map_err(protocol)?;
     stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nUser-Agent: workload-healthcheck\r\nConnection: close\r\n\r\n")
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: workload-healthcheck\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
         .map_err(protocol)?;
     // The status line is all we need; read a bounded amount.
     let mut buf = [0u8; 256];
@@ -79,7 +93,11 @@ pub fn check(addr: SocketAddr, timeout: Duration) -> Result<(), HealthError> {
     if status == 200 {
         Ok(())
     } else {
-        Err(HealthError::Status { addr, status })
+        Err(HealthError::Status {
+            addr,
+            path: path.to_owned(),
+            status,
+        })
     }
 }
 
@@ -121,6 +139,37 @@ mod tests {
         );
         assert_eq!(parse_status_line(b"SSH-2.0-OpenSSH\r\n"), None);
         assert_eq!(parse_status_line(b""), None);
+    }
+
+    /// A one-shot HTTP server on 127.0.0.1 that answers `status` and hands back the request line.
+    fn serve_once(status: u16) -> (SocketAddr, std::thread::JoinHandle<String>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handle = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 512];
+            let n = conn.read(&mut buf).unwrap();
+            let answer = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");
+            conn.write_all(answer.as_bytes()).unwrap();
+            let request = String::from_utf8_lossy(&buf[..n]).to_string();
+            request.lines().next().unwrap_or_default().to_owned()
+        });
+        (addr, handle)
+    }
+
+    #[test]
+    fn another_health_path_is_probed_as_given() {
+        let (addr, server) = serve_once(200);
+        check_path(addr, "/actuator/health", Duration::from_secs(5)).unwrap();
+        assert_eq!(server.join().unwrap(), "GET /actuator/health HTTP/1.1");
+    }
+
+    #[test]
+    fn a_non_200_answer_names_the_path() {
+        let (addr, server) = serve_once(503);
+        let err = check_path(addr, "/health", Duration::from_secs(5)).unwrap_err();
+        server.join().unwrap();
+        assert!(err.to_string().ends_with("/health answered 503"), "{err}");
     }
 
     #[test]

@@ -18,8 +18,11 @@
 //!   [`pool`], off the async runtime; tasks live in the bounded [`store`].
 //! - [`error`]: the one JSON error shape every failure ends in; [`openapi`]: the document
 //!   generated from the handlers.
-//! - [`healthcheck`]: the `workload healthcheck` subcommand, a client of `/healthz`.
+//! - [`healthcheck`]: the `workload healthcheck` subcommand, a client of `/healthz`;
+//!   [`check_config`]: `workload check-config`, the step that runs before the server serves.
 
+pub mod admission;
+pub mod check_config;
 pub mod config;
 pub mod connection;
 pub mod cpu;

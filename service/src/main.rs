@@ -5,21 +5,35 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use workload::config::{Cli, Command};
-use workload::{Application, cpu, healthcheck, shutdown, telemetry};
+use workload::{Application, check_config, cpu, healthcheck, shutdown, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = cli.config;
     match cli.command {
-        Some(Command::Healthcheck { timeout }) => {
+        Some(Command::Healthcheck { timeout, path }) => {
             let target = healthcheck::probe_target(config.addr);
-            return match healthcheck::check(target, timeout) {
+            return match healthcheck::check_path(target, &path, timeout) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("workload healthcheck: {e}");
                     ExitCode::FAILURE
                 }
             };
+        }
+        Some(Command::CheckConfig) => {
+            let problems = check_config::problems(&config);
+            for problem in &problems {
+                eprintln!("workload check-config: {problem}");
+            }
+            if problems.is_empty() {
+                eprintln!(
+                    "workload check-config: ok (api {}, metrics {})",
+                    config.addr, config.metrics_addr
+                );
+                return ExitCode::SUCCESS;
+            }
+            return ExitCode::FAILURE;
         }
         Some(Command::Serve) | None => {}
     }

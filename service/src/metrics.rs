@@ -26,6 +26,10 @@ pub const REJECTED_REQUESTS: &str = "http_server_rejected_requests_total";
 pub const OPEN_CONNECTIONS: &str = "http_server_open_connections";
 pub const BUILD_INFO: &str = "workload_build_info";
 pub const CPU_QUOTA: &str = "workload_cpu_quota_cores";
+/// Estimated wait for a CPU slot as of the latest admission decision or job end (seconds).
+pub const CPU_QUEUE_ESTIMATED_WAIT: &str = "workload_cpu_queue_estimated_wait_seconds";
+/// `--queue-delay-budget`: the estimated wait beyond which CPU jobs are shed (seconds).
+pub const CPU_QUEUE_DELAY_BUDGET: &str = "workload_cpu_queue_delay_budget_seconds";
 /// Route label of requests no route matched (404s): one series, whatever the raw path.
 pub const UNMATCHED: &str = "unmatched";
 
@@ -43,7 +47,11 @@ type HistogramCache = HashMap<String, Vec<(&'static str, u16, Histogram)>>;
 /// Why a request was turned away before a handler produced an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RejectReason {
+    /// The in-flight limit, or the CPU queue's hard length cap (the memory safety net).
     Overload,
+    /// A CPU job whose estimated (or actual) wait for a slot exceeded `--queue-delay-budget`.
+    QueueDelay,
+    /// The request timeout.
     Timeout,
     /// A connection past `--max-connections`, closed at accept (counted once per connection).
     ConnectionLimit,
@@ -56,9 +64,12 @@ pub struct Metrics {
     process: metrics_process::Collector,
     active: Gauge,
     rejected_overload: Counter,
+    rejected_queue_delay: Counter,
     rejected_timeout: Counter,
     rejected_connection_limit: Counter,
     open_connections: Gauge,
+    cpu_queue_estimated_wait: Gauge,
+    cpu_queue_delay_budget: Gauge,
     /// Histogram handles by route, then (method, status): the hot path looks a route up by
     /// `&str` and scans a handful of entries, instead of building an owned label set and hashing
     /// it into the recorder's registry on every request.
@@ -94,8 +105,23 @@ impl Metrics {
             REJECTED_REQUESTS.into(),
             None,
             SharedString::const_str(
-                "Requests turned away: overload (load shedding), timeout (request timeout) or \
+                "Requests turned away: overload (in-flight limit or CPU queue cap), queue_delay \
+                 (CPU wait above --queue-delay-budget), timeout (request timeout) or \
                  connection_limit (a connection closed at accept, past --max-connections).",
+            ),
+        );
+        recorder.describe_gauge(
+            CPU_QUEUE_ESTIMATED_WAIT.into(),
+            Some(Unit::Seconds),
+            SharedString::const_str(
+                "Estimated wait for a CPU slot (running + queued jobs x mean job time / slots).",
+            ),
+        );
+        recorder.describe_gauge(
+            CPU_QUEUE_DELAY_BUDGET.into(),
+            Some(Unit::Seconds),
+            SharedString::const_str(
+                "Estimated CPU wait beyond which CPU jobs are shed (--queue-delay-budget).",
             ),
         );
         recorder.describe_gauge(
@@ -127,11 +153,19 @@ impl Metrics {
             c
         };
         let rejected_overload = rejected("overload");
+        let rejected_queue_delay = rejected("queue_delay");
         let rejected_timeout = rejected("timeout");
         let rejected_connection_limit = rejected("connection_limit");
         let open_connections =
             recorder.register_gauge(&Key::from_name(OPEN_CONNECTIONS), &METADATA);
         open_connections.set(0.0);
+        let gauge = |name: &'static str| {
+            let g = recorder.register_gauge(&Key::from_name(name), &METADATA);
+            g.set(0.0);
+            g
+        };
+        let cpu_queue_estimated_wait = gauge(CPU_QUEUE_ESTIMATED_WAIT);
+        let cpu_queue_delay_budget = gauge(CPU_QUEUE_DELAY_BUDGET);
         recorder
             .register_gauge(
                 &Key::from_parts(BUILD_INFO, vec![Label::new("version", version.to_string())]),
@@ -148,9 +182,12 @@ impl Metrics {
             process,
             active,
             rejected_overload,
+            rejected_queue_delay,
             rejected_timeout,
             rejected_connection_limit,
             open_connections,
+            cpu_queue_estimated_wait,
+            cpu_queue_delay_budget,
             histograms: RwLock::new(HashMap::new()),
         })
     }
@@ -158,6 +195,7 @@ impl Metrics {
     pub fn reject(&self, reason: RejectReason) {
         match reason {
             RejectReason::Overload => self.rejected_overload.increment(1),
+            RejectReason::QueueDelay => self.rejected_queue_delay.increment(1),
             RejectReason::Timeout => self.rejected_timeout.increment(1),
             RejectReason::ConnectionLimit => self.rejected_connection_limit.increment(1),
         }
@@ -166,6 +204,16 @@ impl Metrics {
     /// One more (`+1.0`) or one fewer (`-1.0`) open connection.
     pub fn connections_changed(&self, delta: f64) {
         self.open_connections.increment(delta);
+    }
+
+    /// Sets the CPU queue's estimated-wait gauge.
+    pub fn set_cpu_queue_estimated_wait(&self, wait: Duration) {
+        self.cpu_queue_estimated_wait.set(wait.as_secs_f64());
+    }
+
+    /// Sets the CPU queue's delay-budget gauge (once, at startup).
+    pub fn set_cpu_queue_delay_budget(&self, budget: Duration) {
+        self.cpu_queue_delay_budget.set(budget.as_secs_f64());
     }
 
     /// Records one finished request.

@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::admission;
 use crate::config::Config;
 use crate::connection::ConnectionRules;
 use crate::cpu::{self, CpuQuota};
@@ -162,6 +163,7 @@ impl Application {
             worker_threads = tokio::runtime::Handle::current().metrics().num_workers(),
             cpu_workers = state.pool.size(),
             cpu_queue = state.pool.queue_limit(),
+            queue_delay_budget = %humantime::format_duration(state.pool.queue_delay_budget()),
             cpu_quota_cores = state.instance.cpu_quota.cores,
             version = state.instance.version,
             "workload listening"
@@ -289,7 +291,14 @@ pub fn build_state(config: &Config, quota: CpuQuota) -> AppState {
             request_timeout: config.request_timeout,
         }),
         store: Arc::new(TaskStore::new(config.tasks_capacity)),
-        pool: CpuPool::new(cpu_workers, cpu_queue, metrics.clone()),
+        pool: CpuPool::new(
+            cpu_workers,
+            cpu_queue,
+            config
+                .queue_delay_budget
+                .unwrap_or_else(|| admission::default_budget(config.request_timeout)),
+            metrics.clone(),
+        ),
         lifecycle: Lifecycle::new(),
         metrics,
     }

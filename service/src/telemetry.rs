@@ -2,9 +2,11 @@
 //! when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `--otlp-endpoint`) is set, continuing an incoming W3C
 //! `traceparent` so a load generator's sampled requests can be found in the trace backend.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::MatchedPath;
 use axum::http::{HeaderMap, Request, Response};
 use opentelemetry::propagation::Extractor;
@@ -12,12 +14,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
-use tower_http::trace::{
-    DefaultOnBodyChunk, DefaultOnEos, DefaultOnFailure, DefaultOnRequest, MakeSpan, OnResponse,
-    TraceLayer,
-};
-use tracing::{Level, Span};
+use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::SubscriberExt;
@@ -130,28 +127,103 @@ fn otlp_provider(endpoint: &str, service_name: &str) -> Result<SdkTracerProvider
     Ok(provider)
 }
 
-/// The per-request tracing layer.
-pub type HttpTraceLayer = TraceLayer<
-    SharedClassifier<ServerErrorsAsFailures>,
-    RequestSpan,
-    DefaultOnRequest,
-    RecordStatus,
-    DefaultOnBodyChunk,
-    DefaultOnEos,
-    DefaultOnFailure,
->;
-
-/// A span per request named after the route template, continuing an incoming `traceparent`, for
-/// the requests that are traced (see [`RequestSpan`]).
-pub fn http_trace_layer(sample_ratio: f64) -> HttpTraceLayer {
-    TraceLayer::new_for_http()
-        .make_span_with(RequestSpan { sample_ratio })
-        .on_response(RecordStatus)
-        // 5xx are expected under load shedding and fault injection: no error log per request.
-        .on_failure(DefaultOnFailure::new().level(Level::DEBUG))
+/// The per-request tracing layer: a span per traced request, named after the route template,
+/// continuing an incoming `traceparent`; nothing at all for the others.
+///
+/// Hand-written rather than tower-http's `TraceLayer`: that one runs its callbacks, classifier
+/// and response-body wrapper for every request, traced or not, and emits (filtered, but still
+/// dispatched) events at request start and end of stream; an unsampled request paid for all of
+/// it. Here the sampling decision comes first, and an unsampled request goes straight to the
+/// inner service with its future passed through untouched (see [`TracedFuture`]).
+#[derive(Debug, Clone, Copy)]
+pub struct HttpTraceLayer {
+    sampler: RequestSpan,
 }
 
-/// Makes the request span, or none: head sampling happens here, before the span exists.
+/// The layer for requests without a trace context traced with probability `sample_ratio`.
+pub fn http_trace_layer(sample_ratio: f64) -> HttpTraceLayer {
+    HttpTraceLayer {
+        sampler: RequestSpan { sample_ratio },
+    }
+}
+
+impl<S> tower::Layer<S> for HttpTraceLayer {
+    type Service = HttpTrace<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        HttpTrace {
+            inner,
+            sampler: self.sampler,
+        }
+    }
+}
+
+/// See [`HttpTraceLayer`].
+#[derive(Debug, Clone)]
+pub struct HttpTrace<S> {
+    inner: S,
+    sampler: RequestSpan,
+}
+
+impl<S, ReqBody, ResBody> tower::Service<Request<ReqBody>> for HttpTrace<S>
+where
+    S: tower::Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = TracedFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        match self.sampler.span_for(&req) {
+            None => TracedFuture {
+                inner: self.inner.call(req),
+                span: None,
+            },
+            Some(span) => {
+                let inner = span.in_scope(|| self.inner.call(req));
+                TracedFuture {
+                    inner,
+                    span: Some(span),
+                }
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Future of [`HttpTrace`]: the inner future, entered in the request's span when traced.
+    pub struct TracedFuture<F> {
+        #[pin]
+        inner: F,
+        span: Option<Span>,
+    }
+}
+
+impl<F, ResBody, E> Future for TracedFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Some(span) = this.span.as_ref() else {
+            return this.inner.poll(cx);
+        };
+        let result = span.in_scope(|| this.inner.poll(cx));
+        if let Poll::Ready(Ok(response)) = &result {
+            span.record("http.response.status_code", response.status().as_u16());
+        }
+        result
+    }
+}
+
+/// Decides whether a request is traced, and makes its span if so: head sampling happens here,
+/// before the span exists.
 ///
 /// A span fed to the OpenTelemetry layer costs tens of microseconds of CPU whether or not the
 /// SDK's sampler later drops it, which at load-test rates is most of a cheap request's cost. So
@@ -172,10 +244,9 @@ impl RequestSpan {
                 || (self.sample_ratio > 0.0 && rand::random::<f64>() < self.sample_ratio)
         }
     }
-}
 
-impl MakeSpan<Body> for RequestSpan {
-    fn make_span(&mut self, req: &Request<Body>) -> Span {
+    /// The request's span, or None when it is not traced.
+    fn span_for<B>(&self, req: &Request<B>) -> Option<Span> {
         use opentelemetry::trace::TraceContextExt as _;
         let parent = if req.headers().contains_key("traceparent") {
             opentelemetry::global::get_text_map_propagator(|p| {
@@ -185,7 +256,7 @@ impl MakeSpan<Body> for RequestSpan {
             opentelemetry::Context::new()
         };
         if !self.traced(parent.span().span_context()) {
-            return Span::none();
+            return None;
         }
         let route = req
             .extensions()
@@ -201,17 +272,7 @@ impl MakeSpan<Body> for RequestSpan {
             http.response.status_code = tracing::field::Empty,
         );
         let _ = span.set_parent(parent);
-        span
-    }
-}
-
-/// Records the status code on the span.
-#[derive(Debug, Clone, Copy)]
-pub struct RecordStatus;
-
-impl<B> OnResponse<B> for RecordStatus {
-    fn on_response(self, response: &Response<B>, _latency: Duration, span: &Span) {
-        span.record("http.response.status_code", response.status().as_u16());
+        Some(span)
     }
 }
 
@@ -235,6 +296,54 @@ mod tests {
     use opentelemetry::trace::{Span as _, Tracer as _};
 
     use super::*;
+
+    fn request(traceparent: Option<&str>) -> Request<()> {
+        let mut builder = Request::get("/ping");
+        if let Some(tp) = traceparent {
+            builder = builder.header("traceparent", tp);
+        }
+        builder.body(()).unwrap()
+    }
+
+    #[test]
+    fn an_unsampled_request_gets_no_span_and_its_future_is_passed_through() {
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        let never = RequestSpan { sample_ratio: 0.0 };
+        assert!(never.span_for(&request(None)).is_none());
+        let unsampled = "00-1bf7651916cd43dd8448eb211c80319d-b7ad6b7169203331-00";
+        let always = RequestSpan { sample_ratio: 1.0 };
+        assert!(
+            always.span_for(&request(Some(unsampled))).is_none(),
+            "an unsampled parent is never continued"
+        );
+        // Through the service: the untraced future carries no span.
+        use tower::{Layer as _, Service as _};
+        let inner = tower::service_fn(|_: Request<()>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(()))
+        });
+        let mut service = http_trace_layer(0.0).layer(inner);
+        let future = service.call(request(None));
+        assert!(future.span.is_none());
+    }
+
+    #[test]
+    fn a_sampled_parent_is_traced_whatever_the_ratio() {
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        let never = RequestSpan { sample_ratio: 0.0 };
+        let sampled = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        assert!(never.traced(&parent_of(sampled)));
+        let always = RequestSpan { sample_ratio: 1.0 };
+        assert!(always.traced(&opentelemetry::trace::SpanContext::empty_context()));
+    }
+
+    fn parent_of(traceparent: &str) -> opentelemetry::trace::SpanContext {
+        use opentelemetry::trace::TraceContextExt as _;
+        let req = request(Some(traceparent));
+        let cx = opentelemetry::global::get_text_map_propagator(|p| {
+            p.extract(&HeaderExtractor(req.headers()))
+        });
+        cx.span().span_context().clone()
+    }
 
     /// A collector that accepts connections (the kernel's backlog does) and never answers: the
     /// export hangs until the OTLP client's own timeout, far longer than the flush may take.

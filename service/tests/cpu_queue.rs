@@ -1,11 +1,12 @@
-//! The CPU pool's bounded wait queue: with every CPU slot busy and the queue full, a CPU job is
-//! shed at once with the `overloaded` 503 + Retry-After and counted as reason `overload`, instead
-//! of queueing behind the (much larger) global in-flight limit.
+//! The CPU pool's hard queue cap (`--cpu-queue`, the memory safety net behind the delay budget):
+//! with every CPU slot busy and the queue full, a CPU job is shed at once with the `overloaded`
+//! 503 + Retry-After and counted as reason `overload`, instead of queueing behind the (much
+//! larger) global in-flight limit. Admission by delay is in `admission.rs`.
 
 mod common;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{assert_error, spawn};
 
@@ -16,6 +17,8 @@ async fn cpu_jobs_beyond_workers_plus_queue_are_shed_at_once() {
     let mut config = common::config();
     config.cpu_workers = Some(1);
     config.cpu_queue = Some(2);
+    // The cap under test sheds, not the delay budget: as long as the request timeout.
+    config.queue_delay_budget = Some(config.request_timeout);
     let app = spawn(config).await;
 
     let info: serde_json::Value = app.get("/info").await.json().await.unwrap();
@@ -25,19 +28,7 @@ async fn cpu_jobs_beyond_workers_plus_queue_are_shed_at_once() {
     // Eight requests released together: one runs, two wait, five find the queue full.
     let total = 8;
     let barrier = Arc::new(tokio::sync::Barrier::new(total));
-    let requests: Vec<_> = (0..total)
-        .map(|_| {
-            let client = app.client.clone();
-            let url = app.url(&format!("/work/cpu?ms={JOB_MS}"));
-            let barrier = barrier.clone();
-            tokio::spawn(async move {
-                barrier.wait().await;
-                let start = Instant::now();
-                let response = client.get(url).send().await.unwrap();
-                (response, start.elapsed())
-            })
-        })
-        .collect();
+    let requests = app.gets_released_together(&format!("/work/cpu?ms={JOB_MS}"), total, barrier);
     let mut ok = Vec::new();
     let mut shed = Vec::new();
     for r in requests {
@@ -83,11 +74,18 @@ async fn cpu_jobs_beyond_workers_plus_queue_are_shed_at_once() {
 }
 
 #[tokio::test]
-async fn the_default_queue_is_four_per_cpu_worker() {
+async fn the_default_queue_cap_is_256_per_cpu_worker_and_the_budget_a_tenth_of_the_timeout() {
     let mut config = common::config();
     config.cpu_workers = Some(3);
+    config.request_timeout = Duration::from_secs(20);
     let app = spawn(config).await;
     let info: serde_json::Value = app.get("/info").await.json().await.unwrap();
     assert_eq!(info["cpu_workers"], 3, "{info}");
-    assert_eq!(info["cpu_queue"], 12, "{info}");
+    assert_eq!(info["cpu_queue"], 768, "{info}");
+    assert_eq!(info["queue_delay_budget_ms"], 2000, "{info}");
+    assert_eq!(
+        app.metric("workload_cpu_queue_delay_budget_seconds", &[])
+            .await,
+        Some(2.0)
+    );
 }

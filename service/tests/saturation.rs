@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 async fn ping_stays_fast_while_cpu_is_saturated() {
     let mut config = common::config();
     config.cpu_workers = Some(2);
+    // Six 1.5 s jobs on two slots are a 3 s backlog, the default budget (a tenth of the 30 s
+    // timeout): this test is about the runtime staying free, so every job must be admitted.
+    config.queue_delay_budget = Some(config.request_timeout);
     let app = common::spawn(config).await;
 
     let started = Instant::now();

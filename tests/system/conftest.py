@@ -72,3 +72,39 @@ def binaries() -> dict[str, Path]:
     for name, path in found.items():
         assert path.exists(), f"{name} binary missing at {path}"
     return found
+
+
+SEED_SCRIPT = ROOT / ".ci" / "seed-images.sh"
+
+
+def docker_answers() -> bool:
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """A Docker engine that answers. CI machines start with none: there .ci/seed-images.sh starts
+    one (and seeds the stand-in images), and the session stops that daemon at its end, by the
+    pid the script recorded, and no other. Elsewhere, no engine skips the tests that need one."""
+    require_tool("docker")
+    if docker_answers():
+        yield
+        return
+    if not IN_CI:
+        pytest.skip("no Docker engine answers (start dockerd, or run .ci/seed-images.sh as root)")
+    try:
+        subprocess.run(["bash", str(SEED_SCRIPT)], cwd=ROOT, check=True, timeout=1200, stdout=subprocess.DEVNULL)
+        assert docker_answers(), "dockerd did not come up"
+        yield
+    finally:
+        subprocess.run(["bash", str(SEED_SCRIPT), "--stop-dockerd"], cwd=ROOT, timeout=120, check=False)
+
+
+def seeded_images() -> dict[str, str]:
+    """Which scalebench-seed/ stand-in replaces which upstream image (.ci/seed-images.sh --print)."""
+    out = subprocess.run(["bash", str(SEED_SCRIPT), "--print"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)

@@ -220,20 +220,11 @@ class Workload:
             conn.close()
 
     def log(self, tail: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-tail:]
-        except OSError:
-            return ""
+        return log_tail(self.log_path, tail)
 
     def stop(self) -> None:
         """Ends the process (SIGKILL if a polite SIGTERM does not do it) and closes the log."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        terminate(self.proc)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -288,6 +279,26 @@ def start_loadgen(binary: Path, workdir: Path, name: str, args: list[str]) -> Lo
             env=env,
         )
     return LoadgenRun(proc, out, stdout_path, stderr_path, time.monotonic())
+
+
+def log_tail(path: Path, tail: int = 4000) -> str:
+    """The end of a process's log file ("" if there is none yet)."""
+    try:
+        return path.read_text(errors="replace")[-tail:]
+    except OSError:
+        return ""
+
+
+def terminate(proc: subprocess.Popen[bytes] | None, grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if the process lingers past `grace`: only this process, by its pid."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
 
 
 def kill_quietly(proc: subprocess.Popen[bytes] | None) -> None:

@@ -1,14 +1,20 @@
 """Container proof: the real Dockerfile and the real docker-compose.yml on a real Docker engine.
 
 What it does, in order (one compose project per test session, always torn down):
-  1. seeds the base images with .ci/seed-images.sh (no registry is reachable in CI; idempotent and
-     fast when they exist, and it starts dockerd where none answers),
-  2. builds both targets of the Dockerfile under the tags compose uses, timing each build,
-  3. brings up workload + prometheus + loadgen from docker-compose.yml, with an override that only
-     shortens the load run (images, mounts, limits, flags are the real ones),
+  1. seeds stand-ins for the base images with .ci/seed-images.sh under scalebench-seed/ names (no
+     registry is reachable in CI; idempotent and fast when they exist). Where no engine answers
+     in CI it starts dockerd, and the session's finalizer stops that daemon, and no other,
+  2. builds both targets of the Dockerfile under the tags compose uses, with the stand-ins passed
+     as its RUST_IMAGE / RUNTIME_IMAGE build arguments, timing each build,
+  3. makes the stack's secrets with scripts/compose-secrets.sh in a temporary directory and brings
+     up workload + prometheus + loadgen from docker-compose.yml, with an override used only here:
+     the Prometheus stand-in's name, a shorter load run, and the web config compose uses beyond
+     loopback (basic auth), while the port stays on 127.0.0.1 (mounts, limits, flags are the
+     real ones),
   4. asserts: the workload turns healthy, the loadgen run succeeds >= 99 %, Prometheus holds series
      of both jobs with deployment="docker", /info reports the CPU limit, the container runs as a
-     non-root user on a read-only root filesystem, the workload image is <= 30 MB.
+     non-root user on a read-only root filesystem, the workload image is <= 30 MB, Prometheus
+     refuses requests without the password and its healthcheck passes with it.
 Grafana and Tempo are not started (they cannot run here); the dashboards test covers Grafana's
 provisioning. Load only goes to 127.0.0.1 and the compose network this test created.
 
@@ -18,12 +24,14 @@ Run alone: `python3 -m pytest -v -s tests/system/test_containers.py`.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
 import shutil
 import subprocess
 import time
+import urllib.error
 import urllib.parse
 from datetime import datetime
 import urllib.request
@@ -32,11 +40,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import IN_CI, ROOT, figure, free_port, require_tool
+from conftest import ROOT, SEED_SCRIPT, figure, free_port, require_tool
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
-SEED_SCRIPT = ROOT / ".ci" / "seed-images.sh"
+SECRETS_SCRIPT = ROOT / "scripts" / "compose-secrets.sh"
+PROMETHEUS_USER = "scalebench"
 REPORT = ROOT / "reports" / "containers.json"
 IMAGE_LIMIT_BYTES = 30_000_000  # 30 MB (decimal, as `docker images` prints it)
 RUN_DURATION_S = 20
@@ -50,13 +59,6 @@ def _run(cmd: list[str], timeout: float, check: bool = True, **kw) -> subprocess
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=check, **kw)
 
 
-def _docker_answers() -> bool:
-    try:
-        return _run(["docker", "info"], timeout=20, check=False).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 def _compose_cmd() -> list[str]:
     """Compose v2 (`docker compose`) where present, else docker-compose 1.29 (as the Makefile)."""
     try:
@@ -67,20 +69,11 @@ def _compose_cmd() -> list[str]:
     return [require_tool("docker-compose")]
 
 
-def _require_docker() -> None:
-    require_tool("docker")
-    if _docker_answers():
-        return
-    if IN_CI:
-        # CI machines start with no daemon: the seed script starts one.
-        subprocess.run(["bash", str(SEED_SCRIPT)], cwd=ROOT, check=True, timeout=1200)
-        assert _docker_answers(), "dockerd did not come up"
-        return
-    pytest.skip("no Docker engine answers (start dockerd, or run .ci/seed-images.sh as root)")
-
-
-def _http_json(url: str, timeout: float = 10) -> dict:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (127.0.0.1 only)
+def _http_json(url: str, timeout: float = 10, auth: tuple[str, str] | None = None) -> dict:
+    request = urllib.request.Request(url)
+    if auth:
+        request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
+    with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 (127.0.0.1 only)
         return json.loads(resp.read())
 
 
@@ -113,21 +106,32 @@ def _compose_images() -> dict[str, dict]:
     }
 
 
+def _seed_mapping(stdout: str) -> dict[str, str]:
+    """RUST_IMAGE / RUNTIME_IMAGE / PROMETHEUS_IMAGE -> stand-in, as seed-images.sh prints them."""
+    mapping = dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
+    assert set(mapping) == {"RUST_IMAGE", "RUNTIME_IMAGE", "PROMETHEUS_IMAGE"}, stdout
+    assert all(v.startswith("scalebench-seed/") for v in mapping.values()), mapping
+    return mapping
+
+
 @pytest.fixture(scope="module")
-def images() -> dict:
+def images(docker_engine) -> dict:
     """Seeded base images, then both Dockerfile targets built under the tags compose uses."""
-    _require_docker()
     facts: dict = {}
     t0 = time.monotonic()
     seed = _run(["bash", str(SEED_SCRIPT)], timeout=1200, check=False, cwd=ROOT)
     assert seed.returncode == 0, f"seed-images.sh failed:\n{seed.stderr[-3000:]}"
     facts["seed_s"] = round(time.monotonic() - t0, 1)
+    facts["seeded"] = _seed_mapping(seed.stdout)
     wanted = _compose_images()
-    assert set(wanted) == {"workload", "loadgen"}, wanted
+    # workload-init (the preparatory step) runs the workload's image: built once, as `workload`.
+    assert set(wanted) == {"workload", "workload-init", "loadgen"}, wanted
+    assert wanted.pop("workload-init") == wanted["workload"], "workload-init must run the workload's image"
     # The default (release) is what users get; CI may pick a quicker Cargo profile here.
-    extra = []
+    # The stand-ins replace the Dockerfile's base images through its build arguments only.
+    extra = [f"--build-arg={arg}={facts['seeded'][arg]}" for arg in ("RUST_IMAGE", "RUNTIME_IMAGE")]
     if os.environ.get("SCALEBENCH_IMAGE_PROFILE"):
-        extra = ["--build-arg", f"CARGO_PROFILE={os.environ['SCALEBENCH_IMAGE_PROFILE']}"]
+        extra += ["--build-arg", f"CARGO_PROFILE={os.environ['SCALEBENCH_IMAGE_PROFILE']}"]
         facts["cargo_profile"] = os.environ["SCALEBENCH_IMAGE_PROFILE"]
     # loadgen first: it pays for the shared builder stage; workload then reuses every layer.
     for service in ("loadgen", "workload"):
@@ -151,17 +155,31 @@ def stack(images, tmp_path_factory):
     compose = _compose_cmd()
     project = f"sbtest{os.getpid()}"
     ports = {"WORKLOAD_PORT": free_port(), "PROMETHEUS_PORT": free_port()}
-    env = dict(os.environ, WORKLOAD_CPUS=str(CPU_LIMIT), **{k: str(v) for k, v in ports.items()})
-    # The override only shortens the run: the real command (scenario, target, deployment label,
-    # metrics address) is kept and load flags are appended, which replace the scenario's `load:`.
+    secrets = tmp_path_factory.mktemp("secrets") / "s"
+    env = dict(os.environ, WORKLOAD_CPUS=str(CPU_LIMIT), SCALEBENCH_SECRETS_DIR=str(secrets),
+               PROMETHEUS_BIND="127.0.0.1", **{k: str(v) for k, v in ports.items()})
+    for bind in ("127.0.0.1", "0.0.0.0"):  # 0.0.0.0 only to make the web config used beyond loopback
+        made = _run(["bash", str(SECRETS_SCRIPT)], timeout=120, check=False, env={**env, "PROMETHEUS_BIND": bind})
+        assert made.returncode == 0, made.stderr
+    auth_web_config = secrets / "prometheus-web-0.0.0.0.yml"
+    assert "basic_auth_users" in auth_web_config.read_text()
+    # The override: the Prometheus stand-in under its own name, a shorter run (the real command
+    # is kept and load flags appended, which replace the scenario's `load:`), and Prometheus with
+    # the password it asks for beyond loopback, on 127.0.0.1 still.
     real_cmd = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["loadgen"]["command"]
     override = tmp_path_factory.mktemp("compose") / "override.yml"
-    override.write_text(yaml.safe_dump({"services": {"loadgen": {"command": real_cmd + [
-        "--concurrency", "4",
-        "--duration", f"{RUN_DURATION_S}s",
-        "--metrics-linger", f"{METRICS_LINGER_S}s",
-        "--out", "-",
-    ]}}}))
+    override.write_text(yaml.safe_dump({
+        "services": {
+            "prometheus": {"image": images["seeded"]["PROMETHEUS_IMAGE"]},
+            "loadgen": {"command": real_cmd + [
+                "--concurrency", "4",
+                "--duration", f"{RUN_DURATION_S}s",
+                "--metrics-linger", f"{METRICS_LINGER_S}s",
+                "--out", "-",
+            ]},
+        },
+        "secrets": {"prometheus_web_config": {"file": str(auth_web_config)}},
+    }))  # fmt: skip
     base = compose + ["-p", project, "-f", str(COMPOSE_FILE), "-f", str(override)]
 
     def container(service: str) -> str:
@@ -172,6 +190,7 @@ def stack(images, tmp_path_factory):
         return out[0]
 
     facts = dict(images, project=project, **ports)
+    facts["prometheus_auth"] = (PROMETHEUS_USER, (secrets / "prometheus-password").read_text().strip())
     try:
         t0 = time.monotonic()
         # depends_on: loadgen starts only once the workload's healthcheck passes.
@@ -209,23 +228,24 @@ def stack(images, tmp_path_factory):
         down = _run(base + ["down", "-v", "--remove-orphans", "-t", "5"], timeout=180, check=False, env=env, cwd=ROOT)
         if down.returncode != 0:
             print(f"compose down failed: {down.stderr}")
-        summary = {k: v for k, v in facts.items() if not k.startswith("loadgen_std")}
+        summary = {k: v for k, v in facts.items() if not k.startswith(("loadgen_std", "prometheus_auth"))}
         REPORT.parent.mkdir(exist_ok=True)
         REPORT.write_text(json.dumps(summary, indent=2) + "\n")
         figure("containers", **{k: v for k, v in summary.items()
                                 if k.endswith(("_s", "_bytes")) or k == "health"})
 
 
-def _prom_series(port: int, selector: str) -> list[dict]:
+def _prom_series(stack: dict, selector: str) -> list[dict]:
     now = time.time()
     query = urllib.parse.urlencode({"match[]": selector, "start": now - 900, "end": now})
-    body = _http_json(f"http://127.0.0.1:{port}/api/v1/series?{query}")
+    body = _http_json(f"http://127.0.0.1:{stack['PROMETHEUS_PORT']}/api/v1/series?{query}", auth=stack["prometheus_auth"])
     assert body["status"] == "success", body
     return body["data"]
 
 
-def _prom_query(port: int, expr: str) -> list[dict]:
-    body = _http_json(f"http://127.0.0.1:{port}/api/v1/query?{urllib.parse.urlencode({'query': expr})}")
+def _prom_query(stack: dict, expr: str) -> list[dict]:
+    body = _http_json(f"http://127.0.0.1:{stack['PROMETHEUS_PORT']}/api/v1/query?{urllib.parse.urlencode({'query': expr})}",
+                      auth=stack["prometheus_auth"])
     assert body["status"] == "success", body
     return body["data"]["result"]
 
@@ -251,6 +271,23 @@ def test_prometheus_turns_healthy_before_the_load_starts(stack):
     assert started_at("prometheus") < started_at("loadgen")
 
 
+def test_prometheus_refuses_requests_without_the_password(stack):
+    """With the web config compose uses beyond loopback, an unauthenticated query and an
+    unauthenticated remote write get 401, a wrong password too; the healthcheck (which reads the
+    password file) passed, or the loadgen would not have started."""
+    base = f"http://127.0.0.1:{stack['PROMETHEUS_PORT']}"
+    for request in (urllib.request.Request(f"{base}/api/v1/query?query=up"),
+                    urllib.request.Request(f"{base}/api/v1/write", data=b"\x00", method="POST",
+                                           headers={"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy"})):
+        for auth in (None, (PROMETHEUS_USER, "wrong")):
+            if auth:
+                request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(request, timeout=10)  # noqa: S310 (127.0.0.1 only)
+            assert err.value.code == 401, (request.full_url, auth, err.value.code)
+    assert _prom_query(stack, "up") is not None
+
+
 def test_loadgen_run_succeeds(stack):
     assert stack["loadgen_exit_code"] == 0, (
         f"loadgen exited {stack['loadgen_exit_code']}:\n{stack['loadgen_stderr'][-3000:]}")
@@ -264,13 +301,12 @@ def test_loadgen_run_succeeds(stack):
 
 
 def test_prometheus_holds_both_jobs_with_deployment_docker(stack):
-    port = stack["PROMETHEUS_PORT"]
-    workload = _prom_series(port, '{__name__=~"http_server_request_duration_seconds_bucket",job="workload",deployment="docker"}')
+    workload = _prom_series(stack, '{__name__=~"http_server_request_duration_seconds_bucket",job="workload",deployment="docker"}')
     assert workload, "no workload request-duration series with deployment=docker"
     assert {s.get("route") for s in workload} - {"unmatched"}, workload[:5]
-    loadgen = _prom_series(port, '{__name__="loadgen_requests_total",job="loadgen",deployment="docker"}')
+    loadgen = _prom_series(stack, '{__name__="loadgen_requests_total",job="loadgen",deployment="docker"}')
     assert loadgen, "no loadgen_requests_total series with deployment=docker"
-    up = _prom_series(port, 'up{job=~"workload|loadgen"}')
+    up = _prom_series(stack, 'up{job=~"workload|loadgen"}')
     assert {s["job"] for s in up} == {"workload", "loadgen"}, up
 
 
@@ -282,7 +318,7 @@ def test_workload_sees_its_cpu_limit(stack):
     print(f"/info: {info}")
     assert math.isclose(info["cpu_quota_cores"], CPU_LIMIT, rel_tol=0.01), info
     assert str(info["cpu_quota_source"]).lower().startswith("cgroup"), info
-    gauge = _prom_query(stack["PROMETHEUS_PORT"], 'max_over_time(workload_cpu_quota_cores{job="workload"}[10m])')
+    gauge = _prom_query(stack, 'max_over_time(workload_cpu_quota_cores{job="workload"}[10m])')
     assert gauge and math.isclose(float(gauge[0]["value"][1]), CPU_LIMIT, rel_tol=0.01), gauge
 
 

@@ -455,6 +455,17 @@ def test_watched_replicas_and_hpa_utilization_reach_prometheus(stack: Stack):
     assert cpu["result"] and float(cpu["result"][0]["value"][1]) > 100, cpu["result"]
 
 
+def test_the_cost_of_the_last_scale_out_reaches_prometheus(stack: Stack):
+    """The recorded scale-out's last event (HPA desired 3 -> 5 at 5.5 s, 5 pods ready at 8.0 s in
+    fake_kube_api.py) is published when the run ends: its time to ready, and the count of events."""
+    sel = f'deployment="{DEPLOYMENT}",run="{stack.run_id}"'
+    ready = stack.api("/api/v1/query", {"query": f"loadgen_scale_event_time_to_ready_seconds{{{sel}}}"})
+    assert ready["result"], f"no loadgen_scale_event_time_to_ready_seconds:\n{tail(stack.logs['loadgen'])}"
+    assert 1.5 <= float(ready["result"][0]["value"][1]) <= 3.5, ready["result"]
+    events = stack.api("/api/v1/query", {"query": f"loadgen_scale_events{{{sel}}}"})
+    assert [float(r["value"][1]) for r in events["result"]] == [2.0], events["result"]
+
+
 def test_metrics_endpoints_declare_the_text_format(stack: Stack):
     """Prometheus 3 (the compose image may pin one) refuses a scrape without a known Content-Type."""
     for url in (stack.workload_metrics, stack.loadgen_metrics):

@@ -43,23 +43,6 @@ DOC_PAGES = sorted(
     + list(DOCS.glob("*.md"))
 )
 
-# Pages other branches of issue 15 write; linked from the README and docs/README.md already.
-# Tolerated only while absent: once a file exists its links are checked like any other.
-# Remove this constant after merging those branches.
-EXPECTED_FROM_OTHER_BRANCHES = frozenset(
-    {
-        "docs/connections.md",
-        "docs/autoscaling-cost.md",
-        "docs/workload-connections.md",
-        "docs/tls.md",
-        "docs/overload.md",
-        "docs/security.md",
-        "docs/remote-write.md",
-        "docs/testing-scale-out.md",
-        "docs/fuzzing.md",
-    }
-)
-
 README_MAX_LINES = 300
 
 
@@ -155,8 +138,7 @@ def test_every_relative_link_resolves(page: Path):
         dest = (page.parent / path_part).resolve() if path_part else page
         rel = dest.relative_to(ROOT).as_posix() if dest.is_relative_to(ROOT) else str(dest)
         if not dest.exists():
-            if rel not in EXPECTED_FROM_OTHER_BRANCHES:
-                broken.append(f"{target} (no file {rel})")
+            broken.append(f"{target} (no file {rel})")
             continue
         if fragment and dest.suffix == ".md" and fragment not in anchors(dest):
             broken.append(f"{target} (no heading #{fragment} in {rel})")
@@ -180,8 +162,6 @@ def test_every_docs_page_is_listed_in_the_index():
     pages = {p.resolve() for p in DOCS.glob("*.md")} - {index.resolve()}
     missing = sorted(p.name for p in pages - listed)
     assert missing == [], "docs pages not linked from docs/README.md"
-    expected = {(ROOT / name).resolve() for name in EXPECTED_FROM_OTHER_BRANCHES}
-    assert expected <= listed, "the pages other branches write must be in the index"
 
 
 def test_the_readme_is_a_front_door():

@@ -46,7 +46,12 @@ WORKLOAD_OVERLAYS = ["overlays/single", "overlays/hpa", "overlays/minikube-singl
 HPA_OVERLAYS = ["overlays/hpa", "overlays/minikube-hpa"]
 SINGLE_OVERLAYS = ["overlays/single", "overlays/minikube-single"]
 MINIKUBE_OVERLAYS = ["overlays/minikube-single", "overlays/minikube-hpa"]
-KUSTOMIZATIONS = ["base", *WORKLOAD_OVERLAYS, "monitoring", "loadgen"]
+# deploy/monitoring with the in-cluster Prometheus remote-writing into the compose one (optional).
+REMOTE_WRITE = "overlays/monitoring-remote-write"
+# Your own image in the workload's place, and HTTPS through an Ingress (docs/own-service.md,
+# docs/tls-deploy.md): held to every invariant that is not about the bundled workload itself.
+VARIANT_OVERLAYS = ["overlays/own-service-example", "overlays/minikube-hpa-tls"]
+KUSTOMIZATIONS = ["base", *WORKLOAD_OVERLAYS, *VARIANT_OVERLAYS, "monitoring", REMOTE_WRITE, "loadgen"]
 WITH_WORKLOAD = ["base", *WORKLOAD_OVERLAYS]
 # The deployment label each overlay gives its pods (and the loadgen, through a ConfigMap).
 EXPECTED_DEPLOYMENT_LABEL = {
@@ -434,6 +439,49 @@ def check_readiness_flips_before_drain_ends(docs: Docs) -> list[str]:
     return problems
 
 
+# WORKLOAD_MAX_CONNECTION_AGE bounds: below 5 s every client connection reconnects so often that
+# handshakes and TIME_WAIT sockets (60 s each on Linux: 12 per connection at 5 s) start to cost;
+# above 60 s a scale-out waits minutes of HPA periods before the load reaches the new pods.
+CONNECTION_AGE_RANGE_S = (5.0, 60.0)
+
+
+def check_connection_lifetime(docs: Docs) -> list[str]:
+    """kube-proxy balances per connection: the workload must close its connections after a while
+    (WORKLOAD_MAX_CONNECTION_AGE), or clients with keep-alive stay on the pods that existed when
+    they connected (docs/testing-scale-out.md). Set explicitly, a duration the workload parses,
+    within CONNECTION_AGE_RANGE_S, and under an HPA no longer than its fastest scale-up period, so
+    the load has moved to the new pods before the autoscaler decides again."""
+    problems = []
+    low, high = CONNECTION_AGE_RANGE_S
+    scale_up_periods = {
+        hpa["spec"]["scaleTargetRef"].get("name"): min(
+            (p["periodSeconds"] for p in hpa["spec"].get("behavior", {}).get("scaleUp", {}).get("policies", [])),
+            default=15,  # the HPA controller's sync period
+        )
+        for hpa in of_kind(docs, "HorizontalPodAutoscaler")
+    }
+    for d in workload_deployments(docs):
+        name = d["metadata"]["name"]
+        value = env_value(workload_container(d), "WORKLOAD_MAX_CONNECTION_AGE")
+        if value is None:
+            problems.append(f"{name}: WORKLOAD_MAX_CONNECTION_AGE unset: keep-alive clients never reach new pods")
+            continue
+        try:
+            age = humantime_seconds(value)
+        except ValueError as exc:
+            problems.append(f"{name}: WORKLOAD_MAX_CONNECTION_AGE {exc}")
+            continue
+        if not low <= age <= high:
+            problems.append(f"{name}: WORKLOAD_MAX_CONNECTION_AGE {value} outside {low:g}s..{high:g}s")
+        period = scale_up_periods.get(name)
+        if period is not None and age > period:
+            problems.append(
+                f"{name}: connections live {age:g}s, longer than the HPA's scale-up period {period}s: "
+                "the autoscaler decides again before the load has reached the pods it added"
+            )
+    return problems
+
+
 def check_rollout_keeps_capacity(docs: Docs) -> list[str]:
     problems = []
     for d in workload_deployments(docs):
@@ -744,6 +792,162 @@ def check_loadgen_job(docs: Docs) -> list[str]:
     return problems
 
 
+# ---------------------------------------------------------------------------- network policies
+# A small model of NetworkPolicy semantics (podSelector, namespaceSelector, ports by number or
+# name), enough to state who may reach whom. An endpoint is a pod (labels, namespace, ports) or
+# an address outside every pod (the node, the host, the API server), which only ipBlock peers or
+# peer-less rules admit.
+class Endpoint:
+    def __init__(self, name: str, labels: dict[str, str] | None, namespace: str = "scalebench",
+                 ports: dict[str, int] | None = None) -> None:
+        self.name, self.labels, self.namespace, self.ports = name, labels, namespace, ports or {}
+
+    @property
+    def is_pod(self) -> bool:
+        return self.labels is not None
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def selects(selector: dict | None, labels: dict[str, str]) -> bool:
+    """A label selector (matchLabels, matchExpressions) against LABELS; {} selects everything."""
+    selector = selector or {}
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expr in selector.get("matchExpressions", []):
+        key, op, values = expr["key"], expr["operator"], expr.get("values", [])
+        ok = {"In": lambda: labels.get(key) in values, "NotIn": lambda: labels.get(key) not in values,
+              "Exists": lambda: key in labels, "DoesNotExist": lambda: key not in labels}[op]()
+        if not ok:
+            return False
+    return True
+
+
+def pod_endpoints(docs: Docs) -> list[Endpoint]:
+    out = []
+    for d in docs:
+        for owner, template in pod_templates([d]):
+            ports = {p.get("name", str(p["containerPort"])): p["containerPort"]
+                     for c in template["spec"]["containers"] for p in c.get("ports", [])}
+            out.append(Endpoint(owner, template["metadata"].get("labels", {}), d["metadata"].get("namespace", "default"), ports))
+    return out
+
+
+def _peer_admits(peer: dict, other: Endpoint, policy_namespace: str) -> bool:
+    if "ipBlock" in peer:
+        return True  # conservatively: any address, pod or not
+    if not other.is_pod:
+        return False
+    if "namespaceSelector" in peer:
+        if not selects(peer["namespaceSelector"], {"kubernetes.io/metadata.name": other.namespace}):
+            return False
+    elif other.namespace != policy_namespace:
+        return False
+    return selects(peer.get("podSelector"), other.labels)
+
+
+def _port_admits(rule_ports: list[dict] | None, port: int, dst: Endpoint) -> bool:
+    if not rule_ports:
+        return True
+    for p in rule_ports:
+        if p.get("protocol", "TCP") != "TCP":
+            continue
+        want = p.get("port")
+        if want is None or want == port or (isinstance(want, str) and dst.ports.get(want) == port):
+            return True
+        if isinstance(want, int) and p.get("endPort") and want <= port <= p["endPort"]:
+            return True
+    return False
+
+
+def _side_allows(policies: list[dict], me: Endpoint, other: Endpoint, port: int, dst: Endpoint, kind: str) -> bool:
+    """Ingress (kind) to ME from OTHER, or Egress from ME to OTHER, on PORT of DST."""
+    mine = [p for p in policies
+            if p["metadata"].get("namespace") == me.namespace and selects(p["spec"].get("podSelector"), me.labels)
+            and kind in p["spec"].get("policyTypes", ["Ingress"])]
+    if not mine:
+        return True  # not isolated in this direction
+    key, peers = ("ingress", "from") if kind == "Ingress" else ("egress", "to")
+    for policy in mine:
+        for rule in policy["spec"].get(key, []) or []:
+            peer_list = rule.get(peers)
+            if (not peer_list or any(_peer_admits(peer, other, policy["metadata"]["namespace"]) for peer in peer_list)) \
+                    and _port_admits(rule.get("ports"), port, dst):
+                return True
+    return False
+
+
+def may_connect(docs: Docs, src: Endpoint, dst: Endpoint, port: int) -> bool:
+    """Whether SRC may open a TCP connection to DST:PORT under the NetworkPolicies in DOCS."""
+    policies = of_kind(docs, "NetworkPolicy")
+    egress_ok = not src.is_pod or _side_allows(policies, src, dst, port, dst, "Egress")
+    ingress_ok = not dst.is_pod or _side_allows(policies, dst, src, port, dst, "Ingress")
+    return egress_ok and ingress_ok
+
+
+def check_every_pod_isolated(docs: Docs) -> list[str]:
+    """Every pod is selected by a NetworkPolicy of its own kustomization that restricts its ingress."""
+    policies = of_kind(docs, "NetworkPolicy")
+    problems = []
+    for pod in pod_endpoints(docs):
+        if not any(p["metadata"].get("namespace") == pod.namespace and selects(p["spec"].get("podSelector"), pod.labels)
+                   and "Ingress" in p["spec"].get("policyTypes", ["Ingress"]) for p in policies):
+            problems.append(f"{pod} is selected by no NetworkPolicy restricting its ingress")
+    for p in policies:
+        if not p["spec"].get("podSelector", {}).get("matchLabels"):
+            problems.append(f"NetworkPolicy {p['metadata']['name']} selects every pod of the namespace")
+    return problems
+
+
+def check_prometheus_ingress_only_from_grafana_or_loadgen(docs: Docs) -> list[str]:
+    """Prometheus' ingress rules name pods of this namespace labelled grafana or loadgen, on 9090."""
+    problems = []
+    prometheus = next((e for e in pod_endpoints(docs) if e.name == "Deployment/prometheus"), None)
+    if prometheus is None:
+        return ["no Deployment/prometheus"]
+    mine = [p for p in of_kind(docs, "NetworkPolicy")
+            if selects(p["spec"].get("podSelector"), prometheus.labels) and "Ingress" in p["spec"].get("policyTypes", [])]
+    if not mine:
+        problems.append("no NetworkPolicy restricts Prometheus' ingress")
+    for policy in mine:
+        for rule in policy["spec"].get("ingress", []) or []:
+            peers = rule.get("from") or []
+            if not peers:
+                problems.append(f"{policy['metadata']['name']}: an ingress rule admits every source")
+            for peer in peers:
+                name = peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
+                if set(peer) != {"podSelector"} or name not in ("grafana", "loadgen"):
+                    problems.append(f"{policy['metadata']['name']}: Prometheus admits {peer}")
+            ports = rule.get("ports") or [{}]
+            if any(prometheus.ports.get(p.get("port"), p.get("port")) != 9090 for p in ports):
+                problems.append(f"{policy['metadata']['name']}: Prometheus admits ports {ports}, want 9090 only")
+    return problems
+
+
+def check_grafana_admin_password_from_secret(docs: Docs) -> list[str]:
+    """Grafana's admin password is read from the Secret apply.sh creates, never written here."""
+    problems = []
+    spec = _pod_spec(docs, "Deployment", "grafana")
+    grafana = spec["containers"][0]
+    env = {e["name"]: e for e in grafana.get("env", [])}
+    if "GF_SECURITY_ADMIN_PASSWORD" in env:
+        problems.append("GF_SECURITY_ADMIN_PASSWORD is set in the manifest: a password in the repository")
+    path = env.get("GF_SECURITY_ADMIN_PASSWORD__FILE", {}).get("value", "")
+    mount = next((m for m in grafana.get("volumeMounts", []) if path.startswith(m["mountPath"].rstrip("/") + "/")), None)
+    volume = next((v for v in spec.get("volumes", []) if mount and v["name"] == mount["name"]), None)
+    secret = (volume or {}).get("secret", {})
+    items = {i["path"]: i["key"] for i in secret.get("items", [])}
+    relative = path[len(mount["mountPath"].rstrip("/")) + 1:] if mount else None
+    if secret.get("secretName") != "grafana-admin" or items.get(relative) != "admin-password" or secret.get("optional"):
+        problems.append(f"GF_SECURITY_ADMIN_PASSWORD__FILE {path!r} is not key admin-password of Secret grafana-admin")
+    if of_kind(docs, "Secret"):
+        problems.append("a Secret is rendered from the repository: its value would be known to everyone")
+    if env.get("GF_AUTH_ANONYMOUS_ORG_ROLE", {}).get("value") not in (None, "Viewer"):
+        problems.append("anonymous users are more than Viewers")
+    return problems
+
+
 # ------------------------------------------------------------------------------------- tests
 @pytest.mark.parametrize("name", KUSTOMIZATIONS)
 @pytest.mark.parametrize("version", K8S_VERSIONS)
@@ -872,6 +1076,11 @@ def test_readiness_flips_before_drain_ends(name: str) -> None:
     _assert_clean(check_readiness_flips_before_drain_ends, name)
 
 
+@pytest.mark.parametrize("name", WORKLOAD_OVERLAYS)
+def test_workload_connections_have_a_bounded_lifetime(name: str) -> None:
+    _assert_clean(check_connection_lifetime, name)
+
+
 @pytest.mark.parametrize("name", WITH_WORKLOAD)
 def test_rollout_keeps_capacity(name: str) -> None:
     _assert_clean(check_rollout_keeps_capacity, name)
@@ -910,6 +1119,56 @@ def test_minikube_overlays(name: str) -> None:
 
 def test_prometheus_discovery() -> None:
     _assert_clean(check_prometheus_discovery, "monitoring")
+
+
+def test_remote_write_to_compose_is_off_by_default() -> None:
+    assert "remote_write" not in prometheus_config(render("monitoring"))
+
+
+def test_remote_write_to_compose_only_adds_remote_write() -> None:
+    """The component's config is deploy/monitoring's plus one remote_write block, so the two cannot
+    drift; everything else rendered is the same but the regenerated ConfigMap's name."""
+    plain, remote = render("monitoring"), render(REMOTE_WRITE)
+    config = prometheus_config(remote)
+    blocks = config.pop("remote_write")
+    assert config == prometheus_config(plain), "edit deploy/monitoring/prometheus.yml and the component's copy together"
+    (block,) = blocks
+    assert block["url"].startswith("http") and block["url"].endswith("/api/v1/write"), block
+
+    def without_config(docs: Docs) -> list[str]:
+        text = yaml.safe_dump_all([d for d in docs if not d["metadata"]["name"].startswith("prometheus-config")])
+        return re.sub(r"prometheus-config-[a-z0-9]+", "prometheus-config", text)
+
+    assert without_config(remote) == without_config(plain)
+    deployment = find(remote, "Deployment", "prometheus")
+    names = {v.get("configMap", {}).get("name") for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    names |= {
+        s.get("configMap", {}).get("name")
+        for v in deployment["spec"]["template"]["spec"]["volumes"]
+        for s in v.get("projected", {}).get("sources", [])
+    }
+    (cm,) = [c for c in of_kind(remote, "ConfigMap") if c["metadata"]["name"].startswith("prometheus-config")]
+    assert cm["metadata"]["name"] in names, "the Prometheus pod mounts the remote-write config"
+
+
+@pytest.mark.parametrize(
+    ("series", "written"),
+    [
+        ({"__name__": "http_server_request_duration_seconds_count", "job": "workload", "deployment": "k8s-hpa"}, True),
+        ({"__name__": "up", "job": "workload", "deployment": "k8s-single"}, True),
+        # recorded in-cluster: the compose Prometheus records its own from the raw series
+        ({"__name__": "deployment:http_server_request_errors:ratio_rate30s", "job": "workload", "deployment": "k8s-hpa"}, False),
+        # the loadgen remote-writes its own series; twice would double every client panel
+        ({"__name__": "loadgen_requests_total", "job": "loadgen", "deployment": "k8s-hpa"}, False),
+        ({"__name__": "prometheus_tsdb_head_series", "job": "prometheus"}, False),
+    ],
+)
+def test_remote_write_sends_the_workload_series_with_their_deployment(series: dict, written: bool) -> None:
+    (block,) = prometheus_config(render(REMOTE_WRITE))["remote_write"]
+    kept = relabel(series, block.get("write_relabel_configs", []))
+    assert (kept is not None) == written, (series, kept)
+    if written:
+        assert kept["deployment"] == series["deployment"], "the dashboards compare on `deployment`"
 
 
 @pytest.mark.parametrize("overlay", WORKLOAD_OVERLAYS)
@@ -1018,6 +1277,12 @@ def test_prometheus_config_checks_with_promtool(tmp_path: Path) -> None:
     for job in config["scrape_configs"]:
         if job.pop("kubernetes_sd_configs", None) is not None:
             job["static_configs"] = [{"targets": ["127.0.0.1:9"]}]
+        # The pod's ServiceAccount token and CA (the cadvisor job) exist only in the pod.
+        for block, key in (("authorization", "credentials_file"), ("tls_config", "ca_file")):
+            if str(job.get(block, {}).get(key, "")).startswith("/var/run/secrets/"):
+                stand_in = tmp_path / f"{job['job_name']}-{key}"
+                stand_in.write_text("stand-in\n")
+                job[block][key] = str(stand_in)
     local_config.write_text(yaml.safe_dump(config))
     proc = _run([promtool, "check", "config", str(local_config)])
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -1157,6 +1422,16 @@ MUTATIONS = [
     ("drain-too-short", "overlays/hpa", check_readiness_flips_before_drain_ends, _set_env("WORKLOAD_DRAIN_DELAY", "1s")),
     ("no-readiness", "overlays/single", check_readiness_flips_before_drain_ends,
      _set([*WL_C, "readinessProbe"], _DELETE)),
+    ("connection-age-unset", "overlays/minikube-single", check_connection_lifetime,
+     lambda docs: find(docs, *WL)["spec"]["template"]["spec"]["containers"][0].__setitem__(
+         "env", [e for e in find(docs, *WL)["spec"]["template"]["spec"]["containers"][0]["env"]
+                 if e["name"] != "WORKLOAD_MAX_CONNECTION_AGE"])),
+    ("connection-age-unparsable", "overlays/single", check_connection_lifetime,
+     _set_env("WORKLOAD_MAX_CONNECTION_AGE", "15")),
+    ("connection-age-too-short", "overlays/single", check_connection_lifetime,
+     _set_env("WORKLOAD_MAX_CONNECTION_AGE", "500ms")),
+    ("connection-age-outlives-scale-up", "overlays/minikube-hpa", check_connection_lifetime,
+     _set_env("WORKLOAD_MAX_CONNECTION_AGE", "45s")),
     ("max-unavailable-1", "overlays/single", check_rollout_keeps_capacity,
      _set([WL, "spec", "strategy", "rollingUpdate", "maxUnavailable"], 1)),
     ("default-strategy", "overlays/hpa", check_rollout_keeps_capacity, _set([WL, "spec", "strategy"], _DELETE)),
@@ -1207,6 +1482,31 @@ MUTATIONS = [
      _set([*LG_C, "env", 1, "valueFrom", "fieldRef", "fieldPath"], "metadata.name")),
     ("loadgen-undefined-var", "loadgen", check_loadgen_job,
      lambda docs: _replace_arg(docs, "--namespace", "$(NAMESPACE)")),
+    ("pod-not-isolated", "overlays/single", check_every_pod_isolated,
+     lambda docs: docs.remove(find(docs, "NetworkPolicy", "workload"))),
+    ("policy-selects-namespace", "loadgen", check_every_pod_isolated,
+     _set([("NetworkPolicy", "loadgen"), "spec", "podSelector"], {})),
+    ("prometheus-open-to-all", "monitoring", check_prometheus_ingress_only_from_grafana_or_loadgen,
+     _set([("NetworkPolicy", "prometheus"), "spec", "ingress", 0, "from"], _DELETE)),
+    ("prometheus-open-to-workload", "monitoring", check_prometheus_ingress_only_from_grafana_or_loadgen,
+     _append([("NetworkPolicy", "prometheus"), "spec", "ingress", 0, "from"],
+             {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "workload"}}})),
+    ("prometheus-open-to-other-namespaces", "monitoring", check_prometheus_ingress_only_from_grafana_or_loadgen,
+     _set([("NetworkPolicy", "prometheus"), "spec", "ingress", 0, "from", 0, "namespaceSelector"], {})),
+    ("prometheus-policy-gone", "monitoring", check_prometheus_ingress_only_from_grafana_or_loadgen,
+     lambda docs: docs.remove(find(docs, "NetworkPolicy", "prometheus"))),
+    ("grafana-literal-password", "monitoring", check_grafana_admin_password_from_secret,
+     _append([("Deployment", "grafana"), "spec", "template", "spec", "containers", 0, "env"],
+             {"name": "GF_SECURITY_ADMIN_PASSWORD", "value": "admin"})),
+    ("grafana-password-file-elsewhere", "monitoring", check_grafana_admin_password_from_secret,
+     lambda docs: next(e for e in find(docs, "Deployment", "grafana")["spec"]["template"]["spec"]["containers"][0]["env"]
+                       if e["name"] == "GF_SECURITY_ADMIN_PASSWORD__FILE").__setitem__("value", "/tmp/admin-password")),
+    ("grafana-secret-optional", "monitoring", check_grafana_admin_password_from_secret,
+     lambda docs: next(v for v in find(docs, "Deployment", "grafana")["spec"]["template"]["spec"]["volumes"]
+                       if "secret" in v)["secret"].__setitem__("optional", True)),
+    ("grafana-secret-in-repository", "monitoring", check_grafana_admin_password_from_secret,
+     lambda docs: docs.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "grafana-admin"},
+                               "stringData": {"admin-password": "admin"}})),
 ]  # fmt: skip
 
 
@@ -1287,6 +1587,8 @@ def job_run_log(binaries: dict[str, Path], tmp_path_factory: pytest.TempPathFact
         "SCALEBENCH_DEPLOYMENT": "k8s-hpa",
         "SCALEBENCH_SCENARIO": run_cm["data"]["scenario"],
         "LOADGEN_RUN_ID": "job-uid-1234",
+        # What run-loadgen.sh's start barrier puts in the run ConfigMap: a moment just ahead.
+        "LOADGEN_START_AT": str(int(time.time()) + 3),
     }
     assert {e["name"] for e in container["env"]} == set(env), "update this fixture's env for the Job's new variables"
     app_port, metrics_port, loadgen_metrics = free_port(), free_port(), free_port()
@@ -1419,9 +1721,11 @@ calls = os.environ["FAKE_CALLS"]
 argv = sys.argv[1:]
 with open(os.path.join(calls, "calls.log"), "a") as f:
     f.write(" ".join(argv) + "\\n")
-if argv[0] == "kustomize":
+if argv[0] == "kustomize" or ("create" in argv and "--dry-run=client" in argv):
     os.execv({real!r}, [{real!r}, *argv])
 words = [a for a in argv if not a.startswith("-")]
+if "get" in argv and "secret" in argv and os.environ.get("FAKE_NO_SECRETS"):
+    sys.exit('Error from server (NotFound): secrets "' + argv[argv.index("secret") + 1] + '" not found')
 if "apply" in argv:
     n = len([p for p in os.listdir(calls) if p.startswith("applied")])
     with open(os.path.join(calls, f"applied-{{n}}.yaml"), "w") as f:
@@ -1456,8 +1760,16 @@ def _fake_path(tmp_path: Path, binaries: dict[str, Path] | None = None) -> tuple
     path = [str(bin_dir)]
     if binaries:
         path.append(str(binaries["loadgen"].parent))
-    env = {"PATH": ":".join([*path, "/usr/bin", "/bin"]), "FAKE_CALLS": str(calls), "HOME": str(tmp_path)}
+    # No compose secrets unless a test makes some: a developer's .secrets/ must not leak in.
+    env = {"PATH": ":".join([*path, "/usr/bin", "/bin"]), "FAKE_CALLS": str(calls), "HOME": str(tmp_path),
+           "SCALEBENCH_SECRETS_DIR": str(tmp_path / "no-secrets")}
     return env, calls
+
+
+def _applied(calls: Path) -> list[list[dict]]:
+    """The documents of every `kubectl apply`, in the order they were applied."""
+    files = sorted(calls.glob("applied-*.yaml"), key=lambda p: int(p.stem.split("-")[1]))
+    return [[d for d in yaml.safe_load_all(f.read_text()) if d] for f in files]
 
 
 def test_run_loadgen_script_collects_and_merges_reports(
@@ -1469,6 +1781,7 @@ def test_run_loadgen_script_collects_and_merges_reports(
     log = tmp_path / "pod.log"
     log.write_text(job_run_log[0])
     out_dir = tmp_path / "reports"
+    started = int(time.time())
     proc = _run(
         ["bash", str(DEPLOY / "scripts" / "run-loadgen.sh"), "--scenario", "crud.yaml", "--timeout", "30",
          "--out-dir", str(out_dir)],
@@ -1486,6 +1799,13 @@ def test_run_loadgen_script_collects_and_merges_reports(
     assert find(applied, "Job", "loadgen") is not None
     run_cm = next(c for c in of_kind(applied, "ConfigMap") if c["metadata"]["name"].startswith("loadgen-run"))
     assert run_cm["data"]["scenario"] == "crud.yaml"
+    # The start barrier: every client waits for the same moment, the default 30 s after the apply.
+    start_at = int(run_cm["data"]["start_at"])
+    assert started + 30 <= start_at <= time.time() + 30, (started, start_at)
+    job = find(applied, "Job", "loadgen")
+    env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    ref = env["LOADGEN_START_AT"]["valueFrom"]["configMapKeyRef"]
+    assert ref["name"] == run_cm["metadata"]["name"] and ref["key"] == "start_at" and ref["optional"] is True
     (run_dir,) = list(out_dir.iterdir())
     assert run_dir.name.startswith("k8s-hpa-"), run_dir.name
     for i in range(3):
@@ -1497,21 +1817,33 @@ def test_run_loadgen_script_collects_and_merges_reports(
     assert merged["summary"]["requests"] == 3 * single["summary"]["requests"]
 
 
-def test_run_loadgen_script_can_push_the_clients_metrics(
-    job_run_log: tuple[str, list[str]], binaries: dict[str, Path], tmp_path: Path
-) -> None:
-    """--remote-write URL reaches every client as LOADGEN_REMOTE_WRITE (loadgen's env twin of
-    --remote-write), so cluster runs can land in the compose Prometheus beside the docker runs."""
+def _run_loadgen_pushing_to(
+    url: str, job_run_log: tuple[str, list[str]], binaries: dict[str, Path], tmp_path: Path, password: str | None = None
+) -> Path:
+    """run-loadgen.sh --remote-write URL against the recorded cluster; with PASSWORD, the compose
+    stack's password file (SCALEBENCH_SECRETS_DIR) holds it. Returns the fake kubectl's call dir."""
     env, calls = _fake_path(tmp_path, binaries)
+    if password is not None:
+        Path(env["SCALEBENCH_SECRETS_DIR"]).mkdir()
+        (Path(env["SCALEBENCH_SECRETS_DIR"]) / "prometheus-password").write_text(password)
     log = tmp_path / "pod.log"
     log.write_text(job_run_log[0])
-    url = "http://host.minikube.internal:9090/api/v1/write"
     proc = _run(
         ["bash", str(DEPLOY / "scripts" / "run-loadgen.sh"), "--remote-write", url, "--timeout", "30",
          "--out-dir", str(tmp_path / "reports")],
         env={**env, "FAKE_LOG": str(log)},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
+    return calls
+
+
+def test_run_loadgen_script_can_push_the_clients_metrics(
+    job_run_log: tuple[str, list[str]], binaries: dict[str, Path], tmp_path: Path
+) -> None:
+    """--remote-write URL reaches every client as LOADGEN_REMOTE_WRITE (loadgen's env twin of
+    --remote-write), so cluster runs can land in the compose Prometheus beside the docker runs."""
+    url = "http://host.minikube.internal:9090/api/v1/write"
+    calls = _run_loadgen_pushing_to(url, job_run_log, binaries, tmp_path)
     applied = [d for d in yaml.safe_load_all((calls / "applied-0.yaml").read_text()) if d]
     container = find(applied, "Job", "loadgen")["spec"]["template"]["spec"]["containers"][0]
     env_vars = {e["name"]: e.get("value") for e in container["env"]}
@@ -1519,6 +1851,89 @@ def test_run_loadgen_script_can_push_the_clients_metrics(
     assert "POD_NAMESPACE" in env_vars, "the patch must add to the env, not replace it"
     help_text = _run([str(binaries["loadgen"]), "run", "--help"]).stdout
     assert "env: LOADGEN_REMOTE_WRITE" in help_text
+
+
+@pytest.mark.parametrize("exists", [False, True], ids=["missing", "present"])
+def test_apply_monitoring_creates_the_grafana_secret_only_when_missing(exists: bool, tmp_path: Path) -> None:
+    """apply.sh monitoring makes Secret grafana-admin with a random password when there is none
+    (before Grafana's rollout, which needs it), and never replaces one that exists."""
+    import base64
+
+    env, calls = _fake_path(tmp_path)
+    if not exists:
+        env["FAKE_NO_SECRETS"] = "1"
+    proc = _run(["bash", str(DEPLOY / "scripts" / "apply.sh"), "monitoring"], env=env)
+    assert proc.returncode == 0, proc.stderr
+    secrets = [d for docs in _applied(calls) for d in docs if d.get("kind") == "Secret"]
+    log = (calls / "calls.log").read_text()
+    assert "get secret grafana-admin" in log, log
+    assert "get secret grafana-admin -o jsonpath" in proc.stderr, "the script says where the password is"
+    if exists:
+        assert secrets == [], "an existing password was replaced"
+        return
+    (secret,) = secrets
+    assert secret["metadata"]["name"] == "grafana-admin" and secret["metadata"]["namespace"] == "scalebench"
+    password = base64.b64decode(secret["data"]["admin-password"]).decode()
+    assert re.fullmatch(r"[0-9a-f]{48}", password), "not 192 random bits"
+    assert password not in log and password not in proc.stderr, "the password appeared on a command line or log"
+    applies = [i for i, docs in enumerate(_applied(calls)) if any(d.get("kind") == "Secret" for d in docs)]
+    rollout = [i for i, docs in enumerate(_applied(calls)) if find(docs, "Deployment", "grafana")]
+    assert applies[0] < rollout[0], "the Secret must exist before Grafana starts"
+    (tmp_path / "again").mkdir()
+    second = _fake_path(tmp_path / "again")
+    again = _run(["bash", str(DEPLOY / "scripts" / "apply.sh"), "monitoring"], env={**second[0], "FAKE_NO_SECRETS": "1"})
+    other = [d for docs in _applied(second[1]) for d in docs if d.get("kind") == "Secret"]
+    assert again.returncode == 0 and base64.b64decode(other[0]["data"]["admin-password"]).decode() != password
+
+
+def test_run_loadgen_script_pushes_with_basic_auth(
+    job_run_log: tuple[str, list[str]], binaries: dict[str, Path], tmp_path: Path
+) -> None:
+    """--remote-write with a password file (default: the compose stack's .secrets/prometheus-password):
+    the password goes into Secret loadgen-remote-write, mounted into every client, which pushes as
+    user scalebench with --remote-write-user/--remote-write-password-file."""
+    import base64
+
+    url = "http://host.minikube.internal:9090/api/v1/write"
+    calls = _run_loadgen_pushing_to(url, job_run_log, binaries, tmp_path, password="0123abcd" * 6)
+    applied = _applied(calls)
+    (secret,) = [d for docs in applied for d in docs if d.get("kind") == "Secret"]
+    assert secret["metadata"]["name"] == "loadgen-remote-write"
+    assert base64.b64decode(secret["data"]["password"]).decode() == "0123abcd" * 6
+    assert "0123abcd" * 6 not in (calls / "calls.log").read_text()
+    job = next(find(docs, "Job", "loadgen") for docs in applied if find(docs, "Job", "loadgen"))
+    spec = job["spec"]["template"]["spec"]
+    c = spec["containers"][0]
+    path = _arg_after(c["args"], "--remote-write-password-file")
+    assert _arg_after(c["args"], "--remote-write-user") == "scalebench", c["args"]
+    mount = next(m for m in c["volumeMounts"] if path and path.startswith(m["mountPath"] + "/"))
+    volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+    assert volume["secret"]["secretName"] == "loadgen-remote-write" and path.endswith("/password")
+    assert volume["secret"]["defaultMode"] & 0o004, "the clients run as 65532 without fsGroup: must be world-readable"
+    assert {e["name"]: e.get("value") for e in c["env"]}["LOADGEN_REMOTE_WRITE"] == url
+    validator = require_tool("kubernetes-validate")
+    rendered = tmp_path / "job.yaml"
+    rendered.write_text(yaml.safe_dump(job))
+    check = _run([validator, "--strict", "--quiet", "--kubernetes-version", K8S_VERSIONS[-1], str(rendered)])
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_run_loadgen_script_without_a_start_delay_lets_each_client_start_at_once(
+    job_run_log: tuple[str, list[str]], binaries: dict[str, Path], tmp_path: Path
+) -> None:
+    """--start-delay 0: no start_at key, so the Job's optional LOADGEN_START_AT stays unset."""
+    env, calls = _fake_path(tmp_path, binaries)
+    log = tmp_path / "pod.log"
+    log.write_text(job_run_log[0])
+    proc = _run(
+        ["bash", str(DEPLOY / "scripts" / "run-loadgen.sh"), "--start-delay", "0", "--timeout", "30",
+         "--out-dir", str(tmp_path / "reports")],
+        env={**env, "FAKE_LOG": str(log)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (applied,) = _applied(calls)
+    run_cm = next(c for c in of_kind(applied, "ConfigMap") if c["metadata"]["name"].startswith("loadgen-run"))
+    assert "start_at" not in run_cm["data"] and run_cm["data"]["scenario"] == "k8s-ramp.yaml"
 
 
 def test_run_loadgen_script_fails_when_a_report_is_missing(tmp_path: Path) -> None:
@@ -1548,6 +1963,99 @@ def test_apply_script(overlay: str, deletes_hpa: bool, tmp_path: Path) -> None:
     assert workload == render(f"overlays/{overlay}")
 
 
+# ---------------------------------------------------------------------------- network policies
+POD_KUSTOMIZATIONS = [*WORKLOAD_OVERLAYS, "base", "monitoring", "loadgen"]
+
+
+@pytest.mark.parametrize("name", POD_KUSTOMIZATIONS)
+def test_every_pod_is_selected_by_a_network_policy(name: str) -> None:
+    _assert_clean(check_every_pod_isolated, name)
+
+
+def test_prometheus_ingress_only_from_grafana_or_loadgen() -> None:
+    _assert_clean(check_prometheus_ingress_only_from_grafana_or_loadgen, "monitoring")
+
+
+def test_grafana_admin_password_comes_from_a_secret() -> None:
+    _assert_clean(check_grafana_admin_password_from_secret, "monitoring")
+
+
+OUTSIDE = Endpoint("outside (node, host, NodePort client)", None)
+API_SERVER = Endpoint("API server", None)
+KUBE_DNS = Endpoint("kube-dns", {"k8s-app": "kube-dns"}, "kube-system", {"dns": 53, "dns-tcp": 53})
+STRANGER = Endpoint("a pod of another app", {"app.kubernetes.io/name": "other"})
+
+
+@pytest.mark.parametrize("overlay", WORKLOAD_OVERLAYS)
+def test_network_policies_admit_exactly_the_stack_paths(overlay: str) -> None:
+    """Over the rendered policies of monitoring + the overlay + the loadgen Job: the paths the stack
+    needs are open (scrapes, queries, load, DNS, discovery, the NodePort on Minikube) and the
+    rest is closed: nothing but Grafana queries Prometheus, Grafana reaches nothing but
+    Prometheus (no datasource can forge requests elsewhere), metrics ports take Prometheus only."""
+    docs = [*render("monitoring"), *render(overlay), *render("loadgen")]
+    pods = {e.name.split("/")[1]: e for e in pod_endpoints(docs)}
+    prometheus, grafana, workload, loadgen = (pods[n] for n in ("prometheus", "grafana", "workload", "loadgen"))
+    minikube = overlay in MINIKUBE_OVERLAYS
+    paths = [
+        (grafana, prometheus, 9090, True),
+        (prometheus, workload, 9000, True),
+        (prometheus, loadgen, 9464, True),
+        (loadgen, workload, 8080, True),
+        (prometheus, KUBE_DNS, 53, True),
+        (grafana, KUBE_DNS, 53, True),
+        (prometheus, API_SERVER, 443, True),
+        (prometheus, API_SERVER, 8443, True),
+        (OUTSIDE, workload, 8080, minikube),
+        (workload, prometheus, 9090, False),
+        (loadgen, prometheus, 9090, False),
+        (STRANGER, prometheus, 9090, False),
+        (OUTSIDE, prometheus, 9090, False),
+        (loadgen, workload, 9000, False),
+        (STRANGER, workload, 9000, False),
+        (OUTSIDE, workload, 9000, False),
+        (STRANGER, workload, 8080, minikube),
+        (grafana, workload, 8080, False),
+        (grafana, loadgen, 9464, False),
+        (grafana, API_SERVER, 443, False),
+        (grafana, OUTSIDE, 80, False),
+        (workload, grafana, 3000, False),
+        (OUTSIDE, grafana, 3000, False),
+        (workload, loadgen, 9464, False),
+        (OUTSIDE, loadgen, 9464, False),
+    ]
+    wrong = [f"{src} -> {dst}:{port}: {'denied' if want else 'allowed'}, want {'allowed' if want else 'denied'}"
+             for src, dst, port, want in paths if may_connect(docs, src, dst, port) != want]
+    assert wrong == [], "\n".join(wrong)
+
+
+def test_network_policy_model() -> None:
+    """The model above on the cases it relies on: isolation only where a policy selects, empty
+    peers admit all, podSelector alone stays in its namespace, named ports, both directions."""
+    pod = Endpoint("p", {"app": "a"}, "ns", {"web": 80})
+    peer = Endpoint("q", {"app": "b"}, "ns")
+    far = Endpoint("r", {"app": "b"}, "other")
+
+    def policy(spec: dict) -> dict:
+        return {"kind": "NetworkPolicy", "metadata": {"name": "x", "namespace": "ns"}, "spec": spec}
+
+    assert may_connect([], peer, pod, 80)
+    deny = policy({"podSelector": {"matchLabels": {"app": "a"}}, "policyTypes": ["Ingress"]})
+    assert not may_connect([deny], peer, pod, 80)
+    assert may_connect([deny], pod, peer, 80), "an Ingress policy does not restrict egress"
+    by_pod = policy({"podSelector": {"matchLabels": {"app": "a"}},
+                     "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "b"}}}], "ports": [{"port": "web"}]}]})
+    assert may_connect([by_pod], peer, pod, 80)
+    assert not may_connect([by_pod], peer, pod, 81)
+    assert not may_connect([by_pod], far, pod, 80), "a bare podSelector admits its own namespace only"
+    assert not may_connect([by_pod], OUTSIDE, pod, 80)
+    anyone = policy({"podSelector": {"matchLabels": {"app": "a"}}, "ingress": [{"ports": [{"port": 80}]}]})
+    assert may_connect([anyone], OUTSIDE, pod, 80) and may_connect([anyone], far, pod, 80)
+    no_egress = policy({"podSelector": {"matchLabels": {"app": "b"}}, "policyTypes": ["Egress"], "egress": []})
+    assert not may_connect([no_egress], peer, pod, 80)
+    assert selects({"matchExpressions": [{"key": "app", "operator": "In", "values": ["a", "c"]}]}, {"app": "a"})
+    assert not selects({"matchExpressions": [{"key": "app", "operator": "DoesNotExist"}]}, {"app": "a"})
+
+
 # ------------------------------------------------------------------------------------ scripts
 SCRIPTS = sorted(p.name for p in (DEPLOY / "scripts").glob("*.sh") if p.name != "lib.sh")
 
@@ -1559,7 +2067,7 @@ def test_scripts_are_shellcheck_clean() -> None:
 
 
 def test_scripts_are_complete() -> None:
-    assert SCRIPTS == ["apply.sh", "build-load.sh", "minikube-up.sh", "run-loadgen.sh", "teardown.sh"]
+    assert SCRIPTS == ["apply.sh", "build-load.sh", "minikube-up.sh", "run-loadgen.sh", "teardown.sh", "tls-secret.sh"]
     for name in SCRIPTS:
         text = (DEPLOY / "scripts" / name).read_text()
         assert text.startswith("#!/usr/bin/env bash\n"), name
@@ -1581,8 +2089,13 @@ def test_script_help(script: str) -> None:
         ("apply.sh", ["single", "hpa"], "one OVERLAY only"),
         ("apply.sh", ["--force", "single"], "unknown option: --force"),
         ("run-loadgen.sh", ["--timeout", "ten"], "--timeout is a number of seconds"),
+        ("run-loadgen.sh", ["--start-delay", "soon"], "--start-delay is a number of seconds"),
+        ("run-loadgen.sh", ["--start-delay", "7200"], "--start-delay is a number of seconds up to 3600"),
         ("run-loadgen.sh", ["--scenario", "../../etc/passwd"], "--scenario is a file name"),
         ("run-loadgen.sh", ["--remote-write", "prom:9090"], "--remote-write is an http:// or https:// URL"),
+        ("run-loadgen.sh", ["--remote-write-password-file", "/etc/hostname"], "--remote-write-password-file needs --remote-write"),
+        ("run-loadgen.sh", ["--remote-write", "http://p:9090/api/v1/write", "--remote-write-password-file", "/nonexistent"],
+         "no password in '/nonexistent'"),
         ("run-loadgen.sh", ["--scenario", "no-such-scenario.yaml"], "no scenario no-such-scenario.yaml"),
         ("minikube-up.sh", ["--cpus"], "--cpus needs a value"),
         ("build-load.sh", ["--push"], "unknown argument: --push"),

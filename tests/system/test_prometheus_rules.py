@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import IN_CI, ROOT, figure, require_tool
+from conftest import IN_CI, ROOT, figure, require_tool, seeded_images
 from dashboard_queries import (
     DASHBOARD_PROVIDER_FILE,
     DATASOURCES_FILE,
@@ -238,15 +238,19 @@ def test_dashboard_conventions(dashboards):
 def test_config_and_rules_load_in_the_compose_image():
     """The same files under the Prometheus image docker-compose.yml pins (3.x while Debian ships 2.x).
 
-    Where no registry is reachable (CI), that tag is a local stand-in built by .ci/seed-images.sh
-    from Debian's package and labelled `io.scalebench.stand-in`: then this checks Debian's version
-    again, and says so in its figure, rather than claiming 3.x."""
+    Where no registry is reachable (CI), the tag is absent and .ci/seed-images.sh's stand-in,
+    under its own name (scalebench-seed/prometheus:...) and labelled `io.scalebench.stand-in`, is
+    used instead: then this checks Debian's version again, and says so in its figure, rather than
+    claiming 3.x."""
     compose_file = ROOT / "docker-compose.yml"
     if not compose_file.exists():
         pytest.skip("no docker-compose.yml")
     image = yaml.safe_load(compose_file.read_text())["services"]["prometheus"]["image"]
     docker = require_tool("docker")
     present = subprocess.run([docker, "image", "inspect", image], capture_output=True, timeout=60)
+    if present.returncode != 0:
+        image = seeded_images()["PROMETHEUS_IMAGE"]
+        present = subprocess.run([docker, "image", "inspect", image], capture_output=True, timeout=60)
     if present.returncode != 0:
         # Never pulled here: the test must not need the network. `docker pull` it to run this.
         pytest.skip(f"image {image} is not available locally")

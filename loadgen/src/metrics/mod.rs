@@ -22,6 +22,17 @@ pub const DURATION_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
+/// With `--watch`, the figures of the run's last scale event (set when the run ends; NaN when
+/// that event never reached the figure; see [`crate::analysis::scale_events`]): seconds from the
+/// desired count rising to the new pods ready, to the first response from a new backend, and
+/// until p99 was back under its threshold.
+pub const SCALE_EVENT_TIME_TO_READY: &str = "loadgen_scale_event_time_to_ready_seconds";
+pub const SCALE_EVENT_TIME_TO_FIRST_RESPONSE: &str =
+    "loadgen_scale_event_time_to_first_response_seconds";
+pub const SCALE_EVENT_RECOVERY: &str = "loadgen_scale_event_recovery_seconds";
+/// With `--watch`, how many scale events the run saw.
+pub const SCALE_EVENTS: &str = "loadgen_scale_events";
+
 /// Delegates to a shared recorder (so it can be global and local at once).
 struct Shared(Arc<PrometheusRecorder>);
 
@@ -285,6 +296,28 @@ impl RunMetrics {
                 )
             })
             .clone()
+    }
+
+    /// Publishes the scale events of a finished run: their count, and the figures of the last
+    /// one. A figure the last event never reached (pods never ready, no new backend answered, p99
+    /// never recovered) is NaN, not an older event's value: "never" is the finding.
+    pub fn record_scale_events(&self, events: &[crate::analysis::ScaleEvent]) {
+        let Some(r) = &self.recorder else {
+            return;
+        };
+        let set =
+            |name: &'static str, v: f64| r.register_gauge(&Key::from_name(name), &META).set(v);
+        set(SCALE_EVENTS, events.len() as f64);
+        let Some(last) = events.last() else {
+            return;
+        };
+        let or_nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
+        set(SCALE_EVENT_TIME_TO_READY, or_nan(last.time_to_ready_s));
+        set(
+            SCALE_EVENT_TIME_TO_FIRST_RESPONSE,
+            or_nan(last.time_to_first_new_backend_s),
+        );
+        set(SCALE_EVENT_RECOVERY, or_nan(last.recovery_s));
     }
 
     /// `loadgen_connection_closes_total{reason}`.

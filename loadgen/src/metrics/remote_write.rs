@@ -170,10 +170,103 @@ pub fn decode(body: &[u8]) -> Result<WriteRequest, String> {
     <WriteRequest as prost::Message>::decode(raw.as_slice()).map_err(|e| format!("protobuf: {e}"))
 }
 
+/// Longest a push may take, from connecting to the end of the response body, unless
+/// `--remote-write-timeout` says otherwise: the final push happens before the report is written,
+/// so a receiver that stalls must not hold the run.
+pub const DEFAULT_PUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most bytes of a response body read: it only serves the error message, and a receiver that
+/// answers with an endless body must not grow memory.
+pub const MAX_RESPONSE_BYTES: usize = 64 << 10;
+
+/// Largest credential file read (a password or a token is a line, not a file of megabytes).
+const MAX_SECRET_BYTES: u64 = 64 << 10;
+
+/// A password or token. Its `Debug` never shows the value, so neither logs nor errors can.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl Secret {
+    /// Reads a secret from `path`: the first line, without its line ending. The error names the
+    /// flag and the file, never the content.
+    pub fn from_file(flag: &str, path: &std::path::Path) -> Result<Self, String> {
+        let cannot = |why: String| format!("cannot read {flag} {}: {why}", path.display());
+        let text = crate::limits::read_to_string(&path.to_string_lossy(), MAX_SECRET_BYTES)
+            .map_err(|e| cannot(e.to_string()))?;
+        let line = text
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches('\r');
+        if line.is_empty() {
+            return Err(cannot("the file is empty".into()));
+        }
+        Ok(Self(line.to_string()))
+    }
+}
+
+/// How a push authenticates (Prometheus' `remote_write` `basic_auth` or `authorization`).
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    Basic { user: String, password: Secret },
+    Bearer(Secret),
+}
+
+impl Credentials {
+    /// From the flags: `--remote-write-user` with `--remote-write-password-file`, or
+    /// `--remote-write-bearer-token-file`, or none (clap rejects other combinations).
+    pub fn from_flags(
+        user: Option<&str>,
+        password_file: Option<&std::path::Path>,
+        bearer_token_file: Option<&std::path::Path>,
+    ) -> Result<Option<Self>, String> {
+        match (user, password_file, bearer_token_file) {
+            (None, None, None) => Ok(None),
+            (Some(user), Some(pw), None) => Ok(Some(Self::Basic {
+                user: user.to_string(),
+                password: Secret::from_file("--remote-write-password-file", pw)?,
+            })),
+            (None, None, Some(token)) => Ok(Some(Self::Bearer(Secret::from_file(
+                "--remote-write-bearer-token-file",
+                token,
+            )?))),
+            _ => Err(
+                "use --remote-write-user with --remote-write-password-file, or \
+                      --remote-write-bearer-token-file alone"
+                    .into(),
+            ),
+        }
+    }
+
+    /// The `Authorization` header, marked sensitive so HTTP tooling does not print it.
+    fn header(&self) -> Result<http::HeaderValue, String> {
+        use base64::Engine as _;
+        let text = match self {
+            Self::Basic { user, password } => format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", password.0))
+            ),
+            Self::Bearer(token) => format!("Bearer {}", token.0),
+        };
+        let mut v = http::HeaderValue::from_str(&text)
+            .map_err(|_| "remote-write credentials hold characters not allowed in a header")?;
+        v.set_sensitive(true);
+        Ok(v)
+    }
+}
+
 /// Pushes to one remote-write endpoint.
 #[derive(Clone)]
 pub struct Pusher {
     url: http::Uri,
+    authorization: Option<http::HeaderValue>,
+    timeout: Duration,
     client: Client<
         hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
         Full<Bytes>,
@@ -182,7 +275,14 @@ pub struct Pusher {
 
 impl std::fmt::Debug for Pusher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pusher").field("url", &self.url).finish()
+        f.debug_struct("Pusher")
+            .field("url", &self.url)
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "<redacted>"),
+            )
+            .field("timeout", &self.timeout)
+            .finish()
     }
 }
 
@@ -214,7 +314,24 @@ impl Pusher {
             .enable_http1()
             .build();
         let client = Client::builder(TokioExecutor::new()).build(connector);
-        Ok(Self { url: uri, client })
+        Ok(Self {
+            url: uri,
+            authorization: None,
+            timeout: DEFAULT_PUSH_TIMEOUT,
+            client,
+        })
+    }
+
+    /// Authenticates every push with `creds`.
+    pub fn with_credentials(mut self, creds: Option<&Credentials>) -> Result<Self, String> {
+        self.authorization = creds.map(Credentials::header).transpose()?;
+        Ok(self)
+    }
+
+    /// Bounds each push, response body included, to `timeout`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// Sends the exposition text as one write request.
@@ -226,7 +343,7 @@ impl Pusher {
         let series = parse_exposition(text, ts);
         let n = series.len();
         let body = encode(&WriteRequest { timeseries: series });
-        let req = http::Request::post(self.url.clone())
+        let mut req = http::Request::post(self.url.clone())
             .header(http::header::CONTENT_TYPE, "application/x-protobuf")
             .header(http::header::CONTENT_ENCODING, "snappy")
             .header("x-prometheus-remote-write-version", "0.1.0")
@@ -236,17 +353,29 @@ impl Pusher {
             )
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| e.to_string())?;
-        let resp = tokio::time::timeout(Duration::from_secs(10), self.client.request(req))
-            .await
-            .map_err(|_| "remote write timed out after 10s".to_string())?
-            .map_err(|e| format!("remote write failed: {e}"))?;
-        let status = resp.status();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
+        if let Some(auth) = &self.authorization {
+            req.headers_mut()
+                .insert(http::header::AUTHORIZATION, auth.clone());
+        }
+        let (status, body) = tokio::time::timeout(self.timeout, async {
+            let resp = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| format!("remote write failed: {e}"))?;
+            let status = resp.status();
+            Ok::<_, String>((
+                status,
+                read_capped(resp.into_body(), MAX_RESPONSE_BYTES).await,
+            ))
+        })
+        .await
+        .map_err(|_| {
+            format!(
+                "remote write timed out after {}",
+                humantime::format_duration(self.timeout)
+            )
+        })??;
         if !status.is_success() {
             return Err(format!(
                 "remote write got {status}: {}",
@@ -255,6 +384,27 @@ impl Pusher {
         }
         Ok(n)
     }
+}
+
+/// Reads at most `cap` bytes of `body` (the rest is left unread and the connection dropped); a
+/// body that fails midway yields what arrived.
+async fn read_capped<B>(mut body: B, cap: usize) -> Vec<u8>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
+    let mut out = Vec::new();
+    while out.len() < cap {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    let take = data.len().min(cap - out.len());
+                    out.extend_from_slice(&data[..take]);
+                }
+            }
+            Some(Err(_)) | None => break,
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -277,5 +427,26 @@ mod tests {
         );
         let req = WriteRequest { timeseries: s };
         assert_eq!(decode(&encode(&req)).unwrap(), req);
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("token");
+        std::fs::write(&f, "hunter2\n").unwrap();
+        let creds = Credentials::from_flags(Some("u"), Some(&f), None).unwrap();
+        let pusher = Pusher::new("http://127.0.0.1:9/w")
+            .unwrap()
+            .with_credentials(creds.as_ref())
+            .unwrap();
+        for text in [format!("{creds:?}"), format!("{pusher:?}")] {
+            assert!(!text.contains("hunter2"), "{text}");
+            assert!(text.contains("redacted"), "{text}");
+        }
+        let bearer = Credentials::from_flags(None, None, Some(&f))
+            .unwrap()
+            .unwrap();
+        assert_eq!(bearer.header().unwrap(), "Bearer hunter2");
+        assert!(bearer.header().unwrap().is_sensitive());
     }
 }

@@ -46,6 +46,9 @@ pub fn table(names: &[String], runs: &[RunReport]) -> String {
         "success",
         "vs first",
         "max replicas",
+        "to ready",
+        "to new backend",
+        "p99 recovery",
     ]);
     let Some(base) = runs.first() else {
         return String::new();
@@ -90,6 +93,9 @@ pub fn table(names: &[String], runs: &[RunReport]) -> String {
                     .and_then(|x| x.summary.max_replicas)
                     .map_or("-".into(), |m| m.to_string()),
             ),
+            right(first_event(r, |e| e.time_to_ready_s)),
+            right(first_event(r, |e| e.time_to_first_new_backend_s)),
+            right(first_event(r, |e| e.recovery_s)),
         ]);
     }
     t.to_string()
@@ -138,6 +144,15 @@ pub fn phase_table(names: &[String], runs: &[RunReport]) -> Option<String> {
         }
     }
     Some(t.to_string())
+}
+
+/// A figure of a run's first scale event: `4.5s`, `never` (the event happened, the figure did
+/// not), or `-` (no scale event).
+fn first_event(r: &RunReport, f: impl Fn(&crate::analysis::ScaleEvent) -> Option<f64>) -> String {
+    match r.scale_events.first() {
+        None => "-".into(),
+        Some(e) => f(e).map_or_else(|| "never".into(), |v| format!("{v:.1}s")),
+    }
 }
 
 #[cfg(test)]
@@ -220,5 +235,40 @@ mod tests {
         let first = t.lines().find(|l| l.contains("docker.json")).unwrap();
         let cells: Vec<&str> = first.split('┆').map(str::trim).collect();
         assert_eq!(cells[at("duration") + 1], "x1.00 (=)", "{t}");
+    }
+
+    #[test]
+    fn scale_costs_of_the_first_event_are_columns_per_run() {
+        let names = ["docker.json".to_string(), "k8s-hpa.json".to_string()];
+        let mut hpa = run(240.0, 1250.0);
+        hpa.scale_events.push(crate::analysis::ScaleEvent {
+            t_s: 10.0,
+            to_replicas: 3,
+            time_to_ready_s: Some(4.5),
+            time_to_first_new_backend_s: Some(5.0),
+            recovery_s: None,
+            ..Default::default()
+        });
+        let t = table(&names, &[run(600.0, 500.0), hpa]);
+        let header: Vec<&str> = t
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split(['┆', '│'])
+            .map(str::trim)
+            .collect();
+        let at = |name: &str| header.iter().position(|c| c.contains(name)).unwrap();
+        let cells = |run: &str| -> Vec<String> {
+            let row = t.lines().find(|l| l.contains(run)).unwrap();
+            row.split(['┆', '│'])
+                .map(|c| c.trim().to_string())
+                .collect()
+        };
+        let hpa = cells("k8s-hpa.json");
+        assert_eq!(hpa[at("to ready")], "4.5s", "{t}");
+        assert_eq!(hpa[at("to new backend")], "5.0s", "{t}");
+        assert_eq!(hpa[at("p99 recovery")], "never", "{t}");
+        let docker = cells("docker.json");
+        assert_eq!(docker[at("to ready")], "-", "{t}");
     }
 }

@@ -31,6 +31,8 @@ pub mod colors {
     pub const CURRENT: &str = "#bcbd22";
     pub const CPU: &str = "#393b79";
     pub const PER_REPLICA: &str = "#637939";
+    /// Scale events marked on the time axis.
+    pub const MARKER: &str = "#555555";
     /// The single run's line on the latency-by-percentile chart.
     pub const PERCENTILES: &str = "#6b6ecf";
     /// One colour per run on the comparison page (cycled, dashed after the first round).
@@ -434,6 +436,13 @@ fn summary_section(r: &RunReport) -> String {
         }
         out.push_str("</tbody></table>");
     }
+    if !r.warnings.is_empty() {
+        out.push_str("<div class=\"warn\" id=\"spread-warnings\">");
+        for w in &r.warnings {
+            let _ = write!(out, "<p>{}</p>", escape(w));
+        }
+        out.push_str("</div>");
+    }
     let g = &r.generator;
     if g.limited_by_generator || !g.warnings.is_empty() {
         out.push_str("<div class=\"warn\">");
@@ -531,6 +540,57 @@ fn detail_tables(r: &RunReport) -> String {
     out
 }
 
+/// The scale events of a run as chart markers: `↑3` where the desired count rose to 3.
+fn scale_markers(r: &RunReport) -> Vec<(f64, String)> {
+    r.scale_events
+        .iter()
+        .map(|e| (e.t_s, format!("\u{2191}{}", e.to_replicas)))
+        .collect()
+}
+
+/// What each scale-out cost (definitions in docs/autoscaling-cost.md).
+fn scale_events_table(r: &RunReport) -> String {
+    if r.scale_events.is_empty() {
+        return String::new();
+    }
+    let secs = |v: Option<f64>| v.map_or("never".to_string(), |v| format!("{v:.1} s"));
+    let window = |w: Option<&crate::analysis::WindowStats>| {
+        w.map_or("–".to_string(), |w| {
+            format!("{} / {}", num(w.p50_ms), num(w.p99_ms))
+        })
+    };
+    let mut out = String::from(
+        "<h3>Scale events</h3><table id=\"scale-events\"><thead><tr><th class=\"l\">at</th>\
+         <th class=\"l\">replicas</th><th>to ready</th><th>to first new backend</th>\
+         <th>p99 recovered</th><th>failed (shed)</th><th>p50 / p99 ms before</th>\
+         <th>during</th><th>after</th></tr></thead><tbody>",
+    );
+    for e in &r.scale_events {
+        let threshold = e
+            .recovery_threshold_ms
+            .map_or(String::new(), |t| format!(" (&le; {} ms)", num(t)));
+        let _ = write!(
+            out,
+            "<tr><td class=\"l\">{:.1} s</td><td class=\"l\">{} &rarr; {}</td><td>{}</td><td>{}</td>\
+             <td>{}{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            e.t_s,
+            e.from_replicas.map_or("–".to_string(), |v| v.to_string()),
+            e.to_replicas,
+            secs(e.time_to_ready_s),
+            secs(e.time_to_first_new_backend_s),
+            secs(e.recovery_s),
+            threshold,
+            e.failed_during,
+            e.shed_during,
+            window(e.before.as_ref()),
+            window(e.during.as_ref()),
+            window(e.after.as_ref()),
+        );
+    }
+    out.push_str("</tbody></table>");
+    out
+}
+
 fn throughput_chart(r: &RunReport, end: f64) -> String {
     let mut series = vec![Series::line(
         "throughput",
@@ -557,6 +617,7 @@ fn throughput_chart(r: &RunReport, end: f64) -> String {
         x_end: end,
         bands: phase_bands(r),
         series,
+        markers: scale_markers(r),
         ..Chart::default()
     })
 }
@@ -642,6 +703,7 @@ fn errors_chart(r: &RunReport, end: f64) -> String {
                 .map(|p| (p.t_s, p.failures as f64 / p.width(w)))
                 .collect(),
         )],
+        markers: scale_markers(r),
         ..Chart::default()
     })
 }
@@ -658,6 +720,7 @@ fn latency_over_time_chart(r: &RunReport, end: f64) -> String {
             Series::line("p99", colors::P99, latency_points(r, |p| p.p99_ms)),
             Series::line("max", colors::MAX, latency_points(r, |p| p.max_ms)).dashed(true),
         ],
+        markers: scale_markers(r),
         ..Chart::default()
     })
 }
@@ -708,6 +771,7 @@ fn replica_section(r: &RunReport, t: &ReplicaTimeline, end: f64) -> String {
             bands: phase_bands(r),
             series,
             integer_y: true,
+            markers: scale_markers(r),
             ..Chart::default()
         }));
     }
@@ -768,6 +832,7 @@ fn replica_section(r: &RunReport, t: &ReplicaTimeline, end: f64) -> String {
             .map_or("–".to_string(), |v| format!("{v} %")),
         mean_pr,
     );
+    out.push_str(&scale_events_table(r));
     out.push_str("</section>");
     out
 }
@@ -935,6 +1000,8 @@ struct Chart {
     x_axis: XAxis,
     /// Phases of the run (name, start, end in seconds), shaded on time charts.
     bands: Vec<(String, f64, f64)>,
+    /// Vertical marks on the time axis: (t_s, label), e.g. the scale events.
+    markers: Vec<(f64, String)>,
 }
 
 /// A row per phase (the shape of the classic write-ups: load level, rps, mean, success).
@@ -1165,6 +1232,23 @@ fn line_chart(c: &Chart) -> String {
         MT + ph / 2.0,
         escape(&c.y_label)
     );
+    for (t, label) in &c.markers {
+        if !t.is_finite() || *t < x_min || *t > x_max {
+            continue;
+        }
+        let x = sx(*t);
+        let _ = write!(
+            out,
+            "<g class=\"marker\" data-t=\"{t:.3}\"><title>{}</title><line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{MT}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"1.5\" stroke-dasharray=\"3 3\"/><text x=\"{:.1}\" y=\"{}\" fill=\"{}\">{}</text></g>",
+            escape(label),
+            MT + ph,
+            colors::MARKER,
+            x + 3.0,
+            MT + 11.0,
+            colors::MARKER,
+            escape(label),
+        );
+    }
     for s in &c.series {
         let n: usize = s.segments.iter().map(Vec::len).sum();
         let dash = if s.dashed {

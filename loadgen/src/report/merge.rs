@@ -183,6 +183,14 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
                 .unwrap_or_default();
             let el = hist::decode(&what(&e.name), &h.latency)?;
             let es = hist::decode(&what(&e.name), &h.service_time)?;
+            // Each endpoint holds two full histograms: the cap bounds the merge's memory.
+            if eps.len() >= crate::limits::MAX_ENDPOINTS && !eps.iter().any(|x| x.0.name == e.name)
+            {
+                return Err(ReportError::Invalid(format!(
+                    "the merged reports name more than {} endpoints",
+                    crate::limits::MAX_ENDPOINTS
+                )));
+            }
             match eps.iter_mut().find(|(x, _, _)| x.name == e.name) {
                 Some((acc, l, sv)) => {
                     add(&mut acc.requests, e.requests, "endpoint requests")?;
@@ -298,7 +306,7 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
         .filter(|(k, v)| reports.iter().all(|r| r.labels.get(*k) == Some(*v)))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    Ok(RunReport {
+    let mut merged = RunReport {
         schema_version: SCHEMA_VERSION,
         tool: first.tool.clone(),
         run: reports
@@ -367,9 +375,22 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
                 x.record_throughput(&throughput);
                 x
             }),
+        scale_events: Vec::new(),
+        warnings: Vec::new(),
         connections: conns,
         start_spread_s: Some(start_spread_s),
-    })
+    };
+    // Scale events and spread warnings are recomputed from the merged series (all workers'
+    // traffic) and the first watched timeline, with the recovery threshold the runs were given.
+    let cfg = crate::analysis::ScaleCostConfig {
+        recovery_p99_ms: reports
+            .iter()
+            .flat_map(|r| &r.scale_events)
+            .find(|e| e.recovery_threshold_given)
+            .and_then(|e| e.recovery_threshold_ms),
+    };
+    crate::analysis::analyse(&mut merged, &cfg);
+    Ok(merged)
 }
 
 fn hist_err(e: hdrhistogram::errors::AdditionError) -> ReportError {
@@ -417,6 +438,7 @@ fn merge_series(reports: &[RunReport], start_ms: u64) -> Vec<TimePoint> {
                     b.target_rate += p.target_rate;
                     b.active_users = b.active_users.saturating_add(p.active_users);
                     b.in_flight = b.in_flight.saturating_add(p.in_flight);
+                    b.shed = b.shed.saturating_add(p.shed);
                     crate::stats::add_backends(&mut b.backends, &p.backends);
                 }
                 None => {
@@ -609,5 +631,58 @@ mod tests {
         for p in &m.timeseries {
             assert_eq!(p.backends.values().sum::<u64>(), p.requests);
         }
+    }
+
+    /// Two workers of one watched run: the merged report's scale events come from the added
+    /// series (the new backend only one worker saw counts) and the first worker's timeline, with
+    /// the recovery threshold the workers were given.
+    #[test]
+    fn merge_recomputes_scale_events_from_the_merged_series() {
+        use crate::watch::{ReplicaSample, ReplicaTimeline};
+        let ready = |t_s: f64, desired: i32, ready: i32| ReplicaSample {
+            t_s,
+            desired: Some(desired),
+            ready: Some(ready),
+            ..Default::default()
+        };
+        let timeline = ReplicaTimeline {
+            samples: vec![ready(0.0, 1, 1), ready(5.0, 3, 1), ready(7.0, 3, 3)],
+            ..Default::default()
+        };
+        let worker = |run: &str, new_backend: &str| {
+            let mut r = report(run, 0);
+            r.timeseries = (0..10)
+                .map(|t| {
+                    let b = if t < 8 { "pod-a" } else { new_backend };
+                    let mut p = point(f64::from(t), &[(b, 20)]);
+                    p.requests = 20;
+                    p.p50_ms = 5.0;
+                    p.p99_ms = if (5..8).contains(&t) { 300.0 } else { 10.0 };
+                    p
+                })
+                .collect();
+            r.replicas = Some(timeline.clone());
+            r.scale_events = vec![crate::analysis::ScaleEvent {
+                recovery_threshold_ms: Some(50.0),
+                recovery_threshold_given: true,
+                ..Default::default()
+            }];
+            r
+        };
+        let m = merge(&[worker("a", "pod-b"), worker("b", "pod-c")]).unwrap();
+        let [e] = m.scale_events.as_slice() else {
+            panic!("{:#?}", m.scale_events)
+        };
+        assert_eq!((e.t_s, e.time_to_ready_s), (5.0, Some(2.0)));
+        assert_eq!(e.time_to_first_new_backend_s, Some(4.0));
+        assert_eq!(
+            (e.recovery_threshold_ms, e.recovery_s),
+            (Some(50.0), Some(3.0))
+        );
+        assert_eq!(
+            e.during.as_ref().unwrap().requests,
+            120,
+            "both workers' requests"
+        );
     }
 }

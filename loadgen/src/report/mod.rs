@@ -88,6 +88,13 @@ pub struct RunReport {
     /// Replica timeline recorded with `--watch` (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<crate::watch::ReplicaTimeline>,
+    /// With `--watch`: each scale-out and what it cost (see [`crate::analysis::scale_events`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scale_events: Vec<crate::analysis::ScaleEvent>,
+    /// Findings about the target, not the generator: with `--watch`, load pinned to fewer pods
+    /// than are ready, or spread unevenly over them (see [`crate::analysis::spread`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// The connection lifetime in force and what it cost (docs/connections.md).
     #[serde(default)]
     pub connections: ConnectionStats,
@@ -270,6 +277,9 @@ pub struct TimePoint {
     /// Users active (closed loop) or requests in flight (open loop) at the bucket end.
     pub active_users: u64,
     pub in_flight: u64,
+    /// Responses 503 in the bucket (shed by the workload or a proxy); also in `failures`.
+    #[serde(default)]
+    pub shed: u64,
     /// `x-served-by` value -> requests completed in the bucket (they add up to at most
     /// `requests`: responses without the header are not counted). Shows when new replicas start
     /// taking traffic, which the run-wide `summary.backends` cannot.
@@ -415,23 +425,15 @@ pub enum ReportError {
 }
 
 impl RunReport {
-    /// Reads and version-checks a report file (`-` = stdin).
+    /// Reads and version-checks a report file (`-` = stdin), at most
+    /// [`MAX_REPORT_BYTES`](crate::limits::MAX_REPORT_BYTES).
     pub fn load(path: &str) -> Result<Self, ReportError> {
-        let text = if path == "-" {
-            let mut s = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|source| {
-                ReportError::Io {
-                    path: path.into(),
-                    source,
-                }
-            })?;
-            s
-        } else {
-            std::fs::read_to_string(path).map_err(|source| ReportError::Io {
+        let text = crate::limits::read_to_string(path, crate::limits::MAX_REPORT_BYTES).map_err(
+            |source| ReportError::Io {
                 path: path.into(),
                 source,
-            })?
-        };
+            },
+        )?;
         Self::from_json(path, &text)
     }
 
@@ -459,10 +461,12 @@ impl RunReport {
                 )));
             }
         }
-        serde_json::from_str(text).map_err(|source| ReportError::Json {
+        let report: Self = serde_json::from_str(text).map_err(|source| ReportError::Json {
             path: origin.into(),
             source,
-        })
+        })?;
+        hist::check_report(origin, &report)?;
+        Ok(report)
     }
 
     /// Writes the report as pretty JSON to `path` (`-` = stdout; a reader that closes the pipe

@@ -207,6 +207,12 @@ pub fn render(r: &RunReport) -> String {
     {
         let _ = write!(out, "{}", scale_out(&rep.summary));
     }
+    if !r.scale_events.is_empty() {
+        let _ = write!(out, "{}", scale_events(&r.scale_events));
+    }
+    for w in &r.warnings {
+        let _ = writeln!(out, "WARNING: {w}");
+    }
     if let Some(rep) = &r.replicas {
         for w in &rep.warnings {
             let _ = writeln!(out, "WARNING (--watch {}): {w}", rep.target);
@@ -301,6 +307,51 @@ fn scale_out(s: &crate::watch::ScaleOutSummary) -> String {
         );
     }
     out
+}
+
+/// `p50/p99` of a window around a scale event.
+fn window(w: Option<&crate::analysis::WindowStats>) -> String {
+    w.map_or_else(
+        || "-".into(),
+        |w| format!("{}/{}", ms(w.p50_ms), ms(w.p99_ms)),
+    )
+}
+
+/// What each scale-out cost: one row per event (definitions in docs/autoscaling-cost.md).
+fn scale_events(events: &[crate::analysis::ScaleEvent]) -> String {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    t.set_header(vec![
+        "scale event",
+        "replicas",
+        "to ready",
+        "to new backend",
+        "p99 recovered",
+        "failed (shed)",
+        "p50/p99 before",
+        "during",
+        "after",
+    ]);
+    for e in events {
+        let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
+        let recovered = match (e.recovery_s, e.recovery_threshold_ms) {
+            (Some(r), Some(th)) => format!("{r:.1}s (<= {})", ms(th)),
+            (None, Some(th)) => format!("never (<= {})", ms(th)),
+            _ => "-".into(),
+        };
+        t.add_row(vec![
+            Cell::new(format!("at {:.1}s", e.t_s)),
+            Cell::new(format!("{} -> {}", opt(e.from_replicas), e.to_replicas)),
+            right(secs(e.time_to_ready_s)),
+            right(secs(e.time_to_first_new_backend_s)),
+            right(recovered),
+            right(format!("{} ({})", num(e.failed_during), num(e.shed_during))),
+            right(window(e.before.as_ref())),
+            right(window(e.during.as_ref())),
+            right(window(e.after.as_ref())),
+        ]);
+    }
+    format!("{t}\n")
 }
 
 fn kv(m: &std::collections::BTreeMap<String, u64>) -> String {

@@ -264,7 +264,11 @@ impl Scenario {
     /// Loads a scenario file; the format follows the extension (`.toml`, else YAML).
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        let text = crate::limits::read_to_string(
+            &path.to_string_lossy(),
+            crate::limits::MAX_SCENARIO_BYTES,
+        )
+        .map_err(|e| ScenarioError {
             file: file.clone(),
             line: 0,
             column: 0,
@@ -488,6 +492,16 @@ fn compile(spec: ScenarioSpec) -> Result<Scenario, CompileError> {
             weight,
             steps,
         });
+    }
+    if endpoints.len() > crate::limits::MAX_ENDPOINTS {
+        return Err(CompileError::new(
+            format!(
+                "the scenario names {} distinct requests; loadgen handles at most {}",
+                endpoints.len(),
+                crate::limits::MAX_ENDPOINTS
+            ),
+            &["requests"],
+        ));
     }
     for (v, at) in used {
         if !captured.contains(&v) {

@@ -33,6 +33,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub use target::WatchTarget;
+#[cfg(test)]
+pub(crate) use timeline::test_sample;
 pub use timeline::{PerReplicaPoint, ReplicaSample, ReplicaTimeline, ScaleOutSummary};
 
 use runner::Recorder;

@@ -198,20 +198,24 @@ impl ScaleOutSummary {
     }
 }
 
+/// A sample for unit tests: `desired` pods asked for (Deployment and HPA agree), `ready` of them ready.
+#[cfg(test)]
+pub(crate) fn test_sample(t_s: f64, desired: i32, ready: i32) -> ReplicaSample {
+    ReplicaSample {
+        t_s,
+        desired: Some(desired),
+        current: Some(desired),
+        ready: Some(ready),
+        hpa_desired: Some(desired),
+        cpu_utilization_percent: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn s(t_s: f64, desired: i32, ready: i32) -> ReplicaSample {
-        ReplicaSample {
-            t_s,
-            desired: Some(desired),
-            current: Some(desired),
-            ready: Some(ready),
-            hpa_desired: Some(desired),
-            cpu_utilization_percent: None,
-        }
-    }
+    use super::test_sample as s;
 
     fn timeline(samples: Vec<ReplicaSample>) -> ReplicaTimeline {
         ReplicaTimeline {

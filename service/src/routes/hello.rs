@@ -218,7 +218,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dropped_request_stops_its_job_early() {
-        let pool = CpuPool::new(1, 0, Metrics::new("test", 1.0));
+        let pool = CpuPool::new(1, 0, Duration::from_secs(60), Metrics::new("test", 1.0));
         let (tx, rx) = std::sync::mpsc::channel();
         let request = pool.run(move |cancel| tx.send(factor_job(WORST_N, cancel)).unwrap());
         // The request times out (the timeout middleware drops it the same way).

@@ -56,8 +56,11 @@ pub struct Info {
     pub worker_threads: usize,
     /// CPU-bound jobs that may run at once.
     pub cpu_workers: usize,
-    /// CPU-bound jobs that may wait for a slot; beyond that they are shed with 503.
+    /// Hard cap on CPU-bound jobs waiting for a slot; beyond that they are shed with 503.
     pub cpu_queue: usize,
+    /// Longest estimated (and actual) wait for a CPU slot before a CPU job is shed with 503
+    /// (`--queue-delay-budget`), in milliseconds.
+    pub queue_delay_budget_ms: u64,
     /// CPUs the process may use, as it sees them (fractional for cgroup quotas).
     pub cpu_quota_cores: f64,
     pub cpu_quota_source: QuotaSource,
@@ -74,6 +77,8 @@ pub async fn info(State(state): State<AppState>) -> Json<Info> {
         worker_threads: tokio::runtime::Handle::current().metrics().num_workers(),
         cpu_workers: state.pool.size(),
         cpu_queue: state.pool.queue_limit(),
+        queue_delay_budget_ms: u64::try_from(state.pool.queue_delay_budget().as_millis())
+            .unwrap_or(u64::MAX),
         cpu_quota_cores: i.cpu_quota.cores,
         cpu_quota_source: i.cpu_quota.source,
         max_in_flight: i.max_in_flight,

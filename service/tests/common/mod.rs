@@ -89,6 +89,35 @@ impl TestApp {
     }
 
     /// Value of the series with exactly these labels (order-insensitive).
+    /// `http_server_rejected_requests_total{reason}`.
+    pub async fn rejected(&self, reason: &str) -> Option<f64> {
+        self.metric("http_server_rejected_requests_total", &[("reason", reason)])
+            .await
+    }
+
+    /// `total` GETs of `path`, each sent once all of them (and any other party of `barrier`)
+    /// have reached `barrier`; each gives its response and how long it took.
+    pub fn gets_released_together(
+        &self,
+        path: &str,
+        total: usize,
+        barrier: std::sync::Arc<tokio::sync::Barrier>,
+    ) -> Vec<JoinHandle<(reqwest::Response, Duration)>> {
+        (0..total)
+            .map(|_| {
+                let client = self.client.clone();
+                let url = self.url(path);
+                let barrier = barrier.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let start = Instant::now();
+                    let response = client.get(url).send().await.unwrap();
+                    (response, start.elapsed())
+                })
+            })
+            .collect()
+    }
+
     pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         find_metric(&self.metrics_text().await, name, labels)
     }

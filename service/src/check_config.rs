@@ -1,0 +1,156 @@
+//! `workload check-config`: the preparatory step that runs before the server takes traffic (a
+//! Kubernetes initContainer, a compose one-shot service the workload waits for).
+//!
+//! It runs the checks the server would otherwise fail on only after it was scheduled, started
+//! and probed: the typed settings ([`Config::validate`]), the log filter, the OTLP endpoint, and
+//! that both listeners can be bound in this environment (a port below 1024 without
+//! `CAP_NET_BIND_SERVICE`, an address the pod does not own). Every problem is reported, not
+//! only the first, each on its own line, so one look at the step's log says what to fix.
+
+use std::net::{SocketAddr, TcpListener};
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::Config;
+
+/// One setting or environment property that would keep the server from serving.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum Problem {
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("--log / WORKLOAD_LOG {filter:?} is not a valid filter: {reason}")]
+    LogFilter { filter: String, reason: String },
+    #[error(
+        "OTEL_EXPORTER_OTLP_ENDPOINT {0:?} is not an http:// or https:// URL with a host (example: http://tempo:4318)"
+    )]
+    OtlpEndpoint(String),
+    #[error("{flag} {addr} cannot be bound here: {reason}")]
+    Bind {
+        flag: &'static str,
+        addr: SocketAddr,
+        reason: String,
+    },
+    #[error("--addr and --metrics-addr are the same address ({0}): metrics need their own port")]
+    SameAddress(SocketAddr),
+}
+
+/// Every problem found in `config` and the environment; empty when the server can start.
+pub fn problems(config: &Config) -> Vec<Problem> {
+    let mut found = Vec::new();
+    if let Err(e) = config.validate() {
+        found.push(e.into());
+    }
+    if let Err(e) = EnvFilter::try_new(&config.log_filter) {
+        found.push(Problem::LogFilter {
+            filter: config.log_filter.clone(),
+            reason: e.to_string(),
+        });
+    }
+    if config.exports_traces() {
+        let endpoint = config.otlp_endpoint.clone().unwrap_or_default();
+        if !is_http_url(&endpoint) {
+            found.push(Problem::OtlpEndpoint(endpoint));
+        }
+    }
+    if config.addr == config.metrics_addr && config.addr.port() != 0 {
+        found.push(Problem::SameAddress(config.addr));
+        return found;
+    }
+    for (flag, addr) in [
+        ("--addr / WORKLOAD_ADDR", config.addr),
+        (
+            "--metrics-addr / WORKLOAD_METRICS_ADDR",
+            config.metrics_addr,
+        ),
+    ] {
+        // Bound and released at once: in a pod the initContainer shares the network namespace
+        // the server will use, in compose the one-shot container has the same user, capabilities
+        // and network as the server's.
+        if let Err(e) = TcpListener::bind(addr) {
+            found.push(Problem::Bind {
+                flag,
+                addr,
+                reason: e.to_string(),
+            });
+        }
+    }
+    found
+}
+
+/// `scheme://host[...]` with scheme http or https and a non-empty host.
+fn is_http_url(endpoint: &str) -> bool {
+    let rest = endpoint
+        .strip_prefix("http://")
+        .or_else(|| endpoint.strip_prefix("https://"));
+    rest.and_then(|r| r.split(['/', '?', '#']).next())
+        .is_some_and(|authority| {
+            let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+            !host.is_empty() && !authority.contains(char::is_whitespace)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_test_configuration_has_no_problems() {
+        assert_eq!(problems(&Config::local_test()), vec![]);
+    }
+
+    #[test]
+    fn every_problem_is_reported_not_only_the_first() {
+        let mut config = Config::local_test();
+        config.request_timeout = Duration::ZERO;
+        config.log_filter = "workload=[".into();
+        config.otlp_endpoint = Some("tempo:4318".into());
+        let found = problems(&config);
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(matches!(found[0], Problem::Config(_)));
+        assert!(matches!(found[1], Problem::LogFilter { .. }));
+        assert_eq!(found[2], Problem::OtlpEndpoint("tempo:4318".into()));
+    }
+
+    #[test]
+    fn an_address_in_use_is_a_problem_naming_the_flag() {
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut config = Config::local_test();
+        config.metrics_addr = taken.local_addr().unwrap();
+        let found = problems(&config);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let text = found[0].to_string();
+        assert!(
+            text.starts_with("--metrics-addr / WORKLOAD_METRICS_ADDR"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn one_address_for_both_listeners_is_a_problem() {
+        let mut config = Config::local_test();
+        config.addr = "127.0.0.1:18080".parse().unwrap();
+        config.metrics_addr = config.addr;
+        assert_eq!(problems(&config), vec![Problem::SameAddress(config.addr)]);
+    }
+
+    #[test]
+    fn otlp_endpoints_must_be_http_urls_with_a_host() {
+        for good in [
+            "http://tempo:4318",
+            "https://otel.example/v1",
+            "http://[::1]:4318",
+        ] {
+            assert!(is_http_url(good), "{good}");
+        }
+        for bad in [
+            "tempo:4318",
+            "http://",
+            "http://:4318",
+            "ftp://x",
+            "http://a b",
+        ] {
+            assert!(!is_http_url(bad), "{bad}");
+        }
+    }
+}
