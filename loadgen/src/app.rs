@@ -402,8 +402,8 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
     .await
     .map_err(bad)?;
     let (live_tx, live_rx) = watch::channel(Live::default());
-    let progress = crate::progress::wanted(p.opts.quiet)
-        .then(|| crate::progress::spawn(live_rx, p.plan.duration(), p.plan.requests()));
+    let progress = crate::progress::mode(p.opts.quiet, p.opts.progress_interval)
+        .map(|mode| crate::progress::spawn(live_rx, mode, &p.plan));
     let cfg = EngineConfig {
         plan: p.plan.clone(),
         timeout: p.timeout,
@@ -414,6 +414,7 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
         shards: (p.threads * 2).max(2),
         trace_sample: p.opts.trace_sample,
         lifetime: p.lifetime,
+        live_window_s: p.opts.progress_interval.as_secs().max(1),
     };
     // The start barrier: after everything that can fail or take time (metrics server, watch,
     // DNS), so the first request goes out at the moment itself.
@@ -542,6 +543,8 @@ pub fn build_report(
             },
         );
     }
+    let (phases, phase_hists) =
+        crate::report::phases::build(p.plan.phases(), &d.totals.phases, d.duration, open);
     let summary = Summary {
         requests,
         successes: overall.successes,
@@ -605,6 +608,7 @@ pub fn build_report(
         },
         summary,
         endpoints,
+        phases,
         timeseries: d.series.points.clone(),
         timeseries_resolution_s: d.series.resolution as f64,
         generator,
@@ -618,6 +622,7 @@ pub fn build_report(
             schedule_lag: hist::encode(&d.totals.lag),
             connect: hist::encode(&d.totals.connect),
             endpoints: ep_hists,
+            phases: phase_hists,
         },
         connections: connection_stats(p.lifetime, d),
         start_spread_s: None,
@@ -682,6 +687,9 @@ fn compare(c: CompareCmd) -> anyhow::Result<u8> {
         })
         .collect();
     crate::outln!("{}", crate::report::compare::table(&names, &runs));
+    if let Some(t) = crate::report::compare::phase_table(&names, &runs) {
+        crate::outln!("\nphase by phase (phases the runs share by name):\n{t}");
+    }
     Ok(exit::OK)
 }
 

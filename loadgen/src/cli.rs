@@ -220,6 +220,10 @@ pub struct RunOpts {
     /// No progress display and no summary (the report and errors still appear).
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// When stderr is not a terminal (`docker compose logs`, `kubectl logs`): print one plain
+    /// progress line this often. Example: --progress-interval 10s
+    #[arg(long, env = "LOADGEN_PROGRESS_INTERVAL", default_value = "5s", value_parser = parse::positive_duration)]
+    pub progress_interval: Duration,
 }
 
 impl RunOpts {

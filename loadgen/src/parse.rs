@@ -22,6 +22,15 @@ pub fn duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("invalid duration {t:?} ({e}): write e.g. 30s, 1m30s or 250ms"))
 }
 
+/// Parses a duration of at least 100 ms (an interval something is done at: zero would spin).
+pub fn positive_duration(s: &str) -> Result<Duration, String> {
+    let d = duration(s)?;
+    if d < Duration::from_millis(100) {
+        return Err(format!("{:?} is too short: at least 100ms", s.trim()));
+    }
+    Ok(d)
+}
+
 /// Parses a positive rate in requests per second (`100`, `100/s`, `6000/m`, `2.5`).
 pub fn rate(s: &str) -> Result<f64, String> {
     let t = s.trim();

@@ -13,8 +13,11 @@ use std::time::Duration;
 use crate::scenario::LoadSpec;
 
 /// One phase of a piecewise-linear schedule: `from` at its start, `to` at its end.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Phase {
+    /// The scenario's `name:` of the phase, or `phase N` (1-based): the row of the phase in the
+    /// report, and what `compare` matches phases of two runs by.
+    pub name: String,
     pub duration: Duration,
     pub from: f64,
     pub to: f64,
@@ -171,6 +174,7 @@ impl LoadPlan {
                             "rate",
                         )?;
                         Ok(Phase {
+                            name: phase_name(p.name.as_deref(), i),
                             duration: p.duration.0,
                             from,
                             to: check_rate(p.ramp_to.unwrap_or(from), "ramp_to")?,
@@ -201,6 +205,7 @@ impl LoadPlan {
                     (None, None) => Duration::from_secs(10),
                 };
                 vec![Phase {
+                    name: phase_name(None, 0),
                     duration,
                     from: rate,
                     to,
@@ -238,6 +243,7 @@ impl LoadPlan {
                     ));
                 }
                 phases.push(Phase {
+                    name: phase_name(p.name.as_deref(), i),
                     duration: p.duration.0,
                     from,
                     to,
@@ -277,6 +283,7 @@ impl LoadPlan {
         };
         Ok(LoadPlan::Closed {
             phases: vec![Phase {
+                name: phase_name(None, 0),
                 duration: duration.unwrap_or(FOREVER),
                 from: users as f64,
                 to: users as f64,
@@ -385,6 +392,27 @@ impl LoadPlan {
         }
     }
 
+    /// The phases (open: arrival rate; closed: users).
+    pub fn phases(&self) -> &[Phase] {
+        match self {
+            LoadPlan::Open { phases, .. } | LoadPlan::Closed { phases, .. } => phases,
+        }
+    }
+
+    /// Index of the phase running at `t` (see [`phase_index`]).
+    pub fn phase_at(&self, t: Duration) -> usize {
+        phase_index(self.phases(), t)
+    }
+
+    /// The planned rate (open) or users (closed) at `t`.
+    pub fn target_at(&self, t: Duration) -> f64 {
+        if self.is_open() {
+            self.rate_at(t)
+        } else {
+            self.users_at(t) as f64
+        }
+    }
+
     /// Planned arrival rate at `t` (0 in closed loop or after the plan).
     pub fn rate_at(&self, t: Duration) -> f64 {
         match self {
@@ -402,6 +430,27 @@ impl LoadPlan {
             LoadPlan::Open { .. } => 0,
         }
     }
+}
+
+/// The name of phase `i` (0-based): the scenario's, or `phase N` (1-based).
+fn phase_name(given: Option<&str>, i: usize) -> String {
+    match given.map(str::trim) {
+        Some(n) if !n.is_empty() => n.to_string(),
+        _ => format!("phase {}", i + 1),
+    }
+}
+
+/// Index of the phase running at `t`: the last one after the plan's end (requests still in flight
+/// when the schedule ends belong to the phase that sent them).
+pub fn phase_index(phases: &[Phase], t: Duration) -> usize {
+    let mut end = Duration::ZERO;
+    for (i, p) in phases.iter().enumerate() {
+        end = end.saturating_add(p.duration);
+        if t < end {
+            return i;
+        }
+    }
+    phases.len().saturating_sub(1)
 }
 
 /// Value of a piecewise-linear schedule at `t` (None after the end).
@@ -443,7 +492,7 @@ impl ArrivalSchedule {
         let mut out = Vec::with_capacity(phases.len());
         let (mut t, mut n) = (0.0, 0.0);
         for p in phases {
-            out.push((*p, t, n));
+            out.push((p.clone(), t, n));
             let d = p.duration.as_secs_f64();
             t += d;
             n += (p.from + p.to) / 2.0 * d;
@@ -540,6 +589,7 @@ mod tests {
 
     fn ph(secs: u64, from: f64, to: f64) -> Phase {
         Phase {
+            name: String::new(),
             duration: Duration::from_secs(secs),
             from,
             to,

@@ -113,6 +113,22 @@ impl EndpointAcc {
         self.failures += o.failures;
     }
 
+    fn record(&mut self, o: &Outcome<'_>) {
+        hist::record(&mut self.latency, o.latency_us);
+        hist::record(&mut self.service, o.service_us);
+        if let Some(st) = o.status {
+            *self.statuses.entry(st).or_default() += 1;
+        }
+        if let Some(f) = o.failure {
+            self.failures_by_kind[f.index()] += 1;
+        }
+        if o.success {
+            self.successes += 1;
+        } else {
+            self.failures += 1;
+        }
+    }
+
     /// Status codes as report keys.
     pub fn status_map(&self) -> BTreeMap<String, u64> {
         self.statuses
@@ -158,6 +174,8 @@ struct SecAcc {
 #[derive(Debug)]
 struct Shard {
     endpoints: Vec<EndpointAcc>,
+    /// All endpoints together, per phase of the plan.
+    phases: Vec<EndpointAcc>,
     backends: BTreeMap<String, u64>,
     lag: Histogram<u64>,
     connect: Histogram<u64>,
@@ -167,9 +185,10 @@ struct Shard {
 }
 
 impl Shard {
-    fn new(n: usize) -> Self {
+    fn new(n: usize, phases: usize) -> Self {
         Self {
             endpoints: (0..n).map(|_| EndpointAcc::new()).collect(),
+            phases: (0..phases.max(1)).map(|_| EndpointAcc::new()).collect(),
             backends: BTreeMap::new(),
             lag: hist::new_hist(),
             connect: hist::new_hist(),
@@ -184,6 +203,9 @@ impl Shard {
 #[derive(Debug, Clone)]
 pub struct Totals {
     pub endpoints: Vec<EndpointAcc>,
+    /// All endpoints together, per phase (by the request's intended start): they add up to
+    /// [`Totals::overall`].
+    pub phases: Vec<EndpointAcc>,
     pub backends: BTreeMap<String, u64>,
     pub lag: Histogram<u64>,
     /// Time to open a connection (TCP, TLS, HTTP/2 handshake), microseconds.
@@ -221,6 +243,8 @@ pub struct Stats {
     shards: Vec<Mutex<Shard>>,
     start: Instant,
     n_endpoints: usize,
+    /// End of each phase from `start` (the last one open-ended).
+    phase_ends: Vec<Duration>,
     /// Live totals for progress and the generator's own checks.
     pub requests: AtomicU64,
     pub failures: AtomicU64,
@@ -234,12 +258,31 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Stats {
     /// `shards` is rounded up to at least 1; `start` is second 0 of the time series.
     pub fn new(n_endpoints: usize, shards: usize, start: Instant) -> Self {
+        Self::with_phases(n_endpoints, shards, start, &[])
+    }
+
+    /// Like [`Stats::new`], also accumulating per phase; `phase_durations` are the plan's.
+    pub fn with_phases(
+        n_endpoints: usize,
+        shards: usize,
+        start: Instant,
+        phase_durations: &[Duration],
+    ) -> Self {
+        let mut end = Duration::ZERO;
+        let phase_ends = phase_durations
+            .iter()
+            .map(|d| {
+                end = end.saturating_add(*d);
+                end
+            })
+            .collect::<Vec<_>>();
         Self {
             shards: (0..shards.max(1))
-                .map(|_| Mutex::new(Shard::new(n_endpoints)))
+                .map(|_| Mutex::new(Shard::new(n_endpoints, phase_ends.len())))
                 .collect(),
             start,
             n_endpoints,
+            phase_ends,
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             iterations: AtomicU64::new(0),
@@ -248,6 +291,15 @@ impl Stats {
 
     pub fn start(&self) -> Instant {
         self.start
+    }
+
+    /// The phase a request intended to start at `at` belongs to (the last after the plan).
+    fn phase_of(&self, at: Instant) -> usize {
+        let t = at.saturating_duration_since(self.start);
+        self.phase_ends
+            .iter()
+            .position(|end| t < *end)
+            .unwrap_or(self.phase_ends.len().saturating_sub(1))
     }
 
     fn shard(&self, worker: usize) -> std::sync::MutexGuard<'_, Shard> {
@@ -261,22 +313,15 @@ impl Stats {
         if !o.success {
             self.failures.fetch_add(1, Ordering::Relaxed);
         }
+        // Latency runs from the intended start, so this is the phase that scheduled the request.
+        let phase = self.phase_of(
+            now.checked_sub(Duration::from_micros(o.latency_us))
+                .unwrap_or(self.start),
+        );
         let mut s = self.shard(worker);
         let s = &mut *s;
-        let e = &mut s.endpoints[o.endpoint];
-        hist::record(&mut e.latency, o.latency_us);
-        hist::record(&mut e.service, o.service_us);
-        if let Some(st) = o.status {
-            *e.statuses.entry(st).or_default() += 1;
-        }
-        if let Some(f) = o.failure {
-            e.failures_by_kind[f.index()] += 1;
-        }
-        if o.success {
-            e.successes += 1;
-        } else {
-            e.failures += 1;
-        }
+        s.endpoints[o.endpoint].record(o);
+        s.phases[phase].record(o);
         if let Some(b) = o.backend {
             count_backend(&mut s.backends, b, MAX_BACKENDS);
         }
@@ -312,8 +357,10 @@ impl Stats {
     /// Records a request that was never sent (`failure` says why): counted by kind only, so it
     /// stays out of the request count, the latency histograms and the throughput.
     pub fn record_unsent(&self, worker: usize, endpoint: usize, failure: Failure) {
+        let phase = self.phase_of(Instant::now());
         let mut s = self.shard(worker);
         s.endpoints[endpoint].failures_by_kind[failure.index()] += 1;
+        s.phases[phase].failures_by_kind[failure.index()] += 1;
     }
 
     /// Records an open-loop start: `lag` is how late a free worker woke up, `late` whether the
@@ -376,6 +423,9 @@ impl Stats {
     pub fn totals(&self) -> Totals {
         let mut endpoints: Vec<EndpointAcc> =
             (0..self.n_endpoints).map(|_| EndpointAcc::new()).collect();
+        let mut phases: Vec<EndpointAcc> = (0..self.phase_ends.len().max(1))
+            .map(|_| EndpointAcc::new())
+            .collect();
         let mut backends = BTreeMap::new();
         let mut lag = hist::new_hist();
         let mut connect = hist::new_hist();
@@ -386,6 +436,9 @@ impl Stats {
             for (acc, e) in endpoints.iter_mut().zip(&s.endpoints) {
                 acc.add(e);
             }
+            for (acc, e) in phases.iter_mut().zip(&s.phases) {
+                acc.add(e);
+            }
             add_backends(&mut backends, &s.backends);
             let _ = lag.add(&s.lag);
             let _ = connect.add(&s.connect);
@@ -393,6 +446,7 @@ impl Stats {
         }
         Totals {
             endpoints,
+            phases,
             backends,
             lag,
             connect,
@@ -463,6 +517,7 @@ impl TimeSeries {
             in_flight,
             shed: sec.shed,
             backends: sec.backends.clone(),
+            width_s: 0.0,
         };
         match self.points.last_mut() {
             Some(last) if last.t_s == point.t_s => merge_point(last, &point, self.resolution),
@@ -471,6 +526,11 @@ impl TimeSeries {
         if self.points.len() > self.max_points {
             self.coarsen();
         }
+    }
+
+    /// Ends the series at `end` from the run start (see [`crate::report::end_series`]).
+    pub fn finish(&mut self, end: Duration) {
+        crate::report::end_series(&mut self.points, end.as_secs_f64(), self.resolution as f64);
     }
 
     /// Halves the number of points by merging neighbours.
@@ -555,6 +615,33 @@ mod tests {
         assert_eq!(secs.len(), 1);
         assert_eq!(secs[0].requests, 10);
         assert!(s.take_seconds(1).is_empty());
+    }
+
+    #[test]
+    fn requests_count_in_the_phase_of_their_intended_start() {
+        let start = Instant::now();
+        let s = Stats::with_phases(
+            1,
+            2,
+            start,
+            &[Duration::from_secs(2), Duration::from_secs(3)],
+        );
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        // Intended at 1.5 s, finished at 2.5 s: phase 1 (it was scheduled there).
+        s.record(0, &outcome(0, 1_000_000, true), at(2500));
+        s.record(1, &outcome(0, 1000, true), at(1000));
+        s.record(0, &outcome(0, 1000, false), at(2100));
+        // After the plan's end: the last phase.
+        s.record(1, &outcome(0, 1000, true), at(9000));
+        s.record_unsent(0, 0, Failure::Template);
+        let t = s.totals();
+        assert_eq!(t.phases.len(), 2);
+        assert_eq!((t.phases[0].successes, t.phases[0].failures), (2, 0));
+        assert_eq!((t.phases[1].successes, t.phases[1].failures), (1, 1));
+        assert_eq!(t.phases[0].latency.len(), 2);
+        assert_eq!(t.phases[0].error_map()["template"], 1);
+        let sum: u64 = t.phases.iter().map(|p| p.latency.len()).sum();
+        assert_eq!(sum, t.overall().latency.len());
     }
 
     #[test]

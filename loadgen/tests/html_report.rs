@@ -190,6 +190,40 @@ fn a_run_without_backend_names_has_no_backend_chart_and_many_backends_are_folded
     );
 }
 
+#[test]
+fn a_partial_last_second_is_drawn_at_its_true_rate_not_as_a_drop() {
+    // A run of 300 to 700 per second ending 0.5 s into its last second (350 requests in it).
+    let mut report = sample_report("run-1", "docker", 1.0, false);
+    report.timeseries.truncate(5);
+    for (i, p) in report.timeseries.iter_mut().enumerate() {
+        p.t_s = i as f64;
+        p.requests = 300 + 100 * i as u64;
+        p.rps = p.requests as f64;
+        p.failures = 10;
+    }
+    report.timeseries.push(TimePoint {
+        t_s: 5.0,
+        requests: 350,
+        failures: 5,
+        rps: 350.0,
+        ..TimePoint::default()
+    });
+    loadgen::report::end_series(&mut report.timeseries, 5.5, 1.0);
+    report.summary.duration_s = 5.5;
+    assert_eq!(report.timeseries[5].rps, 700.0);
+    let html = render_run(&report);
+    let tp = polyline_points(series_in_chart(&html, "throughput", "throughput"));
+    // SVG y grows downwards: the last point is as high as the one before (700/s), not at 0.
+    let n = tp.len();
+    assert!((tp[n - 1].1 - tp[n - 2].1).abs() < 1.0, "{tp:?}");
+    let errors = polyline_points(series_in_chart(&html, "errors", "failures/s"));
+    let n = errors.len();
+    assert!(
+        (errors[n - 1].1 - errors[n - 2].1).abs() < 1.0,
+        "{errors:?}"
+    );
+}
+
 /// The `<g class="series" ...>` element of a named series inside one chart.
 fn series_in_chart<'a>(html: &'a str, chart_id: &str, series: &str) -> &'a str {
     let start = html

@@ -328,6 +328,7 @@ fn histogram_samples_are_drained_every_second_without_a_scrape() {
                 shards: 2,
                 trace_sample: 0.0,
                 lifetime: Default::default(),
+                live_window_s: 1,
             },
             scenario,
             connector,

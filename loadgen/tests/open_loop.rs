@@ -229,3 +229,40 @@ fn overload_backlog_keeps_intended_start_and_counts_every_dropped_arrival() {
         svc.max
     );
 }
+
+#[test]
+fn the_last_partial_second_reports_its_true_rate() {
+    let srv = start();
+    let dir = tempfile::tempdir().unwrap();
+    let o = out(&dir, "r.json");
+    let url = format!("{}/ping", srv.url());
+    let code = loadgen(&[
+        "--target",
+        &url,
+        "--rate",
+        "100",
+        "--duration",
+        "2.6s",
+        "-q",
+        "--out",
+        o.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    let r = report(&o);
+    let last = r.timeseries.last().unwrap();
+    // The run ends about 0.6 s into its third second: ~60 requests there, at ~100/s (not 60/s).
+    assert_eq!(last.t_s, 2.0, "{:?}", r.timeseries);
+    assert!(
+        last.width_s > 0.4 && last.width_s < 0.9,
+        "width {}",
+        last.width_s
+    );
+    assert!(
+        (last.rps - 100.0).abs() < 25.0,
+        "last rate {} ({} requests)",
+        last.rps,
+        last.requests
+    );
+    let total: u64 = r.timeseries.iter().map(|p| p.requests).sum();
+    assert_eq!(total, r.summary.requests);
+}

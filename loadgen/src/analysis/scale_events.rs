@@ -184,7 +184,7 @@ fn stats<'a>(points: impl Iterator<Item = &'a TimePoint>, width: f64) -> Option<
     let (mut p50, mut p99) = (0.0, 0.0);
     for p in points {
         w.from_s = w.from_s.min(p.t_s);
-        w.to_s = w.to_s.max(p.t_s + width);
+        w.to_s = w.to_s.max(p.t_s + p.width(width));
         w.requests += p.requests;
         w.failures += p.failures;
         p50 += p.p50_ms * p.requests as f64;
@@ -216,7 +216,7 @@ pub fn scale_events(
     };
     let run_end = points
         .iter()
-        .map(|p| p.t_s + width)
+        .map(|p| p.t_s + p.width(width))
         .fold(f64::NEG_INFINITY, f64::max)
         .max(timeline.samples.last().map_or(0.0, |s| s.t_s));
     let steps = steps(&timeline.samples);

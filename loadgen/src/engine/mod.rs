@@ -39,6 +39,8 @@ pub struct EngineConfig {
     pub trace_sample: f64,
     /// When connections are closed and reopened.
     pub lifetime: ConnectionLifetime,
+    /// Seconds of the window `Live::window_*` cover (the plain progress lines' interval).
+    pub live_window_s: u64,
 }
 
 /// Live numbers for progress displays.
@@ -53,6 +55,13 @@ pub struct Live {
     pub last_rps: f64,
     pub last_p99_ms: f64,
     pub dropped: u64,
+    /// Index of the phase running (into the plan's phases).
+    pub phase: usize,
+    /// Planned rate (open loop) or users (closed loop) now.
+    pub target: f64,
+    /// Requests per second and p99 (ms) over the last `live_window_s` complete seconds.
+    pub window_rps: f64,
+    pub window_p99_ms: f64,
 }
 
 /// What a run produced.
@@ -108,6 +117,8 @@ pub(crate) struct Shared {
     /// Largest generator-side wake-up lag since the last tick, microseconds.
     pub lag_us: AtomicU64,
     pub last_second: Mutex<(f64, f64)>,
+    /// The last seconds' latency histograms and counts, newest last (see `Live::window_*`).
+    window: Mutex<LiveWindow>,
     pub trace_sample: f64,
     slowest: Mutex<Vec<crate::report::TracedRequest>>,
 }
@@ -236,7 +247,16 @@ pub async fn run(
         .map(|e| metrics.endpoint(&e.name))
         .collect();
     let sh = Arc::new(Shared {
-        stats: Stats::new(scenario.endpoints.len(), cfg.shards, start),
+        stats: Stats::with_phases(
+            scenario.endpoints.len(),
+            cfg.shards,
+            start,
+            &cfg.plan
+                .phases()
+                .iter()
+                .map(|p| p.duration)
+                .collect::<Vec<_>>(),
+        ),
         scenario: Arc::clone(&scenario),
         connector,
         metrics: Arc::clone(&metrics),
@@ -259,6 +279,7 @@ pub async fn run(
         has_errors: AtomicBool::new(false),
         lag_us: AtomicU64::new(0),
         last_second: Mutex::new((0.0, 0.0)),
+        window: Mutex::new(LiveWindow::new(cfg.live_window_s)),
         trace_sample: cfg.trace_sample,
         slowest: Mutex::new(Vec::new()),
     });
@@ -330,14 +351,22 @@ pub async fn run(
     };
     let progress = live.map(|tx| {
         let sh = Arc::clone(&sh);
+        let plan = cfg.plan.clone();
         tokio::spawn(async move {
             let mut iv = tokio::time::interval(Duration::from_millis(250));
             loop {
                 iv.tick().await;
                 let (last_rps, last_p99_ms) =
                     *sh.last_second.lock().unwrap_or_else(|p| p.into_inner());
+                let (window_rps, window_p99_ms) =
+                    sh.window.lock().unwrap_or_else(|p| p.into_inner()).figures;
+                let elapsed = start.elapsed();
                 let _ = tx.send(Live {
-                    elapsed: start.elapsed(),
+                    phase: plan.phase_at(elapsed),
+                    target: plan.target_at(elapsed),
+                    window_rps,
+                    window_p99_ms,
+                    elapsed,
                     requests: sh.stats.requests.load(Ordering::Relaxed),
                     failures: sh.stats.failures.load(Ordering::Relaxed),
                     in_flight: sh.in_flight.load(Ordering::Relaxed),
@@ -393,6 +422,7 @@ pub async fn run(
                 0,
             );
         }
+        s.finish(duration);
     }
     metrics.target_rate.set(0.0);
     metrics.in_flight.set(0.0);
@@ -434,6 +464,12 @@ fn tick(sh: &Shared, series: &Mutex<TimeSeries>, plan: &LoadPlan, n: u64, start:
             s.push(sec, rate, active, in_flight);
         }
     }
+    if !secs.is_empty() || n > 0 {
+        sh.window
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(n, &secs);
+    }
     if let Some(last) = secs.last() {
         let p99 = if last.hist.is_empty() {
             0.0
@@ -452,6 +488,48 @@ fn tick(sh: &Shared, series: &Mutex<TimeSeries>, plan: &LoadPlan, n: u64, start:
         .set(sh.lag_us.swap(0, Ordering::Relaxed) as f64 / 1e6);
     // Histogram samples queue in the recorder until drained: drain them even if nobody scrapes.
     m.run_upkeep();
+}
+
+/// The last few complete seconds, for progress lines printed every few seconds: their throughput
+/// and p99 describe the interval since the previous line, not just its last second.
+struct LiveWindow {
+    seconds: std::collections::VecDeque<(u64, hdrhistogram::Histogram<u64>, u64)>,
+    len: u64,
+    /// (requests per second, p99 ms) over the window.
+    figures: (f64, f64),
+}
+
+impl LiveWindow {
+    fn new(len: u64) -> Self {
+        Self {
+            seconds: Default::default(),
+            len: len.max(1),
+            figures: (0.0, 0.0),
+        }
+    }
+
+    /// Adds the seconds that completed before second `now` and recomputes the figures over the
+    /// `len` seconds before `now` (seconds without a request count as zero).
+    fn push(&mut self, now: u64, secs: &[crate::stats::SecondTotals]) {
+        for s in secs {
+            self.seconds.push_back((s.idx, s.hist.clone(), s.requests));
+        }
+        let from = now.saturating_sub(self.len);
+        self.seconds.retain(|(idx, _, _)| *idx >= from);
+        let mut all = crate::report::hist::new_small_hist();
+        let mut requests = 0;
+        for (_, h, n) in &self.seconds {
+            let _ = all.add(h);
+            requests += n;
+        }
+        let width = (now - from).max(1) as f64;
+        let p99 = if all.is_empty() {
+            0.0
+        } else {
+            all.value_at_quantile(0.99) as f64 / 1000.0
+        };
+        self.figures = (requests as f64 / width, p99);
+    }
 }
 
 /// Waits until `t` unless a stop comes first; returns false when stopped.

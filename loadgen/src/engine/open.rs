@@ -197,6 +197,7 @@ mod tests {
         // 1,000/s for an hour: a target that stalls for the whole run backs up 3.6 million arrivals.
         let sched = ArrivalSchedule::new(
             &[Phase {
+                name: "hold".into(),
                 duration: Duration::from_secs(3600),
                 from: 1000.0,
                 to: 1000.0,

@@ -101,6 +101,51 @@ pub fn table(names: &[String], runs: &[RunReport]) -> String {
     t.to_string()
 }
 
+/// Phase by phase: for each phase name of the first run that other runs have too, a row per run
+/// with its throughput, mean, p99 and success rate against the first run's same phase. None when
+/// no phase name is shared (or the runs have no phases).
+pub fn phase_table(names: &[String], runs: &[RunReport]) -> Option<String> {
+    let base = runs.first()?;
+    let find = |r: &RunReport, name: &str| r.phases.iter().find(|p| p.name == name).cloned();
+    let shared: Vec<&str> = base
+        .phases
+        .iter()
+        .map(|p| p.name.as_str())
+        .filter(|n| runs[1..].iter().any(|r| find(r, n).is_some()))
+        .collect();
+    if shared.is_empty() {
+        return None;
+    }
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    t.set_header(vec![
+        "phase", "run", "target", "rps", "vs first", "mean", "vs first", "p99", "vs first",
+        "success", "vs first",
+    ]);
+    let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
+    for phase in shared {
+        let b = find(base, phase).expect("from the first run");
+        for (name, r) in names.iter().zip(runs) {
+            let Some(p) = find(r, phase) else { continue };
+            let open = r.mode == super::LoadMode::Open;
+            t.add_row(vec![
+                Cell::new(phase),
+                Cell::new(name),
+                right(p.target(open)),
+                right(format!("{:.1}", p.rps)),
+                right(ratio(b.rps, p.rps)),
+                right(ms(p.latency_ms.mean)),
+                right(ratio(b.latency_ms.mean, p.latency_ms.mean)),
+                right(ms(p.latency_ms.p99)),
+                right(ratio(b.latency_ms.p99, p.latency_ms.p99)),
+                right(format!("{:.2}%", p.success_rate)),
+                right(format!("{:+.2} pt", p.success_rate - b.success_rate)),
+            ]);
+        }
+    }
+    Some(t.to_string())
+}
+
 /// A figure of a run's first scale event: `4.5s`, `never` (the event happened, the figure did
 /// not), or `-` (no scale event).
 fn first_event(r: &RunReport, f: impl Fn(&crate::analysis::ScaleEvent) -> Option<f64>) -> String {
@@ -113,6 +158,49 @@ fn first_event(r: &RunReport, f: impl Fn(&crate::analysis::ScaleEvent) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phases_are_compared_by_name_where_the_runs_share_them() {
+        let phase = |name: &str, rps: f64, p99: f64| super::super::phases::PhaseSummary {
+            name: name.into(),
+            rps,
+            target_from: rps,
+            target_to: rps,
+            latency_ms: super::super::LatencyStats {
+                p99,
+                mean: p99 / 2.0,
+                ..Default::default()
+            },
+            success_rate: 100.0,
+            ..Default::default()
+        };
+        let mut a = run(10.0, 100.0);
+        a.mode = super::super::LoadMode::Open;
+        a.phases = vec![
+            phase("step-10", 10.0, 20.0),
+            phase("step-500", 400.0, 800.0),
+        ];
+        let mut b = a.clone();
+        b.phases = vec![phase("step-500", 500.0, 200.0), phase("extra", 1.0, 1.0)];
+        let names = ["docker.json".to_string(), "k8s-hpa.json".to_string()];
+        let t = phase_table(&names, &[a.clone(), b]).unwrap();
+        assert!(!t.contains("step-10") && !t.contains("extra"), "{t}");
+        let row = t
+            .lines()
+            .find(|l| l.contains("k8s-hpa.json"))
+            .unwrap_or_else(|| panic!("{t}"));
+        let cells: Vec<&str> = row
+            .split('┆')
+            .map(|c| c.trim_matches(|ch: char| ch == '│' || ch.is_whitespace()))
+            .collect();
+        assert_eq!(
+            cells[..5],
+            ["step-500", "k8s-hpa.json", "500/s", "500.0", "x1.25"],
+            "{t}"
+        );
+        assert_eq!(cells[8], "x0.25", "{t}");
+        assert!(phase_table(&names, &[a.clone(), run(1.0, 1.0)]).is_none());
+    }
 
     #[test]
     fn changes_and_ratios() {

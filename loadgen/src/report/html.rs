@@ -82,6 +82,7 @@ pub fn render_run(report: &RunReport) -> String {
         body.push_str("<p class=\"warn\">The run was interrupted: the report covers what ran.</p>");
     }
     body.push_str(&summary_section(report));
+    body.push_str(&phases_section(report));
 
     let end = run_end(report);
     body.push_str("<section><h2>Over time</h2>");
@@ -135,6 +136,8 @@ pub fn render_comparison(reports: &[(String, RunReport)]) -> String {
         .iter()
         .map(|(_, r)| run_end(r))
         .fold(0.0_f64, f64::max);
+    // The runs of a comparison share a plan: the first run's phases shade every chart.
+    let bands = phase_bands(&reports[0].1);
     let style = |i: usize| {
         (
             colors::RUNS[i % colors::RUNS.len()],
@@ -158,6 +161,7 @@ pub fn render_comparison(reports: &[(String, RunReport)]) -> String {
         title: "Throughput".into(),
         y_label: "requests/s".into(),
         x_end: end,
+        bands: bands.clone(),
         series: per_run(&|r| r.timeseries.iter().map(|p| (p.t_s, p.rps)).collect()),
         ..Chart::default()
     }));
@@ -166,6 +170,7 @@ pub fn render_comparison(reports: &[(String, RunReport)]) -> String {
         title: "Latency p99".into(),
         y_label: "ms".into(),
         x_end: end,
+        bands: bands.clone(),
         series: per_run(&|r| latency_points(r, |p| p.p99_ms)),
         ..Chart::default()
     }));
@@ -174,6 +179,7 @@ pub fn render_comparison(reports: &[(String, RunReport)]) -> String {
         title: "Latency p50".into(),
         y_label: "ms".into(),
         x_end: end,
+        bands: bands.clone(),
         series: per_run(&|r| latency_points(r, |p| p.p50_ms)),
         ..Chart::default()
     }));
@@ -182,11 +188,12 @@ pub fn render_comparison(reports: &[(String, RunReport)]) -> String {
         title: "Errors".into(),
         y_label: "failures/s".into(),
         x_end: end,
+        bands: bands.clone(),
         series: per_run(&|r| {
             let w = resolution(r);
             r.timeseries
                 .iter()
-                .map(|p| (p.t_s, p.failures as f64 / w))
+                .map(|p| (p.t_s, p.failures as f64 / p.width(w)))
                 .collect()
         }),
         ..Chart::default()
@@ -214,6 +221,7 @@ pub fn render_comparison(reports: &[(String, RunReport)]) -> String {
             title: "Ready replicas".into(),
             y_label: "replicas".into(),
             x_end: end,
+            bands: bands.clone(),
             series: replica_series,
             integer_y: true,
             ..Chart::default()
@@ -343,7 +351,7 @@ fn run_end(r: &RunReport) -> f64 {
     let ts_end = r
         .timeseries
         .last()
-        .map(|p| p.t_s + resolution(r))
+        .map(|p| p.t_s + p.width(resolution(r)))
         .unwrap_or(0.0);
     let replica_end = r
         .replicas
@@ -607,6 +615,7 @@ fn throughput_chart(r: &RunReport, end: f64) -> String {
         title: "Throughput".into(),
         y_label: "requests/s".into(),
         x_end: end,
+        bands: phase_bands(r),
         series,
         markers: scale_markers(r),
         ..Chart::default()
@@ -633,7 +642,7 @@ fn backends_chart(r: &RunReport, end: f64) -> String {
     let series_of = |pick: &dyn Fn(&BTreeMap<String, u64>) -> u64| -> Vec<(f64, f64)> {
         r.timeseries
             .iter()
-            .map(|p| (p.t_s, pick(&p.backends) as f64 / w))
+            .map(|p| (p.t_s, pick(&p.backends) as f64 / p.width(w)))
             .collect()
     };
     let mut series: Vec<Series> = order
@@ -672,6 +681,7 @@ fn backends_chart(r: &RunReport, end: f64) -> String {
         title: "Throughput per backend (x-served-by)".into(),
         y_label: "requests/s".into(),
         x_end: end,
+        bands: phase_bands(r),
         series,
         ..Chart::default()
     })
@@ -684,12 +694,13 @@ fn errors_chart(r: &RunReport, end: f64) -> String {
         title: "Errors".into(),
         y_label: "failures/s".into(),
         x_end: end,
+        bands: phase_bands(r),
         series: vec![Series::line(
             "failures/s",
             colors::ERRORS,
             r.timeseries
                 .iter()
-                .map(|p| (p.t_s, p.failures as f64 / w))
+                .map(|p| (p.t_s, p.failures as f64 / p.width(w)))
                 .collect(),
         )],
         markers: scale_markers(r),
@@ -703,6 +714,7 @@ fn latency_over_time_chart(r: &RunReport, end: f64) -> String {
         title: "Latency percentiles".into(),
         y_label: "ms".into(),
         x_end: end,
+        bands: phase_bands(r),
         series: vec![
             Series::line("p50", colors::P50, latency_points(r, |p| p.p50_ms)),
             Series::line("p99", colors::P99, latency_points(r, |p| p.p99_ms)),
@@ -756,6 +768,7 @@ fn replica_section(r: &RunReport, t: &ReplicaTimeline, end: f64) -> String {
             title: "Replicas".into(),
             y_label: "replicas".into(),
             x_end: end,
+            bands: phase_bands(r),
             series,
             integer_y: true,
             markers: scale_markers(r),
@@ -773,6 +786,7 @@ fn replica_section(r: &RunReport, t: &ReplicaTimeline, end: f64) -> String {
             title: "HPA CPU utilization".into(),
             y_label: "% of request".into(),
             x_end: end,
+            bands: phase_bands(r),
             series: vec![cpu],
             ..Chart::default()
         }));
@@ -784,6 +798,7 @@ fn replica_section(r: &RunReport, t: &ReplicaTimeline, end: f64) -> String {
             title: "Throughput per ready replica".into(),
             y_label: "requests/s per replica".into(),
             x_end: end,
+            bands: phase_bands(r),
             series: vec![Series::line(
                 "throughput / ready replicas",
                 colors::PER_REPLICA,
@@ -983,8 +998,73 @@ struct Chart {
     /// Replica counts: integer ticks only.
     integer_y: bool,
     x_axis: XAxis,
+    /// Phases of the run (name, start, end in seconds), shaded on time charts.
+    bands: Vec<(String, f64, f64)>,
     /// Vertical marks on the time axis: (t_s, label), e.g. the scale events.
     markers: Vec<(f64, String)>,
+}
+
+/// A row per phase (the shape of the classic write-ups: load level, rps, mean, success).
+fn phases_section(r: &RunReport) -> String {
+    if r.phases.len() < 2 {
+        return String::new();
+    }
+    let open = r.mode == LoadMode::Open;
+    let mut out = String::from(
+        "<section><h2>Phases</h2><table id=\"phases\"><thead><tr><th class=\"l\">phase</th>",
+    );
+    for k in [
+        "start s",
+        "duration s",
+        "target",
+        "requests",
+        "req/s",
+        "mean ms",
+        "success",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "service p99 ms",
+        "503 shed",
+        "errors",
+    ] {
+        let _ = write!(out, "<th>{k}</th>");
+    }
+    out.push_str("</tr></thead><tbody>");
+    for p in &r.phases {
+        let errors: Vec<String> = p.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = write!(
+            out,
+            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2} %</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&p.name),
+            num(p.start_s),
+            num(p.duration_s),
+            escape(&p.target(open)),
+            p.requests,
+            num(p.rps),
+            num(p.latency_ms.mean),
+            p.success_rate,
+            num(p.latency_ms.p50),
+            num(p.latency_ms.p95),
+            num(p.latency_ms.p99),
+            p.service_time_ms.map_or("-".into(), |s| num(s.p99)),
+            p.shed_503,
+            escape(&errors.join(", ")),
+        );
+    }
+    out.push_str("</tbody></table></section>");
+    out
+}
+
+/// The phases of a run as chart bands (none for a single phase: nothing to tell apart).
+fn phase_bands(r: &RunReport) -> Vec<(String, f64, f64)> {
+    if r.phases.len() < 2 {
+        return Vec::new();
+    }
+    r.phases
+        .iter()
+        .map(|p| (p.name.clone(), p.start_s, p.start_s + p.duration_s))
+        .collect()
 }
 
 const W: f64 = 960.0;
@@ -1091,6 +1171,24 @@ fn line_chart(c: &Chart) -> String {
         out,
         "<rect class=\"plot\" x=\"{ML}\" y=\"{MT}\" width=\"{pw}\" height=\"{ph}\" fill=\"#fcfcfc\" stroke=\"#ccc\"/>"
     );
+    if c.x_axis == XAxis::Time {
+        // Every other phase shaded, each named on hover and at its top left.
+        for (i, (name, t0, t1)) in c.bands.iter().enumerate() {
+            let (a, b) = (sx(t0.max(x_min)), sx(t1.min(x_max)));
+            if b <= a {
+                continue;
+            }
+            let fill = if i % 2 == 0 { "#eef3f8" } else { "#fcfcfc" };
+            let _ = write!(
+                out,
+                "<g class=\"phase\" data-phase=\"{n}\"><title>{n}</title><rect x=\"{a:.1}\" y=\"{MT}\" width=\"{:.1}\" height=\"{ph}\" fill=\"{fill}\"/><text x=\"{:.1}\" y=\"{:.1}\" fill=\"#888\" font-size=\"10\">{n}</text></g>",
+                b - a,
+                a + 3.0,
+                MT + 11.0,
+                n = escape(name),
+            );
+        }
+    }
     for &t in &y_ticks {
         let y = sy(t);
         let _ = write!(

@@ -281,6 +281,14 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
         );
         endpoints.push(e);
     }
+    let (phases, phase_hists, phase_warning) = super::phases::merge(
+        &reports
+            .iter()
+            .map(|r| (&r.phases[..], &r.histograms.phases[..], r.run.as_str()))
+            .collect::<Vec<_>>(),
+        open,
+    )?;
+    warnings.extend(phase_warning);
     let timeseries = merge_series(reports, start_ms);
     let throughput: Vec<(f64, f64)> = timeseries.iter().map(|p| (p.t_s, p.rps)).collect();
     let lag_stats = lag_stats(&lag);
@@ -320,6 +328,7 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
         plan,
         summary: s,
         endpoints,
+        phases,
         timeseries,
         timeseries_resolution_s: reports
             .iter()
@@ -346,6 +355,7 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
             schedule_lag: hist::encode(&lag),
             connect: hist::encode(&connect),
             endpoints: ep_hists,
+            phases: phase_hists,
         },
         slowest_traces: {
             let mut all: Vec<_> = reports
@@ -435,12 +445,19 @@ fn merge_series(reports: &[RunReport], start_ms: u64) -> Vec<TimePoint> {
                     let mut q = p.clone();
                     q.t_s = t_s;
                     q.rps = q.requests as f64 / width;
+                    q.width_s = 0.0;
                     buckets.insert(t, q);
                 }
             }
         }
     }
-    buckets.into_values().collect()
+    let mut points: Vec<TimePoint> = buckets.into_values().collect();
+    let end_s = reports
+        .iter()
+        .map(|r| (r.started_at_unix_ms - start_ms) as f64 / 1000.0 + r.summary.duration_s)
+        .fold(0.0, f64::max);
+    super::end_series(&mut points, end_s, width);
+    points
 }
 
 #[cfg(test)]

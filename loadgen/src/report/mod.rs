@@ -11,6 +11,7 @@ pub mod compare;
 pub mod hist;
 pub mod html;
 pub mod merge;
+pub mod phases;
 pub mod summary;
 
 use std::collections::BTreeMap;
@@ -63,6 +64,10 @@ pub struct RunReport {
     /// Per endpoint (request name), in scenario order.
     #[serde(default)]
     pub endpoints: Vec<EndpointSummary>,
+    /// Per phase of the plan, in order; their counts add up to `summary`'s (empty in reports
+    /// written before phases were recorded).
+    #[serde(default)]
+    pub phases: Vec<phases::PhaseSummary>,
     /// Per-second series (coarsened on very long runs: see `timeseries_resolution_s`).
     #[serde(default)]
     pub timeseries: Vec<TimePoint>,
@@ -280,6 +285,53 @@ pub struct TimePoint {
     /// taking traffic, which the run-wide `summary.backends` cannot.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub backends: BTreeMap<String, u64>,
+    /// Width of this bucket in seconds when it differs from `timeseries_resolution_s`: the last
+    /// bucket of a run is cut where the run ends (absent or 0 = the resolution). `rps` is already
+    /// divided by it; per-second figures drawn from the counts must use [`TimePoint::width`].
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub width_s: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
+impl TimePoint {
+    /// The bucket's true width: `width_s` when set, else the series' resolution.
+    pub fn width(&self, resolution: f64) -> f64 {
+        if self.width_s > 0.0 {
+            self.width_s
+        } else {
+            resolution
+        }
+    }
+}
+
+/// Ends a series where the run ended (`end_s` from its start): the last bucket, partly filled,
+/// gets its true width and rate instead of reading as a drop towards zero. A tail shorter than a
+/// quarter of a bucket holds too few requests to give a steady rate (requests in flight at the end
+/// finishing in a few milliseconds would read as a spike), so it is folded into the bucket before.
+pub fn end_series(points: &mut Vec<TimePoint>, end_s: f64, resolution: f64) {
+    let Some(last) = points.last() else { return };
+    let tail = end_s - last.t_s;
+    if tail >= resolution || !tail.is_finite() {
+        return;
+    }
+    let tail = tail.max(0.0);
+    let n = points.len();
+    if tail < resolution / 4.0 && n >= 2 && points[n - 2].t_s + resolution >= last.t_s - 1e-9 {
+        let last = points.pop().expect("checked above");
+        let prev = points.last_mut().expect("checked above");
+        let width = prev.width(resolution) + tail;
+        crate::stats::merge_point(prev, &last, 1);
+        prev.width_s = width;
+        prev.rps = prev.requests as f64 / width;
+    } else if let Some(last) = points.last_mut() {
+        // A run shorter than a quarter bucket: its whole length, however short.
+        let width = tail.max(1e-3);
+        last.width_s = width;
+        last.rps = last.requests as f64 / width;
+    }
 }
 
 /// Self-monitoring of the generator.
@@ -339,6 +391,9 @@ pub struct Histograms {
     /// Per endpoint name.
     #[serde(default)]
     pub endpoints: BTreeMap<String, EndpointHistograms>,
+    /// Per phase, in the order of `phases`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<EndpointHistograms>,
 }
 
 /// The two histograms of one endpoint.
@@ -445,5 +500,51 @@ impl RunReport {
     /// Throughput series as (t_s, rps) pairs (what charts and per-replica figures use).
     pub fn throughput_series(&self) -> Vec<(f64, f64)> {
         self.timeseries.iter().map(|p| (p.t_s, p.rps)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn points(counts: &[u64]) -> Vec<TimePoint> {
+        counts
+            .iter()
+            .enumerate()
+            .map(|(i, n)| TimePoint {
+                t_s: i as f64,
+                requests: *n,
+                rps: *n as f64,
+                ..TimePoint::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_partial_last_bucket_gets_its_true_width_and_rate() {
+        let mut p = points(&[100, 100, 40]);
+        end_series(&mut p, 2.4, 1.0);
+        assert_eq!(p.len(), 3);
+        assert!((p[2].width_s - 0.4).abs() < 1e-9 && (p[2].rps - 100.0).abs() < 1e-6);
+        assert_eq!(p[1].width(1.0), 1.0);
+    }
+
+    #[test]
+    fn a_tail_of_a_few_milliseconds_is_folded_into_the_bucket_before() {
+        // 50 users' last requests finishing 5 ms after the end: no spike, no drop.
+        let mut p = points(&[100, 100, 50]);
+        end_series(&mut p, 2.005, 1.0);
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[1].requests, 150);
+        assert!((p[1].width_s - 1.005).abs() < 1e-9);
+        assert!((p[1].rps - 150.0 / 1.005).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_series_ending_on_a_bucket_edge_is_unchanged() {
+        let mut p = points(&[100, 100]);
+        let before = p.clone();
+        end_series(&mut p, 2.0, 1.0);
+        assert_eq!(p, before);
     }
 }

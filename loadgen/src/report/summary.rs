@@ -39,6 +39,48 @@ fn latency_row(name: &str, s: &LatencyStats) -> Vec<Cell> {
     row
 }
 
+/// One row per phase: the shape of the classic write-ups (load level, requests per second, mean
+/// response time, success rate), with the percentiles and what failed beside them.
+pub fn phase_table(r: &RunReport) -> Table {
+    let open = r.mode == LoadMode::Open;
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    let mut header = vec![
+        "phase", "start", "duration", "target", "requests", "rps", "mean", "success", "p50", "p95",
+        "p99",
+    ];
+    if open {
+        header.push("service p99");
+    }
+    header.extend(["503 shed", "errors"]);
+    t.set_header(header);
+    let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
+    for p in &r.phases {
+        let mut row = vec![
+            Cell::new(&p.name),
+            right(format!("{:.0}s", p.start_s)),
+            right(format!("{:.0}s", p.duration_s)),
+            right(p.target(open)),
+            right(num(p.requests)),
+            right(format!("{:.1}", p.rps)),
+            right(ms(p.latency_ms.mean)),
+            right(format!("{:.2}%", p.success_rate)),
+            right(ms(p.latency_ms.p50)),
+            right(ms(p.latency_ms.p95)),
+            right(ms(p.latency_ms.p99)),
+        ];
+        if let Some(st) = &p.service_time_ms {
+            row.push(right(ms(st.p99)));
+        } else if open {
+            row.push(right("-".into()));
+        }
+        row.push(right(num(p.shed_503)));
+        row.push(Cell::new(or_none(kv(&p.errors))));
+        t.add_row(row);
+    }
+    t
+}
+
 /// Renders the summary as text.
 pub fn render(r: &RunReport) -> String {
     let s = &r.summary;
@@ -115,6 +157,9 @@ pub fn render(r: &RunReport) -> String {
             ]);
         }
         let _ = writeln!(out, "{t}");
+    }
+    if r.phases.len() > 1 {
+        let _ = writeln!(out, "{}", phase_table(r));
     }
     let _ = writeln!(out, "status codes: {}", or_none(kv(&s.status_codes)));
     if !s.errors.is_empty() {

@@ -1,0 +1,321 @@
+//! Per-phase results: a row per phase of the plan (the rate steps of `rate-steps`, the warm-up,
+//! ramp, plateau and cool-down of `docker-ramp`, closed-loop user phases), as the classic
+//! comparisons report a row per load level.
+//!
+//! A request belongs to the phase that scheduled it (its intended start in open loop, its send
+//! in closed loop), so a slow response to a step's load counts against that step. The rows' counts
+//! add up to the run's; their histograms are kept so `merge` recomputes every percentile exactly.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{EndpointHistograms, LatencyStats, ReportError, hist};
+use crate::plan::Phase;
+use crate::stats::EndpointAcc;
+
+/// One phase of a run. Latencies in milliseconds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PhaseSummary {
+    /// The scenario's `name:`, or `phase N`.
+    pub name: String,
+    /// Seconds from the run start.
+    pub start_s: f64,
+    /// How long the phase ran (its planned length, cut where an interrupted run ended).
+    pub duration_s: f64,
+    /// Planned arrival rate (open loop) or users (closed loop) at the phase start and end.
+    pub target_from: f64,
+    pub target_to: f64,
+    pub requests: u64,
+    pub successes: u64,
+    pub failures: u64,
+    /// requests / duration_s.
+    pub rps: f64,
+    /// successes / requests, percent (100 with no request).
+    pub success_rate: f64,
+    /// Corrected in open loop (from the intended start), from the send in closed loop.
+    pub latency_ms: LatencyStats,
+    /// Open loop: from the actual send.
+    pub service_time_ms: Option<LatencyStats>,
+    pub status_codes: BTreeMap<String, u64>,
+    /// Failure kinds, as in `summary.errors`.
+    pub errors: BTreeMap<String, u64>,
+    /// 503 responses: the target shedding load (or a proxy with no backend).
+    pub shed_503: u64,
+}
+
+impl PhaseSummary {
+    /// The target as written for humans: `100/s`, `5→100/s`, `10 users`.
+    pub fn target(&self, open: bool) -> String {
+        let v = |x: f64| {
+            if x.fract() == 0.0 {
+                format!("{x:.0}")
+            } else {
+                format!("{x:.1}")
+            }
+        };
+        let range = if self.target_from == self.target_to {
+            v(self.target_from)
+        } else {
+            format!("{}→{}", v(self.target_from), v(self.target_to))
+        };
+        if open {
+            format!("{range}/s")
+        } else {
+            format!("{range} users")
+        }
+    }
+}
+
+/// The rows and histograms of a run's phases. `ran` is the run's measured duration.
+pub fn build(
+    phases: &[Phase],
+    accs: &[EndpointAcc],
+    ran: Duration,
+    open: bool,
+) -> (Vec<PhaseSummary>, Vec<EndpointHistograms>) {
+    let mut start = Duration::ZERO;
+    let mut rows = Vec::new();
+    let mut hists = Vec::new();
+    for (p, acc) in phases.iter().zip(accs) {
+        let duration = p.duration.min(ran.saturating_sub(start));
+        let row = PhaseSummary {
+            name: p.name.clone(),
+            start_s: start.as_secs_f64(),
+            duration_s: duration.as_secs_f64(),
+            target_from: p.from,
+            target_to: p.to,
+            ..PhaseSummary::default()
+        };
+        rows.push(fill(row, acc, open));
+        hists.push(EndpointHistograms {
+            latency: hist::encode(&acc.latency),
+            service_time: hist::encode(&acc.service),
+        });
+        start = start.saturating_add(p.duration);
+    }
+    (rows, hists)
+}
+
+/// Fills the counts and figures of `row` from its accumulator.
+fn fill(mut row: PhaseSummary, acc: &EndpointAcc, open: bool) -> PhaseSummary {
+    row.requests = acc.successes + acc.failures;
+    row.successes = acc.successes;
+    row.failures = acc.failures;
+    row.status_codes = acc.status_map();
+    row.errors = acc.error_map();
+    row.shed_503 = acc.statuses.get(&503).copied().unwrap_or(0);
+    figures(&mut row, &acc.latency, &acc.service, open);
+    row
+}
+
+/// Rate, success rate and percentiles from the counts and the histograms.
+fn figures(
+    row: &mut PhaseSummary,
+    latency: &hdrhistogram::Histogram<u64>,
+    service: &hdrhistogram::Histogram<u64>,
+    open: bool,
+) {
+    row.rps = if row.duration_s > 0.0 {
+        row.requests as f64 / row.duration_s
+    } else {
+        0.0
+    };
+    row.success_rate = super::merge::success_rate(row.successes, row.requests);
+    row.latency_ms = hist::stats(latency);
+    row.service_time_ms = open.then(|| hist::stats(service));
+}
+
+/// Merged rows, their histograms, and a warning when the runs' phases differ.
+pub type Merged = (Vec<PhaseSummary>, Vec<EndpointHistograms>, Option<String>);
+
+/// Merges the phases of worker reports that ran the same phases (same names in the same order):
+/// counts and histograms added, figures recomputed. Reports whose phases differ give no rows and
+/// a warning; reports without phases (older ones) are skipped by returning none.
+pub fn merge(
+    runs: &[(&[PhaseSummary], &[EndpointHistograms], &str)],
+    open: bool,
+) -> Result<Merged, ReportError> {
+    let Some((first, _, _)) = runs.first() else {
+        return Ok(Default::default());
+    };
+    let names = |p: &[PhaseSummary]| p.iter().map(|x| x.name.clone()).collect::<Vec<_>>();
+    if let Some((_, _, run)) = runs.iter().find(|(p, _, _)| names(p) != names(first)) {
+        return Ok((
+            Vec::new(),
+            Vec::new(),
+            Some(format!(
+                "run {run} has other phases than the first: the merge has no per-phase rows"
+            )),
+        ));
+    }
+    let mut out = Vec::new();
+    let mut hists = Vec::new();
+    for (i, base) in first.iter().enumerate() {
+        let mut row = PhaseSummary {
+            requests: 0,
+            successes: 0,
+            failures: 0,
+            shed_503: 0,
+            status_codes: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            ..base.clone()
+        };
+        let mut lat = hist::new_hist();
+        let mut svc = hist::new_hist();
+        for (phases, h, run) in runs {
+            let p = &phases[i];
+            let what = format!("{run} phase {}", p.name);
+            let h = h.get(i).ok_or_else(|| {
+                ReportError::Invalid(format!("{what}: no histograms for the phase"))
+            })?;
+            lat.add(hist::decode(&what, &h.latency)?)
+                .map_err(|e| hist_err(&what, e))?;
+            svc.add(hist::decode(&what, &h.service_time)?)
+                .map_err(|e| hist_err(&what, e))?;
+            row.requests = row.requests.saturating_add(p.requests);
+            row.successes = row.successes.saturating_add(p.successes);
+            row.failures = row.failures.saturating_add(p.failures);
+            row.shed_503 = row.shed_503.saturating_add(p.shed_503);
+            crate::stats::add_backends(&mut row.status_codes, &p.status_codes);
+            crate::stats::add_backends(&mut row.errors, &p.errors);
+            // Workers run the same plan side by side: the phase lasted as long as the longest.
+            if p.duration_s.is_finite() {
+                row.duration_s = row.duration_s.max(p.duration_s);
+            }
+        }
+        figures(&mut row, &lat, &svc, open);
+        out.push(row);
+        hists.push(EndpointHistograms {
+            latency: hist::encode(&lat),
+            service_time: hist::encode(&svc),
+        });
+    }
+    Ok((out, hists, None))
+}
+
+fn hist_err(what: &str, e: hdrhistogram::AdditionError) -> ReportError {
+    ReportError::Histogram {
+        what: what.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::{Outcome, Stats};
+    use std::time::Instant;
+
+    fn plan() -> Vec<Phase> {
+        ["slow", "fast"]
+            .iter()
+            .zip([10.0, 100.0])
+            .map(|(n, r)| Phase {
+                name: n.to_string(),
+                duration: Duration::from_secs(10),
+                from: r,
+                to: r,
+            })
+            .collect()
+    }
+
+    /// Requests at known rates: 10/s for 10 s taking 2 ms, then 100/s for 10 s taking 20 ms, the
+    /// last 50 of them shed with a 503. `keep(k)` picks which of them this "worker" sent.
+    fn run(keep: impl Fn(u64) -> bool) -> Stats {
+        let start = Instant::now();
+        let durations: Vec<Duration> = plan().iter().map(|p| p.duration).collect();
+        let s = Stats::with_phases(1, 2, start, &durations);
+        let mut k = 0u64;
+        let mut send = |at_ms: u64, us: u64, status: u16| {
+            if keep(k) {
+                let o = Outcome {
+                    endpoint: 0,
+                    latency_us: us,
+                    service_us: us / 2,
+                    status: Some(status),
+                    failure: None,
+                    success: status < 400,
+                    backend: None,
+                };
+                s.record(
+                    k as usize,
+                    &o,
+                    start + Duration::from_millis(at_ms) + Duration::from_micros(us),
+                );
+            }
+            k += 1;
+        };
+        for i in 0..100 {
+            send(i * 100, 2_000, 200);
+        }
+        for i in 0..1000 {
+            send(
+                10_000 + i * 10,
+                20_000 + i,
+                if i >= 950 { 503 } else { 200 },
+            );
+        }
+        s
+    }
+
+    fn rows(s: &Stats) -> (Vec<PhaseSummary>, Vec<EndpointHistograms>) {
+        build(&plan(), &s.totals().phases, Duration::from_secs(20), true)
+    }
+
+    #[test]
+    fn phase_rows_count_each_phase_at_its_rate() {
+        let (r, _) = rows(&run(|_| true));
+        assert_eq!(r.len(), 2);
+        assert_eq!(
+            (r[0].name.as_str(), r[0].start_s, r[0].duration_s),
+            ("slow", 0.0, 10.0)
+        );
+        assert_eq!(
+            (r[0].requests, r[0].rps, r[0].success_rate),
+            (100, 10.0, 100.0)
+        );
+        assert!(
+            (r[0].latency_ms.p50 - 2.0).abs() < 0.01,
+            "{:?}",
+            r[0].latency_ms
+        );
+        assert!((r[0].service_time_ms.unwrap().p99 - 1.0).abs() < 0.01);
+        assert_eq!((r[1].requests, r[1].rps), (1000, 100.0));
+        assert_eq!((r[1].shed_503, r[1].failures), (50, 50));
+        assert_eq!(r[1].success_rate, 95.0);
+        assert!(
+            (r[1].latency_ms.p50 - 20.5).abs() < 0.1,
+            "{:?}",
+            r[1].latency_ms
+        );
+        assert!(
+            (r[1].latency_ms.p99 - 20.99).abs() < 0.1,
+            "{:?}",
+            r[1].latency_ms
+        );
+        assert_eq!(r[1].status_codes["503"], 50);
+        assert_eq!(r[1].target(true), "100/s");
+    }
+
+    #[test]
+    fn a_merge_of_workers_has_the_phase_rows_of_one_run_of_the_union() {
+        let (union, _) = rows(&run(|_| true));
+        let (a, ha) = rows(&run(|k| k % 3 == 0));
+        let (b, hb) = rows(&run(|k| k % 3 != 0));
+        let (merged, _, warning) = merge(&[(&a, &ha, "a"), (&b, &hb, "b")], true).unwrap();
+        assert_eq!(warning, None);
+        assert_eq!(merged, union);
+    }
+
+    #[test]
+    fn runs_with_other_phases_merge_without_phase_rows() {
+        let (a, ha) = rows(&run(|_| true));
+        let mut b = a.clone();
+        b[1].name = "other".into();
+        let (merged, _, warning) = merge(&[(&a, &ha, "a"), (&b, &ha, "b")], true).unwrap();
+        assert!(merged.is_empty());
+        assert!(warning.unwrap().contains("run b has other phases"));
+    }
+}
