@@ -172,14 +172,21 @@ fn parse_expr(expr: &str) -> Result<Part, String> {
         ["user"] => Ok(Part::User),
         ["iteration"] => Ok(Part::Iteration),
         ["timestamp_ms"] => Ok(Part::TimestampMs),
-        ["env", name] => std::env::var(name).map(Part::Lit).map_err(|_| {
-            format!("environment variable {name} (used as {{{{{expr}}}}}) is not set")
-        }),
+        // `NAME:-DEFAULT`, as in the shell: a scenario shipped for many targets (own-service.yaml)
+        // loads with a sensible value when the variable is unset, and says so in its text.
+        ["env", spec] => match spec.split_once(":-") {
+            Some((name, default)) => Ok(Part::Lit(
+                std::env::var(name).unwrap_or_else(|_| default.to_string()),
+            )),
+            None => std::env::var(spec).map(Part::Lit).map_err(|_| {
+                format!("environment variable {spec} (used as {{{{{expr}}}}}) is not set")
+            }),
+        },
         ["var", name] if is_ident(name) => Ok(Part::Var((*name).to_string())),
         [name] if is_ident(name) => Ok(Part::Var((*name).to_string())),
         _ => Err(format!(
             "unknown template expression {{{{{expr}}}}}: use randint MIN MAX, uuid, counter, user, \
-             iteration, timestamp_ms, env NAME, or a captured variable name"
+             iteration, timestamp_ms, env NAME[:-DEFAULT], or a captured variable name"
         )),
     }
 }
@@ -222,6 +229,19 @@ mod tests {
             render(&Template::parse("{{nope}}").unwrap(), &vars),
             Err(MissingVar("nope".into()))
         );
+    }
+
+    #[test]
+    fn an_unset_environment_variable_takes_its_default_and_without_one_is_an_error() {
+        let vars = HashMap::new();
+        let unset = "SCALEBENCH_TEMPLATE_TEST_SURELY_UNSET";
+        let t = Template::parse(&format!("{{{{env {unset}:-/healthz}}}}")).unwrap();
+        assert_eq!(render(&t, &vars).unwrap(), "/healthz");
+        let err = Template::parse(&format!("{{{{env {unset}}}}}")).unwrap_err();
+        assert!(err.contains("is not set"), "{err}");
+        let home = std::env::var("PATH").unwrap();
+        let t = Template::parse("{{env PATH:-/nowhere}}").unwrap();
+        assert_eq!(render(&t, &vars).unwrap(), home);
     }
 
     #[test]
