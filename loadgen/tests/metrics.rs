@@ -104,14 +104,18 @@ fn metrics_follow_the_contract_and_linger() {
     );
     // Three users, a run far shorter than the 10 s default max age: one connection each.
     assert_eq!(
-        value(&text, loadgen::metrics::CONNECTIONS_OPENED, &[labels[0]]),
+        value(
+            &text,
+            loadgen::metrics::names::CONNECTIONS_OPENED.name,
+            &[labels[0]]
+        ),
         Some(3.0),
         "{text}"
     );
     assert_eq!(
         value(
             &text,
-            loadgen::metrics::CONNECTION_CLOSES,
+            loadgen::metrics::names::CONNECTION_CLOSES.name,
             &["reason=\"max_age\"", labels[0]]
         ),
         Some(0.0)
@@ -123,7 +127,7 @@ fn metrics_follow_the_contract_and_linger() {
         "loadgen_dropped_iterations_total",
         "loadgen_late_iterations_total",
         "loadgen_schedule_lag_seconds",
-        loadgen::metrics::CONNECTIONS_OPENED,
+        loadgen::metrics::names::CONNECTIONS_OPENED.name,
     ] {
         assert!(
             value(&text, name, &[labels[0], labels[1]]).is_some(),
