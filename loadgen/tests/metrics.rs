@@ -392,3 +392,26 @@ fn the_last_scale_event_is_exported_and_never_is_nan() {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
 }
+
+/// Every family a run can export, the `--watch` ones included, carries the HELP text of its
+/// definition in `metrics::names`, so `promtool check metrics` has nothing to report.
+#[test]
+fn every_exported_family_has_the_help_text_of_its_definition() {
+    use loadgen::metrics::names;
+    let m = loadgen::metrics::RunMetrics::enabled("s", &[("run".into(), "help".into())]);
+    let ep = m.endpoint("GET /ping");
+    ep.duration[0].record(0.01);
+    m.requests_counter(&ep, 0, "200").increment(1);
+    m.backend_counter("pod-a").increment(1);
+    let watch = m.watch_gauges();
+    watch.ready.set(2.0);
+    watch.cpu_utilization_percent.set(80.0);
+    m.record_scale_events(&[loadgen::analysis::ScaleEvent::default()]);
+    let text = m.render();
+    for def in names::ALL {
+        let help = format!("# HELP {} {}", def.name, def.help);
+        assert!(text.contains(&help), "missing {help:?} in\n{text}");
+    }
+    let families = text.lines().filter(|l| l.starts_with("# TYPE ")).count();
+    assert_eq!(families, names::ALL.len(), "{text}");
+}
