@@ -386,7 +386,7 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
             let cfg =
                 crate::watch::WatchConfig::new(w, p.opts.namespace.clone(), p.opts.watch_interval)
                     .map_err(|e| bad(e.to_string()))?;
-            Some(crate::watch::spawn(cfg).await)
+            Some(crate::watch::spawn(cfg, metrics.watch_gauges()).await)
         }
         None => None,
     };

@@ -1,35 +1,43 @@
-//! Generator self-monitoring: its own CPU time (from /proc/self/stat) and the judgement whether the
+//! Generator self-monitoring: its own CPU time (from /proc/self/stat, through `procfs`) and the judgement whether the
 //! numbers were limited by the generator rather than the target.
 
 use std::time::Instant;
 
 use crate::report::{GeneratorStats, LagStats};
 
-/// Clock ticks per second of /proc times (USER_HZ, 100 on every mainstream Linux build).
-const CLK_TCK: f64 = 100.0;
-
-/// Own user+system CPU time in seconds, if /proc is readable.
+/// Own user+system CPU time in seconds (the kernel's clock tick, `sysconf(_SC_CLK_TCK)`, not an
+/// assumed 100), if /proc is readable.
+#[cfg(target_os = "linux")]
 pub fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    parse_stat(&stat)
+    let stat = procfs::process::Process::myself().ok()?.stat().ok()?;
+    Some(stat_cpu_seconds(&stat, procfs::ticks_per_second()))
 }
 
-/// Parses utime + stime from a /proc/PID/stat line (the command name may contain spaces and ')').
-pub fn parse_stat(stat: &str) -> Option<f64> {
-    let after = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // after ')' field 0 is `state` (field 3 overall); utime is field 14, stime 15.
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / CLK_TCK)
+#[cfg(not(target_os = "linux"))]
+pub fn cpu_seconds() -> Option<f64> {
+    None
+}
+
+/// utime + stime of a /proc/PID/stat record, in seconds at `ticks_per_second`.
+#[cfg(target_os = "linux")]
+fn stat_cpu_seconds(stat: &procfs::process::Stat, ticks_per_second: u64) -> f64 {
+    (stat.utime + stat.stime) as f64 / ticks_per_second.max(1) as f64
 }
 
 /// Peak resident set size of this process (VmHWM) in MiB, if /proc is readable.
+#[cfg(target_os = "linux")]
 pub fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    let kb = procfs::process::Process::myself()
+        .ok()?
+        .status()
+        .ok()?
+        .vmhwm? as f64;
     Some((kb / 1024.0 * 10.0).round() / 10.0)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn peak_rss_mb() -> Option<f64> {
+    None
 }
 
 /// Samples CPU once per tick.
@@ -198,12 +206,31 @@ pub fn judge(j: &Judge) -> GeneratorStats {
 mod tests {
     use super::*;
 
+    #[cfg(target_os = "linux")]
     #[test]
-    fn parses_proc_stat() {
-        let line = "123 (my (odd) name) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 1 0";
-        assert_eq!(parse_stat(line), Some(3.0));
-        assert!(parse_stat("garbage").is_none());
-        assert!(cpu_seconds().is_some());
+    fn cpu_time_is_utime_plus_stime_at_the_kernels_clock_tick() {
+        use procfs::FromRead;
+        // A command name with spaces and parentheses, as /proc writes it.
+        let line = "123 (my (odd) name) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 1 0 100 4096 10 \
+                    18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0";
+        let stat = procfs::process::Stat::from_read(line.as_bytes()).unwrap();
+        assert_eq!(stat.comm, "my (odd) name");
+        assert_eq!(stat_cpu_seconds(&stat, 100), 3.0);
+        assert_eq!(
+            stat_cpu_seconds(&stat, 250),
+            1.2,
+            "the tick is not assumed to be 100"
+        );
+        assert!(procfs::process::Stat::from_read("garbage".as_bytes()).is_err());
+        // This process, for real: CPU time moves when we burn CPU, and the peak RSS is there.
+        let before = cpu_seconds().unwrap();
+        let t = Instant::now();
+        let mut x = 0u64;
+        while t.elapsed().as_millis() < 300 {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(cpu_seconds().unwrap() > before);
+        assert!(peak_rss_mb().unwrap() > 0.0);
     }
 
     #[test]

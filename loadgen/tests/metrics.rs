@@ -104,14 +104,18 @@ fn metrics_follow_the_contract_and_linger() {
     );
     // Three users, a run far shorter than the 10 s default max age: one connection each.
     assert_eq!(
-        value(&text, loadgen::metrics::CONNECTIONS_OPENED, &[labels[0]]),
+        value(
+            &text,
+            loadgen::metrics::names::CONNECTIONS_OPENED.name,
+            &[labels[0]]
+        ),
         Some(3.0),
         "{text}"
     );
     assert_eq!(
         value(
             &text,
-            loadgen::metrics::CONNECTION_CLOSES,
+            loadgen::metrics::names::CONNECTION_CLOSES.name,
             &["reason=\"max_age\"", labels[0]]
         ),
         Some(0.0)
@@ -123,7 +127,7 @@ fn metrics_follow_the_contract_and_linger() {
         "loadgen_dropped_iterations_total",
         "loadgen_late_iterations_total",
         "loadgen_schedule_lag_seconds",
-        loadgen::metrics::CONNECTIONS_OPENED,
+        loadgen::metrics::names::CONNECTIONS_OPENED.name,
     ] {
         assert!(
             value(&text, name, &[labels[0], labels[1]]).is_some(),
@@ -388,4 +392,27 @@ fn the_last_scale_event_is_exported_and_never_is_nan() {
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
+}
+
+/// Every family a run can export, the `--watch` ones included, carries the HELP text of its
+/// definition in `metrics::names`, so `promtool check metrics` has nothing to report.
+#[test]
+fn every_exported_family_has_the_help_text_of_its_definition() {
+    use loadgen::metrics::names;
+    let m = loadgen::metrics::RunMetrics::enabled("s", &[("run".into(), "help".into())]);
+    let ep = m.endpoint("GET /ping");
+    ep.duration[0].record(0.01);
+    m.requests_counter(&ep, 0, "200").increment(1);
+    m.backend_counter("pod-a").increment(1);
+    let watch = m.watch_gauges();
+    watch.ready.set(2.0);
+    watch.cpu_utilization_percent.set(80.0);
+    m.record_scale_events(&[loadgen::analysis::ScaleEvent::default()]);
+    let text = m.render();
+    for def in names::ALL {
+        let help = format!("# HELP {} {}", def.name, def.help);
+        assert!(text.contains(&help), "missing {help:?} in\n{text}");
+    }
+    let families = text.lines().filter(|l| l.starts_with("# TYPE ")).count();
+    assert_eq!(families, names::ALL.len(), "{text}");
 }

@@ -19,6 +19,7 @@ use axum::http::{StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::get;
 use bytes::Bytes;
+use loadgen::metrics::WatchGauges;
 use loadgen::watch::{self, ReplicaSample, ReplicaTimeline, WatchConfig};
 use tokio::time::Instant;
 
@@ -232,17 +233,18 @@ fn config(target: &str) -> WatchConfig {
 fn records_a_scale_out_with_exact_timings() {
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let prom = recorder.handle();
-    let (timeline, requests) = metrics::with_local_recorder(&recorder, || {
-        paused_runtime().block_on(async {
-            let epoch = Instant::now();
-            let (deployments, hpas) = scale_out_scripts();
-            let api = FakeApi::new(epoch, deployments, hpas);
-            let client = kube::Client::new(api.router(), "default");
-            let handle = watch::spawn_with_client_at(config("deployment/workload"), client, epoch);
-            tokio::time::sleep_until(epoch + Duration::from_secs(60)).await;
-            let timeline = handle.finish().await;
-            (timeline, api.requests())
-        })
+    // The gauges come from this recorder alone: nothing is installed process-wide.
+    let gauges = WatchGauges::register(&recorder);
+    let (timeline, requests) = paused_runtime().block_on(async {
+        let epoch = Instant::now();
+        let (deployments, hpas) = scale_out_scripts();
+        let api = FakeApi::new(epoch, deployments, hpas);
+        let client = kube::Client::new(api.router(), "default");
+        let handle =
+            watch::spawn_with_client_at(config("deployment/workload"), client, epoch, gauges);
+        tokio::time::sleep_until(epoch + Duration::from_secs(60)).await;
+        let timeline = handle.finish().await;
+        (timeline, api.requests())
     });
 
     let expected = vec![
@@ -321,7 +323,12 @@ fn summary_shows_the_scale_out_timeline() {
         let (deployments, hpas) = scale_out_scripts();
         let api = FakeApi::new(epoch, deployments, hpas);
         let client = kube::Client::new(api.router(), "default");
-        let handle = watch::spawn_with_client_at(config("deployment/workload"), client, epoch);
+        let handle = watch::spawn_with_client_at(
+            config("deployment/workload"),
+            client,
+            epoch,
+            WatchGauges::noop(),
+        );
         tokio::time::sleep_until(epoch + Duration::from_secs(60)).await;
         handle.finish().await
     });
@@ -383,7 +390,7 @@ fn timeline_round_trips_through_json() {
         let client = kube::Client::new(api.router(), NS);
         // Namespace from the client's default.
         let cfg = WatchConfig::new("deploy/workload", None, Duration::from_secs(5)).unwrap();
-        let handle = watch::spawn_with_client_at(cfg, client, epoch);
+        let handle = watch::spawn_with_client_at(cfg, client, epoch, WatchGauges::noop());
         tokio::time::sleep_until(epoch + Duration::from_secs(50)).await;
         handle.finish().await
     });
@@ -416,7 +423,12 @@ fn forbidden_watch_is_reported_and_does_not_hang() {
             },
         );
         let client = kube::Client::new(api.router(), NS);
-        let handle = watch::spawn_with_client_at(config("deployment/workload"), client, epoch);
+        let handle = watch::spawn_with_client_at(
+            config("deployment/workload"),
+            client,
+            epoch,
+            WatchGauges::noop(),
+        );
         tokio::time::sleep(Duration::from_secs(30)).await;
         let timeline = tokio::time::timeout(Duration::from_secs(1), handle.finish())
             .await
@@ -455,7 +467,12 @@ fn forbidden_hpa_still_records_the_deployment() {
             },
         );
         let client = kube::Client::new(api.router(), NS);
-        let handle = watch::spawn_with_client_at(config("deployment/workload"), client, epoch);
+        let handle = watch::spawn_with_client_at(
+            config("deployment/workload"),
+            client,
+            epoch,
+            WatchGauges::noop(),
+        );
         tokio::time::sleep_until(epoch + Duration::from_secs(60)).await;
         handle.finish().await
     });
@@ -485,7 +502,12 @@ fn missing_deployment_is_a_warning() {
             },
         );
         let client = kube::Client::new(api.router(), NS);
-        let handle = watch::spawn_with_client_at(config("deployment/nothere"), client, epoch);
+        let handle = watch::spawn_with_client_at(
+            config("deployment/nothere"),
+            client,
+            epoch,
+            WatchGauges::noop(),
+        );
         tokio::time::sleep(Duration::from_secs(10)).await;
         handle.finish().await
     });
@@ -567,7 +589,7 @@ async fn kubeconfig_client_over_tcp_survives_a_relist() {
     let client = kube::Client::try_from(config).unwrap();
 
     let cfg = WatchConfig::new("deployment/workload", None, Duration::from_millis(50)).unwrap();
-    let handle = watch::spawn_with_client_at(cfg, client, epoch);
+    let handle = watch::spawn_with_client_at(cfg, client, epoch, WatchGauges::noop());
     // Wait (bounded) until the re-listed state has arrived.
     let deadline = Instant::now() + Duration::from_secs(20);
     while handle.snapshot().samples.last().and_then(|s| s.ready) != Some(5) {

@@ -181,6 +181,7 @@ pub struct Config {
     pub trace_sample_ratio: f64,
 
     /// OTLP/http endpoint; traces are exported only when set (standard OpenTelemetry variable).
+    /// Plain http:// only (no TLS in the exporter): other schemes are refused at start.
     #[arg(long, global = true, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
 
@@ -269,6 +270,12 @@ pub enum ConfigError {
         humantime::format_duration(*.timeout)
     )]
     QueueDelayBudget { budget: Duration, timeout: Duration },
+    #[error(
+        "--otlp-endpoint / OTEL_EXPORTER_OTLP_ENDPOINT {0:?}: only http:// is supported (this build's \
+         OTLP exporter has no TLS); point it at a collector on a plain-HTTP port, such as a local \
+         OpenTelemetry Collector sidecar that forwards over TLS"
+    )]
+    OtlpScheme(String),
 }
 
 /// Shortest accepted `--request-timeout`. Zero (or anything below the timer's resolution) would
@@ -307,6 +314,14 @@ impl Config {
         }
         if self.tasks_capacity == 0 {
             return Err(ConfigError::TasksCapacity);
+        }
+        // Refused here rather than left to the exporter, which would fail on every batch in the
+        // background and lose every span without a word at start.
+        if let Some(endpoint) = self.otlp_endpoint.as_deref()
+            && self.exports_traces()
+            && !endpoint.trim().to_ascii_lowercase().starts_with("http://")
+        {
+            return Err(ConfigError::OtlpScheme(endpoint.to_string()));
         }
         Ok(())
     }
@@ -364,6 +379,25 @@ fn parse_ratio(s: &str) -> Result<f64, String> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn an_otlp_endpoint_other_than_plain_http_is_refused() {
+        let with = |endpoint: &str| {
+            let mut c = Config::local_test();
+            c.otlp_endpoint = Some(endpoint.to_string());
+            c.validate()
+        };
+        assert_eq!(with("http://collector:4318"), Ok(()));
+        assert_eq!(with("HTTP://collector:4318/"), Ok(()));
+        assert_eq!(with(""), Ok(()), "empty means unset");
+        for bad in [
+            "https://collector:4318",
+            "collector:4318",
+            "grpc://collector:4317",
+        ] {
+            assert_eq!(with(bad), Err(ConfigError::OtlpScheme(bad.to_string())));
+        }
+    }
 
     #[test]
     fn cli_is_consistent() {

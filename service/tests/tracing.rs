@@ -184,3 +184,22 @@ async fn with_a_zero_ratio_only_requests_whose_parent_is_sampled_are_traced() {
         "an unsampled parent was continued"
     );
 }
+
+/// An https:// endpoint cannot work (the exporter has no TLS), so the workload refuses it at
+/// start with a usage error instead of losing every span in the background.
+#[test]
+fn an_https_otlp_endpoint_is_refused_at_start_with_exit_2() {
+    let out = std::process::Command::new(common::BIN)
+        .args(["--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "https://127.0.0.1:4318")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("https://127.0.0.1:4318") && stderr.contains("only http:// is supported"),
+        "{stderr}"
+    );
+}

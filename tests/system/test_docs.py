@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, require_tool
 from test_dashboards import stop  # the same way to end a process the test started
 from dashboard_queries import (
     DASHBOARD_DIR,
@@ -212,14 +212,15 @@ def rules_doc() -> dict[str, list[str]]:
     return documented_metrics("## Recording rules")
 
 
-def source_metric_names(src: Path, prefixes: tuple[str, ...]) -> set[str]:
-    """Metric names written as string literals in a crate's sources (the constants and the
-    `gauge!` calls); names start with the crate's prefixes."""
+def source_metric_names_in(path: Path, prefixes: tuple[str, ...]) -> set[str]:
+    """Metric names written as string literals in one source file; names start with `prefixes`."""
     pattern = re.compile(r'"((?:' + "|".join(prefixes) + r')[a-z0-9_]+)"')
-    names: set[str] = set()
-    for path in src.rglob("*.rs"):
-        names.update(pattern.findall(path.read_text()))
-    return names
+    return set(pattern.findall(path.read_text()))
+
+
+def source_metric_names(src: Path, prefixes: tuple[str, ...]) -> set[str]:
+    """Metric names written as string literals in a crate's sources (its constants)."""
+    return set().union(*(source_metric_names_in(path, prefixes) for path in src.rglob("*.rs")))
 
 
 def family(name: str, histograms: set[str]) -> str:
@@ -264,10 +265,31 @@ def used_by_cell(cell: str) -> set[str]:
     return set() if cell.strip() in ("—", "-", "") else {u.strip() for u in cell.split(",")}
 
 
+LOADGEN_NAMES = ROOT / "loadgen" / "src" / "metrics" / "names.rs"
+
+
+def loadgen_defined() -> dict[str, str]:
+    """name -> type of every `MetricDef` in loadgen/src/metrics/names.rs."""
+    text = LOADGEN_NAMES.read_text()
+    found = re.findall(r'def\(\s*"(loadgen_[a-z0-9_]+)",\s*Kind::(\w+)', text)
+    return {name: kind.lower() for name, kind in found}
+
+
+def test_the_loadgen_names_its_metrics_only_in_its_constants_module():
+    elsewhere = {
+        path.relative_to(ROOT).as_posix(): names
+        for path in (ROOT / "loadgen" / "src").rglob("*.rs")
+        if path != LOADGEN_NAMES and (names := source_metric_names_in(path, ("loadgen_",)))
+    }
+    assert elsewhere == {}, "metric names written outside loadgen/src/metrics/names.rs"
+    defined = loadgen_defined()
+    assert set(defined) == source_metric_names_in(LOADGEN_NAMES, ("loadgen_",)), "a name the table parser missed"
+    wrong = {n: (k, loadgen_doc()[n][1]) for n, k in defined.items() if n in loadgen_doc() and loadgen_doc()[n][1] != k}
+    assert wrong == {}, "names.rs type vs docs/metrics.md type"
+
+
 def test_every_metric_the_code_names_is_documented_and_every_documented_one_exists():
-    code = source_metric_names(ROOT / "service" / "src", ("http_server_", "workload_")) | source_metric_names(
-        ROOT / "loadgen" / "src", ("loadgen_",)
-    )
+    code = source_metric_names(ROOT / "service" / "src", ("http_server_", "workload_")) | set(loadgen_defined())
     assert len(code) >= 15, f"the source scan found suspiciously little: {sorted(code)}"
     # process_* come from the metrics-process crate, not from our sources: the live test covers them.
     documented = {n for n in {**workload_doc(), **loadgen_doc()} if not n.startswith("process_")}
@@ -386,6 +408,26 @@ def test_a_real_binary_exports_exactly_the_documented_metrics(live_expositions, 
         assert doc[name][1] == kind, f"{name}: documented as {doc[name][1]}, exported as {kind}"
         undocumented = labels - OUTSIDE_LABELS - backticked(doc[name][2])
         assert undocumented == set(), f"{name}: labels missing from docs/metrics.md"
+
+
+@pytest.mark.parametrize("binary", ["workload", "loadgen"])
+def test_promtool_finds_nothing_to_lint_in_a_real_exposition(live_expositions, binary: str, tmp_path):
+    """`promtool check metrics`: HELP text on every family, counters in _total, base units."""
+    promtool = require_tool("promtool")
+    text = live_expositions[binary]
+    assert "# HELP " in text and "# TYPE " in text
+    result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout + result.stderr == "", (
+        f"promtool check metrics on the {binary}'s /metrics:\n{result.stdout}{result.stderr}"
+    )
+
+
+def test_promtool_lint_fails_on_a_family_without_help():
+    """The check above can fail: an undescribed family is what the loadgen used to export."""
+    promtool = require_tool("promtool")
+    text = "# TYPE loadgen_in_flight gauge\nloadgen_in_flight 0\n"
+    result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "no help text" in result.stdout + result.stderr
 
 
 # ----------------------------------------------------------------------------- the scenario format

@@ -1,10 +1,11 @@
 //! Prometheus metrics of a run (names and labels from the shared metric contract), served at
 //! `--metrics-addr` and optionally pushed with remote write.
 //!
-//! The recorder is held in an `Arc` and handles are registered on it directly, so several runs in
-//! one process (tests) each get their own registry. The first run also installs it as the global
-//! recorder so other modules' `metrics::gauge!` calls (the replica watcher's) land in it.
+//! The recorder is held in an `Arc` and handles are registered on it directly, never installed as
+//! the process-wide recorder: several runs in one process (tests) each get their own registry, and
+//! the replica watcher records through [`WatchGauges`] taken from the run's recorder.
 
+pub mod names;
 pub mod remote_write;
 
 use std::collections::HashMap;
@@ -13,69 +14,16 @@ use std::sync::Arc;
 use std::sync::Mutex;
 
 use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
+
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
+use names::MetricDef;
 
 /// Buckets of `loadgen_request_duration_seconds` (seconds): 1 ms to 60 s.
 pub const DURATION_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
-
-/// With `--watch`, the figures of the run's last scale event (set when the run ends; NaN when
-/// that event never reached the figure; see [`crate::analysis::scale_events`]): seconds from the
-/// desired count rising to the new pods ready, to the first response from a new backend, and
-/// until p99 was back under its threshold.
-pub const SCALE_EVENT_TIME_TO_READY: &str = "loadgen_scale_event_time_to_ready_seconds";
-pub const SCALE_EVENT_TIME_TO_FIRST_RESPONSE: &str =
-    "loadgen_scale_event_time_to_first_response_seconds";
-pub const SCALE_EVENT_RECOVERY: &str = "loadgen_scale_event_recovery_seconds";
-/// With `--watch`, how many scale events the run saw.
-pub const SCALE_EVENTS: &str = "loadgen_scale_events";
-
-/// Delegates to a shared recorder (so it can be global and local at once).
-struct Shared(Arc<PrometheusRecorder>);
-
-impl Recorder for Shared {
-    fn describe_counter(
-        &self,
-        k: metrics::KeyName,
-        u: Option<metrics::Unit>,
-        d: metrics::SharedString,
-    ) {
-        self.0.describe_counter(k, u, d)
-    }
-    fn describe_gauge(
-        &self,
-        k: metrics::KeyName,
-        u: Option<metrics::Unit>,
-        d: metrics::SharedString,
-    ) {
-        self.0.describe_gauge(k, u, d)
-    }
-    fn describe_histogram(
-        &self,
-        k: metrics::KeyName,
-        u: Option<metrics::Unit>,
-        d: metrics::SharedString,
-    ) {
-        self.0.describe_histogram(k, u, d)
-    }
-    fn register_counter(&self, k: &Key, m: &Metadata<'_>) -> Counter {
-        self.0.register_counter(k, m)
-    }
-    fn register_gauge(&self, k: &Key, m: &Metadata<'_>) -> Gauge {
-        self.0.register_gauge(k, m)
-    }
-    fn register_histogram(&self, k: &Key, m: &Metadata<'_>) -> Histogram {
-        self.0.register_histogram(k, m)
-    }
-}
-
-/// Connections opened (first ones and reconnects): with `rate()`, how often workers recycle.
-pub const CONNECTIONS_OPENED: &str = "loadgen_connections_opened_total";
-/// Connections closed, by `reason` (max_age, max_requests, no_keepalive, server, error).
-pub const CONNECTION_CLOSES: &str = "loadgen_connection_closes_total";
 
 static META: Metadata<'static> = Metadata::new("loadgen", metrics::Level::INFO, Some("loadgen"));
 
@@ -141,7 +89,7 @@ impl RunMetrics {
     pub fn enabled(scenario: &str, global_labels: &[(String, String)]) -> Self {
         let mut b = PrometheusBuilder::new()
             .set_buckets_for_metric(
-                Matcher::Full("loadgen_request_duration_seconds".into()),
+                Matcher::Full(names::REQUEST_DURATION.name.into()),
                 DURATION_BUCKETS,
             )
             .expect("static buckets are valid");
@@ -149,17 +97,16 @@ impl RunMetrics {
             b = b.add_global_label(k.clone(), v.clone());
         }
         let recorder = Arc::new(b.build_recorder());
+        names::describe(&*recorder);
         let handle = recorder.handle();
-        // Only the first run of the process becomes global; later ones (tests) stay local.
-        let _ = metrics::set_global_recorder(Shared(Arc::clone(&recorder)));
         let r = &recorder;
-        let gauge = |n: &'static str| r.register_gauge(&Key::from_name(n), &META);
-        let counter = |n: &'static str| r.register_counter(&Key::from_name(n), &META);
+        let gauge = |m: MetricDef| r.register_gauge(&Key::from_name(m.name), &META);
+        let counter = |m: MetricDef| r.register_counter(&Key::from_name(m.name), &META);
         let errors = crate::client::ErrorKind::ALL
             .iter()
             .map(|k| {
                 r.register_counter(
-                    &Key::from_parts("loadgen_errors_total", vec![Label::new("kind", k.as_str())]),
+                    &Key::from_parts(names::ERRORS.name, vec![Label::new("kind", k.as_str())]),
                     &META,
                 )
             })
@@ -168,20 +115,23 @@ impl RunMetrics {
             .iter()
             .map(|why| {
                 r.register_counter(
-                    &Key::from_parts(CONNECTION_CLOSES, vec![Label::new("reason", why.as_str())]),
+                    &Key::from_parts(
+                        names::CONNECTION_CLOSES.name,
+                        vec![Label::new("reason", why.as_str())],
+                    ),
                     &META,
                 )
             })
             .collect();
         let m = Self {
-            connections_opened: counter(CONNECTIONS_OPENED),
+            connections_opened: counter(names::CONNECTIONS_OPENED),
             connection_closes,
-            target_rate: gauge("loadgen_target_rate"),
-            active_users: gauge("loadgen_active_users"),
-            in_flight: gauge("loadgen_in_flight"),
-            dropped: counter("loadgen_dropped_iterations_total"),
-            late: counter("loadgen_late_iterations_total"),
-            schedule_lag: gauge("loadgen_schedule_lag_seconds"),
+            target_rate: gauge(names::TARGET_RATE),
+            active_users: gauge(names::ACTIVE_USERS),
+            in_flight: gauge(names::IN_FLIGHT),
+            dropped: counter(names::DROPPED_ITERATIONS),
+            late: counter(names::LATE_ITERATIONS),
+            schedule_lag: gauge(names::SCHEDULE_LAG),
             errors,
             requests: Mutex::new(HashMap::new()),
             backends: Mutex::new(HashMap::new()),
@@ -237,7 +187,7 @@ impl RunMetrics {
         let h = |outcome: &'static str| match &self.recorder {
             Some(r) => r.register_histogram(
                 &Key::from_parts(
-                    "loadgen_request_duration_seconds",
+                    names::REQUEST_DURATION.name,
                     vec![
                         Label::new("scenario", self.scenario.clone()),
                         Label::new("endpoint", name.to_string()),
@@ -264,7 +214,7 @@ impl RunMetrics {
             .or_insert_with(|| {
                 r.register_counter(
                     &Key::from_parts(
-                        "loadgen_requests_total",
+                        names::REQUESTS.name,
                         vec![
                             Label::new("endpoint", ep.name.clone()),
                             Label::new("status", status.to_string()),
@@ -289,7 +239,7 @@ impl RunMetrics {
             .or_insert_with(|| {
                 r.register_counter(
                     &Key::from_parts(
-                        "loadgen_backend_requests_total",
+                        names::BACKEND_REQUESTS.name,
                         vec![Label::new("backend", backend.to_string())],
                     ),
                     &META,
@@ -305,19 +255,29 @@ impl RunMetrics {
         let Some(r) = &self.recorder else {
             return;
         };
-        let set =
-            |name: &'static str, v: f64| r.register_gauge(&Key::from_name(name), &META).set(v);
-        set(SCALE_EVENTS, events.len() as f64);
+        let set = |m: MetricDef, v: f64| r.register_gauge(&Key::from_name(m.name), &META).set(v);
+        set(names::SCALE_EVENTS, events.len() as f64);
         let Some(last) = events.last() else {
             return;
         };
         let or_nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
-        set(SCALE_EVENT_TIME_TO_READY, or_nan(last.time_to_ready_s));
         set(
-            SCALE_EVENT_TIME_TO_FIRST_RESPONSE,
+            names::SCALE_EVENT_TIME_TO_READY,
+            or_nan(last.time_to_ready_s),
+        );
+        set(
+            names::SCALE_EVENT_TIME_TO_FIRST_RESPONSE,
             or_nan(last.time_to_first_new_backend_s),
         );
-        set(SCALE_EVENT_RECOVERY, or_nan(last.recovery_s));
+        set(names::SCALE_EVENT_RECOVERY, or_nan(last.recovery_s));
+    }
+
+    /// The replica watcher's gauges on this run's recorder.
+    pub fn watch_gauges(&self) -> WatchGauges {
+        match &self.recorder {
+            Some(r) => WatchGauges::register(&**r),
+            None => WatchGauges::noop(),
+        }
     }
 
     /// `loadgen_connection_closes_total{reason}`.
@@ -332,6 +292,55 @@ impl RunMetrics {
         if let Some(c) = self.errors.get(kind.index()) {
             c.increment(1);
         }
+    }
+}
+
+/// The replica watcher's gauges, registered on a run's recorder (no-ops when metrics are off), so
+/// the watcher needs no process-wide recorder.
+#[derive(Clone)]
+pub struct WatchGauges {
+    pub desired: Gauge,
+    pub current: Gauge,
+    pub ready: Gauge,
+    pub cpu_utilization_percent: Gauge,
+}
+
+impl WatchGauges {
+    /// No-op gauges (metrics off).
+    pub fn noop() -> Self {
+        Self {
+            desired: Gauge::noop(),
+            current: Gauge::noop(),
+            ready: Gauge::noop(),
+            cpu_utilization_percent: Gauge::noop(),
+        }
+    }
+
+    /// `loadgen_observed_replicas{kind}` and `loadgen_observed_cpu_utilization_percent` on
+    /// `recorder`.
+    pub fn register(recorder: &impl Recorder) -> Self {
+        let replicas = |kind: &'static str| {
+            recorder.register_gauge(
+                &Key::from_parts(
+                    names::OBSERVED_REPLICAS.name,
+                    vec![Label::new("kind", kind)],
+                ),
+                &META,
+            )
+        };
+        Self {
+            desired: replicas("desired"),
+            current: replicas("current"),
+            ready: replicas("ready"),
+            cpu_utilization_percent: recorder
+                .register_gauge(&Key::from_name(names::OBSERVED_CPU_UTILIZATION.name), &META),
+        }
+    }
+}
+
+impl std::fmt::Debug for WatchGauges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WatchGauges").finish_non_exhaustive()
     }
 }
 

@@ -13,7 +13,7 @@
 //! use std::time::Duration;
 //! use loadgen::watch::{self, WatchConfig};
 //! let cfg = WatchConfig::new("deployment/workload", Some("scalebench".into()), Duration::from_secs(1))?;
-//! let handle = watch::spawn(cfg).await;
+//! let handle = watch::spawn(cfg, loadgen::metrics::WatchGauges::noop()).await;
 //! // ... run the load ...
 //! let timeline = handle.finish().await;
 //! println!("max replicas: {:?}", timeline.summary.max_replicas);
@@ -37,6 +37,7 @@ pub use target::WatchTarget;
 pub(crate) use timeline::test_sample;
 pub use timeline::{PerReplicaPoint, ReplicaSample, ReplicaTimeline, ScaleOutSummary};
 
+use crate::metrics::WatchGauges;
 use runner::Recorder;
 
 /// Errors that stop the watcher from being configured at all (bad `--watch` argument). Everything
@@ -96,17 +97,18 @@ pub struct WatchHandle {
 }
 
 /// Builds a client from the environment (kubeconfig, else in-cluster service account) and starts
-/// watching. The run starts now: sample times are measured from this call. Never fails: without a
-/// usable client the timeline carries one warning and no samples.
-pub async fn spawn(cfg: WatchConfig) -> WatchHandle {
+/// watching, setting `gauges` (the run's, see [`crate::metrics::RunMetrics::watch_gauges`]) on
+/// every change. The run starts now: sample times are measured from this call. Never fails:
+/// without a usable client the timeline carries one warning and no samples.
+pub async fn spawn(cfg: WatchConfig, gauges: WatchGauges) -> WatchHandle {
     let start = Instant::now();
     // kube builds its rustls config from the process-wide provider; the workspace ships ring only.
     // Installing it here makes the watcher independent of what `main` did first.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match kube::Client::try_default().await {
-        Ok(client) => spawn_with_client_at(cfg, client, start),
+        Ok(client) => spawn_with_client_at(cfg, client, start, gauges),
         Err(err) => {
-            let mut recorder = Recorder::new(&cfg, cfg.namespace.clone(), start);
+            let mut recorder = Recorder::new(&cfg, cfg.namespace.clone(), start, gauges);
             recorder.warn(format!(
                 "cannot build a Kubernetes client (no kubeconfig and not in a cluster?): {err}; \
                  replicas are not recorded"
@@ -120,9 +122,9 @@ pub async fn spawn(cfg: WatchConfig) -> WatchHandle {
     }
 }
 
-/// Starts watching with a given client (tests inject one); the run starts now.
+/// Starts watching with a given client (tests inject one), without gauges; the run starts now.
 pub fn spawn_with_client(cfg: WatchConfig, client: kube::Client) -> WatchHandle {
-    spawn_with_client_at(cfg, client, Instant::now())
+    spawn_with_client_at(cfg, client, Instant::now(), WatchGauges::noop())
 }
 
 /// Starts watching with a given client, measuring sample times from `run_start`.
@@ -130,6 +132,7 @@ pub fn spawn_with_client_at(
     cfg: WatchConfig,
     client: kube::Client,
     run_start: Instant,
+    gauges: WatchGauges,
 ) -> WatchHandle {
     let namespace = cfg
         .namespace
@@ -139,6 +142,7 @@ pub fn spawn_with_client_at(
         &cfg,
         Some(namespace.clone()),
         run_start,
+        gauges,
     )));
     let (stop_tx, stop_rx) = oneshot::channel();
     let task = tokio::spawn(runner::run(

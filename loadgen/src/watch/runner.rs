@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use super::observe::{self, DeploymentView, HpaView};
 use super::timeline::{ReplicaSample, ReplicaTimeline, ScaleOutSummary};
 use super::{MAX_SAMPLES, WatchConfig, lock};
+use crate::metrics::WatchGauges;
 
 /// Most distinct warnings kept; a flapping API server must not grow the report without bound.
 const MAX_WARNINGS: usize = 32;
@@ -40,10 +41,17 @@ pub(super) struct Recorder {
     samples_full: bool,
     /// Figures from every change, at the time of the event (samples are rate-limited, these are not).
     summary: ScaleOutSummary,
+    /// The run's replica and CPU gauges; they follow every change, not only the samples.
+    gauges: WatchGauges,
 }
 
 impl Recorder {
-    pub(super) fn new(cfg: &WatchConfig, namespace: Option<String>, run_start: Instant) -> Self {
+    pub(super) fn new(
+        cfg: &WatchConfig,
+        namespace: Option<String>,
+        run_start: Instant,
+        gauges: WatchGauges,
+    ) -> Self {
         Self {
             timeline: ReplicaTimeline {
                 target: cfg.target.to_string(),
@@ -58,6 +66,7 @@ impl Recorder {
             prime_deadline: Some(Instant::now() + PRIME_GRACE),
             samples_full: false,
             summary: ScaleOutSummary::default(),
+            gauges,
         }
     }
 
@@ -97,9 +106,9 @@ impl Recorder {
         self.state.desired = view.desired;
         self.state.current = view.current;
         self.state.ready = view.ready;
-        set_gauge("desired", view.desired);
-        set_gauge("current", view.current);
-        set_gauge("ready", view.ready);
+        set_gauge(&self.gauges.desired, view.desired);
+        set_gauge(&self.gauges.current, view.current);
+        set_gauge(&self.gauges.ready, view.ready);
         self.changed(now);
     }
 
@@ -109,9 +118,10 @@ impl Recorder {
         }
         self.state.hpa_desired = view.desired;
         self.state.cpu_utilization_percent = view.cpu_utilization_percent;
-        if let Some(cpu) = view.cpu_utilization_percent {
-            metrics::gauge!("loadgen_observed_cpu_utilization_percent").set(f64::from(cpu));
-        }
+        set_gauge(
+            &self.gauges.cpu_utilization_percent,
+            view.cpu_utilization_percent,
+        );
         self.changed(now);
     }
 
@@ -204,9 +214,10 @@ impl Recorder {
     }
 }
 
-fn set_gauge(kind: &'static str, value: Option<i32>) {
+/// An unknown value leaves the gauge at its last known one.
+fn set_gauge(gauge: &metrics::Gauge, value: Option<i32>) {
     if let Some(v) = value {
-        metrics::gauge!("loadgen_observed_replicas", "kind" => kind).set(f64::from(v));
+        gauge.set(f64::from(v));
     }
 }
 
