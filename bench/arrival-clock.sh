@@ -25,37 +25,11 @@ while [[ $# -gt 0 ]]; do
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
-command -v python3 >/dev/null || { echo "python3 is needed to read the JSON reports" >&2; exit 1; }
-
-echo "== building (release)"
-[[ "${SKIP_BUILD:-0}" == 1 ]] || (cd "$ROOT" && cargo build --release -q -p loadgen --bin loadgen --example bench_target --example bare_clock)
-TARGET_DIR="$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-LOADGEN="$TARGET_DIR/release/loadgen"
-SERVER="$TARGET_DIR/release/examples/bench_target"
+EXTRA_EXAMPLES=(--example bare_clock)
+# shellcheck source=bench/loadgen-common.sh
+source "$ROOT/bench/loadgen-common.sh"
 BARE="$TARGET_DIR/release/examples/bare_clock"
 
-WORK="$(mktemp -d)"
-SERVER_PID=""
-cleanup() {
-  if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
-PIN_SERVER=() PIN_GEN=()
-if command -v taskset >/dev/null && (($(nproc) >= 2)); then
-  PIN_SERVER=(taskset -c 0) PIN_GEN=(taskset -c 1)
-fi
-"${PIN_SERVER[@]}" "$SERVER" "127.0.0.1:$PORT" 1 2>"$WORK/server.log" &
-SERVER_PID=$!
-URL="http://127.0.0.1:$PORT/ping"
-for _ in $(seq 1 50); do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then break; fi
-  sleep 0.1
-done
-
-json() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)" "$1"; }
 calc() { python3 -c "print($1)"; }
 
 echo "== load average: $(cut -d' ' -f1-3 /proc/loadavg) (pinned: ${PIN_GEN[*]:-no}, ${SECS}s per rate)"
