@@ -1,6 +1,7 @@
 //! The engine: spawns workers for the plan, ticks the time series, stops on time, on count or on
 //! Ctrl-C (with a grace period for requests in flight).
 
+mod clock;
 mod open;
 mod worker;
 

@@ -1,4 +1,5 @@
-//! Open loop: a dispatcher wakes at each arrival's intended time and hands it to an idle worker.
+//! Open loop: the arrival clock ([`super::clock`]) releases each arrival at its intended time and
+//! the dispatcher hands it to an idle worker.
 //!
 //! Workers are created on demand up to the in-flight cap (so the number of connections is what the
 //! load needs, not the cap), and idle workers are reused last-in-first-out so warm connections
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, watch};
 
+use super::clock::ArrivalClock;
 use super::worker::Worker;
 use super::{Shared, sleep_or_stop};
 use crate::plan::ArrivalSchedule;
@@ -90,42 +92,61 @@ pub(super) async fn dispatch(
         closed: false,
     }));
     let mut workers = tokio::task::JoinSet::new();
-    let mut k = 0u64;
     let mut stopped = false;
-    while let Some(off) = sched.at(k) {
-        let t = start + off;
-        if t > Instant::now() && !sleep_or_stop(t, &mut stop).await {
-            stopped = true;
+    // False once the stop sender is gone (no stop can come any more).
+    let mut stoppable = true;
+    // The arrival clock runs on its own thread; without one (the OS refused a thread) the run
+    // cannot keep its schedule at all, so it ends at once and says why.
+    let mut clock = match ArrivalClock::start(sched.clone(), start) {
+        Ok(c) => c,
+        Err(e) => {
+            sh.note_error(&format!("cannot start the arrival clock thread: {e}"));
+            return;
+        }
+    };
+    if *stop.borrow() {
+        stopped = true;
+        clock.stop();
+    }
+    loop {
+        let due = tokio::select! {
+            biased;
+            r = stop.changed(), if stoppable && !stopped => {
+                match r {
+                    Ok(()) if *stop.borrow() => {
+                        stopped = true;
+                        clock.stop();
+                    }
+                    Ok(()) => {}
+                    Err(_) => stoppable = false,
+                }
+                continue;
+            }
+            due = clock.due() => due,
+        };
+        let Some(due) = due else { break };
+        if stopped {
             break;
         }
-        let lag = Instant::now().saturating_duration_since(t);
-        sh.lag_us
-            .fetch_max(lag.as_micros() as u64, Ordering::Relaxed);
-        sh.stats.record_start(0, Some(lag), false);
-        let mut job = Some(t);
-        while let Some(t) = job.take() {
-            let mut p = lock(&pool);
-            if !p.backlog.is_empty() {
-                // Older arrivals are waiting: this one queues behind them (arrival order).
-                p.backlog.push(k);
-            } else if let Some(tx) = p.idle.pop() {
-                drop(p);
-                // A dropped receiver means that worker ended: try the next one.
-                if let Err(t) = tx.send(t) {
-                    job = Some(t);
-                }
-            } else if p.spawned < max_in_flight {
-                p.spawned += 1;
-                let id = p.spawned as usize - 1;
-                drop(p);
-                let w = Worker::new(id, Arc::clone(&sh));
-                workers.spawn(worker(w, Arc::clone(&sh), Arc::clone(&pool), t, late_tol));
-            } else {
-                p.backlog.push(k);
-            }
+        for k in due {
+            let a = clock.arrival(k);
+            sh.lag_us
+                .fetch_max(a.lag.as_micros() as u64, Ordering::Relaxed);
+            sh.stats.record_start(0, Some(a.lag), false);
+            assign(
+                &sh,
+                &pool,
+                &mut workers,
+                k,
+                a.intended,
+                max_in_flight,
+                late_tol,
+            );
         }
-        k += 1;
     }
+    stopped |= *stop.borrow();
+    // The thread ends within a sleep slice once stopped or past the schedule.
+    let _ = tokio::task::spawn_blocking(move || clock.join()).await;
     if !stopped {
         // Wait for the plan's end (a pause phase may follow the last arrival).
         stopped = !sleep_or_stop(start + sched.end(), &mut stop).await;
@@ -142,6 +163,40 @@ pub(super) async fn dispatch(
         p.idle.clear();
     }
     while workers.join_next().await.is_some() {}
+}
+
+/// Hands arrival `k` to an idle worker, a new one (below the cap) or the backlog.
+fn assign(
+    sh: &Arc<Shared>,
+    pool: &Arc<Mutex<Pool>>,
+    workers: &mut tokio::task::JoinSet<()>,
+    k: u64,
+    t: Instant,
+    max_in_flight: u64,
+    late_tol: Duration,
+) {
+    let mut job = Some(t);
+    while let Some(t) = job.take() {
+        let mut p = lock(pool);
+        if !p.backlog.is_empty() {
+            // Older arrivals are waiting: this one queues behind them (arrival order).
+            p.backlog.push(k);
+        } else if let Some(tx) = p.idle.pop() {
+            drop(p);
+            // A dropped receiver means that worker ended: try the next one.
+            if let Err(t) = tx.send(t) {
+                job = Some(t);
+            }
+        } else if p.spawned < max_in_flight {
+            p.spawned += 1;
+            let id = p.spawned as usize - 1;
+            drop(p);
+            let w = Worker::new(id, Arc::clone(sh));
+            workers.spawn(worker(w, Arc::clone(sh), Arc::clone(pool), t, late_tol));
+        } else {
+            p.backlog.push(k);
+        }
+    }
 }
 
 async fn worker(
