@@ -199,6 +199,7 @@ mod tests {
     fn hold(secs: f64, rate: f64) -> ArrivalSchedule {
         ArrivalSchedule::new(
             &[Phase {
+                name: "hold".into(),
                 duration: Duration::from_secs_f64(secs),
                 from: rate,
                 to: rate,
@@ -213,11 +214,13 @@ mod tests {
         let sched = ArrivalSchedule::new(
             &[
                 Phase {
+                    name: "ramp".into(),
                     duration: Duration::from_millis(200),
                     from: 0.0,
                     to: 4000.0,
                 },
                 Phase {
+                    name: "hold".into(),
                     duration: Duration::from_millis(100),
                     from: 2000.0,
                     to: 2000.0,
