@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpListener};
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 
 /// One setting or environment property that would keep the server from serving.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -21,7 +21,7 @@ pub enum Problem {
     #[error("--log / WORKLOAD_LOG {filter:?} is not a valid filter: {reason}")]
     LogFilter { filter: String, reason: String },
     #[error(
-        "OTEL_EXPORTER_OTLP_ENDPOINT {0:?} is not an http:// or https:// URL with a host (example: http://tempo:4318)"
+        "OTEL_EXPORTER_OTLP_ENDPOINT {0:?} is not an http:// URL with a host (example: http://tempo:4318)"
     )]
     OtlpEndpoint(String),
     #[error("{flag} {addr} cannot be bound here: {reason}")]
@@ -37,16 +37,23 @@ pub enum Problem {
 /// Every problem found in `config` and the environment; empty when the server can start.
 pub fn problems(config: &Config) -> Vec<Problem> {
     let mut found = Vec::new();
-    if let Err(e) = config.validate() {
-        found.push(e.into());
-    }
+    // `validate` stops at its first error. An endpoint error from it takes the endpoint's place in
+    // the list; otherwise the endpoint is checked here too, so each problem gets one line.
+    let (endpoint_error, config_error) = match config.validate() {
+        Err(e @ ConfigError::OtlpScheme(_)) => (Some(e), None),
+        Err(e) => (None, Some(e)),
+        Ok(()) => (None, None),
+    };
+    found.extend(config_error.map(Problem::from));
     if let Err(e) = EnvFilter::try_new(&config.log_filter) {
         found.push(Problem::LogFilter {
             filter: config.log_filter.clone(),
             reason: e.to_string(),
         });
     }
-    if config.exports_traces() {
+    if let Some(e) = endpoint_error {
+        found.push(e.into());
+    } else if config.exports_traces() {
         let endpoint = config.otlp_endpoint.clone().unwrap_or_default();
         if !is_http_url(&endpoint) {
             found.push(Problem::OtlpEndpoint(endpoint));
@@ -77,12 +84,12 @@ pub fn problems(config: &Config) -> Vec<Problem> {
     found
 }
 
-/// `scheme://host[...]` with scheme http or https and a non-empty host.
+/// `http://host[...]` with a non-empty host: the only scheme this build's OTLP exporter speaks.
 fn is_http_url(endpoint: &str) -> bool {
-    let rest = endpoint
+    let lower = endpoint.trim().to_ascii_lowercase();
+    lower
         .strip_prefix("http://")
-        .or_else(|| endpoint.strip_prefix("https://"));
-    rest.and_then(|r| r.split(['/', '?', '#']).next())
+        .and_then(|r| r.split(['/', '?', '#']).next())
         .is_some_and(|authority| {
             let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
             !host.is_empty() && !authority.contains(char::is_whitespace)
@@ -135,10 +142,10 @@ mod tests {
     }
 
     #[test]
-    fn otlp_endpoints_must_be_http_urls_with_a_host() {
+    fn otlp_endpoints_must_be_plain_http_urls_with_a_host() {
         for good in [
             "http://tempo:4318",
-            "https://otel.example/v1",
+            "HTTP://tempo:4318/",
             "http://[::1]:4318",
         ] {
             assert!(is_http_url(good), "{good}");
@@ -148,6 +155,7 @@ mod tests {
             "http://",
             "http://:4318",
             "ftp://x",
+            "https://otel.example/v1",
             "http://a b",
         ] {
             assert!(!is_http_url(bad), "{bad}");
