@@ -111,10 +111,13 @@ def run_script(*args: str, env: dict | None = None, timeout: int = 120) -> subpr
 
 def table_rows(stdout: str) -> dict[str, dict[str, str]]:
     """The comparison table's data rows, keyed by the deployment column; each row maps a column
-    name to its cell, a change column as "<column> vs first" (e.g. "rps vs first")."""
+    name to its cell, a change column as "<column> vs first" (e.g. "rps vs first"). Only the first
+    table: the phase-by-phase table that follows has rows of its own."""
     rows: dict[str, dict[str, str]] = {}
     header: list[str] = []
     for line in stdout.splitlines():
+        if line.startswith("└"):
+            break
         if "┆" not in line:
             continue
         cells = [c.strip() for c in line.strip().strip("│").split("┆")]
