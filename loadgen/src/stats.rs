@@ -556,8 +556,9 @@ impl TimeSeries {
 
 /// Merges `p` into `into` (a bucket `width` seconds wide). Percentiles of merged buckets are
 /// approximations (request-weighted p50, highest p99): exact figures live in the histograms.
+/// Counts add saturating: points come from reports, which may carry any number.
 pub fn merge_point(into: &mut TimePoint, p: &TimePoint, width: u64) {
-    let total = into.requests + p.requests;
+    let total = into.requests.saturating_add(p.requests);
     if total > 0 {
         into.p50_ms =
             (into.p50_ms * into.requests as f64 + p.p50_ms * p.requests as f64) / total as f64;
@@ -565,7 +566,7 @@ pub fn merge_point(into: &mut TimePoint, p: &TimePoint, width: u64) {
     into.p99_ms = into.p99_ms.max(p.p99_ms);
     into.max_ms = into.max_ms.max(p.max_ms);
     into.requests = total;
-    into.failures += p.failures;
+    into.failures = into.failures.saturating_add(p.failures);
     into.rps = total as f64 / width as f64;
     into.target_rate = into.target_rate.max(p.target_rate);
     into.active_users = into.active_users.max(p.active_users);
@@ -585,6 +586,22 @@ pub fn add_backends(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u6
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merging_points_with_counts_at_the_limit_saturates_instead_of_panicking() {
+        let huge = TimePoint {
+            requests: u64::MAX,
+            failures: u64::MAX,
+            backends: BTreeMap::from([("a".to_string(), u64::MAX)]),
+            ..TimePoint::default()
+        };
+        let mut into = huge.clone();
+        merge_point(&mut into, &huge, 1);
+        assert_eq!(
+            (into.requests, into.failures, into.backends["a"]),
+            (u64::MAX, u64::MAX, u64::MAX)
+        );
+    }
 
     fn outcome(ep: usize, us: u64, ok: bool) -> Outcome<'static> {
         Outcome {

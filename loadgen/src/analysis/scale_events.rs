@@ -185,8 +185,8 @@ fn stats<'a>(points: impl Iterator<Item = &'a TimePoint>, width: f64) -> Option<
     for p in points {
         w.from_s = w.from_s.min(p.t_s);
         w.to_s = w.to_s.max(p.t_s + p.width(width));
-        w.requests += p.requests;
-        w.failures += p.failures;
+        w.requests = w.requests.saturating_add(p.requests);
+        w.failures = w.failures.saturating_add(p.failures);
         p50 += p.p50_ms * p.requests as f64;
         p99 += p.p99_ms * p.requests as f64;
         if p.requests > 0 {

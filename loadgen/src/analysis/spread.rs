@@ -62,7 +62,8 @@ fn windows(timeline: &ReplicaTimeline, points: &[TimePoint], width: f64) -> Vec<
             let mut backends: BTreeMap<String, u64> = BTreeMap::new();
             for p in w {
                 for (b, c) in &p.backends {
-                    *backends.entry(b.clone()).or_default() += c;
+                    let n = backends.entry(b.clone()).or_default();
+                    *n = n.saturating_add(*c);
                 }
             }
             backends.retain(|_, c| *c > 0);
