@@ -10,6 +10,7 @@ use super::series::{
     failures_per_second, latency_points, phase_bands, run_end, step_segments, throughput,
 };
 use super::svg::{Chart, Series, line_chart, num};
+use super::table::head;
 use super::{colors, latency, page};
 use crate::report::{RunReport, hist};
 
@@ -87,13 +88,7 @@ fn summary_table(reports: &[(String, RunReport)]) -> Markup {
         section {
             h2 { "Summary" }
             table id="comparison" {
-                thead {
-                    tr {
-                        th class="l" { "run" }
-                        th class="l" { "deployment" }
-                        @for k in columns { th { (k) } }
-                    }
-                }
+                (head(&["run", "deployment"], &columns))
                 tbody {
                     @for (i, (name, r)) in reports.iter().enumerate() {
                         @let s = &r.summary;

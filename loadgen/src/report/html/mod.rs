@@ -16,7 +16,8 @@
 //!   of runs; [`latency`]: distribution and percentile charts of HDR histograms, built on it;
 //!   [`colors`]: the series colours.
 //! - [`run`]: the sections of one run's page, with [`replicas`] for a watched run;
-//!   [`compare`]: the page of several runs.
+//!   [`compare`]: the page of several runs; [`table`]: the header and key-value tables they
+//!   share.
 //! - [`page`]: the shell around either (head, content security policy, styles).
 
 pub mod colors;
@@ -27,6 +28,7 @@ mod replicas;
 mod run;
 mod series;
 mod svg;
+mod table;
 
 use crate::report::RunReport;
 

@@ -6,6 +6,7 @@ use maud::{Markup, html};
 use super::colors;
 use super::series::{phase_bands, scale_markers, step_segments};
 use super::svg::{Chart, Series, line_chart, num};
+use super::table::{head, key_values};
 use crate::analysis::WindowStats;
 use crate::report::RunReport;
 use crate::watch::ReplicaTimeline;
@@ -138,15 +139,7 @@ fn scale_out_table(r: &RunReport, t: &ReplicaTimeline) -> Markup {
                 .map_or(NONE.to_string(), |v| format!("{} req/s", num(v))),
         ),
     ];
-    html! {
-        table id="scale-out" {
-            tbody {
-                @for (k, v) in rows {
-                    tr { th class="l" { (k) } td { (v) } }
-                }
-            }
-        }
-    }
+    key_values("scale-out", &rows)
 }
 
 /// What each scale-out cost (definitions in docs/autoscaling-cost.md).
@@ -161,16 +154,8 @@ fn scale_events_table(r: &RunReport) -> Markup {
         @if !r.scale_events.is_empty() {
             h3 { "Scale events" }
             table id="scale-events" {
-                thead {
-                    tr {
-                        th class="l" { "at" }
-                        th class="l" { "replicas" }
-                        @for k in ["to ready", "to first new backend", "p99 recovered",
-                            "failed (shed)", "p50 / p99 ms before", "during", "after"] {
-                            th { (k) }
-                        }
-                    }
-                }
+                (head(&["at", "replicas"], &["to ready", "to first new backend", "p99 recovered",
+                    "failed (shed)", "p50 / p99 ms before", "during", "after"]))
                 tbody {
                     @for e in &r.scale_events {
                         tr {

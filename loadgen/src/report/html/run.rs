@@ -10,6 +10,7 @@ use super::series::{
     throughput,
 };
 use super::svg::{Chart, Series, line_chart, num};
+use super::table::{head, key_values};
 use super::{colors, latency, page, replicas};
 use crate::report::{LatencyStats, LoadMode, RunReport, hist};
 
@@ -79,22 +80,9 @@ fn summary_section(r: &RunReport) -> Markup {
         section {
             h2 { "Summary" }
             div class="tables" {
-                table id="summary" {
-                    tbody {
-                        @for (k, v) in rows {
-                            tr { th class="l" { (k) } td { (v) } }
-                        }
-                    }
-                }
+                (key_values("summary", &rows))
                 table id="latency" {
-                    thead {
-                        tr {
-                            th class="l" { "ms" }
-                            @for k in ["min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"] {
-                                th { (k) }
-                            }
-                        }
-                    }
+                    (head(&["ms"], &["min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"]))
                     tbody {
                         (latency_row("latency", &s.latency_ms))
                         @if let Some(st) = &s.service_time_ms {
@@ -104,7 +92,7 @@ fn summary_section(r: &RunReport) -> Markup {
                 }
                 @if !r.labels.is_empty() {
                     table id="labels" {
-                        thead { tr { th class="l" { "label" } th class="l" { "value" } } }
+                        (head(&["label", "value"], &[]))
                         tbody {
                             @for (k, v) in &r.labels {
                                 tr { td class="l" { (k) } td class="l" { (v) } }
@@ -116,7 +104,7 @@ fn summary_section(r: &RunReport) -> Markup {
             @if !r.thresholds.is_empty() {
                 h3 { "Thresholds" }
                 table id="thresholds" {
-                    thead { tr { th class="l" { "threshold" } th { "actual" } th { "result" } } }
+                    (head(&["threshold"], &["actual", "result"]))
                     tbody {
                         @for t in &r.thresholds {
                             tr {
@@ -186,12 +174,7 @@ fn phases_section(r: &RunReport) -> Markup {
             section {
                 h2 { "Phases" }
                 table id="phases" {
-                    thead {
-                        tr {
-                            th class="l" { "phase" }
-                            @for k in columns { th { (k) } }
-                        }
-                    }
+                    (head(&["phase"], &columns))
                     tbody {
                         @for p in &r.phases {
                             tr {
@@ -376,7 +359,7 @@ fn distribution_section(r: &RunReport) -> Markup {
 fn count_table(id: &str, title: &str, key: &str, map: &BTreeMap<String, u64>) -> Markup {
     html! {
         table id=(id) {
-            thead { tr { th class="l" { (key) } th { (title) } } }
+            (head(&[key], &[title]))
             tbody {
                 @if map.is_empty() {
                     tr { td class="l" colspan="2" { "none" } }
@@ -391,6 +374,25 @@ fn count_table(id: &str, title: &str, key: &str, map: &BTreeMap<String, u64>) ->
 
 fn detail_tables(r: &RunReport) -> Markup {
     let g = &r.generator;
+    let generator = [
+        ("generator threads", g.threads.to_string()),
+        (
+            "CPU mean / max",
+            format!(
+                "{} % / {} %",
+                num(g.cpu_percent_mean),
+                num(g.cpu_percent_max)
+            ),
+        ),
+        (
+            "schedule lag p99 / max",
+            format!(
+                "{} / {} ms",
+                num(g.schedule_lag_ms.p99),
+                num(g.schedule_lag_ms.max)
+            ),
+        ),
+    ];
     let endpoint_columns = [
         "requests", "failures", "req/s", "p50 ms", "p99 ms", "max ms",
     ];
@@ -399,13 +401,7 @@ fn detail_tables(r: &RunReport) -> Markup {
             h2 { "Details" }
             @if !r.endpoints.is_empty() {
                 table id="endpoints" {
-                    thead {
-                        tr {
-                            th class="l" { "endpoint" }
-                            th class="l" { "request" }
-                            @for k in endpoint_columns { th { (k) } }
-                        }
-                    }
+                    (head(&["endpoint", "request"], &endpoint_columns))
                     tbody {
                         @for e in &r.endpoints {
                             tr {
@@ -426,19 +422,7 @@ fn detail_tables(r: &RunReport) -> Markup {
                 (count_table("status-codes", "responses", "status", &r.summary.status_codes))
                 (count_table("errors", "count", "error", &r.summary.errors))
                 (count_table("backends", "responses", "served by", &r.summary.backends))
-                table id="generator" {
-                    tbody {
-                        tr { th class="l" { "generator threads" } td { (g.threads) } }
-                        tr {
-                            th class="l" { "CPU mean / max" }
-                            td { (num(g.cpu_percent_mean)) " % / " (num(g.cpu_percent_max)) " %" }
-                        }
-                        tr {
-                            th class="l" { "schedule lag p99 / max" }
-                            td { (num(g.schedule_lag_ms.p99)) " / " (num(g.schedule_lag_ms.max)) " ms" }
-                        }
-                    }
-                }
+                (key_values("generator", &generator))
             }
         }
     }
