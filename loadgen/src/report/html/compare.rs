@@ -35,7 +35,7 @@ pub(super) fn render(reports: &[(String, RunReport)]) -> String {
 
 /// Legend names for several runs: the `deployment` label, else the run id, else the file name;
 /// repeated names get ` #2`, ` #3`, ... so every line of a chart can be told apart.
-pub(super) fn run_names(paths: &[String], reports: &[RunReport]) -> Vec<String> {
+pub fn run_names(paths: &[String], reports: &[RunReport]) -> Vec<String> {
     let mut seen: HashMap<String, usize> = HashMap::new();
     reports
         .iter()

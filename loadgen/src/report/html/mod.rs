@@ -30,6 +30,8 @@ mod series;
 mod svg;
 mod table;
 
+pub use compare::run_names;
+
 use crate::report::RunReport;
 
 /// The page for one run.
@@ -55,10 +57,4 @@ pub fn render_files(paths: &[String], reports: &[RunReport]) -> String {
             render_comparison(&runs)
         }
     }
-}
-
-/// Legend names for several runs: the `deployment` label, else the run id, else the file name;
-/// repeated names get ` #2`, ` #3`, ... so every line of a chart can be told apart.
-pub fn run_names(paths: &[String], reports: &[RunReport]) -> Vec<String> {
-    compare::run_names(paths, reports)
 }
