@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 
 use loadgen::report::html::{colors, render_comparison, render_run};
+use loadgen::report::phases::PhaseSummary;
 use loadgen::report::{
-    GeneratorStats, Histograms, LoadMode, PlanInfo, RunReport, SCHEMA_VERSION, Summary, TimePoint,
-    hist,
+    EndpointSummary, GeneratorStats, Histograms, LoadMode, PlanInfo, RunReport, SCHEMA_VERSION,
+    Summary, ThresholdOutcome, TimePoint, hist,
 };
 use loadgen::watch::{ReplicaSample, ReplicaTimeline};
 
@@ -397,7 +398,7 @@ fn user_strings_are_escaped() {
     }
     for escaped in [
         "&lt;script&gt;alert(1)&lt;/script&gt;",
-        "dock&quot;er&#39;",
+        "dock&quot;er'",
         "&quot;&gt;&lt;img src=x onerror=alert(2)&gt;",
         "&lt;svg onload=alert(3)&gt;",
         "watch &lt;forbidden&gt; &amp; &quot;denied&quot;",
@@ -516,7 +517,7 @@ fn scale_events_are_marked_on_the_time_axis_and_tabled() {
     let table = &table[..table.find("</table>").unwrap()];
     assert_eq!(table.matches("<tr>").count(), 3, "header and two events");
     assert!(
-        table.contains("<td class=\"l\">1 &rarr; 3</td><td>4.0 s</td>"),
+        table.contains("<td class=\"l\">1 \u{2192} 3</td><td>4.0 s</td>"),
         "{table}"
     );
     assert!(
@@ -526,4 +527,254 @@ fn scale_events_are_marked_on_the_time_axis_and_tabled() {
     // A run without events has neither.
     let plain = render_run(&sample_report("docker", "docker", 1.0, false));
     assert!(!plain.contains("class=\"marker\"") && !plain.contains("scale-events"));
+}
+
+// --- Hostile input ------------------------------------------------------------------------------
+
+/// A string that would be markup, an attribute break-out or an entity if it were not escaped,
+/// tagged with the field it is put in so each field is checked on its own.
+fn hostile(field: &str) -> String {
+    format!("<script>alert('{field}')</script>\"><img src=x onerror=alert(1)> &amp; & \"{field}\"")
+}
+
+/// The text as it must appear in the page (the four characters maud escapes; `'` is harmless
+/// because every attribute value is double-quoted).
+fn escaped(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A run with a hostile string in every field the user or the network controls.
+fn hostile_report() -> RunReport {
+    let mut r = sample_report(&hostile("run"), &hostile("deployment"), 1.0, true);
+    r.scenario = hostile("scenario");
+    r.target = format!("http://127.0.0.1:8080/{}", hostile("target"));
+    r.started_at = hostile("started_at");
+    r.plan.description = hostile("plan");
+    r.labels
+        .insert(hostile("label key"), hostile("label value"));
+    r.thresholds = vec![
+        ThresholdOutcome {
+            expr: hostile("threshold passed"),
+            passed: true,
+            actual: 1.0,
+        },
+        ThresholdOutcome {
+            expr: hostile("threshold failed"),
+            passed: false,
+            actual: 2.0,
+        },
+    ];
+    r.summary.errors.insert(hostile("error kind"), 3);
+    r.summary.status_codes.insert(hostile("status"), 1);
+    r.summary.backends.insert(hostile("summary backend"), 4);
+    for p in &mut r.timeseries {
+        p.backends.insert(hostile("x-served-by"), 2);
+    }
+    r.endpoints = vec![EndpointSummary {
+        name: hostile("endpoint"),
+        method: hostile("method"),
+        path: hostile("path"),
+        requests: 10,
+        ..EndpointSummary::default()
+    }];
+    let phase = |name: &str, start_s: f64| PhaseSummary {
+        name: hostile(name),
+        start_s,
+        duration_s: 30.0,
+        requests: 10,
+        errors: BTreeMap::from([(hostile(&format!("{name} error")), 1)]),
+        ..PhaseSummary::default()
+    };
+    r.phases = vec![phase("phase one", 0.0), phase("phase two", 30.0)];
+    r.generator.warnings = vec![hostile("generator warning")];
+    let timeline = r.replicas.as_mut().unwrap();
+    timeline.target = hostile("watch target");
+    timeline.namespace = Some(hostile("namespace"));
+    timeline.hpa = Some(hostile("hpa"));
+    timeline.warnings = vec![hostile("watch warning")];
+    loadgen::analysis::analyse(&mut r, &loadgen::analysis::ScaleCostConfig::default());
+    r.warnings.push(hostile("spread warning"));
+    r
+}
+
+/// Every element the pages are made of; anything else in a page is injected markup.
+const ELEMENTS: &[&str] = &[
+    "html", "head", "meta", "title", "style", "body", "header", "footer", "section", "h1", "h2",
+    "h3", "p", "b", "div", "span", "table", "thead", "tbody", "tr", "th", "td", "ul", "li",
+    "figure", "svg", "g", "rect", "line", "polyline", "circle", "text",
+];
+
+/// Attributes that make a browser fetch or run something.
+const FETCHING: &[&str] = &[
+    "src",
+    "srcset",
+    "href",
+    "xlink:href",
+    "action",
+    "formaction",
+    "poster",
+    "background",
+    "data",
+    "ping",
+    "manifest",
+];
+
+/// (element, [(attribute, value)]) of every start tag. Text cannot hold a raw `<` or `>` and
+/// values cannot hold a raw `"` in a page whose user strings are escaped, so splitting on them
+/// is exact here; a page where they leak fails the checks below instead.
+fn start_tags(page: &str) -> Vec<(String, Vec<(String, String)>)> {
+    let mut tags = Vec::new();
+    for chunk in page.split('<').skip(1) {
+        let tag = &chunk[..chunk.find('>').expect("every tag is closed")];
+        if tag.starts_with('/') || tag.starts_with('!') {
+            continue;
+        }
+        let (name, mut rest) = tag.split_once(' ').unwrap_or((tag, ""));
+        let mut attrs = Vec::new();
+        loop {
+            rest = rest.trim_start();
+            if rest.is_empty() {
+                break;
+            }
+            let end = rest.find(['=', ' ']).unwrap_or(rest.len());
+            let attr = rest[..end].to_string();
+            rest = &rest[end..];
+            let value = if let Some(v) = rest.strip_prefix("=\"") {
+                let close = v.find('"').expect("a quoted value");
+                rest = &v[close + 1..];
+                v[..close].to_string()
+            } else if let Some(v) = rest.strip_prefix('=') {
+                // Unquoted: never written by the pages, but injected markup may be.
+                let close = v.find(' ').unwrap_or(v.len());
+                rest = &v[close..];
+                v[..close].to_string()
+            } else {
+                String::new()
+            };
+            attrs.push((attr, value));
+        }
+        tags.push((name.to_string(), attrs));
+    }
+    tags
+}
+
+/// The page is made of the report's own elements only, runs nothing, fetches nothing.
+fn assert_inert(page: &str) {
+    assert!(page.contains(
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; \
+         style-src 'unsafe-inline'; img-src data:\">"
+    ));
+    for (name, attrs) in start_tags(page) {
+        assert!(
+            ELEMENTS.contains(&name.as_str()),
+            "element <{name}> in the page"
+        );
+        for (attr, value) in attrs {
+            assert!(!attr.starts_with("on"), "event handler {attr} on <{name}>");
+            assert!(!FETCHING.contains(&attr.as_str()), "{attr} on <{name}>");
+            let v = value.to_ascii_lowercase();
+            assert!(
+                !v.contains("javascript:") && !v.contains("url("),
+                "{attr}={value}"
+            );
+            if attr == "xmlns" {
+                assert_eq!(value, "http://www.w3.org/2000/svg");
+            } else {
+                assert!(!v.contains("://"), "a URL in {attr}={value} on <{name}>");
+            }
+        }
+    }
+    for raw in ["<script", "<img", "onerror=alert(1)>"] {
+        assert!(!page.contains(raw), "{raw} in the page");
+    }
+}
+
+#[test]
+fn hostile_strings_in_every_user_field_come_out_escaped_and_the_page_stays_inert() {
+    let page = render_run(&hostile_report());
+    for field in [
+        "run",
+        "deployment",
+        "scenario",
+        "target",
+        "started_at",
+        "plan",
+        "label key",
+        "label value",
+        "threshold passed",
+        "threshold failed",
+        "error kind",
+        "status",
+        "summary backend",
+        "x-served-by",
+        "endpoint",
+        "method",
+        "path",
+        "phase one",
+        "phase two",
+        "phase one error",
+        "phase two error",
+        "generator warning",
+        "watch target",
+        "namespace",
+        "hpa",
+        "watch warning",
+        "spread warning",
+    ] {
+        assert!(
+            page.contains(&escaped(&hostile(field))),
+            "{field} is missing or not escaped"
+        );
+    }
+    // Backend and phase names are also attribute values (series and bands), escaped there too.
+    let backend = escaped(&hostile("x-served-by"));
+    assert!(page.contains(&format!("data-series=\"{backend}\"")));
+    let phase = escaped(&hostile("phase one"));
+    assert!(page.contains(&format!("data-phase=\"{phase}\"")));
+    assert_inert(&page);
+}
+
+#[test]
+fn hostile_run_names_on_the_comparison_page_come_out_escaped_and_the_page_stays_inert() {
+    let runs = vec![
+        (hostile("first run"), hostile_report()),
+        (
+            hostile("second run"),
+            sample_report("b", &hostile("second deployment"), 2.0, false),
+        ),
+    ];
+    let page = render_comparison(&runs);
+    for field in [
+        "first run",
+        "second run",
+        "deployment",
+        "second deployment",
+        "phase one",
+    ] {
+        assert!(
+            page.contains(&escaped(&hostile(field))),
+            "{field} is missing or not escaped"
+        );
+    }
+    assert_inert(&page);
+}
+
+#[test]
+fn the_inertness_check_catches_injected_markup() {
+    // The checks above would pass on a page that showed nothing: make sure they can fail.
+    let page = render_run(&sample_report("r", "docker", 1.0, false));
+    assert_inert(&page);
+    for injected in [
+        "<img src=x>",
+        "<p onclick=\"x\">",
+        "<svg><a href=\"https://example.invalid\"></a></svg>",
+        "<div style=\"background:url(x)\">",
+    ] {
+        let bad = page.replace("<footer", &format!("{injected}<footer"));
+        let caught = std::panic::catch_unwind(|| assert_inert(&bad)).is_err();
+        assert!(caught, "{injected} was not caught");
+    }
 }

@@ -23,7 +23,7 @@ import pytest
 
 from conftest import free_port, require_tool
 
-# Series colours, as in loadgen/src/report/html.rs (`colors`).
+# Series colours, as in loadgen/src/report/html/colors.rs.
 THROUGHPUT = "#1f77b4"
 ERRORS = "#d62728"
 P50 = "#2ca02c"
