@@ -1270,6 +1270,7 @@ def test_cluster_scenario_offers_the_compose_load() -> None:
     assert len(cluster["load"]["phases"]) == len(compose["load"]["phases"])
     for mine, theirs in zip(cluster["load"]["phases"], compose["load"]["phases"], strict=True):
         assert set(mine) == set(theirs) and mine["duration"] == theirs["duration"], (mine, theirs)
+        assert mine["name"] == theirs["name"], "compare matches phases by name"
         for key in ("rate", "ramp_to"):
             if key in theirs:
                 assert abs(clients * mine[key] - theirs[key]) < 0.01 * theirs[key], (key, mine, theirs)
