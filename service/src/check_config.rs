@@ -20,10 +20,6 @@ pub enum Problem {
     Config(#[from] crate::config::ConfigError),
     #[error("--log / WORKLOAD_LOG {filter:?} is not a valid filter: {reason}")]
     LogFilter { filter: String, reason: String },
-    #[error(
-        "OTEL_EXPORTER_OTLP_ENDPOINT {0:?} is not an http:// URL with a host (example: http://tempo:4318)"
-    )]
-    OtlpEndpoint(String),
     #[error("{flag} {addr} cannot be bound here: {reason}")]
     Bind {
         flag: &'static str,
@@ -37,11 +33,11 @@ pub enum Problem {
 /// Every problem found in `config` and the environment; empty when the server can start.
 pub fn problems(config: &Config) -> Vec<Problem> {
     let mut found = Vec::new();
-    // `validate` stops at its first error. An endpoint error from it takes the endpoint's place in
-    // the list; otherwise the endpoint is checked here too, so each problem gets one line.
-    let (endpoint_error, config_error) = match config.validate() {
-        Err(e @ ConfigError::OtlpScheme(_)) => (Some(e), None),
-        Err(e) => (None, Some(e)),
+    // `validate` stops at its first error. An endpoint error takes the endpoint's place in the
+    // list whether `validate` found it or another error came first: one problem, one line.
+    let (config_error, endpoint_error) = match config.validate() {
+        Err(e @ (ConfigError::OtlpScheme(_) | ConfigError::OtlpUrl(_))) => (None, Some(e)),
+        Err(e) => (Some(e), config.otlp_endpoint_error()),
         Ok(()) => (None, None),
     };
     found.extend(config_error.map(Problem::from));
@@ -51,14 +47,7 @@ pub fn problems(config: &Config) -> Vec<Problem> {
             reason: e.to_string(),
         });
     }
-    if let Some(e) = endpoint_error {
-        found.push(e.into());
-    } else if config.exports_traces() {
-        let endpoint = config.otlp_endpoint.clone().unwrap_or_default();
-        if !is_http_url(&endpoint) {
-            found.push(Problem::OtlpEndpoint(endpoint));
-        }
-    }
+    found.extend(endpoint_error.map(Problem::from));
     if config.addr == config.metrics_addr && config.addr.port() != 0 {
         found.push(Problem::SameAddress(config.addr));
         return found;
@@ -84,18 +73,6 @@ pub fn problems(config: &Config) -> Vec<Problem> {
     found
 }
 
-/// `http://host[...]` with a non-empty host: the only scheme this build's OTLP exporter speaks.
-fn is_http_url(endpoint: &str) -> bool {
-    let lower = endpoint.trim().to_ascii_lowercase();
-    lower
-        .strip_prefix("http://")
-        .and_then(|r| r.split(['/', '?', '#']).next())
-        .is_some_and(|authority| {
-            let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
-            !host.is_empty() && !authority.contains(char::is_whitespace)
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,7 +93,10 @@ mod tests {
         assert_eq!(found.len(), 3, "{found:?}");
         assert!(matches!(found[0], Problem::Config(_)));
         assert!(matches!(found[1], Problem::LogFilter { .. }));
-        assert_eq!(found[2], Problem::OtlpEndpoint("tempo:4318".into()));
+        assert_eq!(
+            found[2],
+            Problem::Config(ConfigError::OtlpUrl("tempo:4318".into()))
+        );
     }
 
     #[test]
@@ -139,26 +119,5 @@ mod tests {
         config.addr = "127.0.0.1:18080".parse().unwrap();
         config.metrics_addr = config.addr;
         assert_eq!(problems(&config), vec![Problem::SameAddress(config.addr)]);
-    }
-
-    #[test]
-    fn otlp_endpoints_must_be_plain_http_urls_with_a_host() {
-        for good in [
-            "http://tempo:4318",
-            "HTTP://tempo:4318/",
-            "http://[::1]:4318",
-        ] {
-            assert!(is_http_url(good), "{good}");
-        }
-        for bad in [
-            "tempo:4318",
-            "http://",
-            "http://:4318",
-            "ftp://x",
-            "https://otel.example/v1",
-            "http://a b",
-        ] {
-            assert!(!is_http_url(bad), "{bad}");
-        }
     }
 }

@@ -276,6 +276,10 @@ pub enum ConfigError {
          OpenTelemetry Collector sidecar that forwards over TLS"
     )]
     OtlpScheme(String),
+    #[error(
+        "OTEL_EXPORTER_OTLP_ENDPOINT {0:?} is not an http:// URL with a host (example: http://tempo:4318)"
+    )]
+    OtlpUrl(String),
 }
 
 /// Shortest accepted `--request-timeout`. Zero (or anything below the timer's resolution) would
@@ -315,15 +319,28 @@ impl Config {
         if self.tasks_capacity == 0 {
             return Err(ConfigError::TasksCapacity);
         }
-        // Refused here rather than left to the exporter, which would fail on every batch in the
-        // background and lose every span without a word at start.
-        if let Some(endpoint) = self.otlp_endpoint.as_deref()
-            && self.exports_traces()
-            && !endpoint.trim().to_ascii_lowercase().starts_with("http://")
-        {
-            return Err(ConfigError::OtlpScheme(endpoint.to_string()));
+        if let Some(e) = self.otlp_endpoint_error() {
+            return Err(e);
         }
         Ok(())
+    }
+
+    /// Why the OTLP endpoint cannot work, if it cannot. Refused at start rather than left to the
+    /// exporter, which would fail on every batch in the background and lose every span without a
+    /// word.
+    pub fn otlp_endpoint_error(&self) -> Option<ConfigError> {
+        let endpoint = self
+            .otlp_endpoint
+            .as_deref()
+            .filter(|_| self.exports_traces())?;
+        let lower = endpoint.trim().to_ascii_lowercase();
+        if lower.starts_with("https://") {
+            Some(ConfigError::OtlpScheme(endpoint.to_string()))
+        } else if !is_http_url(&lower) {
+            Some(ConfigError::OtlpUrl(endpoint.to_string()))
+        } else {
+            None
+        }
     }
 
     /// True when an OTLP endpoint is configured (an empty value counts as unset).
@@ -375,6 +392,18 @@ fn parse_ratio(s: &str) -> Result<f64, String> {
     }
 }
 
+/// `http://host[...]` with a non-empty host (lower-cased already): the only form this build's
+/// OTLP exporter can send to.
+fn is_http_url(endpoint: &str) -> bool {
+    endpoint
+        .strip_prefix("http://")
+        .and_then(|r| r.split(['/', '?', '#']).next())
+        .is_some_and(|authority| {
+            let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+            !host.is_empty() && !authority.contains(char::is_whitespace)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,12 +419,23 @@ mod tests {
         assert_eq!(with("http://collector:4318"), Ok(()));
         assert_eq!(with("HTTP://collector:4318/"), Ok(()));
         assert_eq!(with(""), Ok(()), "empty means unset");
+        assert_eq!(
+            with("https://collector:4318"),
+            Err(ConfigError::OtlpScheme("https://collector:4318".into())),
+            "no TLS in this build's exporter"
+        );
         for bad in [
-            "https://collector:4318",
             "collector:4318",
             "grpc://collector:4317",
+            "http://",
+            "http://:4318",
+            "http://a b",
         ] {
-            assert_eq!(with(bad), Err(ConfigError::OtlpScheme(bad.to_string())));
+            assert_eq!(
+                with(bad),
+                Err(ConfigError::OtlpUrl(bad.to_string())),
+                "{bad}"
+            );
         }
     }
 
