@@ -2,9 +2,11 @@
 //! Kubernetes initContainer, a compose one-shot service the workload waits for).
 //!
 //! It runs the checks the server would otherwise fail on only after it was scheduled, started
-//! and probed: the typed settings ([`Config::validate`]), the log filter, the OTLP endpoint, and
-//! that both listeners can be bound in this environment (a port below 1024 without
-//! `CAP_NET_BIND_SERVICE`, an address the pod does not own). Every problem is reported, not
+//! and probed: the typed settings ([`Config::validate`]), the log filter, the OTLP endpoint, the
+//! TLS certificate and key (readable by this user, PEM, and one the key of the other: the very
+//! loading the server does at start, [`tls::server_config`]), and that both listeners can be
+//! bound in this environment (a port below 1024 without `CAP_NET_BIND_SERVICE`, an address the
+//! pod does not own). Every problem is reported, not
 //! only the first, each on its own line, so one look at the step's log says what to fix.
 
 use std::net::{SocketAddr, TcpListener};
@@ -12,6 +14,7 @@ use std::net::{SocketAddr, TcpListener};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
+use crate::tls;
 
 /// One setting or environment property that would keep the server from serving.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -32,12 +35,17 @@ pub enum Problem {
     },
     #[error("--addr and --metrics-addr are the same address ({0}): metrics need their own port")]
     SameAddress(SocketAddr),
+    #[error("--tls-cert / WORKLOAD_TLS_CERT, --tls-key / WORKLOAD_TLS_KEY: {0}")]
+    Tls(String),
 }
 
 /// Every problem found in `config` and the environment; empty when the server can start.
 pub fn problems(config: &Config) -> Vec<Problem> {
     let mut found = Vec::new();
-    if let Err(e) = config.validate() {
+    let validated = config.validate();
+    // validate() already refuses a non-http:// endpoint; the host check below is for the rest.
+    let scheme_refused = matches!(validated, Err(crate::config::ConfigError::OtlpScheme(_)));
+    if let Err(e) = validated {
         found.push(e.into());
     }
     if let Err(e) = EnvFilter::try_new(&config.log_filter) {
@@ -46,10 +54,16 @@ pub fn problems(config: &Config) -> Vec<Problem> {
             reason: e.to_string(),
         });
     }
-    if config.exports_traces() {
+    if config.exports_traces() && !scheme_refused {
         let endpoint = config.otlp_endpoint.clone().unwrap_or_default();
         if !is_http_url(&endpoint) {
             found.push(Problem::OtlpEndpoint(endpoint));
+        }
+    }
+    if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
+        // The server's own loading, so a file the server would refuse is refused here first.
+        if let Err(e) = tls::server_config(cert, key) {
+            found.push(Problem::Tls(e.to_string()));
         }
     }
     if config.addr == config.metrics_addr && config.addr.port() != 0 {
