@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 import urllib.parse
@@ -29,6 +28,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, free_port, require_tool
+from reliability_support import terminate
 
 OVERRIDE = ROOT / "compose.tls.yml"
 MOUNT = "/run/tls"
@@ -203,12 +203,7 @@ def tls_server(binaries, merged: dict, tmp_path: Path):
             time.sleep(0.2)
         yield {"port": port, "env": env, "cert_dir": cert_dir, "healthcheck": check}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        terminate(proc, grace=30)
 
 
 def test_the_containers_healthcheck_passes_over_tls(binaries, tls_server):
