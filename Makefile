@@ -13,6 +13,19 @@ up: secrets ## Build the images and start workload, Prometheus, Grafana and a lo
 secrets: ## Random Grafana/Prometheus passwords and Prometheus' web config for PROMETHEUS_BIND (docs/security.md)
 	scripts/compose-secrets.sh
 
+# HTTPS in compose (compose.tls.yml, docs/tls-deploy.md). The certificate names the service the
+# loadgen connects to; the containers run as 65532, so the directory and key must be readable by
+# it (a throwaway self-signed key for a local stack, kept in the gitignored secrets directory).
+TLS_COMPOSE_DIR ?= $(or $(SCALEBENCH_SECRETS_DIR),.secrets)/tls-compose
+.PHONY: tls-compose-cert up-tls
+tls-compose-cert: ## Self-signed certificate for host `workload` in .secrets/tls-compose, readable by the containers
+	deploy/scripts/tls-secret.sh --host workload --out-dir "$(TLS_COMPOSE_DIR)" --print >/dev/null
+	chmod 0755 "$(TLS_COMPOSE_DIR)" && chmod 0644 "$(TLS_COMPOSE_DIR)/tls.crt" "$(TLS_COMPOSE_DIR)/tls.key"
+
+up-tls: secrets tls-compose-cert ## `make up` with the workload serving HTTPS and the loadgen trusting its certificate
+	$(COMPOSE) -f docker-compose.yml -f compose.tls.yml up --build -d
+	@echo "workload: https://127.0.0.1:8080/docs (curl --cacert $(TLS_COMPOSE_DIR)/tls.crt --resolve workload:8080:127.0.0.1 https://workload:8080/ping)"
+
 down: ## Stop the stack and remove its volumes
 	$(COMPOSE) down -v --remove-orphans
 

@@ -37,6 +37,14 @@ CORES = "suffix: cores"
 # Shown instead of an empty graph on panels that read only the workload's own metrics, when the
 # target is another service that exports none of them (docs/own-service.md).
 NO_WORKLOAD_METRICS = "No workload metrics: this target exports none of the workload's metrics (docs/own-service.md)"
+# Shown on the panels fed by the kubelet's cAdvisor (job `cadvisor` of deploy/monitoring): compose
+# has no cAdvisor, so there they are empty by design, not broken.
+NO_CADVISOR = "No cAdvisor series: container CPU comes from the kubelet, in the cluster's Prometheus only (deploy/monitoring)"
+# The cAdvisor recording rules (prometheus/rules/recording.yml, group scalebench-containers).
+CONTAINER_USED = "deployment_pod_container:container_cpu_usage_seconds:rate30s"
+CONTAINER_REQUEST = "deployment_pod_container:container_cpu_request:cores"
+CONTAINER_LIMIT = "deployment_pod_container:container_cpu_limit:cores"
+CONTAINER_OVER_REQUEST = "deployment_pod_container:container_cpu_usage_over_request:ratio_rate30s"
 # Series names of the workload's side of the contract, and of the recording rules built on them.
 WORKLOAD_SIDE = ("http_server_", "process_", "workload_", ":http_server_", ":workload_")
 
@@ -171,6 +179,12 @@ def heatmap(title: str, description: str, expr: str, *, width: int = 12) -> dict
         },
         "targets": [target(expr, "{{le}}", fmt="heatmap")],
     }
+
+
+def cluster_only(panel: dict) -> dict:
+    """The panel with NO_CADVISOR as its no-data text."""
+    defaults = dict(panel["fieldConfig"]["defaults"], noValue=NO_CADVISOR)
+    return dict(panel, fieldConfig=dict(panel["fieldConfig"], defaults=defaults))
 
 
 def row(title: str) -> dict:
@@ -462,16 +476,48 @@ def compare() -> dict:
             "CPU utilization: HPA view vs measured",
             "HPA: the average utilization the autoscaler acts on (percent of the CPU *request*, from "
             "--watch). measured: CPU used as a percent of the CPU quota, summed over replicas "
-            "(recording rule). The dashed line is the HPA target of 50%.",
+            "(recording rule). cAdvisor: container CPU over the CPU request read from cgroup shares, "
+            "summed over pods, any image (cluster only): it should track HPA; a steady gap means the "
+            "cgroup v2 shares conversion is off (docs/dashboards.md). The dashed line is the HPA "
+            "target of 50%.",
             "percent",
             [
                 target(
                     f'label_replace(max by (deployment) (loadgen_observed_cpu_utilization_percent{{{DEP}}}), "source", "HPA", "", "")'
-                    f' or label_replace(100 * deployment:workload_cpu_utilization:ratio_rate30s{{{DEP}}}, "source", "measured", "", "")',
+                    f' or label_replace(100 * deployment:workload_cpu_utilization:ratio_rate30s{{{DEP}}}, "source", "measured", "", "")'
+                    f' or label_replace(100 * sum by (deployment) ({CONTAINER_USED}{{{DEP}}})'
+                    f' / sum by (deployment) ({CONTAINER_REQUEST}{{{DEP}}}), "source", "cAdvisor", "", "")',
                     "{{deployment}} {{source}}",
                 )
             ],
             threshold=50,
+        ),
+        cluster_only(
+            timeseries(
+                "Container CPU vs request and limit per pod",
+                "Any image in the workload's place, from the kubelet's cAdvisor (cluster only): CPU "
+                "cores each pod's container uses (rate of container_cpu_usage_seconds_total), its CPU "
+                "request (cgroup shares / 1024) and its limit (CFS quota / period; no line without a "
+                "limit). The HPA scales on used / request; a pod pinned at its limit is throttled.",
+                CORES,
+                [
+                    target(f"{CONTAINER_USED}{{{DEP}}}", "{{deployment}} {{pod}} {{container}} used"),
+                    target(f"{CONTAINER_REQUEST}{{{DEP}}}", "{{deployment}} {{pod}} {{container}} request"),
+                    target(f"{CONTAINER_LIMIT}{{{DEP}}}", "{{deployment}} {{pod}} {{container}} limit"),
+                ],
+                axis_label="CPU cores",
+            )
+        ),
+        cluster_only(
+            timeseries(
+                "Container CPU as a share of its request per pod",
+                "Any image, from the kubelet's cAdvisor (cluster only): each pod's container CPU over "
+                "its CPU request, the per-pod figure the HPA averages. Above the dashed 50% target the "
+                "HPA adds pods; new pods start near 0 until the Service sends them traffic.",
+                "percentunit",
+                [target(f"{CONTAINER_OVER_REQUEST}{{{DEP}}}", "{{deployment}} {{pod}} {{container}}")],
+                threshold=0.5,
+            )
         ),
         timeseries(
             "Requests per backend",

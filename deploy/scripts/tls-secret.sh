@@ -11,11 +11,12 @@ usage() {
   cat <<USAGE
 Usage: deploy/scripts/tls-secret.sh [--host NAME] [--out-dir DIR] [--days N] [--print]
 
-Makes a self-signed certificate (RSA 2048, SHA-256, subjectAltName DNS:NAME) in DIR/tls.crt and
-DIR/tls.key, unless both exist already, and applies it as Secret $TLS_SECRET (type
+Makes a self-signed server certificate (RSA 2048, SHA-256, subjectAltName DNS:NAME) in
+DIR/tls.crt and DIR/tls.key, unless both exist already, and applies it as Secret $TLS_SECRET (type
 kubernetes.io/tls) in namespace $NAMESPACE, which the Ingress of
-deploy/overlays/minikube-hpa-tls serves. The certificate is its own CA: give DIR/tls.crt to
-clients (loadgen --cacert, curl --cacert).
+deploy/overlays/minikube-hpa-tls serves. Clients trust it as its own issuer: give DIR/tls.crt to
+them (loadgen --cacert, curl --cacert). For compose (compose.tls.yml) use --host workload
+--out-dir .secrets/tls-compose --print, as "make tls-compose-cert" does.
 
   --host NAME     the Ingress host (default $TLS_HOST)
   --out-dir DIR   where the key and certificate are kept (default \$SCALEBENCH_SECRETS_DIR/tls,
@@ -49,14 +50,22 @@ mkdir -p "$out_dir"
 chmod 0700 "$out_dir"
 crt="$out_dir/tls.crt"
 key="$out_dir/tls.key"
-if [[ -s $crt && -s $key ]]; then
+# A server certificate, not a CA: rustls clients (the loadgen) refuse a certificate marked
+# CA:TRUE as the server's own (webpki's CaUsedAsEndEntity), so every request would fail as `tls`.
+# Versions of this script before that was found made CA:TRUE certificates; those are replaced.
+extensions() {
+  printf '[req]\ndistinguished_name = dn\nx509_extensions = server\nprompt = no\n'
+  printf '[dn]\nCN = %s\n' "$host"
+  printf '[server]\nbasicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature,keyEncipherment\n'
+  printf 'extendedKeyUsage = serverAuth\nsubjectAltName = DNS:%s\nsubjectKeyIdentifier = hash\n' "$host"
+}
+if [[ -s $crt && -s $key ]] && ! openssl x509 -in "$crt" -noout -ext basicConstraints 2>/dev/null | grep -q 'CA:TRUE'; then
   log "keeping the existing $crt (delete it for a new one)"
 else
+  [[ ! -s $crt ]] || log "replacing $crt: it is marked CA:TRUE, which rustls clients refuse from a server"
   log "self-signed certificate for $host, valid $days days: $crt"
   (umask 077 && openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days "$days" \
-    -subj "/CN=$host" -addext "subjectAltName=DNS:$host" \
-    -addext "basicConstraints=critical,CA:TRUE" \
-    -keyout "$key" -out "$crt" 2>/dev/null)
+    -config <(extensions) -keyout "$key" -out "$crt" 2>/dev/null)
 fi
 
 secret() {

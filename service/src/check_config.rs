@@ -2,16 +2,19 @@
 //! Kubernetes initContainer, a compose one-shot service the workload waits for).
 //!
 //! It runs the checks the server would otherwise fail on only after it was scheduled, started
-//! and probed: the typed settings ([`Config::validate`]), the log filter, the OTLP endpoint, and
-//! that both listeners can be bound in this environment (a port below 1024 without
-//! `CAP_NET_BIND_SERVICE`, an address the pod does not own). Every problem is reported, not
-//! only the first, each on its own line, so one look at the step's log says what to fix.
+//! and probed: the typed settings ([`Config::validate`]), the log filter, the OTLP endpoint, the
+//! TLS certificate and key (readable by this user, PEM, and one the key of the other: the very
+//! loading the server does at start, [`tls::server_config`]), and that both listeners can be
+//! bound in this environment (a port below 1024 without `CAP_NET_BIND_SERVICE`, an address the
+//! pod does not own). Every problem is reported, not only the first, each on its own line, so
+//! one look at the step's log says what to fix.
 
 use std::net::{SocketAddr, TcpListener};
 
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, ConfigError};
+use crate::tls;
 
 /// One setting or environment property that would keep the server from serving.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -28,6 +31,8 @@ pub enum Problem {
     },
     #[error("--addr and --metrics-addr are the same address ({0}): metrics need their own port")]
     SameAddress(SocketAddr),
+    #[error("--tls-cert / WORKLOAD_TLS_CERT, --tls-key / WORKLOAD_TLS_KEY: {0}")]
+    Tls(String),
 }
 
 /// Every problem found in `config` and the environment; empty when the server can start.
@@ -48,6 +53,12 @@ pub fn problems(config: &Config) -> Vec<Problem> {
         });
     }
     found.extend(endpoint_error.map(Problem::from));
+    if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
+        // The server's own loading, so a file the server would refuse is refused here first.
+        if let Err(e) = tls::server_config(cert, key) {
+            found.push(Problem::Tls(e.to_string()));
+        }
+    }
     if config.addr == config.metrics_addr && config.addr.port() != 0 {
         found.push(Problem::SameAddress(config.addr));
         return found;

@@ -1,5 +1,7 @@
-//! `workload healthcheck`: probes the local instance's `/healthz` over plain HTTP/1.1 with the
-//! standard library, for container images that ship no curl (Docker HEALTHCHECK).
+//! `workload healthcheck`: probes the local instance's `/healthz` over HTTP/1.1 with the
+//! standard library, for container images that ship no curl (Docker HEALTHCHECK). Over TLS
+//! ([`probe_tls`](crate::probe_tls)) when the server serves HTTPS, which the same settings say
+//! (`--tls-cert` / `WORKLOAD_TLS_CERT`): a plain request to a TLS port only gets an alert back.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
@@ -15,6 +17,8 @@ pub enum HealthError {
     },
     #[error("no valid HTTP answer from {addr}: {detail}")]
     Protocol { addr: SocketAddr, detail: String },
+    #[error("TLS handshake with {addr} failed: {detail}")]
+    Tls { addr: SocketAddr, detail: String },
     #[error("{addr}{path} answered {status}")]
     Status {
         addr: SocketAddr,
@@ -40,21 +44,34 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 /// Shortest wait: socket timeouts of zero are rejected by the OS (or mean "no timeout").
 pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 
-/// GET /healthz on `addr`; Ok when it answers 200 within `timeout` (clamped to
-/// [`MIN_TIMEOUT`]..=[`MAX_TIMEOUT`], so any `Duration` is accepted without panicking).
-pub fn check(addr: SocketAddr, timeout: Duration) -> Result<(), HealthError> {
-    check_path(addr, "/healthz", timeout)
+/// How the probe talks to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    /// HTTPS without certificate verification ([`probe_tls`](crate::probe_tls)).
+    Https,
 }
 
-/// [`check`] on another path: the health path of an image that is not the workload, which gets
-/// this binary as its healthcheck (docs/own-service.md). `path` must be a valid request target
-/// (the CLI checks it: absolute, no whitespace).
-pub fn check_path(addr: SocketAddr, path: &str, timeout: Duration) -> Result<(), HealthError> {
+/// GET /healthz on `addr` over plain HTTP; Ok when it answers 200 within `timeout` (clamped to
+/// [`MIN_TIMEOUT`]..=[`MAX_TIMEOUT`], so any `Duration` is accepted without panicking).
+pub fn check(addr: SocketAddr, timeout: Duration) -> Result<(), HealthError> {
+    check_path(addr, "/healthz", timeout, Scheme::Http)
+}
+
+/// [`check`] on another path and scheme: the health path of an image that is not the workload,
+/// which gets this binary as its healthcheck (docs/own-service.md), or the workload serving
+/// HTTPS. `path` must be a valid request target (the CLI checks it: absolute, no whitespace).
+pub fn check_path(
+    addr: SocketAddr,
+    path: &str,
+    timeout: Duration,
+    scheme: Scheme,
+) -> Result<(), HealthError> {
     let timeout = timeout.clamp(MIN_TIMEOUT, MAX_TIMEOUT);
     let start = Instant::now();
     // Cannot overflow after the clamp; checked anyway so no future change can bring back a panic.
     let deadline = start.checked_add(timeout);
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)
+    let mut tcp = TcpStream::connect_timeout(&addr, timeout)
         .map_err(|source| HealthError::Connect { addr, source })?;
     let remaining = deadline
         .map_or(timeout, |d| d.saturating_duration_since(Instant::now()))
@@ -63,10 +80,34 @@ pub fn check_path(addr: SocketAddr, path: &str, timeout: Duration) -> Result<(),
         addr,
         detail: e.to_string(),
     };
-    stream.set_read_timeout(Some(remaining)).map_err(protocol)?;
-    stream
-        .set_write_timeout(Some(remaining))
-        .map_err(protocol)?;
+    tcp.set_read_timeout(Some(remaining)).map_err(protocol)?;
+    tcp.set_write_timeout(Some(remaining)).map_err(protocol)?;
+    match scheme {
+        Scheme::Http => exchange(&mut tcp, addr, path),
+        Scheme::Https => {
+            let tls = |detail: String| HealthError::Tls { addr, detail };
+            let config = crate::probe_tls::client_config().map_err(|e| tls(e.to_string()))?;
+            let name = rustls::pki_types::ServerName::from(addr.ip());
+            let mut conn =
+                rustls::ClientConnection::new(config, name).map_err(|e| tls(e.to_string()))?;
+            while conn.is_handshaking() {
+                conn.complete_io(&mut tcp).map_err(|e| tls(e.to_string()))?;
+            }
+            exchange(&mut rustls::Stream::new(&mut conn, &mut tcp), addr, path)
+        }
+    }
+}
+
+/// One GET of `path` on an open connection, judged by the status line.
+fn exchange(
+    stream: &mut (impl Read + Write),
+    addr: SocketAddr,
+    path: &str,
+) -> Result<(), HealthError> {
+    let protocol = |e: std::io::Error| HealthError::Protocol {
+        addr,
+        detail: e.to_string(),
+    };
     stream
         .write_all(
             format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: workload-healthcheck\r\nConnection: close\r\n\r\n")
@@ -160,14 +201,20 @@ mod tests {
     #[test]
     fn another_health_path_is_probed_as_given() {
         let (addr, server) = serve_once(200);
-        check_path(addr, "/actuator/health", Duration::from_secs(5)).unwrap();
+        check_path(
+            addr,
+            "/actuator/health",
+            Duration::from_secs(5),
+            Scheme::Http,
+        )
+        .unwrap();
         assert_eq!(server.join().unwrap(), "GET /actuator/health HTTP/1.1");
     }
 
     #[test]
     fn a_non_200_answer_names_the_path() {
         let (addr, server) = serve_once(503);
-        let err = check_path(addr, "/health", Duration::from_secs(5)).unwrap_err();
+        let err = check_path(addr, "/health", Duration::from_secs(5), Scheme::Http).unwrap_err();
         server.join().unwrap();
         assert!(err.to_string().ends_with("/health answered 503"), "{err}");
     }

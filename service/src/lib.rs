@@ -18,8 +18,9 @@
 //!   [`pool`], off the async runtime; tasks live in the bounded [`store`].
 //! - [`error`]: the one JSON error shape every failure ends in; [`openapi`]: the document
 //!   generated from the handlers.
-//! - [`healthcheck`]: the `workload healthcheck` subcommand, a client of `/healthz`;
-//!   [`check_config`]: `workload check-config`, the step that runs before the server serves.
+//! - [`healthcheck`]: the `workload healthcheck` subcommand, a client of `/healthz` (over
+//!   [`probe_tls`] when the server serves HTTPS); [`check_config`]: `workload check-config`, the
+//!   step that runs before the server serves.
 
 pub mod admission;
 pub mod check_config;
@@ -34,6 +35,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod pool;
 pub mod prime;
+pub mod probe_tls;
 pub mod routes;
 pub mod serve;
 pub mod shutdown;

@@ -13,7 +13,12 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Healthcheck { timeout, path }) => {
             let target = healthcheck::probe_target(config.addr);
-            return match healthcheck::check_path(target, &path, timeout) {
+            // The server serves HTTPS exactly when it has a certificate: probe it the same way.
+            let scheme = match config.tls_cert {
+                Some(_) => healthcheck::Scheme::Https,
+                None => healthcheck::Scheme::Http,
+            };
+            return match healthcheck::check_path(target, &path, timeout, scheme) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("workload healthcheck: {e}");

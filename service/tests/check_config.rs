@@ -7,6 +7,7 @@ use std::net::TcpListener;
 use std::process::{Command, Output};
 
 use common::BIN;
+use common::pki;
 
 /// Runs `workload check-config` with `args`, without any WORKLOAD_* setting of the caller's.
 fn check_config(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -61,8 +62,10 @@ fn every_problem_gets_its_own_line() {
         .filter(|l| l.starts_with("workload check-config:"))
         .collect();
     assert_eq!(lines.len(), 2, "{stderr}");
-    assert!(lines[0].contains("WORKLOAD_LOG"), "{stderr}");
-    assert!(lines[1].contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{stderr}");
+    for setting in ["WORKLOAD_LOG", "OTEL_EXPORTER_OTLP_ENDPOINT"] {
+        let naming: Vec<_> = lines.iter().filter(|l| l.contains(setting)).collect();
+        assert_eq!(naming.len(), 1, "{setting}: {stderr}");
+    }
 }
 
 #[test]
@@ -84,4 +87,58 @@ fn an_unparsable_value_is_a_usage_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--max-in-flight"), "{stderr}");
+}
+
+#[test]
+fn a_usable_tls_certificate_and_key_pass() {
+    let pki = pki::make();
+    let (cert, key) = (pki.cert.to_str().unwrap(), pki.key.to_str().unwrap());
+    let out = check_config(
+        &[],
+        &[("WORKLOAD_TLS_CERT", cert), ("WORKLOAD_TLS_KEY", key)],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
+#[test]
+fn tls_files_the_server_would_refuse_stop_the_step_naming_the_file_and_why() {
+    let pki = pki::make();
+    let missing = pki.dir.path().join("missing.pem");
+    let cases = [
+        (
+            &missing,
+            &pki.key,
+            "cannot read the TLS certificate",
+            "missing.pem",
+        ),
+        (
+            &pki.cert,
+            &pki.cert,
+            "cannot read the TLS private key",
+            "server.pem",
+        ),
+        (
+            &pki.cert,
+            &pki.other_key,
+            "are not usable together",
+            "other-key.pem",
+        ),
+    ];
+    for (cert, key, reason, file) in cases {
+        let out = check_config(
+            &[],
+            &[
+                ("WORKLOAD_TLS_CERT", cert.to_str().unwrap()),
+                ("WORKLOAD_TLS_KEY", key.to_str().unwrap()),
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with("workload check-config: --tls-cert / WORKLOAD_TLS_CERT"))
+            .unwrap_or_else(|| panic!("no TLS line in {stderr}"));
+        assert!(line.contains(reason) && line.contains(file), "{line}");
+    }
 }

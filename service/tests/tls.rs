@@ -144,3 +144,55 @@ fn unusable_certificate_or_key_files_exit_2_at_start_naming_the_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"));
 }
+
+/// `workload healthcheck` with the server's own settings, as a compose healthcheck runs it.
+fn healthcheck(addr: std::net::SocketAddr, tls: Option<&TestPki>) -> (Option<i32>, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["healthcheck", "--addr", &addr.to_string()])
+        .env_remove("WORKLOAD_TLS_CERT")
+        .env_remove("WORKLOAD_TLS_KEY");
+    if let Some(pki) = tls {
+        cmd.env("WORKLOAD_TLS_CERT", &pki.cert)
+            .env("WORKLOAD_TLS_KEY", &pki.key);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_healthcheck_speaks_tls_when_the_server_does() {
+    let pki = pki::make();
+    let app = spawn(tls_config(&pki)).await;
+    let addr = app.addr;
+    let (code, err) = tokio::task::spawn_blocking(move || healthcheck(addr, Some(&pki)))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{err}");
+}
+
+#[tokio::test]
+async fn a_plain_healthcheck_of_a_tls_server_fails_saying_the_answer_was_not_http() {
+    let pki = pki::make();
+    let app = spawn(tls_config(&pki)).await;
+    let addr = app.addr;
+    let (code, err) = tokio::task::spawn_blocking(move || healthcheck(addr, None))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("no valid HTTP answer"), "{err}");
+}
+
+#[tokio::test]
+async fn a_tls_healthcheck_of_a_plain_server_fails_in_the_handshake() {
+    let pki = pki::make();
+    let app = spawn(common::config()).await;
+    let addr = app.addr;
+    let (code, err) = tokio::task::spawn_blocking(move || healthcheck(addr, Some(&pki)))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("TLS handshake with"), "{err}");
+}

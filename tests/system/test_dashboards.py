@@ -9,8 +9,12 @@ The test starts, on 127.0.0.1 and free ports:
     so the replica and HPA panels are proven on real series too,
   - a second, lighter loadgen run labelled deployment=pushed that reaches Prometheus through the
     remote-write receiver (as a Kubernetes run does), so multi-value panels must overlay both,
+  - a kubelet's cAdvisor endpoint replaying a recorded exposition (fake_kubelet.py), so the
+    container CPU panels (any image, cluster only) are proven on real series too,
   - the real `prometheus` binary (Debian package) with a config derived from prometheus/prometheus.yml:
-    the same jobs, labels and rule files, targets rewritten to those ports, 1 s scrape interval.
+    the same jobs, labels and rule files, targets rewritten to those ports, 1 s scrape interval,
+    plus deploy/monitoring's `cadvisor` job with its own relabeling (discovery and the API
+    server's TLS replaced by one static node target on that endpoint).
 Then it evaluates every target of every panel of every dashboard through the HTTP API, with the
 template variables substituted as Grafana substitutes them (single value, multi value, All), and
 fails on any error or empty result. It also fails when a dashboard or a rule names a metric that
@@ -20,6 +24,7 @@ provisioning files' structure.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -38,6 +43,7 @@ import pytest
 import yaml
 from conftest import ROOT, free_port, require_tool
 from fake_kube_api import NAMESPACE, FakeKubeApi
+from fake_kubelet import NODE, WORKLOAD_LIMIT_CORES, WORKLOAD_POD, WORKLOAD_REQUEST_CORES, CPU_CORES, FakeKubelet
 from dashboard_queries import (
     PROMETHEUS_DIR,
     SYNTHETIC_NAMES,
@@ -102,11 +108,30 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=5)
 
 
+def shipped_cadvisor_job(address: str) -> dict:
+    """deploy/monitoring's `cadvisor` job aimed at the fake kubelet: node discovery becomes one
+    static target carrying the meta label the node role sets, the API server's TLS and token go
+    (plain HTTP), and the API server's address becomes ADDRESS. The node-proxy path rewrite and the
+    metric relabeling are the shipped ones."""
+    config = yaml.safe_load((ROOT / "deploy" / "monitoring" / "prometheus.yml").read_text())
+    (job,) = [copy.deepcopy(sc) for sc in config["scrape_configs"] if sc["job_name"] == "cadvisor"]
+    for key in ("authorization", "tls_config", "kubernetes_sd_configs"):
+        del job[key]
+    job["scheme"] = "http"
+    job["static_configs"] = [{"targets": ["discovered-node"], "labels": {"__meta_kubernetes_node_name": NODE}}]
+    (to_api_server,) = [r for r in job["relabel_configs"] if r.get("target_label") == "__address__"]
+    to_api_server["replacement"] = address
+    return job
+
+
 def derived_prometheus_config(ports: dict[str, int], tmp: Path) -> Path:
-    """prometheus/prometheus.yml with its targets on 127.0.0.1 and a 1 s interval.
+    """prometheus/prometheus.yml with its targets on 127.0.0.1 and a 1 s interval, plus the
+    cluster's cAdvisor job (shipped_cadvisor_job).
 
     Everything else (jobs, labels, honor_labels, rule files) is the real file's: a change there is
-    what this test runs against.
+    what this test runs against. The workload target also gets the `namespace` and `pod` labels the
+    cluster's workload job gives a pod (deploy/monitoring/prometheus.yml), naming the recorded pod,
+    so the container rules can attach its deployment label.
     """
     config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
     config["global"].update({"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"})
@@ -117,6 +142,8 @@ def derived_prometheus_config(ports: dict[str, int], tmp: Path) -> Path:
         (static,) = scrape["static_configs"]
         assert len(static["targets"]) == 1, name
         static["targets"] = [f"127.0.0.1:{ports[name]}"]
+    jobs["workload"]["static_configs"][0]["labels"].update({"namespace": NAMESPACE, "pod": WORKLOAD_POD})
+    config["scrape_configs"].append(shipped_cadvisor_job(f"127.0.0.1:{ports['kubelet']}"))
     path = tmp / "prometheus.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
@@ -130,6 +157,7 @@ class Stack:
     run_id: str
     pushed_run_id: str
     start: float  # unix time the load started
+    kubelet: FakeKubelet
     logs: dict[str, Path] = field(default_factory=dict)
 
     def api(self, path: str, params: dict, *, post: bool = True) -> dict:
@@ -228,6 +256,8 @@ def stack(binaries, tmp_path_factory) -> Stack:
     procs: list[subprocess.Popen] = []
     logs = {name: tmp / f"{name}.log" for name in ("workload", "loadgen", "pusher", "prometheus")}
     kube_api = FakeKubeApi()
+    kubelet = FakeKubelet()
+    ports["kubelet"] = kubelet.port
 
     def spawn(name: str, cmd: list[str], env: dict | None = None) -> subprocess.Popen:
         log = logs[name].open("w")
@@ -252,6 +282,7 @@ def stack(binaries, tmp_path_factory) -> Stack:
         )
         wait_http(f"http://127.0.0.1:{ports['app']}/healthz", 30, workload, logs["workload"])
 
+        kubelet.start()
         config = derived_prometheus_config(ports, tmp)
         check = subprocess.run(
             [require_tool("promtool"), "check", "config", str(config)], capture_output=True, text=True, timeout=60
@@ -325,12 +356,14 @@ def stack(binaries, tmp_path_factory) -> Stack:
             run_id=run_id,
             pushed_run_id=pushed_run_id,
             start=start,
+            kubelet=kubelet,
             logs=logs,
         )
     finally:
         for proc in reversed(procs):
             stop(proc)
         kube_api.stop()
+        kubelet.stop()
 
 
 # ----------------------------------------------------------------------------- the proof
@@ -424,6 +457,7 @@ def test_no_metric_name_without_an_exporter(stack: Stack):
     for url in (stack.workload_metrics, stack.loadgen_metrics):
         with urllib.request.urlopen(url, timeout=10) as resp:
             exported |= exposition_names(resp.read().decode())
+    exported |= exposition_names(stack.kubelet.exposition())  # the kubelet's, in the cluster
     known = exported | recorded_names()
 
     referenced: dict[str, set[str]] = {}
@@ -477,7 +511,56 @@ def test_metrics_endpoints_declare_the_text_format(stack: Stack):
 def test_targets_are_up_with_the_contract_labels(stack: Stack):
     data = stack.api("/api/v1/targets", {"state": "active"}, post=False)
     targets = {t["labels"]["job"]: t for t in data["activeTargets"]}
-    assert set(targets) == {"workload", "loadgen", "prometheus"}
+    assert set(targets) == {"workload", "loadgen", "prometheus", "cadvisor"}
     for job, tgt in targets.items():
         assert tgt["health"] == "up", (job, tgt.get("lastError"))
     assert targets["workload"]["labels"]["deployment"] == DEPLOYMENT
+
+
+def _last(result: list[dict]) -> dict[tuple[str, str], float]:
+    """(pod, container) -> the last value of each series of a range result."""
+    return {(s["metric"]["pod"], s["metric"]["container"]): float(s["values"][-1][1]) for s in result}
+
+
+def test_container_cpu_panels_read_the_kubelet_through_the_shipped_cadvisor_job(stack: Stack):
+    """The recorded workload container burns 0.2 cores against a 250m request (256 shares) and a
+    1-core limit: the panels show exactly that pod and container with used 0.2, request 0.25, limit
+    1 and 80% of the request, carrying its pod's deployment label; the namespace's Prometheus pod,
+    CoreDNS, pod cgroups and the pause sandbox stay out."""
+    cores = CPU_CORES[(NAMESPACE, WORKLOAD_POD, "workload")]
+    expected = {
+        "used": cores,
+        "request": WORKLOAD_REQUEST_CORES,
+        "limit": WORKLOAD_LIMIT_CORES,
+        "share": cores / WORKLOAD_REQUEST_CORES,
+    }
+    panels = {
+        "Container CPU vs request and limit per pod": ["used", "request", "limit"],
+        "Container CPU as a share of its request per pod": ["share"],
+    }
+    # rate(...[30s]) reads the whole rate once its window holds 30 s of scrapes and the rule has
+    # run since; earlier it extrapolates a shorter span and reads low.
+    assert stack.kubelet.first_scrape is not None, "Prometheus never scraped the kubelet"
+    time.sleep(max(0.0, stack.kubelet.first_scrape + 30 + 5 - time.time()))
+    for title, figures in panels.items():
+        targets = [t for t in TARGETS if t.dashboard == "compare-deployments.json" and t.panel == title]
+        assert len(targets) == len(figures), f"{title}: {targets}"
+        for tgt, figure in zip(targets, figures, strict=True):
+            result = evaluate(stack, tgt, {"deployment": DEPLOYMENT, "run": stack.run_id})
+            assert {s["metric"]["deployment"] for s in result} == {DEPLOYMENT}, result
+            values = _last(result)
+            assert set(values) == {(WORKLOAD_POD, "workload")}, f"{title} {figure}: {sorted(values)}"
+            assert abs(values[(WORKLOAD_POD, "workload")] - expected[figure]) < 0.01 * expected[figure], (figure, values)
+    assert stack.kubelet.paths and set(stack.kubelet.paths) == {f"/api/v1/nodes/{NODE}/proxy/metrics/cadvisor"}
+
+
+def test_the_cadvisor_job_keeps_only_the_namespace_containers_cpu_series(stack: Stack):
+    """The shipped metric relabeling: of the recorded node, only containers of this namespace (no
+    pod cgroups, no sandbox, container!="") and only the CPU and memory families are stored."""
+    series = stack.api("/api/v1/series", {"match[]": '{job="cadvisor"}', "start": f"{stack.start:.3f}"})
+    stored = {(s["__name__"], s.get("namespace"), s.get("container")) for s in series if not s["__name__"].startswith(("up", "scrape_"))}
+    assert {n for n, _, _ in stored} == {
+        "container_cpu_usage_seconds_total", "container_memory_working_set_bytes",
+        "container_spec_cpu_shares", "container_spec_cpu_quota", "container_spec_cpu_period",
+    }, stored  # fmt: skip
+    assert {(ns, c) for _, ns, c in stored} == {("scalebench", "workload"), ("scalebench", "prometheus")}, stored

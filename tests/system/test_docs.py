@@ -208,6 +208,11 @@ def loadgen_doc() -> dict[str, list[str]]:
     return documented_metrics("## The loadgen's metrics")
 
 
+def kubelet_doc() -> dict[str, list[str]]:
+    """The kubelet's cAdvisor families the cluster's Prometheus keeps: not ours, but queried."""
+    return documented_metrics("## The kubelet's cAdvisor metrics (cluster only)")
+
+
 def rules_doc() -> dict[str, list[str]]:
     return documented_metrics("## Recording rules")
 
@@ -306,7 +311,7 @@ def test_every_documented_type_is_a_prometheus_type_and_every_row_is_complete():
 
 
 def test_every_name_the_rules_and_dashboards_query_is_documented():
-    metrics = set(workload_doc()) | set(loadgen_doc())
+    metrics = set(workload_doc()) | set(loadgen_doc()) | set(kubelet_doc())
     rules = set(rules_doc())
     referenced = set(users_of_each_name())
     assert len(referenced) > 20, "the metric-name extractor found suspiciously little"
@@ -318,7 +323,7 @@ def test_every_name_the_rules_and_dashboards_query_is_documented():
 def test_used_by_lists_exactly_the_rules_and_dashboards_that_query_each_name():
     uses = users_of_each_name()
     wrong = {}
-    for name, cells in {**workload_doc(), **loadgen_doc(), **rules_doc()}.items():
+    for name, cells in {**workload_doc(), **loadgen_doc(), **kubelet_doc(), **rules_doc()}.items():
         actual = uses.get(name, set())
         if used_by_cell(cells[-1]) != actual:
             wrong[name] = ", ".join(sorted(actual)) or "—"

@@ -12,11 +12,10 @@ Each invariant is a check function returning the problems it finds; its test ass
 manifests have none, and `test_check_catches_mutation` proves every check complains about a
 manifest broken on purpose, so no check passes vacuously.
 
-Rendering uses `--load-restrictor LoadRestrictionsNone` throughout, exactly like
-deploy/scripts/lib.sh: deploy/monitoring and deploy/loadgen generate ConfigMaps from
-prometheus/, grafana/ and loadgen/scenarios/, outside their kustomization roots (see
-deploy/README.md). The workload overlays must also render without it
-(`test_workload_overlays_render_with_default_restrictions`), so `kubectl apply -k` works for them.
+Rendering uses kustomize's default load restrictor throughout, exactly like deploy/scripts/lib.sh
+and `kubectl apply -k`: the ConfigMaps of prometheus/, grafana/ and loadgen/scenarios/ are generated
+by kustomizations beside those files, which deploy/ includes as resources (deploy/README.md).
+`test_every_kustomization_renders_with_default_load_restrictions` holds every directory to that.
 """
 
 from __future__ import annotations
@@ -41,7 +40,6 @@ import yaml
 from conftest import ROOT, figure, free_port, require_tool
 
 DEPLOY = ROOT / "deploy"
-RENDER_FLAGS = ["--load-restrictor", "LoadRestrictionsNone"]
 
 WORKLOAD_OVERLAYS = ["overlays/single", "overlays/hpa", "overlays/minikube-single", "overlays/minikube-hpa"]
 HPA_OVERLAYS = ["overlays/hpa", "overlays/minikube-hpa"]
@@ -95,7 +93,7 @@ def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
 @functools.lru_cache(maxsize=None)
 def _render_text(name: str) -> str:
     kubectl = require_tool("kubectl")
-    proc = _run([kubectl, "kustomize", *RENDER_FLAGS, str(DEPLOY / name)])
+    proc = _run([kubectl, "kustomize", str(DEPLOY / name)])
     assert proc.returncode == 0, f"kubectl kustomize deploy/{name} failed:\n{proc.stderr}"
     return proc.stdout
 
@@ -972,18 +970,57 @@ def test_strict_validation_rejects_unknown_fields(tmp_path: Path) -> None:
     assert proc.returncode != 0, f"strict validation accepted a misspelt field:\n{proc.stdout}"
 
 
-@pytest.mark.parametrize("name", ["base", *WORKLOAD_OVERLAYS])
-def test_workload_overlays_render_with_default_restrictions(name: str) -> None:
-    """Only monitoring and loadgen need the relaxed load restrictor; `kubectl apply -k` works for the rest."""
+def _kustomization_files() -> dict[str, dict]:
+    """Every kustomization.yaml of the repository (deploy/ and the source directories beside their
+    files), by directory relative to the root."""
+    found = [*DEPLOY.rglob("kustomization.yaml"), *ROOT.glob("*/kustomization.yaml")]
+    return {str(p.parent.relative_to(ROOT)): yaml.safe_load(p.read_text()) for p in sorted(set(found))}
+
+
+KUSTOMIZATION_FILES = _kustomization_files()
+# Components render only inside a kustomization that lists them.
+BUILDABLE = sorted(d for d, k in KUSTOMIZATION_FILES.items() if k.get("kind", "Kustomization") == "Kustomization")
+COMPONENTS = sorted(d for d, k in KUSTOMIZATION_FILES.items() if k.get("kind") == "Component")
+
+
+@pytest.mark.parametrize("directory", BUILDABLE)
+def test_every_kustomization_renders_with_default_load_restrictions(directory: str) -> None:
+    """`kubectl apply --server-side -k DIR` works for every directory: no generator or patch reads a
+    file outside its kustomization (kustomize's default LoadRestrictionsRootOnly)."""
     kubectl = require_tool("kubectl")
-    proc = _run([kubectl, "kustomize", str(DEPLOY / name)])
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == _render_text(name)
+    proc = _run([kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsRootOnly", str(ROOT / directory)])
+    assert proc.returncode == 0, f"kubectl kustomize {directory} needs a relaxed load restrictor:\n{proc.stderr}"
+    assert [d for d in yaml.safe_load_all(proc.stdout) if d], f"{directory} renders nothing"
+
+
+def test_every_deploy_directory_is_rendered_and_every_component_used() -> None:
+    """The tests above cover each kustomization of deploy/; a Component is proven by the
+    kustomizations that include it, so each must be included by one."""
+    deploy = {d.removeprefix("deploy/") for d in BUILDABLE if d.startswith("deploy/")}
+    assert deploy == set(KUSTOMIZATIONS), "add the new kustomization to KUSTOMIZATIONS"
+    included = {
+        str((ROOT / d / c).resolve().relative_to(ROOT))
+        for d, k in KUSTOMIZATION_FILES.items()
+        for c in k.get("components", [])
+    }
+    assert set(COMPONENTS) <= included, f"components no kustomization includes: {sorted(set(COMPONENTS) - included)}"
+
+
+@pytest.mark.parametrize(("directory", "includer"), [("prometheus", "monitoring"), ("grafana", "monitoring"), ("loadgen", "loadgen")])
+def test_shared_sources_are_generated_beside_them_and_included(directory: str, includer: str) -> None:
+    """The ConfigMaps of the files compose mounts come from the kustomization next to those files,
+    which deploy/ includes as a resource, rather than from `../../` file paths."""
+    included = KUSTOMIZATION_FILES[f"deploy/{includer}"]
+    assert f"../../{directory}" in included.get("resources", []), f"deploy/{includer} does not include {directory}/"
+    for generator in included.get("configMapGenerator", []):
+        for source in generator.get("files", []):
+            assert "../" not in source, f"deploy/{includer} reads {source} from outside its directory"
 
 
 def test_yamllint_sources() -> None:
     yamllint = require_tool("yamllint")
-    proc = _run([yamllint, "--strict", "-c", str(DEPLOY / ".yamllint.yaml"), str(DEPLOY)])
+    beside_sources = [str(ROOT / d / "kustomization.yaml") for d in KUSTOMIZATION_FILES if not d.startswith("deploy/")]
+    proc = _run([yamllint, "--strict", "-c", str(DEPLOY / ".yamllint.yaml"), str(DEPLOY), *beside_sources])
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -1246,7 +1283,7 @@ def test_generated_configmaps_hold_every_source_file_verbatim(generated: str, so
     assert files, f"no files match {sources}"
     assert len(files) == len(paths), f"two files share a name, one would hide the other: {paths}"
     missing = sorted(set(files) - set(cm["data"]))
-    assert not missing, f"add {missing} to the configMapGenerator `{generated}` under deploy/ (files: NAME=../../PATH)"
+    assert not missing, f"add {missing} to the configMapGenerator `{generated}` in the kustomization beside them"
     assert cm["data"] == files
     size = sum(len(v.encode()) for v in cm["data"].values())
     assert size < 1_000_000, f"ConfigMap {generated} is {size} bytes: over the API's 1 MiB limit"
@@ -1270,7 +1307,7 @@ def test_cluster_scenario_offers_the_compose_load() -> None:
     assert len(cluster["load"]["phases"]) == len(compose["load"]["phases"])
     for mine, theirs in zip(cluster["load"]["phases"], compose["load"]["phases"], strict=True):
         assert set(mine) == set(theirs) and mine["duration"] == theirs["duration"], (mine, theirs)
-        assert mine["name"] == theirs["name"], "compare matches phases by name"
+        assert mine.get("name") == theirs.get("name"), "reports and compare match phases by name"
         for key in ("rate", "ramp_to"):
             if key in theirs:
                 assert abs(clients * mine[key] - theirs[key]) < 0.01 * theirs[key], (key, mine, theirs)
