@@ -61,9 +61,11 @@ impl CapacitySection {
         steps: Vec<StepRecord>,
         duration_s: f64,
     ) -> Self {
-        let best = conclusion
-            .capacity
-            .and_then(|c| steps.iter().find(|s| s.target_rps == c && s.verdict.passed()));
+        let best = conclusion.capacity.and_then(|c| {
+            steps
+                .iter()
+                .find(|s| s.target_rps == c && s.verdict.passed())
+        });
         let observed = best.and_then(|s| s.replicas).filter(|r| *r > 0);
         let replicas = observed.unwrap_or(1);
         let mut notes = Vec::new();
@@ -85,7 +87,9 @@ impl CapacitySection {
                 "bounded: --max-duration {} reached before the search converged",
                 humantime::format_duration(settings.max_duration.unwrap_or_default())
             )),
-            StopReason::Interrupted => notes.push("interrupted (Ctrl-C) before the search converged".into()),
+            StopReason::Interrupted => {
+                notes.push("interrupted (Ctrl-C) before the search converged".into())
+            }
             StopReason::Converged => {}
         }
         if let Some((rate, v)) = &conclusion.upper {

@@ -99,9 +99,13 @@ pub fn capacity_line(c: &CapacitySection) -> String {
             );
         }
         None => {
+            let why = match c.upper_verdict.as_deref() {
+                Some("fail") | None => format!("the first step already broke {objectives}"),
+                Some(other) => format!("the first step was {other}"),
+            };
             let _ = write!(
                 out,
-                "capacity: below {} (the first step already broke {objectives})",
+                "capacity: below {} ({why})",
                 rate(c.settings.start_rate)
             );
         }

@@ -340,7 +340,9 @@ mod tests {
         let (tried, c) = search(settings(), 430.0, fail(), Duration::from_secs(15));
         assert_eq!(
             tried,
-            [50.0, 100.0, 200.0, 400.0, 800.0, 600.0, 500.0, 450.0, 425.0, 437.5]
+            [
+                50.0, 100.0, 200.0, 400.0, 800.0, 600.0, 500.0, 450.0, 425.0, 437.5
+            ]
         );
         assert_eq!(c.stop, StopReason::Converged);
         assert_eq!(c.capacity, Some(425.0));
@@ -419,7 +421,10 @@ mod tests {
         };
         let (_, c) = search(settings(), 700.0, bound.clone(), Duration::ZERO);
         let cap = c.capacity.unwrap();
-        assert!(cap <= 700.0, "a generator-bound step never counts as a pass");
+        assert!(
+            cap <= 700.0,
+            "a generator-bound step never counts as a pass"
+        );
         assert_eq!(c.upper.unwrap().1, bound);
         assert!(!bound.passed());
         assert_eq!(bound.label(), "generator-bound");

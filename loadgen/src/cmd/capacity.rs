@@ -265,7 +265,12 @@ impl Driver {
         let quiet = self.base.opts.quiet;
         let watch = self.watch().await?;
         let started = Instant::now();
-        let objectives: Vec<String> = self.base.thresholds.iter().map(|t| t.expr.clone()).collect();
+        let objectives: Vec<String> = self
+            .base
+            .thresholds
+            .iter()
+            .map(|t| t.expr.clone())
+            .collect();
         let mut search = Search::new(self.settings.clone());
         let mut steps: Vec<StepRecord> = Vec::new();
         // The reports kept: the highest pass (the capacity report), else the first step's.
