@@ -99,9 +99,12 @@ pub fn capacity_line(c: &CapacitySection) -> String {
             );
         }
         None => {
-            let why = match c.upper_verdict.as_deref() {
-                Some("fail") | None => format!("the first step already broke {objectives}"),
-                Some(other) => format!("the first step was {other}"),
+            let why = match c.steps.first().map(|s| &s.verdict) {
+                Some(v @ super::Verdict::Fail { .. }) => {
+                    format!("the first step already broke {}", v.reason())
+                }
+                Some(v) => format!("the first step was {}", v.label()),
+                None => "no step ran".into(),
             };
             let _ = write!(
                 out,
