@@ -250,7 +250,9 @@ fn a_first_step_that_fails_reports_the_capacity_below_the_start_rate() {
     let (code, stdout, stderr) = run(&args);
     assert_eq!(code, 99, "no rate met the objectives\n{stdout}\n{stderr}");
     assert!(
-        stdout.contains("capacity: below 20/s (the first step already broke success_rate>99% (actual 0))"),
+        stdout.contains(
+            "capacity: below 20/s (the first step already broke success_rate>99% (actual 0))"
+        ),
         "{stdout}"
     );
     let v = json(&path);

@@ -366,7 +366,7 @@ mod tests {
         );
         assert!(fine.0.len() > coarse.0.len());
         let cap = fine.1.capacity.unwrap();
-        assert!(cap <= 430.0 && cap >= 430.0 * 0.99, "{cap}");
+        assert!((430.0 * 0.99..=430.0).contains(&cap), "{cap}");
         assert_eq!(fine.1.stop, StopReason::Converged);
     }
 

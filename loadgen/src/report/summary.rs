@@ -410,7 +410,12 @@ mod tests {
         let row = cells(lines[2]);
         assert_eq!(row[0], "step-500");
         assert_eq!(
-            [&row[at("target")], &row[at("rps")], &row[at("mean")], &row[at("success")]],
+            [
+                &row[at("target")],
+                &row[at("rps")],
+                &row[at("mean")],
+                &row[at("success")]
+            ],
             ["500/s", "497.5", "812ms", "93.25%"]
         );
         assert_eq!(cells(lines[1])[0], "step-10");
