@@ -89,6 +89,14 @@ const SHORT_STEPS: &[&str] = &[
     "1",
 ];
 
+/// `loadgen capacity --target URL --out PATH` with short steps and `extra`.
+fn capacity(url: &str, path: &std::path::Path, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec!["capacity", "--target", url, "--out", path.to_str().unwrap()];
+    args.extend_from_slice(SHORT_STEPS);
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
 fn json(path: &std::path::Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -98,22 +106,19 @@ fn capacity_lands_where_the_target_starts_failing_and_the_report_says_how() {
     let url = start_bucket();
     let dir = tempfile::tempdir().unwrap();
     let path = out(&dir, "cap.json");
-    let mut args = vec![
-        "capacity",
-        "--target",
-        &url,
-        "--threshold",
-        "success_rate>99%",
-        "--threshold",
-        "p99<500ms",
-        "--start-rate",
-        "50",
-        "--out",
-        path.to_str().unwrap(),
-    ];
-    args.extend_from_slice(SHORT_STEPS);
     let started = Instant::now();
-    let (code, stdout, stderr) = run(&args);
+    let (code, stdout, stderr) = capacity(
+        &url,
+        &path,
+        &[
+            "--threshold",
+            "success_rate>99%",
+            "--threshold",
+            "p99<500ms",
+            "--start-rate",
+            "50",
+        ],
+    );
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(started.elapsed() < Duration::from_secs(30));
 
@@ -235,19 +240,11 @@ fn a_first_step_that_fails_reports_the_capacity_below_the_start_rate() {
     let url = format!("{}/down", start_bucket());
     let dir = tempfile::tempdir().unwrap();
     let path = out(&dir, "cap.json");
-    let mut args = vec![
-        "capacity",
-        "--target",
+    let (code, stdout, stderr) = capacity(
         &url,
-        "--threshold",
-        "success_rate>99%",
-        "--start-rate",
-        "20",
-        "--out",
-        path.to_str().unwrap(),
-    ];
-    args.extend_from_slice(SHORT_STEPS);
-    let (code, stdout, stderr) = run(&args);
+        &path,
+        &["--threshold", "success_rate>99%", "--start-rate", "20"],
+    );
     assert_eq!(code, 99, "no rate met the objectives\n{stdout}\n{stderr}");
     assert!(
         stdout.contains(
@@ -272,22 +269,19 @@ fn a_max_duration_bounds_the_search_and_the_report_says_so() {
     let url = start_bucket();
     let dir = tempfile::tempdir().unwrap();
     let path = out(&dir, "cap.json");
-    let mut args = vec![
-        "capacity",
-        "--target",
+    let (code, _, stderr) = capacity(
         &url,
-        "--threshold",
-        "success_rate>99%",
-        "--start-rate",
-        "20",
-        "--max-duration",
-        "4s",
-        "-q",
-        "--out",
-        path.to_str().unwrap(),
-    ];
-    args.extend_from_slice(SHORT_STEPS);
-    let (code, _, stderr) = run(&args);
+        &path,
+        &[
+            "--threshold",
+            "success_rate>99%",
+            "--start-rate",
+            "20",
+            "--max-duration",
+            "4s",
+            "-q",
+        ],
+    );
     assert_eq!(code, 0, "{stderr}");
     let c = &json(&path)["capacity"];
     assert_eq!(c["stop"], "max-duration");
