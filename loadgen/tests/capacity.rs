@@ -326,3 +326,71 @@ fn bad_capacity_input_exits_2_with_a_clear_message() {
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn a_scenario_brings_its_request_mix_and_its_thresholds_as_objectives() {
+    let url = start_bucket();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = common::scenario_file(
+        &dir,
+        "mix.yaml",
+        "name: mix\n\
+         load: { rate: 5, duration: 1h, max_in_flight: 20 }\n\
+         requests:\n  - { name: root, path: / }\n\
+         thresholds: [ 'success_rate>99%' ]\n",
+    );
+    let path = out(&dir, "cap.json");
+    let mut args = vec![
+        "capacity",
+        scenario.to_str().unwrap(),
+        "--target",
+        &url,
+        "--start-rate",
+        "40",
+        "--max-rate",
+        "80",
+        "-q",
+        "--out",
+        path.to_str().unwrap(),
+    ];
+    args.extend_from_slice(SHORT_STEPS);
+    let (code, _, stderr) = run(&args);
+    assert_eq!(code, 0, "{stderr}");
+    let v = json(&path);
+    let c = &v["capacity"];
+    assert_eq!(c["objectives"], serde_json::json!(["success_rate>99%"]));
+    // The search replaced the scenario's load block: 40/s, then 80/s (the --max-rate), both
+    // passing; the scenario's own 5/s for an hour never ran.
+    let rates: Vec<f64> = c["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["target_rps"].as_f64().unwrap())
+        .collect();
+    assert_eq!(rates, [40.0, 80.0]);
+    assert_eq!(
+        (c["stop"].as_str(), c["capacity_rps"].as_f64()),
+        (Some("max-rate"), Some(80.0))
+    );
+    assert_eq!(v["scenario"], "mix");
+    assert_eq!(v["endpoints"][0]["name"], "root");
+    assert_eq!(
+        v["plan"]["concurrency"], 20,
+        "the scenario's max_in_flight is kept"
+    );
+
+    // Request flags describe the quick form's one request: refused beside a scenario.
+    let (code, _, stderr) = run(&[
+        "capacity",
+        scenario.to_str().unwrap(),
+        "--target",
+        &url,
+        "--body",
+        "{}",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("a scenario has its own requests"),
+        "{stderr}"
+    );
+}
