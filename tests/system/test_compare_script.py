@@ -88,6 +88,8 @@ def table_rows(stdout: str) -> dict[str, dict[str, str]]:
         if "┆" not in line:
             continue
         cells = [c.strip() for c in line.strip().strip("│").split("┆")]
+        if cells[0] == "phase":
+            break  # the phase-by-phase table that follows has rows of its own
         if cells[0] == "run":
             header = []
             for cell in cells:
