@@ -215,10 +215,12 @@ impl Search {
                 None => hp * s.growth,
             },
             (Some(hp), Some((lf, _))) => {
-                if (lf - hp) / hp <= s.precision {
+                let mid = round_rate((hp + lf) / 2.0);
+                // At a tenth of a request per second there is nothing left between the two.
+                if (lf - hp) / hp <= s.precision || mid <= hp || mid >= *lf {
                     return self.done(StopReason::Converged);
                 }
-                (hp + lf) / 2.0
+                mid
             }
         };
         if self.steps >= s.max_steps {
@@ -229,8 +231,7 @@ impl Search {
         {
             return self.done(StopReason::MaxDuration);
         }
-        // Rates past a tenth of a request per second mean nothing; rounding keeps them readable.
-        Next::Step((rate * 10.0).round() / 10.0)
+        Next::Step(round_rate(rate))
     }
 
     /// Records the verdict of the step at `rate`.
@@ -248,6 +249,16 @@ impl Search {
     /// Steps recorded so far.
     pub fn steps(&self) -> u32 {
         self.steps
+    }
+}
+
+/// Rates past a tenth of a request per second mean nothing; rounding keeps them readable (rates
+/// below 1/s are left as they are: rounding could make them 0).
+fn round_rate(r: f64) -> f64 {
+    if r >= 1.0 {
+        (r * 10.0).round() / 10.0
+    } else {
+        r
     }
 }
 
@@ -368,6 +379,21 @@ mod tests {
         let cap = fine.1.capacity.unwrap();
         assert!((430.0 * 0.99..=430.0).contains(&cap), "{cap}");
         assert_eq!(fine.1.stop, StopReason::Converged);
+    }
+
+    #[test]
+    fn a_precision_finer_than_a_tenth_per_second_still_ends() {
+        let s = SearchSettings {
+            start_rate: 1.0,
+            precision: 0.0001,
+            ..settings()
+        };
+        let (tried, c) = search(s, 1.04, fail(), Duration::ZERO);
+        assert_eq!(c.stop, StopReason::Converged, "{tried:?}");
+        assert_eq!((c.capacity, c.upper.map(|u| u.0)), (Some(1.0), Some(1.1)));
+        let mut sorted = tried.clone();
+        sorted.dedup();
+        assert_eq!(sorted, tried, "no rate is tried twice");
     }
 
     #[test]
