@@ -72,6 +72,7 @@ pub fn dispatch(cli: Cli) -> u8 {
         Some(Command::Compare(c)) => compare(c),
         Some(Command::Merge(m)) => merge_cmd(m),
         Some(Command::Report(r)) => report_cmd(r),
+        Some(Command::Capacity(c)) => crate::cmd::capacity::run(*c),
     };
     match result {
         Ok(code) => code,
@@ -88,7 +89,8 @@ pub fn dispatch(cli: Cli) -> u8 {
     }
 }
 
-enum Job {
+/// What to run: the quick form or a scenario (also what `capacity` prepares its steps from).
+pub enum Job {
     Quick(crate::cli::QuickArgs),
     Scenario(crate::cli::RunCmd),
 }
@@ -98,6 +100,15 @@ fn run_blocking(job: Job) -> anyhow::Result<u8> {
         Job::Quick(q) => &q.run,
         Job::Scenario(r) => &r.run,
     };
+    let (rt, threads) = runtime(opts)?;
+    rt.block_on(async move {
+        let prepared = prepare(job, threads).await?;
+        execute(prepared).await
+    })
+}
+
+/// The async runtime of a run (`--threads`, default the cores available) and its thread count.
+pub fn runtime(opts: &RunOpts) -> anyhow::Result<(tokio::runtime::Runtime, usize)> {
     let threads = opts.threads.map(|t| t as usize).unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -116,10 +127,7 @@ fn run_blocking(job: Job) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(async move {
-        let prepared = prepare(job, threads).await?;
-        execute(prepared).await
-    })
+    Ok((rt, threads))
 }
 
 /// Everything a run needs, validated.
@@ -162,7 +170,8 @@ pub fn start_wait(
     }
 }
 
-async fn prepare(job: Job, threads: usize) -> anyhow::Result<Prepared> {
+/// Validates a job into everything its run needs (nothing is sent yet).
+pub async fn prepare(job: Job, threads: usize) -> anyhow::Result<Prepared> {
     let (scenario, target, opts) = match job {
         Job::Quick(q) => {
             let url = q.target.as_deref().ok_or_else(|| {
@@ -626,6 +635,7 @@ pub fn build_report(
         },
         connections: connection_stats(p.lifetime, d),
         start_spread_s: None,
+        capacity: None,
         replicas: replicas.map(|mut r| {
             let throughput: Vec<(f64, f64)> =
                 d.series.points.iter().map(|p| (p.t_s, p.rps)).collect();

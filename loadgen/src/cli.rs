@@ -19,6 +19,7 @@ Examples:
   loadgen compare docker.json k8s-hpa.json
   loadgen merge w1.json w2.json w3.json --out all.json
   loadgen report docker.json k8s-hpa.json --html comparison.html
+  loadgen capacity --target http://127.0.0.1:8080/ping --threshold 'p99<100ms' --out cap.json
 
 Exit codes: 0 ok, 1 runtime error, 2 bad usage or input, 99 a threshold failed, 130 interrupted (Ctrl-C).";
 
@@ -55,6 +56,11 @@ pub enum Command {
     ///
     /// Example: loadgen report docker.json k8s-hpa.json --html comparison.html
     Report(ReportCmd),
+    /// Find the highest open-loop rate that meets the objectives (--threshold): rising steps,
+    /// then bisection (docs/capacity.md).
+    ///
+    /// Example: loadgen capacity --target http://127.0.0.1:8080/work/cpu?ms=2 --threshold 'p99<100ms' --threshold 'success_rate>99%' --out cap.json
+    Capacity(Box<crate::cmd::capacity::CapacityCmd>),
 }
 
 /// `loadgen --target URL`.

@@ -23,11 +23,16 @@
 //! - [`report`]: the JSON report, `merge`, `compare` and the HTML pages; [`threshold`]: pass or
 //!   fail on the summary, which [`exit`] turns into the exit code.
 //! - [`console`] and [`progress`]: the terminal output while and after the run.
+//! - [`capacity`]: the capacity search (which rate next, the verdict of a step, the step table)
+//!   with no I/O; [`cmd`]: subcommands with a body of their own (`cmd::capacity` runs the search's
+//!   steps through the pipeline above, one open-loop run per step).
 
 pub mod analysis;
 pub mod app;
+pub mod capacity;
 pub mod cli;
 pub mod client;
+pub mod cmd;
 pub mod console;
 pub mod engine;
 pub mod exit;

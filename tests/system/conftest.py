@@ -10,6 +10,8 @@ import os
 import shutil
 import socket
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +74,41 @@ def binaries() -> dict[str, Path]:
     for name, path in found.items():
         assert path.exists(), f"{name} binary missing at {path}"
     return found
+
+
+def start_workload(
+    binary: Path, *extra: str, launcher: list[str] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """A workload on 127.0.0.1 (free ports), once it answers /readyz; `launcher` prefixes the
+    command (e.g. `taskset -c 1`)."""
+    port, metrics_port = free_port(), free_port()
+    cmd = [
+        *(launcher or []),
+        str(binary),
+        "--addr",
+        f"127.0.0.1:{port}",
+        "--metrics-addr",
+        f"127.0.0.1:{metrics_port}",
+        "--drain-delay",
+        "0s",
+        "--log-format",
+        "text",
+        *extra,
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"workload exited with {proc.returncode}: {cmd}")
+        try:
+            with urllib.request.urlopen(f"{base}/readyz", timeout=1) as resp:
+                if resp.status == 200:
+                    return proc, base
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    pytest.fail("workload did not become ready within 20 s")
 
 
 SEED_SCRIPT = ROOT / ".ci" / "seed-images.sh"

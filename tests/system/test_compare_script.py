@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, free_port, require_tool
+from conftest import ROOT, free_port, require_tool, start_workload
 
 SCRIPT = ROOT / "bench" / "compare.sh"
 
@@ -41,36 +41,6 @@ requests:
 thresholds:
   - success_rate>99%
 """
-
-
-def start_workload(binary: Path, *extra: str) -> tuple[subprocess.Popen, str]:
-    port, metrics_port = free_port(), free_port()
-    cmd = [
-        str(binary),
-        "--addr",
-        f"127.0.0.1:{port}",
-        "--metrics-addr",
-        f"127.0.0.1:{metrics_port}",
-        "--drain-delay",
-        "0s",
-        "--log-format",
-        "text",
-        *extra,
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"workload exited with {proc.returncode}: {cmd}")
-        try:
-            with urllib.request.urlopen(f"{base}/readyz", timeout=1) as resp:
-                if resp.status == 200:
-                    return proc, base
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    pytest.fail("workload did not become ready within 20 s")
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +91,8 @@ def table_rows(stdout: str) -> dict[str, dict[str, str]]:
         if "┆" not in line:
             continue
         cells = [c.strip() for c in line.strip().strip("│").split("┆")]
+        if cells[0] == "phase":
+            break  # the phase-by-phase table that follows has rows of its own
         if cells[0] == "run":
             header = []
             for cell in cells:

@@ -515,6 +515,16 @@ def test_the_loadgen_page_names_every_flag_and_no_other(binaries):
     assert sorted(documented - accepted) == [], "docs/loadgen.md names flags loadgen does not accept"
 
 
+def test_the_capacity_page_names_every_search_flag_and_no_other(binaries):
+    loadgen = str(binaries["loadgen"])
+    # The request and run flags are the quick form's (docs/loadgen.md); the search's are its own.
+    search = help_flags(loadgen, "capacity", "--help") - help_flags(loadgen, "--help")
+    assert "--start-rate" in search and "--precision" in search
+    documented = documented_flags(DOCS / "capacity.md")
+    assert sorted(search - documented) == [], "capacity flags missing from docs/capacity.md"
+    assert sorted(documented - search) == [], "docs/capacity.md names flags capacity does not accept"
+
+
 def test_the_workload_page_names_every_flag_and_no_other(binaries):
     accepted = help_flags(str(binaries["workload"]), "--help")
     documented = documented_flags(DOCS / "workload.md")

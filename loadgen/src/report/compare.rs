@@ -27,8 +27,18 @@ pub fn ratio(base: f64, v: f64) -> String {
     }
 }
 
-/// Builds the comparison table. `names` label the rows (file names).
+/// Builds the comparison table. `names` label the rows (file names). Capacity reports (two or
+/// more) get their headline above it: capacity and capacity per replica against the first.
 pub fn table(names: &[String], runs: &[RunReport]) -> String {
+    let table = runs_table(names, runs);
+    match crate::capacity::render::headline(names, runs) {
+        Some(h) => format!("{h}\n\n{table}"),
+        None => table,
+    }
+}
+
+/// The row per run.
+fn runs_table(names: &[String], runs: &[RunReport]) -> String {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
     t.set_header(vec![

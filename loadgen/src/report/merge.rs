@@ -379,6 +379,7 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
         warnings: Vec::new(),
         connections: conns,
         start_spread_s: Some(start_spread_s),
+        capacity: None,
     };
     // Scale events and spread warnings are recomputed from the merged series (all workers'
     // traffic) and the first watched timeline, with the recovery threshold the runs were given.

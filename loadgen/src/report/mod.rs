@@ -102,6 +102,10 @@ pub struct RunReport {
     /// start together that did not stretch the merged duration and lower its throughput).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_spread_s: Option<f64>,
+    /// `loadgen capacity`: the search and every step tried; the rest of the report is the run of
+    /// the highest passing step (see [`crate::capacity`]). Absent in other reports; `merge` drops it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<crate::capacity::CapacitySection>,
 }
 
 /// Connections of a run: the lifetime in force, how many were opened and why they closed.

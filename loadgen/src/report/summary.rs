@@ -367,6 +367,62 @@ fn or_none(s: String) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::report::phases::PhaseSummary;
+
+    /// The classic write-ups' table (Artillery's): a row per rate step with the requests per
+    /// second asked for and carried, the mean response time and the success rate, in that order.
+    #[test]
+    fn rate_steps_print_a_row_per_step_in_the_write_ups_shape() {
+        let step = |name: &str, rate: f64, rps: f64, mean: f64, ok: f64| PhaseSummary {
+            name: name.into(),
+            target_from: rate,
+            target_to: rate,
+            duration_s: 30.0,
+            requests: (rps * 30.0) as u64,
+            rps,
+            success_rate: ok,
+            latency_ms: LatencyStats {
+                mean,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let r = RunReport {
+            mode: LoadMode::Open,
+            phases: vec![
+                step("step-10", 10.0, 10.0, 4.2, 100.0),
+                step("step-500", 500.0, 497.5, 812.0, 93.25),
+            ],
+            ..Default::default()
+        };
+        let text = phase_table(&r).to_string();
+        let cells = |line: &str| -> Vec<String> {
+            line.split(['│', '┆'])
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .collect()
+        };
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains('│')).collect();
+        let header = cells(lines[0]);
+        let at = |name: &str| header.iter().position(|h| h == name).unwrap();
+        assert!(at("target") < at("rps") && at("rps") < at("mean") && at("mean") < at("success"));
+        let row = cells(lines[2]);
+        assert_eq!(row[0], "step-500");
+        assert_eq!(
+            [
+                &row[at("target")],
+                &row[at("rps")],
+                &row[at("mean")],
+                &row[at("success")]
+            ],
+            ["500/s", "497.5", "812ms", "93.25%"]
+        );
+        assert_eq!(cells(lines[1])[0], "step-10");
+        // The whole summary prints it when there are steps.
+        assert!(render(&r).contains(&text));
+    }
+
     #[test]
     fn thousands() {
         assert_eq!(super::num(1_234_567), "1,234,567");

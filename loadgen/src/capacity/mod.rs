@@ -1,0 +1,127 @@
+//! Capacity: the highest open-loop rate at which every objective holds.
+//!
+//! [`search`] decides which rate to try next (rise, then bisect) with no I/O; [`judge`] turns the
+//! report of one step into its figures and a verdict; [`render`] prints the steps and the
+//! capacity. The command that runs the steps is `cmd::capacity`; the method and how long it takes
+//! are in `docs/capacity.md`.
+//!
+//! Why the capacity report is a [`crate::report::RunReport`] (of the highest passing step) with a
+//! `capacity` section, rather than a format of its own: `report --html`, `compare` and `merge`
+//! keep working on it unchanged, and `compare` of two capacity reports adds the headline the
+//! classic write-ups end on (capacity of one deployment over the other, and per replica).
+
+pub mod judge;
+pub mod render;
+pub mod search;
+
+use serde::{Deserialize, Serialize};
+
+pub use judge::{Settle, StepRecord};
+pub use search::{Conclusion, Next, Search, SearchSettings, StopReason, Verdict};
+
+/// The `capacity` section of a capacity report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapacitySection {
+    /// The highest rate (per second) that met every objective; null when none did.
+    pub capacity_rps: Option<f64>,
+    /// The lowest rate tried that did not pass (null when every step passed).
+    pub upper_rps: Option<f64>,
+    /// How the step at `upper_rps` did not pass: `fail`, `generator-bound` or `unsettled`.
+    pub upper_verdict: Option<String>,
+    /// Why the search stopped.
+    pub stop: StopReason,
+    /// True when a bound (`--max-rate`, `--max-steps`, `--max-duration`, Ctrl-C) ended the search
+    /// before it converged: `capacity_rps` is the best found, the real one may be higher.
+    pub bounded: bool,
+    /// Ready replicas during the judged window of the capacity step (from `--watch`; 1 without
+    /// it, when `replicas_observed` is false).
+    pub replicas: i32,
+    /// Whether `replicas` was observed by `--watch` or assumed (one container).
+    pub replicas_observed: bool,
+    /// `capacity_rps / replicas`.
+    pub capacity_per_replica_rps: Option<f64>,
+    /// The objectives, as written.
+    pub objectives: Vec<String>,
+    pub settings: SearchSettings,
+    /// Wall-clock length of the search, seconds.
+    pub duration_s: f64,
+    /// Every step tried, in order.
+    pub steps: Vec<StepRecord>,
+    /// What a reader must know to use the figure (bounds, generator limits, first-step failure).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+impl CapacitySection {
+    /// The section for a finished search.
+    pub fn new(
+        conclusion: &Conclusion,
+        settings: SearchSettings,
+        objectives: Vec<String>,
+        steps: Vec<StepRecord>,
+        duration_s: f64,
+    ) -> Self {
+        let best = conclusion.capacity.and_then(|c| {
+            steps
+                .iter()
+                .find(|s| s.target_rps == c && s.verdict.passed())
+        });
+        let observed = best.and_then(|s| s.replicas).filter(|r| *r > 0);
+        let replicas = observed.unwrap_or(1);
+        let mut notes = Vec::new();
+        match conclusion.stop {
+            StopReason::BelowStartRate => notes.push(format!(
+                "the first step ({}/s) did not pass: the capacity is below the start rate; \
+                 lower --start-rate",
+                settings.start_rate
+            )),
+            StopReason::MaxRate => notes.push(format!(
+                "bounded: the step at --max-rate {}/s passed, the capacity may be higher",
+                settings.max_rate.unwrap_or_default()
+            )),
+            StopReason::MaxSteps => notes.push(format!(
+                "bounded: --max-steps {} reached before the search converged",
+                settings.max_steps
+            )),
+            StopReason::MaxDuration => notes.push(format!(
+                "bounded: --max-duration {} reached before the search converged",
+                humantime::format_duration(settings.max_duration.unwrap_or_default())
+            )),
+            StopReason::Interrupted => {
+                notes.push("interrupted (Ctrl-C) before the search converged".into())
+            }
+            StopReason::Converged => {}
+        }
+        if let Some((rate, v)) = &conclusion.upper {
+            match v {
+                Verdict::GeneratorBound { .. } => notes.push(format!(
+                    "the step at {rate}/s was generator-bound: the target's capacity may be higher \
+                     than found; run more generators (or give this one more CPU)"
+                )),
+                Verdict::Unsettled { .. } => notes.push(format!(
+                    "the HPA had not settled at {rate}/s within --settle-timeout: the step is \
+                     inconclusive, not counted as a pass"
+                )),
+                _ => {}
+            }
+        }
+        Self {
+            capacity_rps: conclusion.capacity,
+            upper_rps: conclusion.upper.as_ref().map(|(r, _)| *r),
+            upper_verdict: conclusion
+                .upper
+                .as_ref()
+                .map(|(_, v)| v.label().to_string()),
+            stop: conclusion.stop,
+            bounded: conclusion.stop.bounded(),
+            replicas,
+            replicas_observed: observed.is_some(),
+            capacity_per_replica_rps: conclusion.capacity.map(|c| c / f64::from(replicas)),
+            objectives,
+            settings,
+            duration_s,
+            steps,
+            notes,
+        }
+    }
+}
