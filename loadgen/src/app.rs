@@ -21,7 +21,7 @@ use crate::report::{
     EndpointHistograms, EndpointSummary, Histograms, LoadMode, PlanInfo, RunReport, SCHEMA_VERSION,
     Summary, hist, merge,
 };
-use crate::scenario::{LoadSpec, Scenario};
+use crate::scenario::Scenario;
 use crate::threshold::Threshold;
 
 /// Default per-request timeout.
@@ -184,30 +184,27 @@ async fn prepare(job: Job, threads: usize) -> anyhow::Result<Prepared> {
         }
         Job::Scenario(r) => {
             let scenario = Scenario::load(&r.scenario).map_err(|e| bad(e.to_string()))?;
-            let url = r
-                .target
-                .clone()
-                .or(scenario.target.clone())
-                .ok_or_else(|| {
-                    bad(format!(
+            let target = match (&r.target, &scenario.target) {
+                (Some(url), _) => Target::parse(url).map_err(bad)?,
+                (None, Some(target)) => target.clone(),
+                (None, None) => {
+                    return Err(bad(format!(
                         "no target: pass --target URL or set `target:` in {}",
                         r.scenario.display()
-                    ))
-                })?;
-            let target = Target::parse(&url).map_err(bad)?;
+                    )));
+                }
+            };
             (scenario, target, r.run)
         }
     };
-    let spec = scenario.load.clone().unwrap_or_else(LoadSpec::default);
-    let plan = LoadPlan::from_spec(&spec, Some(&opts.overrides())).map_err(bad)?;
-    let lifetime =
-        ConnectionLifetime::resolve(&opts.lifetime(), &spec.lifetime(), opts.http2).map_err(bad)?;
+    let plan = scenario.load.with_flags(&opts.load_flags()).map_err(bad)?;
+    let lifetime = ConnectionLifetime::resolve(&opts.lifetime(), &scenario.lifetime, opts.http2)
+        .map_err(bad)?;
     if let Some(at) = opts.start_at {
         start_wait(at, std::time::SystemTime::now()).map_err(bad)?;
     }
-    let mut exprs = scenario.thresholds.clone();
-    exprs.extend(opts.thresholds.iter().cloned());
-    let thresholds = crate::threshold::parse_all(&exprs).map_err(bad)?;
+    let mut thresholds = scenario.thresholds.clone();
+    thresholds.extend(crate::threshold::parse_all(&opts.thresholds).map_err(bad)?);
     if let Some(w) = &opts.watch {
         crate::watch::WatchConfig::new(w, opts.namespace.clone(), opts.watch_interval)
             .map_err(|e| bad(e.to_string()))?;

@@ -390,7 +390,7 @@ pub async fn run(
             changed = stop.changed(), if !interrupted => {
                 if changed.is_ok() && *stop.borrow() {
                     interrupted = true;
-                    let deadline = tokio::time::Instant::now() + cfg.grace.min(crate::plan::MAX_DURATION);
+                    let deadline = tokio::time::Instant::now() + cfg.grace.min(crate::limits::MAX_DURATION);
                     while tokio::time::timeout_at(deadline, workers.join_next()).await.ok().flatten().is_some() {}
                     workers.abort_all();
                     while workers.join_next().await.is_some() {}
