@@ -1,6 +1,7 @@
 //! The command line: one typed clap struct, env twins for what containers set.
 //!
-//! Adding a subcommand: add a variant to [`Command`] and a match arm in [`crate::app::run`].
+//! Adding a subcommand: add a variant to [`Command`], a match arm in [`crate::app::dispatch`] and a file under
+//! `cmd/`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

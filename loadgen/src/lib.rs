@@ -28,6 +28,7 @@ pub mod analysis;
 pub mod app;
 pub mod cli;
 pub mod client;
+pub mod cmd;
 pub mod console;
 pub mod engine;
 pub mod exit;
