@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use crate::client::ErrorKind;
-use crate::report::{TimePoint, hist};
+use crate::model::{TimePoint, add_backends, hist, merge_point};
 
 /// Why a request failed, beyond its status code: transport kinds plus failed captures and checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -528,9 +528,9 @@ impl TimeSeries {
         }
     }
 
-    /// Ends the series at `end` from the run start (see [`crate::report::end_series`]).
+    /// Ends the series at `end` from the run start (see [`crate::model::end_series`]).
     pub fn finish(&mut self, end: Duration) {
-        crate::report::end_series(&mut self.points, end.as_secs_f64(), self.resolution as f64);
+        crate::model::end_series(&mut self.points, end.as_secs_f64(), self.resolution as f64);
     }
 
     /// Halves the number of points by merging neighbours.
@@ -551,34 +551,6 @@ impl TimeSeries {
         }
         self.points = out;
         self.resolution = new_res;
-    }
-}
-
-/// Merges `p` into `into` (a bucket `width` seconds wide). Percentiles of merged buckets are
-/// approximations (request-weighted p50, highest p99): exact figures live in the histograms.
-pub fn merge_point(into: &mut TimePoint, p: &TimePoint, width: u64) {
-    let total = into.requests + p.requests;
-    if total > 0 {
-        into.p50_ms =
-            (into.p50_ms * into.requests as f64 + p.p50_ms * p.requests as f64) / total as f64;
-    }
-    into.p99_ms = into.p99_ms.max(p.p99_ms);
-    into.max_ms = into.max_ms.max(p.max_ms);
-    into.requests = total;
-    into.failures += p.failures;
-    into.rps = total as f64 / width as f64;
-    into.target_rate = into.target_rate.max(p.target_rate);
-    into.active_users = into.active_users.max(p.active_users);
-    into.in_flight = into.in_flight.max(p.in_flight);
-    into.shed = into.shed.saturating_add(p.shed);
-    add_backends(&mut into.backends, &p.backends);
-}
-
-/// Adds per-backend counts (saturating: the counts come from reports too).
-pub fn add_backends(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
-    for (k, v) in from {
-        let c = into.entry(k.clone()).or_default();
-        *c = c.saturating_add(*v);
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::cli::RunOpts;
 use crate::exit;
-use crate::report::RunReport;
+use crate::model::RunReport;
 
 /// Where a finished report goes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -17,7 +17,7 @@ pub mod run;
 pub use finish::{Outputs, finish};
 
 use crate::exit::BadInput;
-use crate::report::RunReport;
+use crate::model::RunReport;
 
 /// A usage error (exit code 2) with this message.
 pub fn bad(msg: impl Into<String>) -> anyhow::Error {

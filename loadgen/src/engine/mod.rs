@@ -84,7 +84,7 @@ pub struct RunData {
     /// A few distinct error messages (for the summary), bounded.
     pub error_samples: Vec<String>,
     /// Slowest traced requests, slowest first.
-    pub slowest_traces: Vec<crate::report::TracedRequest>,
+    pub slowest_traces: Vec<crate::model::TracedRequest>,
     /// Connections opened.
     pub connections_opened: u64,
     /// Connections opened in place of an earlier one (of the same worker, or HTTP/2 slot).
@@ -121,7 +121,7 @@ pub(crate) struct Shared {
     /// The last seconds' latency histograms and counts, newest last (see `Live::window_*`).
     window: Mutex<LiveWindow>,
     pub trace_sample: f64,
-    slowest: Mutex<Vec<crate::report::TracedRequest>>,
+    slowest: Mutex<Vec<crate::model::TracedRequest>>,
 }
 
 const MAX_ERROR_SAMPLES: usize = 5;
@@ -155,16 +155,16 @@ impl Shared {
     }
 
     /// Keeps the slowest traced requests (bounded).
-    pub fn note_trace(&self, t: crate::report::TracedRequest) {
+    pub fn note_trace(&self, t: crate::model::TracedRequest) {
         let mut v = self.slowest.lock().unwrap_or_else(|p| p.into_inner());
-        if v.len() >= crate::report::MAX_TRACES
+        if v.len() >= crate::model::MAX_TRACES
             && v.last().is_some_and(|last| last.latency_ms >= t.latency_ms)
         {
             return;
         }
         v.push(t);
         v.sort_by(|a, b| b.latency_ms.total_cmp(&a.latency_ms));
-        v.truncate(crate::report::MAX_TRACES);
+        v.truncate(crate::model::MAX_TRACES);
     }
 
     /// A connection for worker `id`: its own (HTTP/1) or a shared multiplexed one (HTTP/2).
@@ -517,7 +517,7 @@ impl LiveWindow {
         }
         let from = now.saturating_sub(self.len);
         self.seconds.retain(|(idx, _, _)| *idx >= from);
-        let mut all = crate::report::hist::new_small_hist();
+        let mut all = crate::model::hist::new_small_hist();
         let mut requests = 0;
         for (_, h, n) in &self.seconds {
             let _ = all.add(h);

@@ -190,7 +190,7 @@ impl Worker {
             .unwrap_or(service_us);
         let em = &sh.endpoint_metrics[step.endpoint];
         if let Some(tp) = &trace {
-            sh.note_trace(crate::report::TracedRequest {
+            sh.note_trace(crate::model::TracedRequest {
                 trace_id: tp[3..35].to_string(),
                 endpoint: em.name.clone(),
                 latency_ms: latency_us as f64 / 1000.0,

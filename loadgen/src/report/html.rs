@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 
 use hdrhistogram::Histogram;
 
-use super::{LatencyStats, LoadMode, RunReport, hist};
+use crate::model::{LatencyStats, LoadMode, RunReport, hist};
 use crate::watch::ReplicaTimeline;
 
 /// Series colours. Distinct from each other and from the greys of text and grid, so a screenshot
@@ -363,7 +363,7 @@ fn run_end(r: &RunReport) -> f64 {
 }
 
 /// Latency points, leaving out buckets with no completed request (0 there means "no data").
-fn latency_points(r: &RunReport, f: impl Fn(&super::TimePoint) -> f64) -> Vec<(f64, f64)> {
+fn latency_points(r: &RunReport, f: impl Fn(&crate::model::TimePoint) -> f64) -> Vec<(f64, f64)> {
     r.timeseries
         .iter()
         .filter(|p| p.requests > 0)

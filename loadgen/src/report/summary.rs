@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 
-use super::{LatencyStats, LoadMode, RunReport};
+use crate::model::{LatencyStats, LoadMode, RunReport};
 
 fn num(n: u64) -> String {
     let s = n.to_string();

@@ -5,10 +5,11 @@ use std::time::UNIX_EPOCH;
 
 use crate::engine::RunData;
 use crate::lifetime::ConnectionLifetime;
-use crate::report::{
+use crate::model::{
     EndpointHistograms, EndpointSummary, Histograms, LoadMode, PlanInfo, RunReport, SCHEMA_VERSION,
-    Summary, hist, merge,
+    Summary, hist,
 };
+use crate::report::merge;
 
 use super::Prepared;
 
@@ -152,8 +153,8 @@ pub fn build_report(
 }
 
 /// The report's `connections` block.
-fn connection_stats(l: ConnectionLifetime, d: &RunData) -> crate::report::ConnectionStats {
-    crate::report::ConnectionStats {
+fn connection_stats(l: ConnectionLifetime, d: &RunData) -> crate::model::ConnectionStats {
+    crate::model::ConnectionStats {
         max_age_s: l.max_age.map(|a| a.as_secs_f64()),
         max_age_jitter: if l.max_age.is_some() {
             crate::lifetime::JITTER

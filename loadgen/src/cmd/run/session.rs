@@ -13,7 +13,7 @@ use crate::cmd::bad;
 use crate::engine::{self, EngineConfig, Live};
 use crate::exit;
 use crate::metrics::RunMetrics;
-use crate::report::RunReport;
+use crate::model::RunReport;
 use crate::watch::WatchHandle;
 
 use super::exposure::Exposure;
