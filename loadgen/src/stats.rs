@@ -12,61 +12,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use crate::client::ErrorKind;
+use crate::model::outcome::{Failure, N_FAIL, Outcome, OutcomeSink};
 use crate::model::{TimePoint, add_backends, hist, merge_point};
-
-/// Why a request failed, beyond its status code: transport kinds plus failed captures and checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    Transport(ErrorKind),
-    /// A capture found nothing (the next steps of the flow are skipped).
-    Capture,
-    /// The status was not one of `expect.status`.
-    Check,
-    /// The request could not be built (a template referenced a variable no capture set, or
-    /// rendered an invalid header): nothing was sent, so it has no latency and is not a request.
-    Template,
-}
-
-const N_FAIL: usize = 9;
-
-impl Failure {
-    fn index(self) -> usize {
-        match self {
-            Failure::Transport(k) => k.index(),
-            Failure::Capture => 6,
-            Failure::Check => 7,
-            Failure::Template => 8,
-        }
-    }
-
-    fn name(i: usize) -> &'static str {
-        match i {
-            0..=5 => ErrorKind::ALL[i].as_str(),
-            6 => "capture",
-            7 => "check",
-            _ => "template",
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        Failure::name(self.index())
-    }
-}
-
-/// One finished request.
-#[derive(Debug, Clone, Copy)]
-pub struct Outcome<'a> {
-    pub endpoint: usize,
-    /// From the intended start (open loop) or the send (closed loop), microseconds.
-    pub latency_us: u64,
-    /// From the actual send, microseconds.
-    pub service_us: u64,
-    pub status: Option<u16>,
-    pub failure: Option<Failure>,
-    pub success: bool,
-    pub backend: Option<&'a str>,
-}
 
 /// The status of a shed request: the workload's load shedding answers 503 + Retry-After.
 const SHED_STATUS: u16 = 503;
@@ -245,9 +192,7 @@ pub struct Stats {
     n_endpoints: usize,
     /// End of each phase from `start` (the last one open-ended).
     phase_ends: Vec<Duration>,
-    /// Live totals for progress and the generator's own checks.
-    pub requests: AtomicU64,
-    pub failures: AtomicU64,
+    /// Iterations finished, live.
     iterations: AtomicU64,
 }
 
@@ -283,8 +228,6 @@ impl Stats {
             start,
             n_endpoints,
             phase_ends,
-            requests: AtomicU64::new(0),
-            failures: AtomicU64::new(0),
             iterations: AtomicU64::new(0),
         }
     }
@@ -309,10 +252,6 @@ impl Stats {
     /// Records one request completed at `now`.
     pub fn record(&self, worker: usize, o: &Outcome<'_>, now: Instant) {
         let sec = now.saturating_duration_since(self.start).as_secs();
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        if !o.success {
-            self.failures.fetch_add(1, Ordering::Relaxed);
-        }
         // Latency runs from the intended start, so this is the phase that scheduled the request.
         let phase = self.phase_of(
             now.checked_sub(Duration::from_micros(o.latency_us))
@@ -458,6 +397,18 @@ impl Stats {
 
 /// Longest series kept; past it, neighbouring buckets are merged and the resolution doubles.
 pub const MAX_POINTS: usize = 3600;
+
+/// The stats as a worker's [`OutcomeSink`]: its shard of the shared [`Stats`].
+pub struct ShardSink<'a> {
+    pub stats: &'a Stats,
+    pub worker: usize,
+}
+
+impl OutcomeSink for ShardSink<'_> {
+    fn record(&mut self, o: &Outcome<'_>, done: Instant) {
+        self.stats.record(self.worker, o, done);
+    }
+}
 
 /// The per-second time series with bounded length.
 #[derive(Debug, Clone)]

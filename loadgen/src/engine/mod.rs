@@ -3,6 +3,7 @@
 
 mod clock;
 mod open;
+pub mod sink;
 mod worker;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 
+use sink::LiveCounters;
 pub use worker::SERVED_BY;
 use worker::Worker;
 
@@ -98,6 +100,8 @@ pub(crate) struct Shared {
     pub scenario: Arc<Scenario>,
     pub connector: Connector,
     pub stats: Stats,
+    /// Requests and failures so far, for the progress line.
+    pub live: LiveCounters,
     pub metrics: Arc<RunMetrics>,
     pub endpoint_metrics: Vec<EndpointMetrics>,
     pub counter: AtomicU64,
@@ -248,6 +252,7 @@ pub async fn run(
         .map(|e| metrics.endpoint(&e.name))
         .collect();
     let sh = Arc::new(Shared {
+        live: LiveCounters::default(),
         stats: Stats::with_phases(
             scenario.endpoints.len(),
             cfg.shards,
@@ -368,8 +373,8 @@ pub async fn run(
                     window_rps,
                     window_p99_ms,
                     elapsed,
-                    requests: sh.stats.requests.load(Ordering::Relaxed),
-                    failures: sh.stats.failures.load(Ordering::Relaxed),
+                    requests: sh.live.requests.load(Ordering::Relaxed),
+                    failures: sh.live.failures.load(Ordering::Relaxed),
                     in_flight: sh.in_flight.load(Ordering::Relaxed),
                     active_users: sh.active_users.load(Ordering::Relaxed),
                     last_rps,

@@ -1,7 +1,7 @@
 //! The run's data: the JSON run report (what `--out` writes, what `merge`, `compare` and
 //! `report --html` read), its summary, time points, latency and connection figures, the HDR
-//! histogram encoding ([`hist`]) and the per-phase rows ([`phases`]). The engine, stats,
-//! self-monitoring and thresholds fill it; `crate::report` only renders and merges it.
+//! histogram encoding ([`hist`]), the per-phase rows ([`phases`]) and one request's [`outcome`].
+//! The engine, stats, self-monitoring and thresholds fill it; `crate::report` only renders and merges it.
 //!
 //! Why histograms are serialized in the report: percentiles cannot be averaged. Keeping the HDR
 //! histograms (V2 + deflate, base64) lets `merge` add the raw distributions of several workers and
@@ -11,6 +11,7 @@
 //! they do not know. Fields added later carry `#[serde(default)]` so older reports still load.
 
 pub mod hist;
+pub mod outcome;
 pub mod phases;
 
 use std::collections::BTreeMap;

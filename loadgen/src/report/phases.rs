@@ -151,7 +151,8 @@ fn hist_err(what: &str, e: hdrhistogram::AdditionError) -> ReportError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::{Outcome, Stats};
+    use crate::model::outcome::Outcome;
+    use crate::stats::Stats;
     use std::time::Instant;
 
     fn plan() -> Vec<Phase> {
