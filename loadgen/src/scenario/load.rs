@@ -44,7 +44,7 @@ pub fn lifetime(spec: &LoadSpec) -> LifetimeSettings {
 fn phased(spec: &LoadSpec) -> Result<LoadPlan, String> {
     let open = spec.phases.iter().any(|p| p.rate.is_some());
     let closed = spec.phases.iter().any(|p| p.users.is_some());
-    if (open && closed) || (closed && spec.rate.is_some()) {
+    if closed && (open || spec.rate.is_some()) {
         return Err("phases mix `rate` (open loop) and `users` (closed loop): use one kind".into());
     }
     if spec.ramp_to.is_some() && spec.rate.is_none() {

@@ -77,38 +77,8 @@ pub fn start_wait(
 /// Validates a job into everything its run needs (nothing is sent yet).
 pub async fn prepare(job: Job, threads: usize) -> anyhow::Result<Prepared> {
     let (scenario, target, opts) = match job {
-        Job::Quick(q) => {
-            let url = q.target.as_deref().ok_or_else(|| {
-                bad("missing --target URL (or use a subcommand: run, compare, merge); see --help")
-            })?;
-            let mut target = Target::parse(url).map_err(bad)?;
-            let path = std::mem::take(&mut target.path_and_query);
-            target.base_path.clear();
-            let body = match q.body {
-                Some(b) if b.starts_with('@') => Some(
-                    std::fs::read_to_string(&b[1..])
-                        .map_err(|e| bad(format!("cannot read body file {}: {e}", &b[1..])))?,
-                ),
-                other => other,
-            };
-            let scenario = Scenario::single(&q.method, &path, &q.headers, body).map_err(bad)?;
-            target.path_and_query = path;
-            (scenario, target, q.run)
-        }
-        Job::Scenario(r) => {
-            let scenario = Scenario::load(&r.scenario).map_err(|e| bad(e.to_string()))?;
-            let target = match (&r.target, &scenario.target) {
-                (Some(url), _) => Target::parse(url).map_err(bad)?,
-                (None, Some(target)) => target.clone(),
-                (None, None) => {
-                    return Err(bad(format!(
-                        "no target: pass --target URL or set `target:` in {}",
-                        r.scenario.display()
-                    )));
-                }
-            };
-            (scenario, target, r.run)
-        }
+        Job::Quick(q) => quick(q)?,
+        Job::Scenario(r) => from_file(r)?,
     };
     let plan = scenario.load.with_flags(&opts.load_flags()).map_err(bad)?;
     let lifetime = ConnectionLifetime::resolve(&opts.lifetime(), &scenario.lifetime, opts.http2)
@@ -118,22 +88,7 @@ pub async fn prepare(job: Job, threads: usize) -> anyhow::Result<Prepared> {
     }
     let mut thresholds = scenario.thresholds.clone();
     thresholds.extend(crate::threshold::parse_all(&opts.thresholds).map_err(bad)?);
-    if let Some(w) = &opts.watch {
-        crate::watch::WatchConfig::new(w, opts.namespace.clone(), opts.watch_interval)
-            .map_err(|e| bad(e.to_string()))?;
-    }
-    remote_write_pusher(&opts)?;
-    if let Some(out) = &opts.out
-        && out != "-"
-        && let Some(dir) = std::path::Path::new(out).parent()
-        && !dir.as_os_str().is_empty()
-        && !dir.is_dir()
-    {
-        return Err(bad(format!(
-            "--out {out}: directory {} does not exist",
-            dir.display()
-        )));
-    }
+    check_outputs(&opts)?;
     let timeout = opts.timeout.or(scenario.timeout).unwrap_or(DEFAULT_TIMEOUT);
     if timeout.is_zero() {
         return Err(bad("--timeout must be above 0"));
@@ -148,4 +103,62 @@ pub async fn prepare(job: Job, threads: usize) -> anyhow::Result<Prepared> {
         timeout,
         lifetime,
     })
+}
+
+/// The quick form: a one-request scenario for the URL's path (a body from `@FILE` is read now).
+fn quick(q: QuickArgs) -> anyhow::Result<(Scenario, Target, RunOpts)> {
+    let url = q.target.as_deref().ok_or_else(|| {
+        bad("missing --target URL (or use a subcommand: run, compare, merge); see --help")
+    })?;
+    let mut target = Target::parse(url).map_err(bad)?;
+    let path = std::mem::take(&mut target.path_and_query);
+    target.base_path.clear();
+    let body = match q.body {
+        Some(b) if b.starts_with('@') => Some(
+            std::fs::read_to_string(&b[1..])
+                .map_err(|e| bad(format!("cannot read body file {}: {e}", &b[1..])))?,
+        ),
+        other => other,
+    };
+    let scenario = Scenario::single(&q.method, &path, &q.headers, body).map_err(bad)?;
+    target.path_and_query = path;
+    Ok((scenario, target, q.run))
+}
+
+/// A scenario file, and its target: `--target`, else the file's `target:`.
+fn from_file(r: RunCmd) -> anyhow::Result<(Scenario, Target, RunOpts)> {
+    let scenario = Scenario::load(&r.scenario).map_err(|e| bad(e.to_string()))?;
+    let target = match (&r.target, &scenario.target) {
+        (Some(url), _) => Target::parse(url).map_err(bad)?,
+        (None, Some(target)) => target.clone(),
+        (None, None) => {
+            return Err(bad(format!(
+                "no target: pass --target URL or set `target:` in {}",
+                r.scenario.display()
+            )));
+        }
+    };
+    Ok((scenario, target, r.run))
+}
+
+/// The flags whose mistakes would otherwise surface only once the run is over or under way:
+/// `--watch`, `--remote-write` and the directory of `--out`.
+fn check_outputs(opts: &RunOpts) -> anyhow::Result<()> {
+    if let Some(w) = &opts.watch {
+        crate::watch::WatchConfig::new(w, opts.namespace.clone(), opts.watch_interval)
+            .map_err(|e| bad(e.to_string()))?;
+    }
+    remote_write_pusher(opts)?;
+    if let Some(out) = &opts.out
+        && out != "-"
+        && let Some(dir) = std::path::Path::new(out).parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.is_dir()
+    {
+        return Err(bad(format!(
+            "--out {out}: directory {} does not exist",
+            dir.display()
+        )));
+    }
+    Ok(())
 }
