@@ -10,6 +10,8 @@
 
 use std::time::Duration;
 
+use crate::limits::MAX_DURATION;
+
 /// One phase of a piecewise-linear schedule: `from` at its start, `to` at its end.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Phase {
@@ -117,7 +119,6 @@ impl Load {
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// Most closed-loop users, and the highest open-loop in-flight cap.
 pub const MAX_USERS: u64 = 100_000;
-pub use crate::limits::MAX_DURATION;
 
 /// `what` if it is within [`MAX_DURATION`], else an error naming it.
 pub fn check_duration(d: Duration, what: &str) -> Result<Duration, String> {
