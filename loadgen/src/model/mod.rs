@@ -336,8 +336,9 @@ pub fn end_series(points: &mut Vec<TimePoint>, end_s: f64, resolution: f64) {
 
 /// Merges `p` into `into` (a bucket `width` seconds wide). Percentiles of merged buckets are
 /// approximations (request-weighted p50, highest p99): exact figures live in the histograms.
+/// Counts saturate: the points may come from a report file (`merge`, `end_series`).
 pub fn merge_point(into: &mut TimePoint, p: &TimePoint, width: u64) {
-    let total = into.requests + p.requests;
+    let total = into.requests.saturating_add(p.requests);
     if total > 0 {
         into.p50_ms =
             (into.p50_ms * into.requests as f64 + p.p50_ms * p.requests as f64) / total as f64;
@@ -345,7 +346,7 @@ pub fn merge_point(into: &mut TimePoint, p: &TimePoint, width: u64) {
     into.p99_ms = into.p99_ms.max(p.p99_ms);
     into.max_ms = into.max_ms.max(p.max_ms);
     into.requests = total;
-    into.failures += p.failures;
+    into.failures = into.failures.saturating_add(p.failures);
     into.rps = total as f64 / width as f64;
     into.target_rate = into.target_rate.max(p.target_rate);
     into.active_users = into.active_users.max(p.active_users);
@@ -574,5 +575,21 @@ mod tests {
         let before = p.clone();
         end_series(&mut p, 2.0, 1.0);
         assert_eq!(p, before);
+    }
+
+    #[test]
+    fn merging_points_with_counts_near_the_limit_saturates_instead_of_overflowing() {
+        let mut into = TimePoint {
+            requests: u64::MAX,
+            failures: u64::MAX,
+            ..TimePoint::default()
+        };
+        let p = TimePoint {
+            requests: 1,
+            failures: 1,
+            ..TimePoint::default()
+        };
+        merge_point(&mut into, &p, 1);
+        assert_eq!((into.requests, into.failures), (u64::MAX, u64::MAX));
     }
 }
