@@ -1,6 +1,7 @@
 //! The command line: one typed clap struct, env twins for what containers set.
 //!
-//! Adding a subcommand: add a variant to [`Command`] and a match arm in [`crate::app::run`].
+//! Adding a subcommand: add a variant to [`Command`], a match arm in [`crate::app::dispatch`] and a file under
+//! `cmd/`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -242,9 +243,9 @@ impl RunOpts {
         }
     }
 
-    /// Load flags as plan overrides.
-    pub fn overrides(&self) -> crate::plan::LoadOverrides {
-        crate::plan::LoadOverrides {
+    /// The load flags, applied to the scenario's plan by [`crate::plan::Load::with_flags`].
+    pub fn load_flags(&self) -> crate::plan::FlatLoad {
+        crate::plan::FlatLoad {
             users: self.concurrency.filter(|_| self.rate.is_none()),
             requests: self.requests,
             duration: self.duration,
@@ -253,6 +254,8 @@ impl RunOpts {
             max_in_flight: self
                 .max_in_flight
                 .or(self.concurrency.filter(|_| self.rate.is_some())),
+            // No flag for it: the scenario's is kept.
+            think_time: None,
         }
     }
 }

@@ -42,7 +42,7 @@ impl std::str::FromStr for MaxAge {
                 "connection max age {t:?} must be above 0: write `{FOREVER}` to keep each connection for the whole run"
             ));
         }
-        if d > crate::plan::MAX_DURATION {
+        if d > crate::limits::MAX_DURATION {
             return Err(format!(
                 "connection max age {t:?} is over ten years: write `{FOREVER}` instead"
             ));
@@ -53,7 +53,7 @@ impl std::str::FromStr for MaxAge {
 
 impl<'de> serde::Deserialize<'de> for MaxAge {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        crate::scenario::number_or_string(d)?
+        crate::parse::number_or_string(d)?
             .parse()
             .map_err(serde::de::Error::custom)
     }

@@ -21,6 +21,11 @@ pub const MAX_SCENARIO_BYTES: u64 = 16 << 20;
 /// past any realistic request mix.
 pub const MAX_ENDPOINTS: usize = 200;
 
+/// Longest duration a plan (a phase, their sum, a think time) or a connection age may ask for:
+/// ten years. Anything longer is a typo, and the engine adds durations to `Instant`s, which must
+/// not overflow.
+pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(10 * 365 * 24 * 3600);
+
 /// Reads `path` (`-` = stdin) as UTF-8, refusing more than `limit` bytes without reading past it.
 /// Too large or not UTF-8 is an `InvalidData` error whose message says which.
 pub fn read_to_string(path: &str, limit: u64) -> std::io::Result<String> {

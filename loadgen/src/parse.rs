@@ -22,6 +22,20 @@ pub fn duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("invalid duration {t:?} ({e}): write e.g. 30s, 1m30s or 250ms"))
 }
 
+/// A value written as a number or a string (`30` or `"30s"`), as text for a parser.
+pub fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Num(f64),
+        Str(String),
+    }
+    Ok(match <Raw as serde::Deserialize>::deserialize(d)? {
+        Raw::Num(n) => n.to_string(),
+        Raw::Str(s) => s,
+    })
+}
+
 /// Parses a duration of at least 100 ms (an interval something is done at: zero would spin).
 pub fn positive_duration(s: &str) -> Result<Duration, String> {
     let d = duration(s)?;

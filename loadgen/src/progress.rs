@@ -71,7 +71,7 @@ pub fn line(l: &Live, plan: &LoadPlan) -> String {
     let secs = |d: Duration| format!("{}s", d.as_secs());
     let total = plan
         .duration()
-        .filter(|d| *d < crate::plan::MAX_DURATION)
+        .filter(|d| *d < crate::limits::MAX_DURATION)
         .map(secs)
         .or_else(|| plan.requests().map(|n| format!("{n} req")))
         .unwrap_or_else(|| "?".into());
@@ -157,7 +157,7 @@ mod tests {
             "phases: [{name: warm, duration: 10s, rate: 5}, {duration: 20s, rate: 50}]",
         )
         .unwrap();
-        let plan = LoadPlan::from_spec(&spec, None).unwrap();
+        let plan = crate::scenario::load::compile(&spec).unwrap().plan;
         let l = Live {
             elapsed: Duration::from_millis(12_400),
             requests: 400,

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::report::{GeneratorStats, LagStats};
+use crate::model::{GeneratorStats, LagStats};
 
 /// Own user+system CPU time in seconds (the kernel's clock tick, `sysconf(_SC_CLK_TCK)`, not an
 /// assumed 100), if /proc is readable.

@@ -12,61 +12,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use crate::client::ErrorKind;
-use crate::report::{TimePoint, hist};
-
-/// Why a request failed, beyond its status code: transport kinds plus failed captures and checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    Transport(ErrorKind),
-    /// A capture found nothing (the next steps of the flow are skipped).
-    Capture,
-    /// The status was not one of `expect.status`.
-    Check,
-    /// The request could not be built (a template referenced a variable no capture set, or
-    /// rendered an invalid header): nothing was sent, so it has no latency and is not a request.
-    Template,
-}
-
-const N_FAIL: usize = 9;
-
-impl Failure {
-    fn index(self) -> usize {
-        match self {
-            Failure::Transport(k) => k.index(),
-            Failure::Capture => 6,
-            Failure::Check => 7,
-            Failure::Template => 8,
-        }
-    }
-
-    fn name(i: usize) -> &'static str {
-        match i {
-            0..=5 => ErrorKind::ALL[i].as_str(),
-            6 => "capture",
-            7 => "check",
-            _ => "template",
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        Failure::name(self.index())
-    }
-}
-
-/// One finished request.
-#[derive(Debug, Clone, Copy)]
-pub struct Outcome<'a> {
-    pub endpoint: usize,
-    /// From the intended start (open loop) or the send (closed loop), microseconds.
-    pub latency_us: u64,
-    /// From the actual send, microseconds.
-    pub service_us: u64,
-    pub status: Option<u16>,
-    pub failure: Option<Failure>,
-    pub success: bool,
-    pub backend: Option<&'a str>,
-}
+use crate::model::outcome::{Failure, N_FAIL, Outcome, OutcomeSink};
+use crate::model::{TimePoint, add_backends, hist, merge_point};
 
 /// The status of a shed request: the workload's load shedding answers 503 + Retry-After.
 const SHED_STATUS: u16 = 503;
@@ -245,9 +192,7 @@ pub struct Stats {
     n_endpoints: usize,
     /// End of each phase from `start` (the last one open-ended).
     phase_ends: Vec<Duration>,
-    /// Live totals for progress and the generator's own checks.
-    pub requests: AtomicU64,
-    pub failures: AtomicU64,
+    /// Iterations finished, live.
     iterations: AtomicU64,
 }
 
@@ -283,8 +228,6 @@ impl Stats {
             start,
             n_endpoints,
             phase_ends,
-            requests: AtomicU64::new(0),
-            failures: AtomicU64::new(0),
             iterations: AtomicU64::new(0),
         }
     }
@@ -309,10 +252,6 @@ impl Stats {
     /// Records one request completed at `now`.
     pub fn record(&self, worker: usize, o: &Outcome<'_>, now: Instant) {
         let sec = now.saturating_duration_since(self.start).as_secs();
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        if !o.success {
-            self.failures.fetch_add(1, Ordering::Relaxed);
-        }
         // Latency runs from the intended start, so this is the phase that scheduled the request.
         let phase = self.phase_of(
             now.checked_sub(Duration::from_micros(o.latency_us))
@@ -459,6 +398,18 @@ impl Stats {
 /// Longest series kept; past it, neighbouring buckets are merged and the resolution doubles.
 pub const MAX_POINTS: usize = 3600;
 
+/// The stats as a worker's [`OutcomeSink`]: its shard of the shared [`Stats`].
+pub struct ShardSink<'a> {
+    pub stats: &'a Stats,
+    pub worker: usize,
+}
+
+impl OutcomeSink for ShardSink<'_> {
+    fn record(&mut self, o: &Outcome<'_>, done: Instant) {
+        self.stats.record(self.worker, o, done);
+    }
+}
+
 /// The per-second time series with bounded length.
 #[derive(Debug, Clone)]
 pub struct TimeSeries {
@@ -528,9 +479,9 @@ impl TimeSeries {
         }
     }
 
-    /// Ends the series at `end` from the run start (see [`crate::report::end_series`]).
+    /// Ends the series at `end` from the run start (see [`crate::model::end_series`]).
     pub fn finish(&mut self, end: Duration) {
-        crate::report::end_series(&mut self.points, end.as_secs_f64(), self.resolution as f64);
+        crate::model::end_series(&mut self.points, end.as_secs_f64(), self.resolution as f64);
     }
 
     /// Halves the number of points by merging neighbours.
@@ -554,54 +505,9 @@ impl TimeSeries {
     }
 }
 
-/// Merges `p` into `into` (a bucket `width` seconds wide). Percentiles of merged buckets are
-/// approximations (request-weighted p50, highest p99): exact figures live in the histograms.
-/// Counts add saturating: points come from reports, which may carry any number.
-pub fn merge_point(into: &mut TimePoint, p: &TimePoint, width: u64) {
-    let total = into.requests.saturating_add(p.requests);
-    if total > 0 {
-        into.p50_ms =
-            (into.p50_ms * into.requests as f64 + p.p50_ms * p.requests as f64) / total as f64;
-    }
-    into.p99_ms = into.p99_ms.max(p.p99_ms);
-    into.max_ms = into.max_ms.max(p.max_ms);
-    into.requests = total;
-    into.failures = into.failures.saturating_add(p.failures);
-    into.rps = total as f64 / width as f64;
-    into.target_rate = into.target_rate.max(p.target_rate);
-    into.active_users = into.active_users.max(p.active_users);
-    into.in_flight = into.in_flight.max(p.in_flight);
-    into.shed = into.shed.saturating_add(p.shed);
-    add_backends(&mut into.backends, &p.backends);
-}
-
-/// Adds per-backend counts (saturating: the counts come from reports too).
-pub fn add_backends(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
-    for (k, v) in from {
-        let c = into.entry(k.clone()).or_default();
-        *c = c.saturating_add(*v);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn merging_points_with_counts_at_the_limit_saturates_instead_of_panicking() {
-        let huge = TimePoint {
-            requests: u64::MAX,
-            failures: u64::MAX,
-            backends: BTreeMap::from([("a".to_string(), u64::MAX)]),
-            ..TimePoint::default()
-        };
-        let mut into = huge.clone();
-        merge_point(&mut into, &huge, 1);
-        assert_eq!(
-            (into.requests, into.failures, into.backends["a"]),
-            (u64::MAX, u64::MAX, u64::MAX)
-        );
-    }
 
     fn outcome(ep: usize, us: u64, ok: bool) -> Outcome<'static> {
         Outcome {

@@ -1,7 +1,7 @@
 //! Thresholds: pass/fail criteria evaluated on the final summary (`p99<250ms`, `success_rate>99.5%`,
 //! `rps>1000`). A failed threshold makes the run exit with [`crate::exit::THRESHOLD_FAILED`].
 
-use crate::report::{LatencyStats, Summary, ThresholdOutcome};
+use crate::model::{LatencyStats, Summary, ThresholdOutcome};
 
 /// A metric a threshold can test.
 #[derive(Debug, Clone, Copy, PartialEq)]

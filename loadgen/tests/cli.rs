@@ -111,7 +111,7 @@ fn out_dash_writes_json_to_stdout() {
     let url = format!("{}/ping", srv.url());
     let (code, stdout, stderr) = run(&["--target", &url, "-n", "20", "-c", "1", "--out", "-"]);
     assert_eq!(code, 0);
-    let r = loadgen::report::RunReport::from_json("stdout", &stdout)
+    let r = loadgen::model::RunReport::from_json("stdout", &stdout)
         .expect("stdout is exactly the JSON report");
     assert_eq!(r.summary.requests, 20);
     assert!(
@@ -232,7 +232,7 @@ fn merge_equals_the_union_and_compare_prints_ratios() {
     );
     assert_eq!(rm.summary.status_codes["200"], 400);
     // Percentiles of the merge are those of the union of the raw distributions.
-    use loadgen::report::hist;
+    use loadgen::model::hist;
     let mut union = hist::decode("a", &ra.histograms.latency).unwrap();
     union
         .add(hist::decode("b", &rb.histograms.latency).unwrap())

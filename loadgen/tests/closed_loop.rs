@@ -288,7 +288,7 @@ fn sampled_traceparent_lists_the_slowest_requests() {
         0
     );
     let r = report(&o);
-    assert_eq!(r.slowest_traces.len(), loadgen::report::MAX_TRACES);
+    assert_eq!(r.slowest_traces.len(), loadgen::model::MAX_TRACES);
     assert!(
         r.slowest_traces
             .windows(2)
@@ -363,9 +363,9 @@ fn template_error_is_counted_apart_and_never_sent() {
         "no latency for what was never sent"
     );
     // The histograms hold exactly the sent requests.
-    let lat = loadgen::report::hist::decode("latency", &r.histograms.latency).unwrap();
+    let lat = loadgen::model::hist::decode("latency", &r.histograms.latency).unwrap();
     assert_eq!(lat.len(), 10);
-    let get = loadgen::report::hist::decode("get", &r.histograms.endpoints["get"].latency).unwrap();
+    let get = loadgen::model::hist::decode("get", &r.histograms.endpoints["get"].latency).unwrap();
     assert_eq!(get.len(), 0);
     // The summary says so.
     let text = loadgen::report::summary::render(&r);

@@ -97,7 +97,7 @@ fn quick(url: &str, o: &std::path::Path, extra: &[&str]) -> u8 {
 }
 
 /// A quick-form run that must succeed without a single failed request; its report.
-fn run_clean(url: &str, extra: &[&str]) -> loadgen::report::RunReport {
+fn run_clean(url: &str, extra: &[&str]) -> loadgen::model::RunReport {
     let dir = tempfile::tempdir().unwrap();
     let o = out(&dir, "r.json");
     assert_eq!(quick(url, &o, extra), 0);

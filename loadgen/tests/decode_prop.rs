@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use proptest::prelude::*;
 
-use loadgen::report::hist;
+use loadgen::model::hist;
 
 fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
@@ -90,7 +90,8 @@ fn edited_report(edits: &[(&str, serde_json::Value)]) -> String {
 
 /// Every reader of a report: summary, compare, merge with itself, HTML of the merge.
 fn read_everything(text: &str) {
-    use loadgen::report::{RunReport, compare, html, merge, summary};
+    use loadgen::model::RunReport;
+    use loadgen::report::{compare, html, merge, summary};
     let Ok(r) = RunReport::from_json("p", text) else {
         return;
     };

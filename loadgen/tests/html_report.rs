@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use loadgen::report::html::{colors, render_comparison, render_run};
-use loadgen::report::phases::PhaseSummary;
-use loadgen::report::{
+use loadgen::model::phases::PhaseSummary;
+use loadgen::model::{
     EndpointSummary, GeneratorStats, Histograms, LoadMode, PlanInfo, RunReport, SCHEMA_VERSION,
     Summary, ThresholdOutcome, TimePoint, hist,
 };
+use loadgen::report::html::{colors, render_comparison, render_run};
 use loadgen::watch::{ReplicaSample, ReplicaTimeline};
 
 /// A 60 s open-loop run: rate ramps up, latency degrades, errors appear after 30 s; with a replica
@@ -209,7 +209,7 @@ fn a_partial_last_second_is_drawn_at_its_true_rate_not_as_a_drop() {
         rps: 350.0,
         ..TimePoint::default()
     });
-    loadgen::report::end_series(&mut report.timeseries, 5.5, 1.0);
+    loadgen::model::end_series(&mut report.timeseries, 5.5, 1.0);
     report.summary.duration_s = 5.5;
     assert_eq!(report.timeseries[5].rps, 700.0);
     let html = render_run(&report);

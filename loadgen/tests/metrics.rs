@@ -311,14 +311,11 @@ fn histogram_samples_are_drained_every_second_without_a_scrape() {
         .unwrap();
         let scenario =
             Arc::new(loadgen::scenario::Scenario::single("GET", "/ping", &[], None).unwrap());
-        let plan = loadgen::plan::LoadPlan::from_spec(
-            &Default::default(),
-            Some(&loadgen::plan::LoadOverrides {
-                users: Some(2),
-                duration: Some(Duration::from_millis(2500)),
-                ..Default::default()
-            }),
-        )
+        let plan = loadgen::plan::LoadPlan::flat(&loadgen::plan::FlatLoad {
+            users: Some(2),
+            duration: Some(Duration::from_millis(2500)),
+            ..Default::default()
+        })
         .unwrap();
         let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         loadgen::engine::run(

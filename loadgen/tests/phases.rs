@@ -66,6 +66,6 @@ fn a_merge_of_two_runs_adds_their_phases() {
     assert_eq!(m.phases[1].rps, 80.0);
     // Exact: the merged percentiles come from the added histograms.
     let back =
-        loadgen::report::RunReport::from_json("m", &serde_json::to_string(&m).unwrap()).unwrap();
+        loadgen::model::RunReport::from_json("m", &serde_json::to_string(&m).unwrap()).unwrap();
     assert_eq!(back.histograms.phases.len(), 2);
 }

@@ -59,7 +59,7 @@ fn start_tls_workload(pki: &pki::TestPki) -> TlsWorkload {
 }
 
 /// Runs 20 requests from 2 users at `https://127.0.0.1:PORT/ping` with `extra` flags.
-fn run(server: &TlsWorkload, extra: &[&str]) -> (u8, loadgen::report::RunReport) {
+fn run(server: &TlsWorkload, extra: &[&str]) -> (u8, loadgen::model::RunReport) {
     let dir = tempfile::tempdir().unwrap();
     let o = out(&dir, "run.json");
     let url = format!("https://{}/ping", server.addr);

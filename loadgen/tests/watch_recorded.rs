@@ -334,7 +334,7 @@ fn summary_shows_the_scale_out_timeline() {
     });
     // A run whose throughput follows the replicas: 100/s per ready replica every second (1 ready
     // until 12 s, 2 until 14 s, 3 until 33 s, 4 until 35 s, then 5).
-    let mut report = loadgen::report::RunReport {
+    let mut report = loadgen::model::RunReport {
         scenario: "ramp".into(),
         ..Default::default()
     };
@@ -342,7 +342,7 @@ fn summary_shows_the_scale_out_timeline() {
         .map(|t| {
             let ready = timeline.ready_at(t as f64).unwrap();
             let rps = 100.0 * f64::from(ready);
-            loadgen::report::TimePoint {
+            loadgen::model::TimePoint {
                 t_s: t as f64,
                 requests: rps as u64,
                 rps,
@@ -743,7 +743,7 @@ async fn a_watched_run_reports_what_each_scale_out_cost_and_pinned_load() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let report = loadgen::report::RunReport::load(report_path.to_str().unwrap()).unwrap();
+    let report = loadgen::model::RunReport::load(report_path.to_str().unwrap()).unwrap();
     let events = &report.scale_events;
     assert_eq!(events.len(), 2, "{events:#?}");
     let (first, second) = (&events[0], &events[1]);

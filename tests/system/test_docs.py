@@ -437,7 +437,7 @@ def test_promtool_lint_fails_on_a_family_without_help():
 
 # ----------------------------------------------------------------------------- the scenario format
 SCENARIOS_DOC = DOCS / "scenarios.md"
-SCENARIO_SOURCE = ROOT / "loadgen" / "src" / "scenario" / "mod.rs"
+SCENARIO_SOURCE = ROOT / "loadgen" / "src" / "scenario" / "spec.rs"
 
 
 def serde_fields(struct: str) -> set[str]:

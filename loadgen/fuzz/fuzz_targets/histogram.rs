@@ -4,7 +4,7 @@
 
 use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
-use loadgen::report::hist;
+use loadgen::model::hist;
 
 fuzz_target!(|data: &[u8]| {
     let text = base64::engine::general_purpose::STANDARD.encode(data);

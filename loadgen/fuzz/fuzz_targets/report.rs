@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use loadgen::report::{RunReport, compare, html, merge, summary};
+use loadgen::model::RunReport;
+use loadgen::report::{compare, html, merge, summary};
 
 fuzz_target!(|text: &str| {
     let Ok(r) = RunReport::from_json("fuzz", text) else {

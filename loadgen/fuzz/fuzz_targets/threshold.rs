@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use loadgen::report::Summary;
+use loadgen::model::Summary;
 use loadgen::threshold::Threshold;
 
 fuzz_target!(|expr: &str| {

@@ -9,7 +9,7 @@ pub mod spread;
 pub use scale_events::{ScaleCostConfig, ScaleEvent, WindowStats, scale_events};
 pub use spread::spread_warnings;
 
-use crate::report::RunReport;
+use crate::model::RunReport;
 
 /// Fills `scale_events` and `warnings` of a report from its timeline and time series (clears them
 /// when the run was not watched).

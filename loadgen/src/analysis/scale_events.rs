@@ -34,7 +34,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::report::TimePoint;
+use crate::model::TimePoint;
 use crate::watch::{ReplicaSample, ReplicaTimeline};
 
 /// Length of the "before" window: the latency level a scale-out is measured against.

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::report::TimePoint;
+use crate::model::TimePoint;
 use crate::watch::ReplicaTimeline;
 
 /// Width of the windows the spread is judged over.

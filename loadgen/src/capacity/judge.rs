@@ -12,8 +12,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::search::Verdict;
-use crate::report::phases::PhaseSummary;
-use crate::report::{LatencyStats, RunReport, Summary, ThresholdOutcome};
+use crate::model::phases::PhaseSummary;
+use crate::model::{LatencyStats, RunReport, Summary, ThresholdOutcome};
 use crate::threshold::{Metric, Threshold};
 use crate::watch::ReplicaTimeline;
 
@@ -269,7 +269,7 @@ fn round3(v: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::TimePoint;
+    use crate::model::TimePoint;
     use crate::watch::ReplicaSample;
 
     /// A step of 2 s at `rate`: settle phase [0, 1), judged phase [1, 2), with `completed` requests

@@ -5,7 +5,7 @@
 //! capacity. The command that runs the steps is `cmd::capacity`; the method and how long it takes
 //! are in `docs/capacity.md`.
 //!
-//! Why the capacity report is a [`crate::report::RunReport`] (of the highest passing step) with a
+//! Why the capacity report is a [`crate::model::RunReport`] (of the highest passing step) with a
 //! `capacity` section, rather than a format of its own: `report --html`, `compare` and `merge`
 //! keep working on it unchanged, and `compare` of two capacity reports adds the headline the
 //! classic write-ups end on (capacity of one deployment over the other, and per replica).

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 
 use super::CapacitySection;
-use crate::report::RunReport;
+use crate::model::RunReport;
 use crate::report::summary::ms;
 
 /// `1234.5` as `1,234.5/s` style figures without noise: whole numbers stay whole.

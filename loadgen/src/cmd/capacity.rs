@@ -12,15 +12,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 
-use crate::app::{Job, Prepared, prepare, run_to_report, runtime};
 use crate::capacity::{
     CapacitySection, Next, Search, SearchSettings, Settle, StepRecord, StopReason, Verdict, judge,
     render,
 };
 use crate::cli::{QuickArgs, RunCmd};
-use crate::exit::{self, BadInput};
+use crate::cmd::run::{Job, Prepared, prepare, run_to_report, runtime};
+use crate::cmd::{Outputs, finish};
+use crate::exit::BadInput;
+use crate::model::RunReport;
 use crate::plan::{DEFAULT_MAX_IN_FLIGHT, LoadPlan, Phase};
-use crate::report::RunReport;
 use crate::watch::{WatchConfig, WatchHandle};
 use crate::{errln, parse};
 
@@ -145,13 +146,9 @@ pub fn run(c: CapacityCmd) -> anyhow::Result<u8> {
                  scenario)",
             ));
         }
-        let output = Output {
-            out: base.opts.out.clone(),
-            html: base.opts.html.clone(),
-            quiet: base.opts.quiet,
-        };
+        let outputs = Outputs::of(&base.opts);
         let (report, interrupted) = Driver::new(base, search).search().await?;
-        write(&report, interrupted, &output)
+        finish(&report, &outputs, interrupted)
     })
 }
 
@@ -174,7 +171,7 @@ impl Driver {
         let max_in_flight = base
             .opts
             .max_in_flight
-            .or(base.scenario.load.as_ref().and_then(|l| l.max_in_flight))
+            .or(base.scenario.load.max_in_flight)
             .unwrap_or(DEFAULT_MAX_IN_FLIGHT);
         // Steps are runs of their own: one report each (the command writes its own), metrics
         // served without lingering between steps, one run id across them, the search-wide watcher.
@@ -381,50 +378,4 @@ fn keep(mut report: RunReport, record: &StepRecord) -> RunReport {
 fn unix_ms(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-}
-
-/// Where the report goes: the command's `--out`, `--html` and `--quiet`.
-struct Output {
-    out: Option<String>,
-    html: Option<String>,
-    quiet: bool,
-}
-
-/// Writes the report (`--out`, `--html`), prints the steps and the capacity, picks the exit code.
-fn write(report: &RunReport, interrupted: bool, o: &Output) -> anyhow::Result<u8> {
-    let Some(c) = &report.capacity else {
-        anyhow::bail!("the capacity report has no capacity section");
-    };
-    let to_stdout = o.out.as_deref() == Some("-");
-    if let Some(out) = &o.out
-        && !to_stdout
-    {
-        report.write(out)?;
-    }
-    if let Some(html) = &o.html {
-        std::fs::write(html, crate::report::html::render_run(report))
-            .map_err(|e| anyhow::anyhow!("cannot write {html}: {e}"))?;
-    }
-    if !o.quiet {
-        let text = render::render(c);
-        if to_stdout {
-            crate::console::err(format_args!("{text}\n"));
-        } else {
-            crate::console::out(format_args!("{text}\n"));
-        }
-    }
-    if to_stdout {
-        report.write("-")?;
-    } else if let Some(out) = &o.out
-        && !o.quiet
-    {
-        crate::outln!("report written to {out}");
-    }
-    Ok(if interrupted {
-        exit::INTERRUPTED
-    } else if c.capacity_rps.is_none() {
-        exit::THRESHOLD_FAILED
-    } else {
-        exit::OK
-    })
 }

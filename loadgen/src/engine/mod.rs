@@ -3,6 +3,7 @@
 
 mod clock;
 mod open;
+pub mod sink;
 mod worker;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 
+use sink::LiveCounters;
 pub use worker::SERVED_BY;
 use worker::Worker;
 
@@ -84,7 +86,7 @@ pub struct RunData {
     /// A few distinct error messages (for the summary), bounded.
     pub error_samples: Vec<String>,
     /// Slowest traced requests, slowest first.
-    pub slowest_traces: Vec<crate::report::TracedRequest>,
+    pub slowest_traces: Vec<crate::model::TracedRequest>,
     /// Connections opened.
     pub connections_opened: u64,
     /// Connections opened in place of an earlier one (of the same worker, or HTTP/2 slot).
@@ -98,6 +100,8 @@ pub(crate) struct Shared {
     pub scenario: Arc<Scenario>,
     pub connector: Connector,
     pub stats: Stats,
+    /// Requests and failures so far, for the progress line.
+    pub live: LiveCounters,
     pub metrics: Arc<RunMetrics>,
     pub endpoint_metrics: Vec<EndpointMetrics>,
     pub counter: AtomicU64,
@@ -121,7 +125,7 @@ pub(crate) struct Shared {
     /// The last seconds' latency histograms and counts, newest last (see `Live::window_*`).
     window: Mutex<LiveWindow>,
     pub trace_sample: f64,
-    slowest: Mutex<Vec<crate::report::TracedRequest>>,
+    slowest: Mutex<Vec<crate::model::TracedRequest>>,
 }
 
 const MAX_ERROR_SAMPLES: usize = 5;
@@ -155,16 +159,16 @@ impl Shared {
     }
 
     /// Keeps the slowest traced requests (bounded).
-    pub fn note_trace(&self, t: crate::report::TracedRequest) {
+    pub fn note_trace(&self, t: crate::model::TracedRequest) {
         let mut v = self.slowest.lock().unwrap_or_else(|p| p.into_inner());
-        if v.len() >= crate::report::MAX_TRACES
+        if v.len() >= crate::model::MAX_TRACES
             && v.last().is_some_and(|last| last.latency_ms >= t.latency_ms)
         {
             return;
         }
         v.push(t);
         v.sort_by(|a, b| b.latency_ms.total_cmp(&a.latency_ms));
-        v.truncate(crate::report::MAX_TRACES);
+        v.truncate(crate::model::MAX_TRACES);
     }
 
     /// A connection for worker `id`: its own (HTTP/1) or a shared multiplexed one (HTTP/2).
@@ -248,6 +252,7 @@ pub async fn run(
         .map(|e| metrics.endpoint(&e.name))
         .collect();
     let sh = Arc::new(Shared {
+        live: LiveCounters::default(),
         stats: Stats::with_phases(
             scenario.endpoints.len(),
             cfg.shards,
@@ -368,8 +373,8 @@ pub async fn run(
                     window_rps,
                     window_p99_ms,
                     elapsed,
-                    requests: sh.stats.requests.load(Ordering::Relaxed),
-                    failures: sh.stats.failures.load(Ordering::Relaxed),
+                    requests: sh.live.requests.load(Ordering::Relaxed),
+                    failures: sh.live.failures.load(Ordering::Relaxed),
                     in_flight: sh.in_flight.load(Ordering::Relaxed),
                     active_users: sh.active_users.load(Ordering::Relaxed),
                     last_rps,
@@ -390,7 +395,7 @@ pub async fn run(
             changed = stop.changed(), if !interrupted => {
                 if changed.is_ok() && *stop.borrow() {
                     interrupted = true;
-                    let deadline = tokio::time::Instant::now() + cfg.grace.min(crate::plan::MAX_DURATION);
+                    let deadline = tokio::time::Instant::now() + cfg.grace.min(crate::limits::MAX_DURATION);
                     while tokio::time::timeout_at(deadline, workers.join_next()).await.ok().flatten().is_some() {}
                     workers.abort_all();
                     while workers.join_next().await.is_some() {}
@@ -517,7 +522,7 @@ impl LiveWindow {
         }
         let from = now.saturating_sub(self.len);
         self.seconds.retain(|(idx, _, _)| *idx >= from);
-        let mut all = crate::report::hist::new_small_hist();
+        let mut all = crate::model::hist::new_small_hist();
         let mut requests = 0;
         for (_, h, n) in &self.seconds {
             let _ = all.add(h);

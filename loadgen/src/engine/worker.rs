@@ -7,16 +7,18 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use metrics::Counter;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use super::sink::Sinks;
 use super::{Opened, Shared};
-use crate::client::{ClientError, ErrorKind, Sent, timeout_error};
+use crate::client::{ClientError, Sent, timeout_error};
 use crate::lifetime::CloseReason;
+use crate::metrics::{CounterCache, MetricsSink};
+use crate::model::outcome::{Failure, Outcome, OutcomeSink};
 use crate::scenario::Step;
 use crate::scenario::template::RenderCtx;
-use crate::stats::{Failure, Outcome};
+use crate::stats::ShardSink;
 
 /// Header naming the backend that served a response.
 pub const SERVED_BY: &str = "x-served-by";
@@ -32,8 +34,8 @@ pub struct Worker {
     iteration: u64,
     path: String,
     scratch: String,
-    counters: HashMap<(usize, u16), Counter>,
-    backends: HashMap<String, Counter>,
+    /// This worker's handles of the Prometheus counters.
+    counters: CounterCache,
 }
 
 /// The worker's connection and what counts toward its lifetime.
@@ -55,8 +57,7 @@ impl Worker {
             iteration: 0,
             path: String::with_capacity(128),
             scratch: String::new(),
-            counters: HashMap::new(),
-            backends: HashMap::new(),
+            counters: CounterCache::default(),
         }
     }
 
@@ -190,7 +191,7 @@ impl Worker {
             .unwrap_or(service_us);
         let em = &sh.endpoint_metrics[step.endpoint];
         if let Some(tp) = &trace {
-            sh.note_trace(crate::report::TracedRequest {
+            sh.note_trace(crate::model::TracedRequest {
                 trace_id: tp[3..35].to_string(),
                 endpoint: em.name.clone(),
                 latency_ms: latency_us as f64 / 1000.0,
@@ -200,7 +201,7 @@ impl Worker {
                 },
             });
         }
-        match result {
+        let (status, failure, success, headers) = match &result {
             Ok(resp) => {
                 let mut success = step.accepts(resp.status);
                 let mut failure = (!success && !step.expect.is_empty()).then_some(Failure::Check);
@@ -226,61 +227,38 @@ impl Worker {
                         }
                     }
                 }
-                let backend = resp.headers.get(SERVED_BY).and_then(|v| v.to_str().ok());
-                sh.stats.record(
-                    self.id,
-                    &Outcome {
-                        endpoint: step.endpoint,
-                        latency_us,
-                        service_us,
-                        status: Some(resp.status),
-                        failure,
-                        success,
-                        backend,
-                    },
-                    done,
-                );
-                em.duration[usize::from(!success)].record(latency_us as f64 / 1e6);
-                if sh.metrics.is_enabled() {
-                    self.count(step.endpoint, resp.status, None);
-                    if let Some(b) = backend {
-                        match self.backends.get(b) {
-                            Some(c) => c.increment(1),
-                            None => {
-                                let c = sh.metrics.backend_counter(b);
-                                c.increment(1);
-                                if self.backends.len() < 1024 {
-                                    self.backends.insert(b.to_string(), c);
-                                }
-                            }
-                        }
-                    }
-                }
-                success
+                (Some(resp.status), failure, success, Some(&resp.headers))
             }
             Err(ClientError { kind, message }) => {
-                sh.note_error(&message);
-                sh.stats.record(
-                    self.id,
-                    &Outcome {
-                        endpoint: step.endpoint,
-                        latency_us,
-                        service_us,
-                        status: None,
-                        failure: Some(Failure::Transport(kind)),
-                        success: false,
-                        backend: None,
-                    },
-                    done,
-                );
-                em.duration[1].record(latency_us as f64 / 1e6);
-                if sh.metrics.is_enabled() {
-                    sh.metrics.error(kind);
-                    self.count(step.endpoint, 0, Some(kind));
-                }
-                false
+                sh.note_error(message);
+                (None, Some(Failure::Transport(*kind)), false, None)
             }
+        };
+        let outcome = Outcome {
+            endpoint: step.endpoint,
+            latency_us,
+            service_us,
+            status,
+            failure,
+            success,
+            backend: headers
+                .and_then(|h| h.get(SERVED_BY))
+                .and_then(|v| v.to_str().ok()),
+        };
+        Sinks {
+            stats: ShardSink {
+                stats: &sh.stats,
+                worker: self.id,
+            },
+            metrics: MetricsSink {
+                run: &sh.metrics,
+                endpoints: &sh.endpoint_metrics,
+                cache: &mut self.counters,
+            },
+            live: &sh.live,
         }
+        .record(&outcome, done);
+        success
     }
 
     /// The worker's connection, opened if it has none.
@@ -331,20 +309,5 @@ impl Worker {
         if self.conn.take().is_some() && !self.sh.lifetime_shared() {
             self.sh.note_close(why);
         }
-    }
-
-    fn count(&mut self, endpoint: usize, status: u16, kind: Option<ErrorKind>) {
-        let key = (endpoint, kind.map_or(status, |k| 1000 + k.index() as u16));
-        if let Some(c) = self.counters.get(&key) {
-            c.increment(1);
-            return;
-        }
-        let label = kind.map_or_else(|| status.to_string(), |k| k.as_str().to_string());
-        let c =
-            self.sh
-                .metrics
-                .requests_counter(&self.sh.endpoint_metrics[endpoint], endpoint, &label);
-        c.increment(1);
-        self.counters.insert(key, c);
     }
 }

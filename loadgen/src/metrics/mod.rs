@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::time::Instant;
 
 use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
 
@@ -19,6 +20,9 @@ use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
 use names::MetricDef;
+
+use crate::client::ErrorKind;
+use crate::model::outcome::{Failure, Outcome, OutcomeSink};
 
 /// Buckets of `loadgen_request_duration_seconds` (seconds): 1 ms to 60 s.
 pub const DURATION_BUCKETS: &[f64] = &[
@@ -341,6 +345,75 @@ impl WatchGauges {
 impl std::fmt::Debug for WatchGauges {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WatchGauges").finish_non_exhaustive()
+    }
+}
+
+/// A worker's own handles of the request and backend counters, so the hot path looks a series up
+/// in a local map instead of the shared registry (its lock) on every request.
+#[derive(Default)]
+pub struct CounterCache {
+    requests: HashMap<(usize, u16), Counter>,
+    backends: HashMap<String, Counter>,
+}
+
+/// Most backends a worker caches handles for (a hostile `x-served-by` cannot grow memory).
+const MAX_CACHED_BACKENDS: usize = 1024;
+
+/// The Prometheus series as a worker's [`OutcomeSink`]: the duration histogram of the endpoint,
+/// and (when metrics are enabled) the request, error and backend counters.
+pub struct MetricsSink<'a> {
+    pub run: &'a RunMetrics,
+    pub endpoints: &'a [EndpointMetrics],
+    pub cache: &'a mut CounterCache,
+}
+
+impl OutcomeSink for MetricsSink<'_> {
+    fn record(&mut self, o: &Outcome<'_>, _done: Instant) {
+        self.endpoints[o.endpoint].duration[usize::from(!o.success)]
+            .record(o.latency_us as f64 / 1e6);
+        if !self.run.is_enabled() {
+            return;
+        }
+        match o.failure {
+            Some(Failure::Transport(kind)) => {
+                self.run.error(kind);
+                self.count(o.endpoint, 0, Some(kind));
+            }
+            _ => {
+                self.count(o.endpoint, o.status.unwrap_or(0), None);
+                if let Some(b) = o.backend {
+                    self.count_backend(b);
+                }
+            }
+        }
+    }
+}
+
+impl MetricsSink<'_> {
+    fn count(&mut self, endpoint: usize, status: u16, kind: Option<ErrorKind>) {
+        let key = (endpoint, kind.map_or(status, |k| 1000 + k.index() as u16));
+        if let Some(c) = self.cache.requests.get(&key) {
+            c.increment(1);
+            return;
+        }
+        let label = kind.map_or_else(|| status.to_string(), |k| k.as_str().to_string());
+        let c = self
+            .run
+            .requests_counter(&self.endpoints[endpoint], endpoint, &label);
+        c.increment(1);
+        self.cache.requests.insert(key, c);
+    }
+
+    fn count_backend(&mut self, backend: &str) {
+        if let Some(c) = self.cache.backends.get(backend) {
+            c.increment(1);
+            return;
+        }
+        let c = self.run.backend_counter(backend);
+        c.increment(1);
+        if self.cache.backends.len() < MAX_CACHED_BACKENDS {
+            self.cache.backends.insert(backend.to_string(), c);
+        }
     }
 }
 

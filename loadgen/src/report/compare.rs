@@ -2,8 +2,8 @@
 
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 
-use super::RunReport;
 use super::summary::ms;
+use crate::model::RunReport;
 
 /// Relative change of `v` against `base`, as `+12.3%` (or `n/a`).
 pub fn change(base: f64, v: f64) -> String {
@@ -137,7 +137,7 @@ pub fn phase_table(names: &[String], runs: &[RunReport]) -> Option<String> {
         let b = find(base, phase).expect("from the first run");
         for (name, r) in names.iter().zip(runs) {
             let Some(p) = find(r, phase) else { continue };
-            let open = r.mode == super::LoadMode::Open;
+            let open = r.mode == crate::model::LoadMode::Open;
             t.add_row(vec![
                 Cell::new(phase),
                 Cell::new(name),
@@ -171,12 +171,12 @@ mod tests {
 
     #[test]
     fn phases_are_compared_by_name_where_the_runs_share_them() {
-        let phase = |name: &str, rps: f64, p99: f64| super::super::phases::PhaseSummary {
+        let phase = |name: &str, rps: f64, p99: f64| crate::model::phases::PhaseSummary {
             name: name.into(),
             rps,
             target_from: rps,
             target_to: rps,
-            latency_ms: super::super::LatencyStats {
+            latency_ms: crate::model::LatencyStats {
                 p99,
                 mean: p99 / 2.0,
                 ..Default::default()
@@ -185,7 +185,7 @@ mod tests {
             ..Default::default()
         };
         let mut a = run(10.0, 100.0);
-        a.mode = super::super::LoadMode::Open;
+        a.mode = crate::model::LoadMode::Open;
         a.phases = vec![
             phase("step-10", 10.0, 20.0),
             phase("step-500", 400.0, 800.0),

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
-use super::hist;
-use super::{
+use crate::model::hist;
+use crate::model::{
     ConnectionStats, EndpointHistograms, EndpointSummary, GeneratorStats, Histograms, LagStats,
     LoadMode, PlanInfo, ReportError, RunReport, SCHEMA_VERSION, Summary, TimePoint,
 };
@@ -363,7 +363,7 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
                 .flat_map(|r| r.slowest_traces.clone())
                 .collect();
             all.sort_by(|a, b| b.latency_ms.total_cmp(&a.latency_ms));
-            all.truncate(super::MAX_TRACES);
+            all.truncate(crate::model::MAX_TRACES);
             all
         },
         // One watched Deployment serves every worker: its per-replica throughput is that of the
@@ -440,7 +440,7 @@ fn merge_series(reports: &[RunReport], start_ms: u64) -> Vec<TimePoint> {
                     b.active_users = b.active_users.saturating_add(p.active_users);
                     b.in_flight = b.in_flight.saturating_add(p.in_flight);
                     b.shed = b.shed.saturating_add(p.shed);
-                    crate::stats::add_backends(&mut b.backends, &p.backends);
+                    crate::model::add_backends(&mut b.backends, &p.backends);
                 }
                 None => {
                     let mut q = p.clone();
@@ -457,7 +457,7 @@ fn merge_series(reports: &[RunReport], start_ms: u64) -> Vec<TimePoint> {
         .iter()
         .map(|r| (r.started_at_unix_ms - start_ms) as f64 / 1000.0 + r.summary.duration_s)
         .fold(0.0, f64::max);
-    super::end_series(&mut points, end_s, width);
+    crate::model::end_series(&mut points, end_s, width);
     points
 }
 

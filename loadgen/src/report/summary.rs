@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 
-use super::{LatencyStats, LoadMode, RunReport};
+use crate::model::{LatencyStats, LoadMode, RunReport};
 
 fn num(n: u64) -> String {
     let s = n.to_string();
@@ -368,7 +368,7 @@ fn or_none(s: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::phases::PhaseSummary;
+    use crate::model::phases::PhaseSummary;
 
     /// The classic write-ups' table (Artillery's): a row per rate step with the requests per
     /// second asked for and carried, the mean response time and the success rate, in that order.

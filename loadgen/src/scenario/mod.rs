@@ -1,8 +1,9 @@
 //! Scenario files (YAML or TOML): the request mix, its load model and thresholds.
 //!
-//! A file is deserialized into the `*Spec` types (unknown keys are errors, so a typo never silently
-//! does nothing), then compiled into a [`Scenario`] whose templates and captures are parsed up front.
-//! Every error names the file, line and column.
+//! A file is parsed once: deserialized into the plain [`spec`] types (unknown keys are errors, so a
+//! typo never silently does nothing), then compiled into a [`Scenario`] that holds everything typed:
+//! templates and captures, the load plan ([`load`]), the thresholds and the target. Every error
+//! names the file, line and column.
 //!
 //! ```yaml
 //! name: crud
@@ -27,16 +28,22 @@
 //! ```
 
 pub mod capture;
+pub mod load;
+pub mod spec;
 pub mod template;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Deserialize;
-
 pub use capture::Capture;
+pub use spec::{Dur, ExpectSpec, LoadSpec, PhaseSpec, RequestSpec, ScenarioSpec};
 pub use template::Template;
+
+use crate::client::Target;
+use crate::lifetime::LifetimeSettings;
+use crate::plan::Load;
+use crate::threshold::Threshold;
 
 /// A scenario file error with its position.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,157 +53,6 @@ pub struct ScenarioError {
     pub line: usize,
     pub column: usize,
     pub message: String,
-}
-
-/// A duration written as `30s`, `1m30s` or a number of seconds.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Dur(pub Duration);
-
-/// A value written as a number or a string (`30` or `"30s"`), as text for a parser.
-pub fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Num(f64),
-        Str(String),
-    }
-    Ok(match Raw::deserialize(d)? {
-        Raw::Num(n) => n.to_string(),
-        Raw::Str(s) => s,
-    })
-}
-
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = number_or_string(d)?;
-        crate::parse::duration(&s)
-            .map(Dur)
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-/// The load block of a scenario.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct LoadSpec {
-    /// Closed loop: concurrent users.
-    pub users: Option<u64>,
-    /// Total requests (iterations), closed or open loop.
-    pub requests: Option<u64>,
-    /// Run time.
-    pub duration: Option<Dur>,
-    /// Open loop: arrivals per second.
-    pub rate: Option<f64>,
-    /// Open loop: ramp linearly from `rate` to `ramp_to` over `duration`.
-    pub ramp_to: Option<f64>,
-    /// Open loop: cap on iterations in flight (default 1000).
-    pub max_in_flight: Option<u64>,
-    /// Phases: `{duration, rate, ramp_to}` (open) or `{duration, users, ramp_to}` (closed).
-    #[serde(default)]
-    pub phases: Vec<PhaseSpec>,
-    /// Closed loop: pause between a user's iterations.
-    pub think_time: Option<Dur>,
-    /// Close a connection once it is this old (after its in-flight request): `10s`, or
-    /// `forever` (default 10s; see docs/connections.md).
-    pub connection_max_age: Option<crate::lifetime::MaxAge>,
-    /// Close a connection after this many requests (default: no limit).
-    pub connection_max_requests: Option<u64>,
-    /// `false`: a new connection per request.
-    pub keepalive: Option<bool>,
-}
-
-impl LoadSpec {
-    /// The connection-lifetime keys of the block.
-    pub fn lifetime(&self) -> crate::lifetime::LifetimeSettings {
-        crate::lifetime::LifetimeSettings {
-            max_age: self.connection_max_age,
-            max_requests: self.connection_max_requests,
-            keepalive: self.keepalive,
-        }
-    }
-}
-
-/// One phase.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct PhaseSpec {
-    pub name: Option<String>,
-    pub duration: Dur,
-    /// Open loop: arrivals per second at the phase start.
-    pub rate: Option<f64>,
-    /// Closed loop: users at the phase start.
-    pub users: Option<u64>,
-    /// Value (rate or users) at the phase end; default = the start value (a hold).
-    pub ramp_to: Option<f64>,
-}
-
-/// What a successful response looks like.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ExpectSpec {
-    /// Accepted status codes (default: any below 400).
-    #[serde(default, deserialize_with = "one_or_many")]
-    pub status: Vec<u16>,
-}
-
-fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u16>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        One(u16),
-        Many(Vec<u16>),
-    }
-    Ok(match Raw::deserialize(d)? {
-        Raw::One(s) => vec![s],
-        Raw::Many(v) => v,
-    })
-}
-
-/// One HTTP request (a top-level entry, or a step of a flow).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct RequestSpec {
-    pub name: Option<String>,
-    /// Relative weight in the mix (top-level entries only; default 1).
-    pub weight: Option<u32>,
-    pub method: Option<String>,
-    pub path: Option<String>,
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    /// Raw body template.
-    pub body: Option<String>,
-    /// JSON body (templates allowed in strings); sets `content-type: application/json`.
-    pub json: Option<serde_json::Value>,
-    /// `var: $.json.path` or `var: header:name`.
-    #[serde(default)]
-    pub capture: BTreeMap<String, String>,
-    pub expect: Option<ExpectSpec>,
-    /// A flow: requests run in order in one iteration (top-level entries only).
-    #[serde(default)]
-    pub steps: Vec<RequestSpec>,
-}
-
-/// A scenario file as written.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ScenarioSpec {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    /// Base URL (the `--target` flag overrides it).
-    pub target: Option<String>,
-    /// Headers sent with every request.
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    /// Initial values of per-user variables.
-    #[serde(default)]
-    pub variables: BTreeMap<String, String>,
-    /// Per-request timeout.
-    pub timeout: Option<Dur>,
-    pub load: Option<LoadSpec>,
-    #[serde(default)]
-    pub requests: Vec<RequestSpec>,
-    #[serde(default)]
-    pub thresholds: Vec<String>,
 }
 
 /// A compiled request.
@@ -245,19 +101,24 @@ pub struct Endpoint {
     pub path: String,
 }
 
-/// A compiled scenario.
+/// A compiled scenario: what a run needs of the file, typed.
 #[derive(Debug, Clone)]
 pub struct Scenario {
     pub name: String,
-    pub target: Option<String>,
+    /// The file's `target:` (the `--target` flag wins over it).
+    pub target: Option<Target>,
     pub flows: Vec<Flow>,
     /// Cumulative weights of `flows` for sampling.
     pub cumulative: Vec<u64>,
     pub endpoints: Vec<Endpoint>,
     pub variables: HashMap<String, String>,
     pub timeout: Option<Duration>,
-    pub load: Option<LoadSpec>,
-    pub thresholds: Vec<String>,
+    /// The `load:` block (the default plan without one); command-line load flags apply to it
+    /// through [`Load::with_flags`].
+    pub load: Load,
+    /// The connection keys of the `load:` block.
+    pub lifetime: LifetimeSettings,
+    pub thresholds: Vec<Threshold>,
 }
 
 impl Scenario {
@@ -514,17 +375,19 @@ fn compile(spec: ScenarioSpec) -> Result<Scenario, CompileError> {
             ));
         }
     }
-    if let Some(t) = &spec.target {
-        crate::client::Target::parse(t).map_err(|e| CompileError::new(e, &["target", t]))?;
-    }
-    for t in &spec.thresholds {
-        crate::threshold::Threshold::parse(t)
-            .map_err(|e| CompileError::new(e, &["thresholds", t]))?;
-    }
-    if let Some(load) = &spec.load {
-        crate::plan::LoadPlan::from_spec(load, None)
-            .map_err(|e| CompileError::new(format!("load: {e}"), &["load"]))?;
-    }
+    let target = spec
+        .target
+        .as_deref()
+        .map(|t| Target::parse(t).map_err(|e| CompileError::new(e, &["target", t])))
+        .transpose()?;
+    let thresholds = spec
+        .thresholds
+        .iter()
+        .map(|t| Threshold::parse(t).map_err(|e| CompileError::new(e, &["thresholds", t])))
+        .collect::<Result<Vec<_>, _>>()?;
+    let load_spec = spec.load.unwrap_or_default();
+    let load = load::compile(&load_spec)
+        .map_err(|e| CompileError::new(format!("load: {e}"), &["load"]))?;
     let mut cumulative = Vec::with_capacity(flows.len());
     let mut acc = 0u64;
     for f in &flows {
@@ -533,14 +396,15 @@ fn compile(spec: ScenarioSpec) -> Result<Scenario, CompileError> {
     }
     Ok(Scenario {
         name: spec.name.unwrap_or_else(|| "scenario".into()),
-        target: spec.target,
+        target,
         flows,
         cumulative,
         endpoints,
         variables: spec.variables.into_iter().collect(),
         timeout: spec.timeout.map(|d| d.0),
-        load: spec.load,
-        thresholds: spec.thresholds,
+        load,
+        lifetime: load::lifetime(&load_spec),
+        thresholds,
     })
 }
 
@@ -733,7 +597,10 @@ requests:
     fn toml_works_and_reports_positions() {
         let t = "name = \"t\"\n[[requests]]\npath = \"/ping\"\n[load]\nusers = 2\nrequests = 10\n";
         let s = Scenario::from_str("t.toml", t, true).unwrap();
-        assert_eq!(s.load.unwrap().users, Some(2));
+        assert_eq!(
+            (s.load.plan.concurrency(), s.load.plan.requests()),
+            (2, Some(10))
+        );
         let e = Scenario::from_str("t.toml", "name = \"t\"\n[[requests]]\npath = 5\n", true)
             .unwrap_err();
         assert_eq!(e.line, 3, "{e}");

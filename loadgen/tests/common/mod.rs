@@ -170,8 +170,8 @@ pub fn loadgen(args: &[&str]) -> u8 {
 }
 
 /// Reads a JSON report.
-pub fn report(path: &Path) -> loadgen::report::RunReport {
-    loadgen::report::RunReport::load(path.to_str().unwrap()).expect("a valid report")
+pub fn report(path: &Path) -> loadgen::model::RunReport {
+    loadgen::model::RunReport::load(path.to_str().unwrap()).expect("a valid report")
 }
 
 /// A temp dir and a path inside it.

@@ -12,7 +12,7 @@ use super::series::{
 use super::svg::{Chart, Series, line_chart, num};
 use super::table::head;
 use super::{colors, latency, page};
-use crate::report::{RunReport, hist};
+use crate::model::{RunReport, hist};
 
 const TITLE: &str = "loadgen comparison";
 

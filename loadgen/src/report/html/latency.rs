@@ -108,7 +108,7 @@ pub(super) fn percentile_chart(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::hist;
+    use crate::model::hist;
 
     #[test]
     fn the_distribution_shows_a_fast_bulk_and_a_slow_tail_as_separate_bars() {

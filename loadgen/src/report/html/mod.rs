@@ -32,7 +32,7 @@ mod table;
 
 pub use compare::run_names;
 
-use crate::report::RunReport;
+use crate::model::RunReport;
 
 /// The page for one run.
 pub fn render_run(report: &RunReport) -> String {

@@ -8,7 +8,7 @@ use super::series::{phase_bands, scale_markers, step_segments};
 use super::svg::{Chart, Series, line_chart, num};
 use super::table::{head, key_values};
 use crate::analysis::WindowStats;
-use crate::report::RunReport;
+use crate::model::RunReport;
 use crate::watch::ReplicaTimeline;
 
 /// What a missing value reads as in the tables.

@@ -12,7 +12,7 @@ use super::series::{
 use super::svg::{Chart, Series, line_chart, num};
 use super::table::{head, key_values};
 use super::{colors, latency, page, replicas};
-use crate::report::{LatencyStats, LoadMode, RunReport, hist};
+use crate::model::{LatencyStats, LoadMode, RunReport, hist};
 
 /// Backends drawn one by one on the per-backend chart; the rest are summed as `other backends`.
 const MAX_BACKEND_SERIES: usize = colors::BACKENDS.len();

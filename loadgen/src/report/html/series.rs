@@ -1,7 +1,7 @@
 //! A run's data as chart points: the time axis, rates per second, latencies, phases, scale events
 //! and replica steps. Shared by the run page and the comparison page, so both draw a run alike.
 
-use crate::report::{RunReport, TimePoint};
+use crate::model::{RunReport, TimePoint};
 use crate::watch::{ReplicaSample, ReplicaTimeline};
 
 /// Width of one time-series bucket (1 s unless the run was very long).
@@ -118,7 +118,7 @@ pub(super) fn step_segments(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::phases::PhaseSummary;
+    use crate::model::phases::PhaseSummary;
 
     fn run(points: Vec<TimePoint>, duration_s: f64) -> RunReport {
         let mut r = RunReport {

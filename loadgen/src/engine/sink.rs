@@ -1,0 +1,110 @@
+//! Where a worker records each finished request: one fan-out over the stats, the Prometheus series
+//! and the live counters the progress line reads.
+//!
+//! The fan-out is a struct of the three concrete sinks, built on the worker's stack for each
+//! outcome from borrowed parts: no allocation, no `dyn` call, and no lock beyond the stats
+//! shard's, as before.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use crate::metrics::MetricsSink;
+use crate::model::outcome::{Outcome, OutcomeSink};
+use crate::stats::ShardSink;
+
+/// Requests and failures so far, for the progress line ([`super::Live`]).
+#[derive(Debug, Default)]
+pub struct LiveCounters {
+    pub requests: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+impl OutcomeSink for &LiveCounters {
+    fn record(&mut self, o: &Outcome<'_>, _done: Instant) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if !o.success {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Every sink of a run, each outcome recorded into all of them.
+pub struct Sinks<'a> {
+    pub stats: ShardSink<'a>,
+    pub metrics: MetricsSink<'a>,
+    pub live: &'a LiveCounters,
+}
+
+impl OutcomeSink for Sinks<'_> {
+    fn record(&mut self, o: &Outcome<'_>, done: Instant) {
+        self.stats.record(o, done);
+        self.metrics.record(o, done);
+        self.live.record(o, done);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::ErrorKind;
+    use crate::metrics::{CounterCache, RunMetrics};
+    use crate::model::outcome::Failure;
+    use crate::stats::Stats;
+
+    #[test]
+    fn one_record_reaches_the_stats_the_metrics_and_the_live_counters() {
+        let start = Instant::now();
+        let stats = Stats::new(1, 2, start);
+        let live = LiveCounters::default();
+        let run = RunMetrics::enabled("sink", &[("run".into(), "t".into())]);
+        let endpoints = vec![run.endpoint("ping")];
+        let mut cache = CounterCache::default();
+        let ok = Outcome {
+            endpoint: 0,
+            latency_us: 1_500,
+            service_us: 1_000,
+            status: Some(200),
+            failure: None,
+            success: true,
+            backend: Some("pod-a"),
+        };
+        let refused = Outcome {
+            status: None,
+            failure: Some(Failure::Transport(ErrorKind::ConnectRefused)),
+            success: false,
+            backend: None,
+            ..ok
+        };
+        for o in [&ok, &ok, &refused] {
+            Sinks {
+                stats: ShardSink {
+                    stats: &stats,
+                    worker: 0,
+                },
+                metrics: MetricsSink {
+                    run: &run,
+                    endpoints: &endpoints,
+                    cache: &mut cache,
+                },
+                live: &live,
+            }
+            .record(o, start);
+        }
+        let overall = stats.totals().overall();
+        assert_eq!((overall.successes, overall.failures), (2, 1));
+        assert_eq!(live.requests.load(Ordering::Relaxed), 3);
+        assert_eq!(live.failures.load(Ordering::Relaxed), 1);
+        let text = run.render();
+        for series in [
+            r#"loadgen_requests_total{run="t",endpoint="ping",status="200"} 2"#,
+            r#"loadgen_requests_total{run="t",endpoint="ping",status="connect_refused"} 1"#,
+            r#"loadgen_errors_total{run="t",kind="connect_refused"} 1"#,
+            r#"loadgen_backend_requests_total{run="t",backend="pod-a"} 2"#,
+        ] {
+            assert!(
+                text.lines().any(|l| l == series),
+                "{series} missing in:\n{text}"
+            );
+        }
+    }
+}
