@@ -9,11 +9,10 @@
 //! are still counted where they were due). Completions per second in the window show whether the
 //! generator and the target really carried the rate.
 
-use serde::{Deserialize, Serialize};
-
 use super::search::Verdict;
+pub use crate::model::capacity::StepRecord;
 use crate::model::phases::PhaseSummary;
-use crate::model::{LatencyStats, RunReport, Summary, ThresholdOutcome};
+use crate::model::{RunReport, Summary, ThresholdOutcome};
 use crate::threshold::{Metric, Threshold};
 use crate::watch::ReplicaTimeline;
 
@@ -23,45 +22,6 @@ pub const ACHIEVED_MIN_SHARE: f64 = 0.98;
 /// moves completions out of the window without meaning anything: in short windows the shortfall
 /// allowed is at least this much of the window.
 pub const STALL_ALLOWANCE_S: f64 = 0.1;
-
-/// One step of the search, as written to the report's `capacity.steps`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StepRecord {
-    /// 1-based, in the order tried.
-    pub step: u32,
-    /// Arrival rate asked for, per second.
-    pub target_rps: f64,
-    /// Completed requests per second in the judged window.
-    pub achieved_rps: f64,
-    /// Requests due in the judged window.
-    pub requests: u64,
-    /// Percent.
-    pub success_rate: f64,
-    /// Corrected latency (from the intended start) in the judged window, ms.
-    pub latency_ms: LatencyStats,
-    /// From the actual send, ms.
-    pub service_time_ms: Option<LatencyStats>,
-    /// 503 responses in the judged window.
-    pub shed_503: u64,
-    /// Each objective on the judged window.
-    pub objectives: Vec<ThresholdOutcome>,
-    pub verdict: Verdict,
-    /// Wall-clock start of the (last) attempt, RFC 3339.
-    pub started_at: String,
-    /// Length of the judged window, seconds.
-    pub judged_s: f64,
-    /// Runs of this step: more than 1 when it was repeated while the HPA had not settled.
-    pub attempts: u32,
-    /// With `--watch`: whether desired == ready replicas throughout the judged window.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub settled: Option<bool>,
-    /// With `--watch`: ready replicas at the end of the judged window.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replicas: Option<i32>,
-    /// The generator's own warnings for the step (CPU, schedule lag).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub generator_warnings: Vec<String>,
-}
 
 /// Whether the watched Deployment and its HPA agreed over a window.
 #[derive(Debug, Clone, PartialEq)]
@@ -269,7 +229,7 @@ fn round3(v: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::TimePoint;
+    use crate::model::{LatencyStats, TimePoint};
     use crate::watch::ReplicaSample;
 
     /// A step of 2 s at `rate`: settle phase [0, 1), judged phase [1, 2), with `completed` requests

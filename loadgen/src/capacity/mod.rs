@@ -14,43 +14,10 @@ pub mod judge;
 pub mod render;
 pub mod search;
 
-use serde::{Deserialize, Serialize};
+pub use crate::model::capacity::CapacitySection;
 
 pub use judge::{Settle, StepRecord};
 pub use search::{Conclusion, Next, Search, SearchSettings, StopReason, Verdict};
-
-/// The `capacity` section of a capacity report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CapacitySection {
-    /// The highest rate (per second) that met every objective; null when none did.
-    pub capacity_rps: Option<f64>,
-    /// The lowest rate tried that did not pass (null when every step passed).
-    pub upper_rps: Option<f64>,
-    /// How the step at `upper_rps` did not pass: `fail`, `generator-bound` or `unsettled`.
-    pub upper_verdict: Option<String>,
-    /// Why the search stopped.
-    pub stop: StopReason,
-    /// True when a bound (`--max-rate`, `--max-steps`, `--max-duration`, Ctrl-C) ended the search
-    /// before it converged: `capacity_rps` is the best found, the real one may be higher.
-    pub bounded: bool,
-    /// Ready replicas during the judged window of the capacity step (from `--watch`; 1 without
-    /// it, when `replicas_observed` is false).
-    pub replicas: i32,
-    /// Whether `replicas` was observed by `--watch` or assumed (one container).
-    pub replicas_observed: bool,
-    /// `capacity_rps / replicas`.
-    pub capacity_per_replica_rps: Option<f64>,
-    /// The objectives, as written.
-    pub objectives: Vec<String>,
-    pub settings: SearchSettings,
-    /// Wall-clock length of the search, seconds.
-    pub duration_s: f64,
-    /// Every step tried, in order.
-    pub steps: Vec<StepRecord>,
-    /// What a reader must know to use the figure (bounds, generator limits, first-step failure).
-    #[serde(default)]
-    pub notes: Vec<String>,
-}
 
 impl CapacitySection {
     /// The section for a finished search.

@@ -12,31 +12,7 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-/// The knobs of a search.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SearchSettings {
-    /// First rate tried, requests per second.
-    pub start_rate: f64,
-    /// Factor between rising steps (2 = doubling).
-    pub growth: f64,
-    /// Stop narrowing once (lowest non-pass - highest pass) / highest pass is at most this (0.05 = 5 %).
-    pub precision: f64,
-    /// Never try a rate above this.
-    pub max_rate: Option<f64>,
-    /// Most steps tried.
-    pub max_steps: u32,
-    /// Wall-clock bound of the whole search: no step starts that would end after it.
-    #[serde(with = "secs_opt")]
-    pub max_duration: Option<Duration>,
-    /// Length of one step (settle part included).
-    #[serde(with = "secs")]
-    pub step_duration: Duration,
-    /// The first part of each step, excluded from the judgment (the target settles at the new rate).
-    #[serde(with = "secs")]
-    pub step_warmup: Duration,
-}
+pub use crate::model::capacity::{SearchSettings, StopReason, Verdict};
 
 impl SearchSettings {
     /// Checks the settings against each other; messages name the flags.
@@ -87,22 +63,6 @@ impl SearchSettings {
     }
 }
 
-/// How a step went, as far as the search is concerned.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Verdict {
-    /// Every objective held in the judged window at the target rate.
-    Pass,
-    /// These objectives broke (as written, with the measured value).
-    Fail { broken: Vec<String> },
-    /// The generator could not produce the rate (achieved below target with free in-flight
-    /// slots, or its self-monitoring says it was saturated): says nothing about the target.
-    GeneratorBound { why: String },
-    /// With `--watch`: the HPA did not settle (desired != ready) within the bounded wait, so the
-    /// step does not tell what the settled deployment can take.
-    Unsettled { why: String },
-}
-
 impl Verdict {
     pub fn passed(&self) -> bool {
         matches!(self, Verdict::Pass)
@@ -126,24 +86,6 @@ impl Verdict {
             Verdict::GeneratorBound { why } | Verdict::Unsettled { why } => why.clone(),
         }
     }
-}
-
-/// Why the search stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StopReason {
-    /// The bracket is within the precision: the capacity is known to it.
-    Converged,
-    /// The first step did not pass: the capacity is below the start rate.
-    BelowStartRate,
-    /// A step at `--max-rate` passed: the capacity is at least that.
-    MaxRate,
-    /// `--max-steps` steps were tried.
-    MaxSteps,
-    /// The next step would have ended after `--max-duration`.
-    MaxDuration,
-    /// Ctrl-C.
-    Interrupted,
 }
 
 impl StopReason {
@@ -259,38 +201,6 @@ fn round_rate(r: f64) -> f64 {
         (r * 10.0).round() / 10.0
     } else {
         r
-    }
-}
-
-mod secs {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(d.as_secs_f64())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let v = f64::deserialize(d)?;
-        Duration::try_from_secs_f64(v).map_err(serde::de::Error::custom)
-    }
-}
-
-mod secs_opt {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_some(&d.as_secs_f64()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        Option::<f64>::deserialize(d)?
-            .map(|v| Duration::try_from_secs_f64(v).map_err(serde::de::Error::custom))
-            .transpose()
     }
 }
 

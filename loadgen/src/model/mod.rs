@@ -1,6 +1,7 @@
 //! The run's data: the JSON run report (what `--out` writes, what `merge`, `compare` and
 //! `report --html` read), its summary, time points, latency and connection figures, the HDR
-//! histogram encoding ([`hist`]), the per-phase rows ([`phases`]) and one request's [`outcome`].
+//! histogram encoding ([`hist`]), the per-phase rows ([`phases`]), one request's [`outcome`] and a capacity
+//! search's section ([`capacity`]).
 //! The engine, stats, self-monitoring and thresholds fill it; `crate::report` only renders and merges it.
 //!
 //! Why histograms are serialized in the report: percentiles cannot be averaged. Keeping the HDR
@@ -10,6 +11,7 @@
 //! Compatibility: `schema_version` is bumped on any incompatible change; readers refuse versions
 //! they do not know. Fields added later carry `#[serde(default)]` so older reports still load.
 
+pub mod capacity;
 pub mod hist;
 pub mod outcome;
 pub mod phases;
@@ -105,7 +107,7 @@ pub struct RunReport {
     /// `loadgen capacity`: the search and every step tried; the rest of the report is the run of
     /// the highest passing step (see [`crate::capacity`]). Absent in other reports; `merge` drops it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub capacity: Option<crate::capacity::CapacitySection>,
+    pub capacity: Option<capacity::CapacitySection>,
 }
 
 /// Connections of a run: the lifetime in force, how many were opened and why they closed.
