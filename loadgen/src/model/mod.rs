@@ -1,8 +1,8 @@
 //! The run's data: the JSON run report (what `--out` writes, what `merge`, `compare` and
 //! `report --html` read), its summary, time points, latency and connection figures, the HDR
-//! histogram encoding ([`hist`]), the per-phase rows ([`phases`]), one request's [`outcome`] and a capacity
-//! search's section ([`capacity`]).
-//! The engine, stats, self-monitoring and thresholds fill it; `crate::report` only renders and merges it.
+//! histogram encoding ([`hist`]), the per-phase rows ([`phases`]), one request's [`outcome`] and
+//! a capacity search's section ([`capacity`]). The engine, stats, self-monitoring and thresholds
+//! fill it; `crate::report` only renders and merges it.
 //!
 //! Why histograms are serialized in the report: percentiles cannot be averaged. Keeping the HDR
 //! histograms (V2 + deflate, base64) lets `merge` add the raw distributions of several workers and
