@@ -233,6 +233,22 @@ fn capacity_lands_where_the_target_starts_failing_and_the_report_says_how() {
         html.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{stderr}");
+    // The page shows the search, not only the step it chose: a row per step, each verdict.
+    let page = std::fs::read_to_string(&html).unwrap();
+    let table = page
+        .split("<table id=\"capacity-steps\">")
+        .nth(1)
+        .and_then(|t| t.split("</table>").next())
+        .expect("a capacity-steps table");
+    assert_eq!(table.matches("<tr class=").count(), steps.len(), "{table}");
+    assert!(table.contains("<tr class=\"fail\">"), "{table}");
+    assert!(
+        page.contains(&format!(
+            "capacity: {}",
+            loadgen::capacity::render::rate(cap)
+        )),
+        "no capacity line in the page"
+    );
 }
 
 #[test]

@@ -15,11 +15,13 @@
 //! - [`svg`]: the chart kit (scales, ticks, line and bar charts, legends), which knows nothing
 //!   of runs; [`latency`]: distribution and percentile charts of HDR histograms, built on it;
 //!   [`colors`]: the series colours.
-//! - [`run`]: the sections of one run's page, with [`replicas`] for a watched run;
+//! - [`run`]: the sections of one run's page, with [`replicas`] for a watched run and
+//!   [`capacity`] for a capacity report's search;
 //!   [`compare`]: the page of several runs; [`table`]: the header and key-value tables they
 //!   share.
 //! - [`page`]: the shell around either (head, content security policy, styles).
 
+mod capacity;
 pub mod colors;
 mod compare;
 mod latency;

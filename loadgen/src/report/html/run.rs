@@ -1,5 +1,5 @@
-//! The page of one run: summary, phases, charts over time, the latency distribution, replicas
-//! (when watched) and the detail tables.
+//! The page of one run: summary, the capacity search (for a capacity report), phases, charts
+//! over time, the latency distribution, replicas (when watched) and the detail tables.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +11,7 @@ use super::series::{
 };
 use super::svg::{Chart, Series, line_chart, num};
 use super::table::{head, key_values};
-use super::{colors, latency, page, replicas};
+use super::{capacity, colors, latency, page, replicas};
 use crate::model::{LatencyStats, LoadMode, RunReport, hist};
 
 /// Backends drawn one by one on the per-backend chart; the rest are summed as `other backends`.
@@ -32,6 +32,9 @@ pub(super) fn render(report: &RunReport) -> String {
             p class="warn" { "The run was interrupted: the report covers what ran." }
         }
         (summary_section(report))
+        @if let Some(c) = &report.capacity {
+            (capacity::section(c))
+        }
         (phases_section(report))
         section {
             h2 { "Over time" }
