@@ -11,17 +11,14 @@ reports into a comparison page checked the same way.
 from __future__ import annotations
 
 import json
-import os
 import struct
 import subprocess
-import time
-import urllib.request
 import zlib
 from pathlib import Path
 
 import pytest
 
-from conftest import free_port, require_tool
+from conftest import require_tool, start_workload
 
 # Series colours, as in loadgen/src/report/html/colors.rs.
 THROUGHPUT = "#1f77b4"
@@ -113,29 +110,6 @@ def median(values: list[int]) -> float:
 
 
 # --- running the real binaries ---------------------------------------------------------------
-
-
-def start_workload(binary: Path, error_ratio: str) -> tuple[subprocess.Popen, str]:
-    port, metrics_port = free_port(), free_port()
-    env = dict(
-        os.environ,
-        WORKLOAD_ADDR=f"127.0.0.1:{port}",
-        WORKLOAD_METRICS_ADDR=f"127.0.0.1:{metrics_port}",
-        WORKLOAD_FAULT_ERROR_RATIO=error_ratio,
-        WORKLOAD_DRAIN_DELAY="0s",
-    )
-    proc = subprocess.Popen([str(binary)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1) as resp:
-                if resp.status == 200:
-                    return proc, base
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    pytest.fail("workload did not become healthy within 20 s")
 
 
 def loadgen_run(binary: Path, url: str, out: Path, rate: int, deployment: str, *extra: str) -> dict:
@@ -237,7 +211,7 @@ def assert_line_drawn(px: list[tuple[int, int]], name: str, min_span: int = 400,
 def reports(binaries, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("html-report")
     loadgen = binaries["loadgen"]
-    proc, base = start_workload(binaries["workload"], error_ratio="0.1")
+    proc, base = start_workload(binaries["workload"], "--fault-error-ratio", "0.1")
     try:
         run_a = loadgen_run(loadgen, f"{base}/ping", tmp / "a.json", 150, "docker", "--html", str(tmp / "a-run.html"))
         run_b = loadgen_run(loadgen, f"{base}/ping", tmp / "b.json", 300, "k8s-hpa")

@@ -128,13 +128,16 @@ def make_cluster(binaries, tmp_path) -> Iterator[Any]:
     yield make
 
     for cluster in made:
-        for proc in cluster.procs:
-            kill_quietly(proc)
-        for api in cluster.kube_apis:
-            api.stop()
-        for replica in cluster.replicas.values():
-            replica.stop()
-        cluster.namespace.delete()
+        try:
+            for proc in cluster.procs:
+                kill_quietly(proc)
+            for api in cluster.kube_apis:
+                api.stop()
+            for replica in cluster.replicas.values():
+                replica.stop()
+        finally:
+            # Whatever failed above, the namespace (and its iptables rules) goes.
+            cluster.namespace.delete()
 
 
 @dataclass

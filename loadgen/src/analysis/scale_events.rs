@@ -323,13 +323,7 @@ mod tests {
     use super::*;
 
     use crate::watch::test_sample as sample;
-
-    fn timeline(samples: Vec<ReplicaSample>) -> ReplicaTimeline {
-        ReplicaTimeline {
-            samples,
-            ..Default::default()
-        }
-    }
+    use crate::watch::test_timeline as timeline;
 
     /// One second of traffic: `requests` with the given p99, answered by `backends` evenly.
     fn second(t_s: f64, requests: u64, p99_ms: f64, backends: &[&str]) -> TimePoint {

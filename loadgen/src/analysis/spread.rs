@@ -150,16 +150,10 @@ pub fn spread_warnings(
 mod tests {
     use super::*;
     use crate::watch::ReplicaSample;
+    use crate::watch::test_timeline as timeline;
 
     fn ready(t_s: f64, n: i32) -> ReplicaSample {
         crate::watch::test_sample(t_s, n, n)
-    }
-
-    fn timeline(samples: Vec<ReplicaSample>) -> ReplicaTimeline {
-        ReplicaTimeline {
-            samples,
-            ..Default::default()
-        }
     }
 
     fn second(t_s: f64, backends: &[(&str, u64)]) -> TimePoint {

@@ -33,9 +33,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub use target::WatchTarget;
-#[cfg(test)]
-pub(crate) use timeline::test_sample;
 pub use timeline::{PerReplicaPoint, ReplicaSample, ReplicaTimeline, ScaleOutSummary};
+#[cfg(test)]
+pub(crate) use timeline::{test_sample, test_timeline};
 
 use crate::metrics::WatchGauges;
 use runner::Recorder;

@@ -211,18 +211,21 @@ pub(crate) fn test_sample(t_s: f64, desired: i32, ready: i32) -> ReplicaSample {
     }
 }
 
+/// A timeline of `samples` and nothing else, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_timeline(samples: Vec<ReplicaSample>) -> ReplicaTimeline {
+    ReplicaTimeline {
+        samples,
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     use super::test_sample as s;
-
-    fn timeline(samples: Vec<ReplicaSample>) -> ReplicaTimeline {
-        ReplicaTimeline {
-            samples,
-            ..Default::default()
-        }
-    }
+    use super::test_timeline as timeline;
 
     #[test]
     fn summary_of_a_scale_out() {
