@@ -12,8 +12,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 
+pub use crate::client::SERVED_BY;
 use sink::LiveCounters;
-pub use worker::SERVED_BY;
 use worker::Worker;
 
 use crate::client::{ClientError, Conn, Connector};
@@ -187,6 +187,7 @@ impl Shared {
                 return Ok(Opened {
                     conn: Conn::H2 {
                         send: h.send.clone(),
+                        target: self.connector.target_arc(),
                     },
                     deadline: h.deadline,
                 });
@@ -201,7 +202,7 @@ impl Shared {
         }
         let conn = self.open(id, s.is_some()).await?;
         let deadline = self.lifetime.deadline(Instant::now(), &mut rand::rng());
-        if let Conn::H2 { send } = &conn {
+        if let Conn::H2 { send, .. } = &conn {
             *s = Some(SharedH2 {
                 send: send.clone(),
                 deadline,

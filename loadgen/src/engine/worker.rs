@@ -6,22 +6,18 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::sink::Sinks;
 use super::{Opened, Shared};
-use crate::client::{ClientError, Sent, timeout_error};
+use crate::client::{ClientError, Outgoing, Sent, timeout_error};
 use crate::lifetime::CloseReason;
 use crate::metrics::{CounterCache, MetricsSink};
 use crate::model::outcome::{Failure, Outcome, OutcomeSink};
 use crate::scenario::Step;
 use crate::scenario::template::RenderCtx;
 use crate::stats::ShardSink;
-
-/// Header naming the backend that served a response.
-pub const SERVED_BY: &str = "x-served-by";
 
 pub struct Worker {
     pub id: usize,
@@ -34,6 +30,8 @@ pub struct Worker {
     iteration: u64,
     path: String,
     scratch: String,
+    /// The request being sent, its buffers reused from one request to the next.
+    out: Outgoing,
     /// This worker's handles of the Prometheus counters.
     counters: CounterCache,
 }
@@ -57,6 +55,7 @@ impl Worker {
             iteration: 0,
             path: String::with_capacity(128),
             scratch: String::new(),
+            out: Outgoing::default(),
             counters: CounterCache::default(),
         }
     }
@@ -102,27 +101,30 @@ impl Worker {
                 format!("00-{:032x}-{:016x}-01", t.max(1), s.max(1))
             });
         // Render everything before the clock starts.
-        let built = (|| -> Result<http::Request<Full<Bytes>>, String> {
+        let mut out = std::mem::take(&mut self.out);
+        let built = (|| -> Result<(), String> {
             step.path
                 .render(&mut ctx, &mut self.path)
                 .map_err(|e| e.to_string())?;
-            let mut b = sh.connector.request(step.method.clone(), &self.path)?;
+            out.method.clone_from(&step.method);
+            sh.connector.set_path(&mut out, &self.path)?;
+            out.headers.clear();
             for (name, t) in &step.headers {
                 t.render(&mut ctx, &mut self.scratch)
                     .map_err(|e| e.to_string())?;
                 let v = http::HeaderValue::from_str(&self.scratch)
                     .map_err(|_| format!("header {name} rendered to an invalid value"))?;
-                b = b.header(name, v);
+                out.headers.push((name.clone(), v));
             }
             if let Some(tp) = &trace {
-                b = b.header("traceparent", tp.as_str());
+                let v = http::HeaderValue::from_str(tp).map_err(|e| e.to_string())?;
+                out.headers
+                    .push((http::HeaderName::from_static("traceparent"), v));
             }
-            if !sh.lifetime.keepalive {
-                // Tell the server too, so it closes after the response (HTTP/1 only: --http2
-                // cannot be combined with --no-keepalive).
-                b = b.header(http::header::CONNECTION, "close");
-            }
-            let body = match &step.body {
+            // Tell the server too, so it closes after the response (HTTP/1 only: --http2
+            // cannot be combined with --no-keepalive).
+            out.close = !sh.lifetime.keepalive;
+            out.body = match &step.body {
                 Some(t) => {
                     t.render(&mut ctx, &mut self.scratch)
                         .map_err(|e| e.to_string())?;
@@ -130,20 +132,18 @@ impl Worker {
                 }
                 None => Bytes::new(),
             };
-            b.body(Full::new(body)).map_err(|e| e.to_string())
+            Ok(())
         })();
-        let req = match built {
-            Ok(r) => r,
-            Err(msg) => {
-                // A missing variable or invalid rendering: nothing goes on the wire, so this is
-                // no request (no latency, no throughput), only a `template` error of the endpoint.
-                sh.note_error(&msg);
-                sh.stats
-                    .record_unsent(self.id, step.endpoint, Failure::Template);
-                return false;
-            }
-        };
-        let keep_body = step.needs_body();
+        if let Err(msg) = built {
+            // A missing variable or invalid rendering: nothing goes on the wire, so this is
+            // no request (no latency, no throughput), only a `template` error of the endpoint.
+            self.out = out;
+            sh.note_error(&msg);
+            sh.stats
+                .record_unsent(self.id, step.endpoint, Failure::Template);
+            return false;
+        }
+        let want = step.wants();
         let sent_at = Instant::now();
         let result = tokio::time::timeout(sh.timeout, async {
             // A connection that passed its age while idle (open loop) closes before the next
@@ -165,19 +165,20 @@ impl Worker {
             // and got no response is never resent: the server may have processed it, so it is a
             // failure.
             held.requests += 1;
-            let mut sent = held.opened.conn.send(req, keep_body).await;
-            if reused && let Some(req) = sent.unsent.take() {
+            let mut sent = held.opened.conn.send(&out, want).await;
+            if reused && sent.unsent {
                 sh.retries.fetch_add(1, Ordering::Relaxed);
                 self.close(CloseReason::Server);
                 let held = self.held().await?;
                 held.requests += 1;
-                sent = held.opened.conn.send(req, keep_body).await;
+                sent = held.opened.conn.send(&out, want).await;
             }
             self.settle(&sent);
             sent.result
         })
         .await;
         let done = Instant::now();
+        self.out = out;
         let result = match result {
             Ok(r) => r,
             Err(_) => {
@@ -201,7 +202,7 @@ impl Worker {
                 },
             });
         }
-        let (status, failure, success, headers) = match &result {
+        let (status, failure, success, backend) = match &result {
             Ok(resp) => {
                 let mut success = step.accepts(resp.status);
                 let mut failure = (!success && !step.expect.is_empty()).then_some(Failure::Check);
@@ -227,7 +228,12 @@ impl Worker {
                         }
                     }
                 }
-                (Some(resp.status), failure, success, Some(&resp.headers))
+                (
+                    Some(resp.status),
+                    failure,
+                    success,
+                    resp.served_by.as_deref(),
+                )
             }
             Err(ClientError { kind, message }) => {
                 sh.note_error(message);
@@ -241,9 +247,7 @@ impl Worker {
             status,
             failure,
             success,
-            backend: headers
-                .and_then(|h| h.get(SERVED_BY))
-                .and_then(|v| v.to_str().ok()),
+            backend,
         };
         Sinks {
             stats: ShardSink {

@@ -57,6 +57,11 @@ impl Capture {
         matches!(self.source, Source::Json(_))
     }
 
+    /// True when the capture needs the response headers.
+    pub fn needs_headers(&self) -> bool {
+        matches!(self.source, Source::Header(_))
+    }
+
     /// Extracts the value; strings come out unquoted, other JSON values as compact JSON.
     pub fn extract(&self, headers: &http::HeaderMap, body: Option<&Value>) -> Option<String> {
         match &self.source {

@@ -75,6 +75,14 @@ impl Step {
         self.captures.iter().any(Capture::needs_body)
     }
 
+    /// What of the response the step needs beyond its status (for captures).
+    pub fn wants(&self) -> crate::client::Want {
+        crate::client::Want {
+            body: self.needs_body(),
+            headers: self.captures.iter().any(Capture::needs_headers),
+        }
+    }
+
     /// Whether `status` counts as success.
     pub fn accepts(&self, status: u16) -> bool {
         if self.expect.is_empty() {

@@ -1,25 +1,32 @@
-//! The HTTP client: one keep-alive connection per worker, driven by hyper directly.
+//! The HTTP client: one keep-alive connection per worker.
 //!
 //! Why not a pooled client: a pool hides how many connections carry the load and adds a shared lock
-//! and task hops per request. Here each worker owns its connection (HTTP/1.1) and polls it inline
-//! with the request, like wrk's one-connection-per-slot event loop; with `--http2` the workers share
-//! a few multiplexed connections instead.
+//! and task hops per request. Here each worker owns its connection (HTTP/1.1, written and parsed
+//! by [`h1`]) and drives it inline with the request, like wrk's one-connection-per-slot event
+//! loop; with `--http2` the workers share a few multiplexed hyper connections instead.
+//!
+//! Layout: this file has the target, the connector (TCP, TLS, protocol), the connection type and
+//! error classification; [`h1`] the HTTP/1.1 wire client; [`io`] the plain-or-TLS stream.
+
+pub mod h1;
+mod io;
 
 use std::error::Error as StdError;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderValue, Request};
+use http::{HeaderName, HeaderValue, Request};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
+
+pub use h1::{SERVED_BY, Want};
+pub use io::Io;
 
 /// Transport-level failure kinds (the `kind` label of `loadgen_errors_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -156,8 +163,16 @@ pub struct ClientConfig {
 pub struct Connector {
     target: Arc<Target>,
     addrs: Arc<Vec<SocketAddr>>,
-    tls: Option<HttpsConnector<HttpConnector>>,
+    tls: Option<Tls>,
     http2: bool,
+}
+
+/// TLS of the connections: the configuration (with the ALPN protocol of `--http2` or not) and
+/// the name the certificate must carry.
+#[derive(Clone)]
+struct Tls {
+    connector: tokio_rustls::TlsConnector,
+    name: ServerName<'static>,
 }
 
 impl std::fmt::Debug for Connector {
@@ -180,7 +195,7 @@ impl Connector {
         }
         let tls = if target.is_tls() {
             let _ = rustls::crypto::ring::default_provider().install_default();
-            let tls_cfg = if cfg.insecure {
+            let mut tls_cfg = if cfg.insecure {
                 insecure_config()
             } else {
                 let mut roots = rustls::RootCertStore::empty();
@@ -195,16 +210,16 @@ impl Connector {
                     .with_root_certificates(roots)
                     .with_no_client_auth()
             };
-            let mut http = HttpConnector::new();
-            http.set_nodelay(true);
-            http.enforce_http(false);
-            let b = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(tls_cfg)
-                .https_only();
-            Some(if cfg.http2 {
-                b.enable_http2().wrap_connector(http)
+            tls_cfg.alpn_protocols = vec![if cfg.http2 {
+                b"h2".to_vec()
             } else {
-                b.enable_http1().wrap_connector(http)
+                b"http/1.1".to_vec()
+            }];
+            let name = ServerName::try_from(target.host.clone())
+                .map_err(|e| format!("target host {:?} is no TLS server name: {e}", target.host))?;
+            Some(Tls {
+                connector: tokio_rustls::TlsConnector::from(Arc::new(tls_cfg)),
+                name,
             })
         } else {
             None
@@ -221,74 +236,68 @@ impl Connector {
         &self.target
     }
 
-    /// Opens one connection and completes the HTTP handshake.
+    pub fn target_arc(&self) -> Arc<Target> {
+        Arc::clone(&self.target)
+    }
+
+    /// Opens one connection and completes the TLS and HTTP handshakes.
     pub async fn connect(&self) -> Result<Conn, ClientError> {
-        let io: MaybeHttpsStream<TokioIo<TcpStream>> = match &self.tls {
-            None => {
-                let stream = connect_tcp(&self.addrs).await?;
-                MaybeHttpsStream::Http(TokioIo::new(stream))
-            }
-            Some(tls) => {
-                let uri: http::Uri = format!("https://{}/", self.target.authority)
-                    .parse()
-                    .map_err(|e| ClientError {
-                        kind: ErrorKind::Other,
-                        message: format!("{e}"),
-                    })?;
-                let mut svc = tls.clone();
-                tower_service::Service::call(&mut svc, uri)
+        let tcp = connect_tcp(&self.addrs).await?;
+        let io = match &self.tls {
+            None => Io::Plain(tcp),
+            Some(tls) => Io::Tls(Box::new(
+                tls.connector
+                    .connect(tls.name.clone(), tcp)
                     .await
-                    .map_err(|e| classify("connect", e.as_ref()))?
-            }
+                    .map_err(|e| classify("connect", &e))?,
+            )),
         };
         if self.http2 {
             let (send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-                .handshake(io)
+                .handshake(TokioIo::new(io))
                 .await
                 .map_err(|e| classify("handshake", &e))?;
             tokio::spawn(async move {
                 let _ = conn.await;
             });
-            Ok(Conn::H2 { send })
-        } else {
-            let (send, conn) = hyper::client::conn::http1::Builder::new()
-                .handshake(io)
-                .await
-                .map_err(|e| classify("handshake", &e))?;
-            Ok(Conn::H1 {
+            Ok(Conn::H2 {
                 send,
-                conn: Box::pin(conn),
+                target: Arc::clone(&self.target),
+            })
+        } else {
+            Ok(Conn::H1 {
+                conn: Box::new(h1::Connection::new(io)),
+                host: self.target.host_header.clone(),
             })
         }
     }
 
-    /// Builds a request for `path_and_query` (already rendered).
-    pub fn request(
-        &self,
-        method: http::Method,
-        path_and_query: &str,
-    ) -> Result<http::request::Builder, String> {
-        let full = if self.target.base_path.is_empty() {
-            PathAndQuery::try_from(path_and_query)
-        } else {
-            PathAndQuery::try_from(format!("{}{}", self.target.base_path, path_and_query))
+    /// Sets `out.path` to the target's base path followed by `path_and_query` (rendered),
+    /// refusing what cannot go on a request line.
+    pub fn set_path(&self, out: &mut Outgoing, path_and_query: &str) -> Result<(), String> {
+        if let Some(b) = path_and_query
+            .bytes()
+            .find(|&b| b <= b' ' || b == 0x7f || b == b'#')
+        {
+            return Err(format!(
+                "invalid path {path_and_query:?}: {} is not allowed in a request line \
+                 (percent-encode it)",
+                match b {
+                    b' ' => "a space".to_string(),
+                    b'#' => "a fragment (#)".to_string(),
+                    _ => format!("the control character 0x{b:02x}"),
+                }
+            ));
         }
-        .map_err(|e| format!("invalid path {path_and_query:?}: {e}"))?;
-        let builder = if self.http2 {
-            let uri = http::Uri::builder()
-                .scheme(self.target.scheme.clone())
-                .authority(self.target.authority.clone())
-                .path_and_query(full)
-                .build()
-                .map_err(|e| e.to_string())?;
-            Request::builder().method(method).uri(uri)
-        } else {
-            Request::builder()
-                .method(method)
-                .uri(http::Uri::from(full))
-                .header(http::header::HOST, self.target.host_header.clone())
-        };
-        Ok(builder)
+        if !path_and_query.starts_with('/') {
+            return Err(format!(
+                "invalid path {path_and_query:?}: it must start with /"
+            ));
+        }
+        out.path.clear();
+        out.path.push_str(&self.target.base_path);
+        out.path.push_str(path_and_query);
+        Ok(())
     }
 }
 
@@ -307,20 +316,51 @@ async fn connect_tcp(addrs: &[SocketAddr]) -> Result<TcpStream, ClientError> {
     Err(classify("connect", &e))
 }
 
-type Io = MaybeHttpsStream<TokioIo<TcpStream>>;
+/// A request as the worker rendered it, reused from one request to the next.
+#[derive(Debug, Default)]
+pub struct Outgoing {
+    pub method: http::Method,
+    /// Path and query, with the target's base path (see [`Connector::set_path`]).
+    pub path: String,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: Bytes,
+    /// Ask the server to close after the response (`--no-keepalive`).
+    pub close: bool,
+}
+
+impl Outgoing {
+    /// The same request for hyper's HTTP/2 client.
+    fn to_h2(&self, target: &Target) -> Result<Request<Full<Bytes>>, ClientError> {
+        let bad = |e: String| ClientError {
+            kind: ErrorKind::Other,
+            message: format!("request: {e}"),
+        };
+        let pq = PathAndQuery::try_from(self.path.as_str()).map_err(|e| bad(e.to_string()))?;
+        let uri = http::Uri::builder()
+            .scheme(target.scheme.clone())
+            .authority(target.authority.clone())
+            .path_and_query(pq)
+            .build()
+            .map_err(|e| bad(e.to_string()))?;
+        let mut b = Request::builder().method(self.method.clone()).uri(uri);
+        for (name, value) in &self.headers {
+            b = b.header(name, value);
+        }
+        b.body(Full::new(self.body.clone()))
+            .map_err(|e| bad(e.to_string()))
+    }
+}
 
 /// One open connection.
 pub enum Conn {
     H1 {
-        send: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-        conn: Pin<Box<hyper::client::conn::http1::Connection<Io, Full<Bytes>>>>,
+        conn: Box<h1::Connection<Io>>,
+        host: HeaderValue,
     },
     H2 {
         send: hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+        target: Arc<Target>,
     },
-    /// An HTTP/1 connection that ended during [`Conn::send`]; dropped so that a request it never
-    /// wrote is handed back at once instead of waiting in its queue until the request timeout.
-    Closed,
 }
 
 impl std::fmt::Debug for Conn {
@@ -328,7 +368,6 @@ impl std::fmt::Debug for Conn {
         f.write_str(match self {
             Conn::H1 { .. } => "Conn::H1",
             Conn::H2 { .. } => "Conn::H2",
-            Conn::Closed => "Conn::Closed",
         })
     }
 }
@@ -337,7 +376,10 @@ impl std::fmt::Debug for Conn {
 #[derive(Debug)]
 pub struct Response {
     pub status: u16,
+    /// Every header when [`Want::headers`] asked for them (HTTP/2 always has them).
     pub headers: http::HeaderMap,
+    /// The `x-served-by` header: which backend answered.
+    pub served_by: Option<String>,
     /// The body, when asked for.
     pub body: Option<Bytes>,
     pub body_len: u64,
@@ -347,47 +389,20 @@ pub struct Response {
 pub struct Sent {
     pub result: Result<Response, ClientError>,
     pub reusable: bool,
-    /// The request, when hyper reports that none of it was written because the connection was
-    /// already closed (a keep-alive connection the server closed while idle): it never reached
-    /// the server, so it may be sent again on a fresh connection. A request that was written
-    /// and got no response is *not* handed back: the server may have processed it.
-    pub unsent: Option<Request<Full<Bytes>>>,
+    /// None of the request was written because the connection was already closed (a
+    /// keep-alive connection the server closed while idle): it never reached the server, so it
+    /// may be sent again on a fresh connection. A request that was written and got no response
+    /// is *not* marked so: the server may have processed it.
+    pub unsent: bool,
 }
 
-async fn read_response(
-    fut: impl Future<Output = Result<http::Response<Incoming>, hyper::Error>>,
-    keep_body: bool,
-) -> Result<Response, ClientError> {
-    let resp = fut.await.map_err(|e| classify("request", &e))?;
-    read_body(resp, keep_body).await
-}
-
-/// Like [`read_response`], but hands the request back when hyper never wrote it.
-async fn try_read_response(
-    fut: impl Future<
-        Output = Result<
-            http::Response<Incoming>,
-            hyper::client::conn::TrySendError<Request<Full<Bytes>>>,
-        >,
-    >,
-    keep_body: bool,
-) -> (Result<Response, ClientError>, Option<Request<Full<Bytes>>>) {
-    match fut.await {
-        Ok(resp) => (read_body(resp, keep_body).await, None),
-        Err(mut e) => {
-            let unsent = e.take_message();
-            (Err(classify("request", e.error())), unsent)
-        }
-    }
-}
-
-async fn read_body(
+async fn read_h2_response(
     resp: http::Response<Incoming>,
-    keep_body: bool,
+    want: Want,
 ) -> Result<Response, ClientError> {
     let (parts, mut body) = resp.into_parts();
     let mut len = 0u64;
-    let mut kept: Option<bytes::BytesMut> = keep_body.then(bytes::BytesMut::new);
+    let mut kept: Option<bytes::BytesMut> = want.body.then(bytes::BytesMut::new);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
             let mut c = classify("body", &e);
@@ -399,108 +414,71 @@ async fn read_body(
         if let Ok(data) = frame.into_data() {
             len += data.len() as u64;
             if let Some(k) = kept.as_mut() {
+                if k.len() + data.len() > h1::MAX_KEPT_BODY {
+                    return Err(ClientError {
+                        kind: ErrorKind::Body,
+                        message: format!(
+                            "body: larger than {} MiB, too large to capture from",
+                            h1::MAX_KEPT_BODY / (1024 * 1024)
+                        ),
+                    });
+                }
                 k.extend_from_slice(&data);
             }
         }
     }
+    let served_by = parts
+        .headers
+        .get(SERVED_BY)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     Ok(Response {
         status: parts.status.as_u16(),
         headers: parts.headers,
+        served_by,
         body: kept.map(|k| k.freeze()),
         body_len: len,
     })
 }
 
 impl Conn {
-    /// Sends one request and reads the whole response. HTTP/1 polls the connection in this task.
-    pub async fn send(&mut self, req: Request<Full<Bytes>>, keep_body: bool) -> Sent {
+    /// Sends one request and reads the whole response.
+    pub async fn send(&mut self, out: &Outgoing, want: Want) -> Sent {
         match self {
-            Conn::H2 { send } => {
+            Conn::H1 { conn, host } => {
+                let x = conn.exchange(host, out, want).await;
+                Sent {
+                    result: x.result,
+                    reusable: x.reusable,
+                    unsent: x.unsent,
+                }
+            }
+            Conn::H2 { send, target } => {
                 // Not ready = the connection is closed or going away (a GOAWAY): nothing of the
                 // request was sent, so it may go out on a fresh connection.
                 if let Err(e) = send.ready().await {
                     return Sent {
                         result: Err(classify("request", &e)),
                         reusable: false,
-                        unsent: Some(req),
+                        unsent: true,
                     };
                 }
-                let result = read_response(send.send_request(req), keep_body).await;
+                let result = match out.to_h2(target) {
+                    Ok(req) => match send.send_request(req).await {
+                        Ok(resp) => read_h2_response(resp, want).await,
+                        Err(e) => Err(classify("request", &e)),
+                    },
+                    Err(e) => Err(e),
+                };
                 let reusable = !send.is_closed();
                 Sent {
                     result,
                     reusable,
-                    unsent: None,
-                }
-            }
-            Conn::Closed => Sent {
-                result: Err(ClientError {
-                    kind: ErrorKind::Reset,
-                    message: "connection closed by the server".into(),
-                }),
-                reusable: false,
-                unsent: Some(req),
-            },
-            Conn::H1 { send, conn } => {
-                // Wait until the connection can take a request, polling it meanwhile (a kept-alive
-                // idle connection is ready at once: skip the select then).
-                let ready = if send.is_ready() {
-                    Ok(())
-                } else {
-                    tokio::select! {
-                        biased;
-                        r = send.ready() => r.map_err(|e| classify("request", &e)),
-                        r = conn.as_mut() => Err(match r {
-                            Ok(()) => ClientError { kind: ErrorKind::Reset, message: "connection closed by the server".into() },
-                            Err(e) => classify("connection", &e),
-                        }),
-                    }
-                };
-                if let Err(e) = ready {
-                    return Sent {
-                        result: Err(e),
-                        reusable: false,
-                        unsent: Some(req),
-                    };
-                }
-                let fut = try_read_response(send.try_send_request(req), keep_body);
-                tokio::pin!(fut);
-                let ended = tokio::select! {
-                    biased;
-                    (r, unsent) = &mut fut => {
-                        let reusable = r.as_ref().is_ok_and(|resp| !closes(&resp.headers)) && !send.is_closed();
-                        return Sent { result: r, reusable, unsent };
-                    }
-                    c = conn.as_mut() => c,
-                };
-                // The connection ended first (e.g. `Connection: close` after the response, or a
-                // keep-alive connection the server had closed while idle). Drop it: a request it
-                // never wrote stays queued in it until then, which would hang until the timeout.
-                // A response it did receive is complete in the body channel.
-                *self = Conn::Closed;
-                let (r, unsent) = fut.await;
-                let r = match (r, ended) {
-                    (Ok(resp), _) => Ok(resp),
-                    (Err(e), Err(ce)) => Err(ClientError {
-                        kind: e.kind,
-                        message: format!("{}; connection: {ce}", e.message),
-                    }),
-                    (Err(e), Ok(())) => Err(e),
-                };
-                Sent {
-                    result: r,
-                    reusable: false,
-                    unsent,
+                    unsent: false,
                 }
             }
         }
     }
-}
-
-fn closes(h: &http::HeaderMap) -> bool {
-    h.get(http::header::CONNECTION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("close"))
 }
 
 /// Maps an error (and its sources) to a kind.
