@@ -248,7 +248,7 @@ impl RequestSpan {
     /// The request's span, or None when it is not traced.
     fn span_for<B>(&self, req: &Request<B>) -> Option<Span> {
         use opentelemetry::trace::TraceContextExt as _;
-        let parent = if req.headers().contains_key("traceparent") {
+        let parent = if req.headers().contains_key(&TRACEPARENT) {
             opentelemetry::global::get_text_map_propagator(|p| {
                 p.extract(&HeaderExtractor(req.headers()))
             })
@@ -275,6 +275,10 @@ impl RequestSpan {
         Some(span)
     }
 }
+
+/// The W3C trace context header, named once: looking it up by `&str` parses the name on every
+/// request.
+static TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
 
 /// Reads W3C trace context from request headers.
 struct HeaderExtractor<'a>(&'a HeaderMap);
