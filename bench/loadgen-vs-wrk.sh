@@ -34,6 +34,8 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 # shellcheck source=bench/loadgen-common.sh
 source "$ROOT/bench/loadgen-common.sh"
 
+METRICS_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
+
 echo "== warm-up"
 wrk -t "$THREADS" -c "$CONNS" -d 2s "$URL" >/dev/null
 "$LOADGEN" --target "$URL" -c "$CONNS" --threads "$THREADS" -d 2s -q
@@ -49,7 +51,10 @@ for round in $(seq 1 "$ROUNDS"); do
   w="$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.out")"
   wn="$(awk '/requests in/ {print $1}' "$WORK/wrk.out")"
   wc="$(awk '{print $1 + $2}' "$WORK/wrk.time")"
-  { time "${PIN_GEN[@]}" "$LOADGEN" --target "$URL" -c "$CONNS" --threads "$THREADS" -d "${SECS}s" -q --out "$WORK/max.json" ; } 2>"$WORK/lg.time"
+  # Every recording on, as in a real run: HDR histograms, per-endpoint and per-backend counts
+  # (bench_target names itself in x-served-by) and the Prometheus endpoint.
+  { time "${PIN_GEN[@]}" "$LOADGEN" --target "$URL" -c "$CONNS" --threads "$THREADS" -d "${SECS}s" -q \
+      --metrics-addr "127.0.0.1:$METRICS_PORT" --out "$WORK/max.json" ; } 2>"$WORK/lg.time"
   l="$(json "$WORK/max.json" 'r["summary"]["rps"]')"
   ln="$(json "$WORK/max.json" 'r["summary"]["requests"]')"
   lc="$(awk '{print $1 + $2}' "$WORK/lg.time")"

@@ -17,7 +17,7 @@
 use std::io::Write as _;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Waker};
 
 use bytes::{Buf, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
@@ -121,10 +121,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let mut cx = Context::from_waker(Waker::noop());
         let mut probe = [0u8; 1];
         let mut buf = ReadBuf::new(&mut probe);
-        match Pin::new(&mut self.io).poll_read(&mut cx, &mut buf) {
-            Poll::Pending => false,
-            Poll::Ready(_) => true,
-        }
+        // Ready with an end of stream, data or an error: whichever, not usable.
+        Pin::new(&mut self.io)
+            .poll_read(&mut cx, &mut buf)
+            .is_ready()
     }
 
     /// Sends `out` and reads its whole response.
@@ -478,13 +478,13 @@ fn parse_head(buf: &[u8], all_headers: bool) -> Result<Option<(usize, Head)>, Cl
         (false, false, Some(l)) => Framing::Length(l),
     };
     // Both framings at once: RFC 9112 section 6.1 has chunked win and the connection close after.
-    let keep_alive = !close && (!http10 || keep_alive_token) && !(chunked && length.is_some());
+    let forbids_reuse = close || (http10 && !keep_alive_token) || (chunked && length.is_some());
     Ok(Some((
         n,
         Head {
             status,
             framing,
-            keep_alive,
+            keep_alive: !forbids_reuse,
             served_by,
             headers,
         },

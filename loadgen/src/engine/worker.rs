@@ -1,6 +1,7 @@
 //! A worker: owns a connection and runs iterations (one flow of the scenario each).
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -32,6 +33,8 @@ pub struct Worker {
     scratch: String,
     /// The request being sent, its buffers reused from one request to the next.
     out: Outgoing,
+    /// The request timeout's timer, kept from one request to the next (see [`expire`]).
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
     /// This worker's handles of the Prometheus counters.
     counters: CounterCache,
 }
@@ -56,6 +59,7 @@ impl Worker {
             path: String::with_capacity(128),
             scratch: String::new(),
             out: Outgoing::default(),
+            timer: None,
             counters: CounterCache::default(),
         }
     }
@@ -145,13 +149,18 @@ impl Worker {
         }
         let want = step.wants();
         let sent_at = Instant::now();
-        let result = tokio::time::timeout(sh.timeout, async {
+        let deadline = tokio::time::Instant::from_std(sent_at) + sh.timeout;
+        let mut timer = self
+            .timer
+            .take()
+            .unwrap_or_else(|| Box::pin(tokio::time::sleep_until(deadline)));
+        let exchange = async {
             // A connection that passed its age while idle (open loop) closes before the next
             // request; one that passes it during a request closes after it (in `settle`).
             if self
                 .conn
                 .as_ref()
-                .is_some_and(|h| h.opened.deadline.is_some_and(|d| Instant::now() >= d))
+                .is_some_and(|h| h.opened.deadline.is_some_and(|d| sent_at >= d))
             {
                 self.close(CloseReason::MaxAge);
             }
@@ -159,8 +168,8 @@ impl Worker {
             let held = self.held().await?;
             // Keep-alive race: the server may close a connection it sees idle (keep-alive
             // timeout, graceful shutdown, an HTTP/2 GOAWAY) just as a request goes out on it.
-            // When hyper reports that it wrote none of the request because the connection was
-            // already closed, the server never saw it: resend once on a fresh connection (as
+            // When the client finds that it wrote none of the request because the connection
+            // was already closed, the server never saw it: resend once on a fresh connection (as
             // hyper-util's pooled client does) and count the retry. A request that was written
             // and got no response is never resent: the server may have processed it, so it is a
             // failure.
@@ -173,15 +182,23 @@ impl Worker {
                 held.requests += 1;
                 sent = held.opened.conn.send(&out, want).await;
             }
-            self.settle(&sent);
-            sent.result
-        })
-        .await;
+            Ok::<Sent, ClientError>(sent)
+        };
+        let result = tokio::select! {
+            biased;
+            r = exchange => Some(r),
+            () = expire(timer.as_mut(), deadline) => None,
+        };
         let done = Instant::now();
+        self.timer = Some(timer);
         self.out = out;
         let result = match result {
-            Ok(r) => r,
-            Err(_) => {
+            Some(Ok(sent)) => {
+                self.settle(&sent, done);
+                sent.result
+            }
+            Some(Err(e)) => Err(e),
+            None => {
                 self.close(CloseReason::Error);
                 Err(timeout_error(sh.timeout))
             }
@@ -280,7 +297,7 @@ impl Worker {
 
     /// After a request (never during one): closes the connection when the server closed it, an
     /// error broke it, or its lifetime is over.
-    fn settle(&mut self, sent: &Sent) {
+    fn settle(&mut self, sent: &Sent, now: Instant) {
         let Some(h) = &self.conn else { return };
         let l = &self.sh.lifetime;
         let why = if !l.keepalive {
@@ -297,7 +314,7 @@ impl Worker {
             })
         } else if l.max_requests.is_some_and(|n| h.requests >= n) {
             Some(CloseReason::MaxRequests)
-        } else if h.opened.deadline.is_some_and(|d| Instant::now() >= d) {
+        } else if h.opened.deadline.is_some_and(|d| now >= d) {
             Some(CloseReason::MaxAge)
         } else {
             None
@@ -313,5 +330,44 @@ impl Worker {
         if self.conn.take().is_some() && !self.sh.lifetime_shared() {
             self.sh.note_close(why);
         }
+    }
+}
+
+/// Completes at `deadline`, on a timer that may be set earlier (to an earlier request's
+/// deadline, since deadlines only grow): when it fires early it is re-armed to `deadline`, so a
+/// timeout is exact. Why not `tokio::time::timeout` per request: inserting a timer into the
+/// wheel and removing it again for every request was the largest part of the worker's own
+/// bookkeeping in a closed-loop profile; this re-arms about once per timeout period.
+async fn expire(mut timer: Pin<&mut tokio::time::Sleep>, deadline: tokio::time::Instant) {
+    loop {
+        timer.as_mut().await;
+        if tokio::time::Instant::now() >= deadline {
+            return;
+        }
+        timer.as_mut().reset(deadline);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::{Instant, sleep_until};
+
+    use super::expire;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timer_left_from_an_earlier_request_times_out_a_later_one_at_its_own_deadline() {
+        let t0 = Instant::now();
+        let mut timer = Box::pin(sleep_until(t0 + Duration::from_millis(100)));
+        let deadline = t0 + Duration::from_millis(250);
+        expire(timer.as_mut(), deadline).await;
+        assert_eq!(Instant::now(), deadline, "not at the earlier deadline");
+        // A worker idle for longer than the timeout: its timer fired with nobody waiting, and
+        // must not end the next request at once.
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let next = Instant::now() + Duration::from_millis(100);
+        expire(timer.as_mut(), next).await;
+        assert_eq!(Instant::now(), next);
     }
 }
