@@ -376,8 +376,9 @@ impl std::fmt::Debug for Conn {
 #[derive(Debug)]
 pub struct Response {
     pub status: u16,
-    /// Every header when [`Want::headers`] asked for them (HTTP/2 always has them).
-    pub headers: http::HeaderMap,
+    /// Every header when [`Want::headers`] asked for them. Boxed: a response is moved a few
+    /// times on its way to the worker, and most runs never look at the headers.
+    pub headers: Option<Box<http::HeaderMap>>,
     /// The `x-served-by` header: which backend answered.
     pub served_by: Option<String>,
     /// The body, when asked for.
@@ -434,7 +435,7 @@ async fn read_h2_response(
         .map(str::to_string);
     Ok(Response {
         status: parts.status.as_u16(),
-        headers: parts.headers,
+        headers: want.headers.then(|| Box::new(parts.headers)),
         served_by,
         body: kept.map(|k| k.freeze()),
         body_len: len,

@@ -107,4 +107,57 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn alternating_backends_and_statuses_each_count_on_their_own_series() {
+        let start = Instant::now();
+        let stats = Stats::new(1, 2, start);
+        let live = LiveCounters::default();
+        let run = RunMetrics::enabled("sink", &[("run".into(), "t".into())]);
+        let endpoints = vec![run.endpoint("ping")];
+        let mut cache = CounterCache::default();
+        let answers = [
+            (200, "pod-a"),
+            (200, "pod-b"),
+            (500, "pod-a"),
+            (200, "pod-a"),
+            (200, "pod-b"),
+        ];
+        for (status, backend) in answers {
+            let o = Outcome {
+                endpoint: 0,
+                latency_us: 1_000,
+                service_us: 1_000,
+                status: Some(status),
+                failure: None,
+                success: status < 400,
+                backend: Some(backend),
+            };
+            Sinks {
+                stats: ShardSink {
+                    stats: &stats,
+                    worker: 0,
+                },
+                metrics: MetricsSink {
+                    run: &run,
+                    endpoints: &endpoints,
+                    cache: &mut cache,
+                },
+                live: &live,
+            }
+            .record(&o, start);
+        }
+        let text = run.render();
+        for series in [
+            r#"loadgen_requests_total{run="t",endpoint="ping",status="200"} 4"#,
+            r#"loadgen_requests_total{run="t",endpoint="ping",status="500"} 1"#,
+            r#"loadgen_backend_requests_total{run="t",backend="pod-a"} 3"#,
+            r#"loadgen_backend_requests_total{run="t",backend="pod-b"} 2"#,
+        ] {
+            assert!(
+                text.lines().any(|l| l == series),
+                "{series} missing in:\n{text}"
+            );
+        }
+    }
 }

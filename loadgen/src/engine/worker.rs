@@ -229,7 +229,7 @@ impl Worker {
                         .as_ref()
                         .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok());
                     for c in &step.captures {
-                        match c.extract(&resp.headers, json.as_ref()) {
+                        match c.extract(resp.headers.as_deref(), json.as_ref()) {
                             Some(v) => {
                                 self.vars.insert(c.var.clone(), v);
                             }
