@@ -51,113 +51,111 @@ mod tests {
     use crate::model::outcome::Failure;
     use crate::stats::Stats;
 
+    /// One worker's sinks over fresh stats, live counters and metrics.
+    struct Bench {
+        start: Instant,
+        stats: Stats,
+        live: LiveCounters,
+        run: RunMetrics,
+        endpoints: Vec<crate::metrics::EndpointMetrics>,
+        cache: CounterCache,
+    }
+
+    impl Bench {
+        fn new() -> Self {
+            let start = Instant::now();
+            let run = RunMetrics::enabled("sink", &[("run".into(), "t".into())]);
+            Self {
+                start,
+                stats: Stats::new(1, 2, start),
+                live: LiveCounters::default(),
+                endpoints: vec![run.endpoint("ping")],
+                run,
+                cache: CounterCache::default(),
+            }
+        }
+
+        fn record(&mut self, o: &Outcome<'_>) {
+            Sinks {
+                stats: ShardSink {
+                    stats: &self.stats,
+                    worker: 0,
+                },
+                metrics: MetricsSink {
+                    run: &self.run,
+                    endpoints: &self.endpoints,
+                    cache: &mut self.cache,
+                },
+                live: &self.live,
+            }
+            .record(o, self.start);
+        }
+
+        fn assert_series(&self, series: &[&str]) {
+            let text = self.run.render();
+            for s in series {
+                assert!(text.lines().any(|l| l == *s), "{s} missing in:\n{text}");
+            }
+        }
+    }
+
+    const OK: Outcome<'static> = Outcome {
+        endpoint: 0,
+        latency_us: 1_500,
+        service_us: 1_000,
+        status: Some(200),
+        failure: None,
+        success: true,
+        backend: Some("pod-a"),
+    };
+
     #[test]
     fn one_record_reaches_the_stats_the_metrics_and_the_live_counters() {
-        let start = Instant::now();
-        let stats = Stats::new(1, 2, start);
-        let live = LiveCounters::default();
-        let run = RunMetrics::enabled("sink", &[("run".into(), "t".into())]);
-        let endpoints = vec![run.endpoint("ping")];
-        let mut cache = CounterCache::default();
-        let ok = Outcome {
-            endpoint: 0,
-            latency_us: 1_500,
-            service_us: 1_000,
-            status: Some(200),
-            failure: None,
-            success: true,
-            backend: Some("pod-a"),
-        };
+        let mut b = Bench::new();
         let refused = Outcome {
             status: None,
             failure: Some(Failure::Transport(ErrorKind::ConnectRefused)),
             success: false,
             backend: None,
-            ..ok
+            ..OK
         };
-        for o in [&ok, &ok, &refused] {
-            Sinks {
-                stats: ShardSink {
-                    stats: &stats,
-                    worker: 0,
-                },
-                metrics: MetricsSink {
-                    run: &run,
-                    endpoints: &endpoints,
-                    cache: &mut cache,
-                },
-                live: &live,
-            }
-            .record(o, start);
+        for o in [&OK, &OK, &refused] {
+            b.record(o);
         }
-        let overall = stats.totals().overall();
+        let overall = b.stats.totals().overall();
         assert_eq!((overall.successes, overall.failures), (2, 1));
-        assert_eq!(live.requests.load(Ordering::Relaxed), 3);
-        assert_eq!(live.failures.load(Ordering::Relaxed), 1);
-        let text = run.render();
-        for series in [
+        assert_eq!(b.live.requests.load(Ordering::Relaxed), 3);
+        assert_eq!(b.live.failures.load(Ordering::Relaxed), 1);
+        b.assert_series(&[
             r#"loadgen_requests_total{run="t",endpoint="ping",status="200"} 2"#,
             r#"loadgen_requests_total{run="t",endpoint="ping",status="connect_refused"} 1"#,
             r#"loadgen_errors_total{run="t",kind="connect_refused"} 1"#,
             r#"loadgen_backend_requests_total{run="t",backend="pod-a"} 2"#,
-        ] {
-            assert!(
-                text.lines().any(|l| l == series),
-                "{series} missing in:\n{text}"
-            );
-        }
+        ]);
     }
 
     #[test]
     fn alternating_backends_and_statuses_each_count_on_their_own_series() {
-        let start = Instant::now();
-        let stats = Stats::new(1, 2, start);
-        let live = LiveCounters::default();
-        let run = RunMetrics::enabled("sink", &[("run".into(), "t".into())]);
-        let endpoints = vec![run.endpoint("ping")];
-        let mut cache = CounterCache::default();
-        let answers = [
+        let mut b = Bench::new();
+        for (status, backend) in [
             (200, "pod-a"),
             (200, "pod-b"),
             (500, "pod-a"),
             (200, "pod-a"),
             (200, "pod-b"),
-        ];
-        for (status, backend) in answers {
-            let o = Outcome {
-                endpoint: 0,
-                latency_us: 1_000,
-                service_us: 1_000,
+        ] {
+            b.record(&Outcome {
                 status: Some(status),
-                failure: None,
                 success: status < 400,
                 backend: Some(backend),
-            };
-            Sinks {
-                stats: ShardSink {
-                    stats: &stats,
-                    worker: 0,
-                },
-                metrics: MetricsSink {
-                    run: &run,
-                    endpoints: &endpoints,
-                    cache: &mut cache,
-                },
-                live: &live,
-            }
-            .record(&o, start);
+                ..OK
+            });
         }
-        let text = run.render();
-        for series in [
+        b.assert_series(&[
             r#"loadgen_requests_total{run="t",endpoint="ping",status="200"} 4"#,
             r#"loadgen_requests_total{run="t",endpoint="ping",status="500"} 1"#,
             r#"loadgen_backend_requests_total{run="t",backend="pod-a"} 3"#,
             r#"loadgen_backend_requests_total{run="t",backend="pod-b"} 2"#,
-        ] {
-            assert!(
-                text.lines().any(|l| l == series),
-                "{series} missing in:\n{text}"
-            );
-        }
+        ]);
     }
 }

@@ -137,7 +137,11 @@ mod tests {
         let body: Value =
             serde_json::json!({"id": "t1", "n": 5, "items": [{"id": 9}], "a b": true});
         let h = http::HeaderMap::new();
-        let get = |p: &str| Capture::parse("v", p).unwrap().extract(Some(&h), Some(&body));
+        let get = |p: &str| {
+            Capture::parse("v", p)
+                .unwrap()
+                .extract(Some(&h), Some(&body))
+        };
         assert_eq!(get("$.id").as_deref(), Some("t1"));
         assert_eq!(get("$.n").as_deref(), Some("5"));
         assert_eq!(get("$.items[0].id").as_deref(), Some("9"));
