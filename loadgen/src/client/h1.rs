@@ -20,7 +20,7 @@ use std::pin::Pin;
 use std::task::{Context, Waker};
 
 use bytes::{Buf, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::{ClientError, ErrorKind, Outgoing, Response};
@@ -371,10 +371,18 @@ fn write_request(buf: &mut Vec<u8>, host: &HeaderValue, out: &Outgoing) {
     buf.extend_from_slice(out.method.as_str().as_bytes());
     buf.push(b' ');
     buf.extend_from_slice(out.path.as_bytes());
-    buf.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-    buf.extend_from_slice(host.as_bytes());
-    buf.extend_from_slice(b"\r\n");
+    buf.extend_from_slice(b" HTTP/1.1\r\n");
+    // A scenario's own Host header (a virtual host behind an address) replaces the target's.
+    if !out.headers.iter().any(|(n, _)| n == header::HOST) {
+        buf.extend_from_slice(b"host: ");
+        buf.extend_from_slice(host.as_bytes());
+        buf.extend_from_slice(b"\r\n");
+    }
     for (name, value) in &out.headers {
+        // The body's framing is the client's: a scenario's length could only contradict it.
+        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
+            continue;
+        }
         buf.extend_from_slice(name.as_str().as_bytes());
         buf.extend_from_slice(b": ");
         buf.extend_from_slice(value.as_bytes());
@@ -578,6 +586,25 @@ mod tests {
         );
         assert_eq!(x.result.unwrap().status, 201);
         assert!(!x.reusable, "the client asked to close");
+    }
+
+    #[tokio::test]
+    async fn a_scenario_host_replaces_the_targets_and_its_own_length_is_not_sent() {
+        let mut out = get("/");
+        out.method = Method::POST;
+        out.body = bytes::Bytes::from_static(b"abc");
+        for (name, value) in [("host", "api.example"), ("content-length", "99")] {
+            out.headers.push((
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            ));
+        }
+        let resp = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+        let (_, wire) = exchange_with(&out, Want::default(), resp, 64, false).await;
+        assert_eq!(
+            String::from_utf8(wire).unwrap(),
+            "POST / HTTP/1.1\r\nhost: api.example\r\ncontent-length: 3\r\n\r\nabc"
+        );
     }
 
     #[tokio::test]
