@@ -184,7 +184,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     /// Reads more bytes into the buffer; false at the end of the stream.
     async fn fill(&mut self, stage: &str) -> Result<bool, ClientError> {
-        if self.rbuf.capacity() - self.rbuf.len() < READ_RESERVE / 4 {
+        if self.rbuf.is_empty() {
+            // Back to the start of the buffer: otherwise each response lands a little further
+            // into it, and with hundreds of connections the read buffers' working set outgrows
+            // the CPU's caches (at 256 connections loadgen's user time per request went from
+            // 1.49-1.58 to 1.30-1.42 µs with this; no change at 64).
+            let _ = self.rbuf.try_reclaim(READ_RESERVE);
+        } else if self.rbuf.capacity() - self.rbuf.len() < READ_RESERVE / 4 {
             self.rbuf.reserve(READ_RESERVE);
         }
         let n = self
