@@ -32,16 +32,10 @@ done
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
   cargo build --release --quiet -p workload -p loadgen --bin workload --bin loadgen
 fi
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/procs-common.sh
+source bench/procs-common.sh
 
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
+track_processes
 
 SINK_PORT=$(free_port)
 python3 bench/otlp-sink.py "$SINK_PORT" >"$TMP/sink.log" 2>&1 &

@@ -37,14 +37,7 @@ BIN=${CARGO_TARGET_DIR:-target}/release/workload
 source bench/wrk-common.sh
 now_ns() { date +%s%N; }
 
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
+track_processes
 
 cat >"$TMP/hello.lua" <<'LUA'
 wrk.method = "POST"

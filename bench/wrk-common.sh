@@ -14,4 +14,5 @@ if command -v taskset >/dev/null && (( $(nproc) >= 2 )); then
   PIN_SERVER=(taskset -c 0) PIN_WRK=(taskset -c 1)
 fi
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/procs-common.sh
+source bench/procs-common.sh

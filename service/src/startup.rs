@@ -380,12 +380,10 @@ pub fn outer_layers(app: Router, config: &Config, state: &AppState) -> Router {
             ))
             .option_layer(tracing)
             .option_layer(metrics)
-            .layer(CatchPanicLayer::custom(panic_response as PanicResponse))
+            .layer(CatchPanicLayer::custom(panic_response))
             .layer(DefaultBodyLimit::max(config.max_body_bytes)),
     )
 }
-
-type PanicResponse = fn(Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response;
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
     crate::error::AppError::from_status(

@@ -23,7 +23,7 @@ use bytes::{Buf, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-use super::{ClientError, ErrorKind, Outgoing, Response};
+use super::{ClientError, ErrorKind, Outgoing, Response, Sent, classify};
 
 /// Largest response head (status line and headers) accepted.
 pub const MAX_HEAD: usize = 64 * 1024;
@@ -46,16 +46,6 @@ pub struct Want {
     pub body: bool,
     /// Keep every header (header captures); otherwise only the backend's name is kept.
     pub headers: bool,
-}
-
-/// Outcome of one exchange.
-#[derive(Debug)]
-pub struct Exchange {
-    pub result: Result<Response, ClientError>,
-    /// The connection can carry the next request.
-    pub reusable: bool,
-    /// None of the request was written: the server had already closed the idle connection.
-    pub unsent: bool,
 }
 
 /// One HTTP/1.1 connection.
@@ -91,10 +81,6 @@ fn err(kind: ErrorKind, message: impl Into<String>) -> ClientError {
     }
 }
 
-fn io_err(stage: &str, e: &std::io::Error) -> ClientError {
-    super::classify(stage, e)
-}
-
 fn closed_early(stage: &str) -> ClientError {
     err(
         ErrorKind::Reset,
@@ -128,9 +114,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// Sends `out` and reads its whole response.
-    pub async fn exchange(&mut self, host: &HeaderValue, out: &Outgoing, want: Want) -> Exchange {
+    pub async fn exchange(&mut self, host: &HeaderValue, out: &Outgoing, want: Want) -> Sent {
         if self.gone_while_idle() {
-            return Exchange {
+            return Sent {
                 result: Err(err(
                     ErrorKind::Reset,
                     "request: connection closed by the server while idle",
@@ -142,8 +128,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.wbuf.clear();
         write_request(&mut self.wbuf, host, out);
         if let Err((e, written)) = self.write_all().await {
-            return Exchange {
-                result: Err(io_err("request", &e)),
+            return Sent {
+                result: Err(classify("request", &e)),
                 reusable: false,
                 unsent: written == 0,
             };
@@ -153,13 +139,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Ok((resp, keep_alive)) => {
                 // Bytes past the response's framing: the stream can no longer be trusted.
                 let reusable = keep_alive && !out.close && self.rbuf.is_empty();
-                Exchange {
+                Sent {
                     result: Ok(resp),
                     reusable,
                     unsent: false,
                 }
             }
-            Err(e) => Exchange {
+            Err(e) => Sent {
                 result: Err(e),
                 reusable: false,
                 unsent: false,
@@ -197,7 +183,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             .io
             .read_buf(&mut self.rbuf)
             .await
-            .map_err(|e| io_err(stage, &e))?;
+            .map_err(|e| classify(stage, &e))?;
         Ok(n > 0)
     }
 
@@ -356,7 +342,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 }
 
-fn keep(kept: &mut Option<BytesMut>, bytes: &[u8]) -> Result<(), ClientError> {
+/// Appends to the kept body (when one is kept), refusing to grow it past [`MAX_KEPT_BODY`].
+pub(super) fn keep(kept: &mut Option<BytesMut>, bytes: &[u8]) -> Result<(), ClientError> {
     if let Some(k) = kept {
         if k.len() + bytes.len() > MAX_KEPT_BODY {
             return Err(err(
@@ -536,7 +523,7 @@ mod tests {
         response: &[u8],
         piece: usize,
         close_after: bool,
-    ) -> (Exchange, Vec<u8>) {
+    ) -> (Sent, Vec<u8>) {
         let (client, mut server) = duplex(1 << 20);
         let mut conn = Connection::new(client);
         let response = response.to_vec();

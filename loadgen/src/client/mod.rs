@@ -414,18 +414,7 @@ async fn read_h2_response(
         })?;
         if let Ok(data) = frame.into_data() {
             len += data.len() as u64;
-            if let Some(k) = kept.as_mut() {
-                if k.len() + data.len() > h1::MAX_KEPT_BODY {
-                    return Err(ClientError {
-                        kind: ErrorKind::Body,
-                        message: format!(
-                            "body: larger than {} MiB, too large to capture from",
-                            h1::MAX_KEPT_BODY / (1024 * 1024)
-                        ),
-                    });
-                }
-                k.extend_from_slice(&data);
-            }
+            h1::keep(&mut kept, &data)?;
         }
     }
     let served_by = parts
@@ -446,14 +435,7 @@ impl Conn {
     /// Sends one request and reads the whole response.
     pub async fn send(&mut self, out: &Outgoing, want: Want) -> Sent {
         match self {
-            Conn::H1 { conn, host } => {
-                let x = conn.exchange(host, out, want).await;
-                Sent {
-                    result: x.result,
-                    reusable: x.reusable,
-                    unsent: x.unsent,
-                }
-            }
+            Conn::H1 { conn, host } => conn.exchange(host, out, want).await,
             Conn::H2 { send, target } => {
                 // Not ready = the connection is closed or going away (a GOAWAY): nothing of the
                 // request was sent, so it may go out on a fresh connection.

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 
-pub use crate::client::SERVED_BY;
 use sink::LiveCounters;
 use worker::Worker;
 
