@@ -61,6 +61,8 @@ EXPECTED_DEPLOYMENT_LABEL = {
     "overlays/minikube-hpa": "k8s-hpa",
 }
 DEPLOYMENT_LABEL_KEY = "scalebench.io/deployment"
+# Every namespaced object of every kustomization lives here (deploy/scripts/lib.sh NAMESPACE).
+NAMESPACE = "scalebench"
 WORKLOAD_IMAGE = "scalebench/workload"
 # Oldest and newest Kubernetes versions the manifests are validated against (kubernetes-validate
 # ships schemas up to its own version; 1.33 is the oldest Minikube release we document).
@@ -193,6 +195,29 @@ def check_hpa_targets_existing_deployment(docs: Docs) -> list[str]:
         target = find(docs, ref.get("kind", ""), ref.get("name", ""))
         if ref.get("kind") != "Deployment" or ref.get("apiVersion") != "apps/v1" or target is None:
             problems.append(f"HPA {hpa['metadata']['name']} targets {ref}, which is not a Deployment here")
+    return problems
+
+
+# Kinds that have no namespace; every other kind must be in the workload's. A namespaced object
+# rendered without `metadata.namespace` is created in whatever namespace the kubeconfig points at:
+# an HPA there never finds its Deployment (`failed to query scale subresource for
+# Deployment/default/workload`), and nothing scales. Strict schema validation accepts it.
+CLUSTER_SCOPED_KINDS = {
+    "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "APIService",
+    "PersistentVolume", "StorageClass", "IngressClass", "PriorityClass",
+    "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
+}
+
+
+def check_namespaced_objects_in_workload_namespace(docs: Docs) -> list[str]:
+    problems = []
+    for doc in docs:
+        if doc["kind"] in CLUSTER_SCOPED_KINDS:
+            continue
+        namespace = doc["metadata"].get("namespace")
+        if namespace != NAMESPACE:
+            where = f"namespace {namespace!r}" if namespace else "no namespace (the kubeconfig's would be used)"
+            problems.append(f"{doc['kind']} {doc['metadata']['name']} has {where}, not {NAMESPACE!r}")
     return problems
 
 
@@ -1055,6 +1080,11 @@ def test_hpa_targets_existing_deployment(name: str) -> None:
     _assert_clean(check_hpa_targets_existing_deployment, name)
 
 
+@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+def test_every_namespaced_object_is_in_the_workload_namespace(name: str) -> None:
+    _assert_clean(check_namespaced_objects_in_workload_namespace, name)
+
+
 @pytest.mark.parametrize("name", HPA_OVERLAYS)
 def test_hpa_target_sets_cpu_requests(name: str) -> None:
     _assert_clean(check_hpa_targets_set_cpu_requests, name)
@@ -1416,6 +1446,8 @@ MUTATIONS = [
      _set([("HorizontalPodAutoscaler", "workload"), "spec", "scaleTargetRef", "name"], "worklaod")),
     ("hpa-target-wrong-kind", "overlays/hpa", check_hpa_targets_existing_deployment,
      _set([("HorizontalPodAutoscaler", "workload"), "spec", "scaleTargetRef", "kind"], "StatefulSet")),
+    ("hpa-namespace-lost", "overlays/hpa", check_namespaced_objects_in_workload_namespace,
+     _set([("HorizontalPodAutoscaler", "workload"), "metadata", "namespace"], _DELETE)),
     ("no-cpu-request", "overlays/hpa", check_hpa_targets_set_cpu_requests,
      _set([*WL_C, "resources", "requests", "cpu"], _DELETE)),
     ("hpa-pins-replicas", "overlays/hpa", check_hpa_policy, _set([WL, "spec", "replicas"], 3)),
