@@ -61,7 +61,7 @@ pub enum Command {
     /// then bisection (docs/capacity.md).
     ///
     /// Example: loadgen capacity --target http://127.0.0.1:8080/work/cpu?ms=2 --threshold 'p99<100ms' --threshold 'success_rate>99%' --out cap.json
-    Capacity(Box<crate::cmd::capacity::CapacityCmd>),
+    Capacity(Box<CapacityCmd>),
 }
 
 /// `loadgen --target URL`.
@@ -294,6 +294,69 @@ pub struct MergeCmd {
     /// Do not print the merged summary.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// `loadgen capacity [SCENARIO] --target URL --threshold EXPR...`.
+#[derive(Debug, Args)]
+pub struct CapacityCmd {
+    /// Scenario file whose request mix is searched (its `load:` block is replaced by the steps).
+    /// Without it, the one request of --target/--method/--header/--body is.
+    pub scenario: Option<PathBuf>,
+    #[command(flatten)]
+    pub request: QuickArgs,
+    #[command(flatten)]
+    pub search: SearchArgs,
+}
+
+/// The search flags.
+#[derive(Debug, Args, Clone)]
+pub struct SearchArgs {
+    /// First rate tried (requests per second). Example: --start-rate 100
+    #[arg(long, env = "LOADGEN_CAPACITY_START_RATE", default_value = "50", value_parser = parse::rate)]
+    pub start_rate: f64,
+    /// Factor between rising steps until an objective breaks. Example: --growth 1.5
+    #[arg(long, env = "LOADGEN_CAPACITY_GROWTH", default_value = "2")]
+    pub growth: f64,
+    /// Stop narrowing once the lowest failing rate is within this of the highest passing one.
+    /// Example: --precision 2%
+    #[arg(long, env = "LOADGEN_CAPACITY_PRECISION", default_value = "5%", value_parser = parse::fraction)]
+    pub precision: f64,
+    /// Never try a rate above this (the result is then "at least"). Example: --max-rate 5000
+    #[arg(long, env = "LOADGEN_CAPACITY_MAX_RATE", value_parser = parse::rate)]
+    pub max_rate: Option<f64>,
+    /// Most steps tried.
+    #[arg(long, env = "LOADGEN_CAPACITY_MAX_STEPS", default_value = "20", value_parser = parse::positive)]
+    pub max_steps: u64,
+    /// Bound of the whole search: no step starts that would end after it; the best passing rate
+    /// so far is reported as bounded. Example: --max-duration 10m
+    #[arg(long, env = "LOADGEN_CAPACITY_MAX_DURATION", value_parser = parse::duration)]
+    pub max_duration: Option<Duration>,
+    /// Length of each step, settle part included. Example: --step-duration 30s
+    #[arg(long, env = "LOADGEN_CAPACITY_STEP_DURATION", default_value = "15s", value_parser = parse::duration)]
+    pub step_duration: Duration,
+    /// First part of each step, not judged (the target settles at the new rate). Example: --step-warmup 10s
+    #[arg(long, env = "LOADGEN_CAPACITY_STEP_WARMUP", default_value = "5s", value_parser = parse::duration)]
+    pub step_warmup: Duration,
+    /// With --watch: how long a step is repeated at its rate while the HPA has not settled
+    /// (desired != ready replicas in its judged window); then it counts as unsettled.
+    #[arg(long, env = "LOADGEN_CAPACITY_SETTLE_TIMEOUT", default_value = "2m", value_parser = parse::duration)]
+    pub settle_timeout: Duration,
+}
+
+impl SearchArgs {
+    /// The search as [`crate::capacity`] takes it.
+    pub fn settings(&self) -> crate::model::capacity::SearchSettings {
+        crate::model::capacity::SearchSettings {
+            start_rate: self.start_rate,
+            growth: self.growth,
+            precision: self.precision,
+            max_rate: self.max_rate,
+            max_steps: self.max_steps.min(u64::from(u32::MAX)) as u32,
+            max_duration: self.max_duration,
+            step_duration: self.step_duration,
+            step_warmup: self.step_warmup,
+        }
+    }
 }
 
 #[cfg(test)]

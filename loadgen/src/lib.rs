@@ -8,31 +8,37 @@
 //!
 //! # Layout
 //!
-//! In the order a run's data flows through them:
+//! In the order a run's data flows through them. No two modules import each other, directly or
+//! round a circle, and [`model`] (the run's data) imports none of the modules that fill or read it:
 //!
-//! - [`cli`]: the command line ([`parse`] holds the value parsers it shares with scenario files);
-//!   [`app`] dispatches each subcommand to its file under [`cmd`] (`run`, `capacity`, `merge`,
-//!   `compare`, `report`), and [`cmd::finish()`] turns every finished report into its outputs and exit code.
+//! - [`cli`]: the command line, every clap struct of every subcommand ([`parse`] holds the value
+//!   parsers it shares with scenario files); [`app`] dispatches each subcommand to its file under
+//!   [`cmd`] (`run`, `capacity`, `merge`, `compare`, `report`), and [`cmd::finish()`] turns every
+//!   finished report into its outputs and exit code.
 //! - [`scenario`]: the file (YAML or TOML) parsed once into its [`scenario::spec`] types and
 //!   compiled into a request mix, templates, captures, thresholds and a typed [`plan`] (format in
 //!   `docs/scenarios.md`); [`plan`]: the load model, when each arrival is due; [`lifetime`]: how
 //!   long a connection lives; [`limits`]: bounds on untrusted input.
-//! - [`engine`]: workers that follow the plan and send through [`client`] (one keep-alive
-//!   connection per worker, hyper), recording each outcome once into one sink
-//!   ([`engine::sink`]) that fans out to the stats, the metrics and the progress counters.
+//! - [`engine`]: workers that follow the plan and send through [`client`] (one connection per
+//!   worker: HTTP/1.1 by its own wire client, HTTP/2 by hyper, TLS by rustls), recording each
+//!   outcome once into one sink ([`engine::sink`]) that fans out to the stats, the metrics and the
+//!   progress counters.
 //! - [`stats`]: HDR histograms and the per-second series, in constant memory; [`metrics`]: the
 //!   same outcomes as Prometheus series, scraped or pushed by remote write (`docs/metrics.md`);
 //!   [`progress`]: the live line on the terminal; [`watch`]: Deployment and HPA replicas over
-//!   time, beside them.
-//! - [`selfmon`]: the generator's own CPU and schedule lag, and whether it was the bottleneck.
-//! - [`model`]: the run's data (the report, summary, time points, histograms, one request's
-//!   outcome), which [`analysis`] reads for scale-out costs and [`threshold`] judges, pass or fail,
-//!   and which [`exit`] turns into the exit code.
-//! - [`report`]: renders the model (terminal summary, `compare` table, HTML pages) and merges
-//!   reports; [`console`] writes to the terminal.
-//! - [`capacity`]: the capacity search (which rate next, the verdict of a step, the step table)
-//!   with no I/O; `cmd::capacity` runs its steps through the pipeline above, one open-loop run
-//!   per step.
+//!   time, beside them; [`selfmon`]: the generator's own CPU and schedule lag, and whether it was
+//!   the bottleneck.
+//! - [`model`]: the run's data as the JSON report holds it: the report and its summary, time
+//!   points, histograms, per-phase rows, the replica timeline and scale events, a capacity
+//!   search's section, one request's outcome, and the arithmetic from counts to figures
+//!   ([`model::figures`]).
+//! - [`analysis`]: what each scale-out cost and whether load reached the ready pods, from the
+//!   model; [`threshold`] judges the model, pass or fail, and [`exit`] turns that into the exit code.
+//! - [`capacity`]: the capacity search (which rate next, the verdict of a step) with no I/O;
+//!   `cmd::capacity` runs its steps through the pipeline above, one open-loop run per step.
+//! - [`report`]: merges reports and renders the model, each section's terminal renderer beside its
+//!   HTML one (`report/capacity.rs` and `report/html/capacity.rs`); [`console`] writes to the
+//!   terminal.
 
 pub mod analysis;
 pub mod app;

@@ -188,7 +188,7 @@ fn capacity_lands_where_the_target_starts_failing_and_the_report_says_how() {
     assert!(
         stdout.contains(&format!(
             "capacity: {}",
-            loadgen::capacity::render::rate(cap)
+            loadgen::report::capacity::rate(cap)
         )),
         "{stdout}"
     );
@@ -245,7 +245,7 @@ fn capacity_lands_where_the_target_starts_failing_and_the_report_says_how() {
     assert!(
         page.contains(&format!(
             "capacity: {}",
-            loadgen::capacity::render::rate(cap)
+            loadgen::report::capacity::rate(cap)
         )),
         "no capacity line in the page"
     );

@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 
 use loadgen::model::phases::PhaseSummary;
+use loadgen::model::replicas::{ReplicaSample, ReplicaTimeline};
 use loadgen::model::{
     EndpointSummary, GeneratorStats, Histograms, LoadMode, PlanInfo, RunReport, SCHEMA_VERSION,
     Summary, ThresholdOutcome, TimePoint, hist,
 };
 use loadgen::report::html::{colors, render_comparison, render_run};
-use loadgen::watch::{ReplicaSample, ReplicaTimeline};
 
 /// A 60 s open-loop run: rate ramps up, latency degrades, errors appear after 30 s; with a replica
 /// timeline scaling 1 -> 3 -> 5 when `replicas` is set.

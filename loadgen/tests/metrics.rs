@@ -361,7 +361,7 @@ fn histogram_samples_are_drained_every_second_without_a_scrape() {
 /// reached is NaN rather than an older event's value.
 #[test]
 fn the_last_scale_event_is_exported_and_never_is_nan() {
-    use loadgen::analysis::ScaleEvent;
+    use loadgen::model::scale_events::ScaleEvent;
     let m = loadgen::metrics::RunMetrics::enabled(
         "s",
         &[("deployment".to_string(), "k8s-hpa".to_string())],
@@ -404,7 +404,7 @@ fn every_exported_family_has_the_help_text_of_its_definition() {
     let watch = m.watch_gauges();
     watch.ready.set(2.0);
     watch.cpu_utilization_percent.set(80.0);
-    m.record_scale_events(&[loadgen::analysis::ScaleEvent::default()]);
+    m.record_scale_events(&[loadgen::model::scale_events::ScaleEvent::default()]);
     let text = m.render();
     for def in names::ALL {
         let help = format!("# HELP {} {}", def.name, def.help);

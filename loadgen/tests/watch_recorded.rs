@@ -20,7 +20,8 @@ use axum::response::Response;
 use axum::routing::get;
 use bytes::Bytes;
 use loadgen::metrics::WatchGauges;
-use loadgen::watch::{self, ReplicaSample, ReplicaTimeline, WatchConfig};
+use loadgen::model::replicas::{ReplicaSample, ReplicaTimeline};
+use loadgen::watch::{self, WatchConfig};
 use tokio::time::Instant;
 
 const NS: &str = "scalebench";

@@ -6,7 +6,7 @@
 pub mod scale_events;
 pub mod spread;
 
-pub use scale_events::{ScaleCostConfig, ScaleEvent, WindowStats, scale_events};
+pub use scale_events::{ScaleCostConfig, scale_events};
 pub use spread::spread_warnings;
 
 use crate::model::RunReport;

@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::TimePoint;
-use crate::watch::ReplicaTimeline;
+use crate::model::replicas::ReplicaTimeline;
 
 /// Width of the windows the spread is judged over.
 pub const WINDOW_S: f64 = 10.0;
@@ -149,11 +149,11 @@ pub fn spread_warnings(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::watch::ReplicaSample;
-    use crate::watch::test_timeline as timeline;
+    use crate::model::replicas::ReplicaSample;
+    use crate::model::replicas::test_timeline as timeline;
 
     fn ready(t_s: f64, n: i32) -> ReplicaSample {
-        crate::watch::test_sample(t_s, n, n)
+        crate::model::replicas::test_sample(t_s, n, n)
     }
 
     fn second(t_s: f64, backends: &[(&str, u64)]) -> TimePoint {

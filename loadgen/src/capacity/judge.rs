@@ -12,9 +12,9 @@
 use super::search::Verdict;
 pub use crate::model::capacity::StepRecord;
 use crate::model::phases::PhaseSummary;
+use crate::model::replicas::ReplicaTimeline;
 use crate::model::{RunReport, Summary, ThresholdOutcome};
 use crate::threshold::{Metric, Threshold};
-use crate::watch::ReplicaTimeline;
 
 /// Achieved throughput below this share of the target rate means the rate was not carried.
 pub const ACHIEVED_MIN_SHARE: f64 = 0.98;
@@ -77,14 +77,14 @@ pub fn settle(timeline: &ReplicaTimeline, from_s: f64, to_s: f64) -> Settle {
 pub fn window_timeline(timeline: &ReplicaTimeline, from_s: f64, to_s: f64) -> ReplicaTimeline {
     let samples = timeline
         .sample_at(from_s)
-        .map(|s| crate::watch::ReplicaSample { t_s: 0.0, ..*s })
+        .map(|s| crate::model::replicas::ReplicaSample { t_s: 0.0, ..*s })
         .into_iter()
         .chain(
             timeline
                 .samples
                 .iter()
                 .filter(|s| s.t_s > from_s && s.t_s <= to_s)
-                .map(|s| crate::watch::ReplicaSample {
+                .map(|s| crate::model::replicas::ReplicaSample {
                     t_s: s.t_s - from_s,
                     ..*s
                 }),
@@ -229,8 +229,8 @@ fn round3(v: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::replicas::ReplicaSample;
     use crate::model::{LatencyStats, TimePoint};
-    use crate::watch::ReplicaSample;
 
     /// A step of 2 s at `rate`: settle phase [0, 1), judged phase [1, 2), with `completed` requests
     /// per second completing in each second and `failures` of the judged ones failed.

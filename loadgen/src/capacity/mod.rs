@@ -1,8 +1,8 @@
 //! Capacity: the highest open-loop rate at which every objective holds.
 //!
 //! [`search`] decides which rate to try next (rise, then bisect) with no I/O; [`judge`] turns the
-//! report of one step into its figures and a verdict; [`render`] prints the steps and the
-//! capacity. The command that runs the steps is `cmd::capacity`; the method and how long it takes
+//! report of one step into its figures and a verdict; `crate::report::capacity` prints the steps and
+//! the capacity. The command that runs the steps is `cmd::capacity`; the method and how long it takes
 //! are in `docs/capacity.md`.
 //!
 //! Why the capacity report is a [`crate::model::RunReport`] (of the highest passing step) with a
@@ -11,7 +11,6 @@
 //! classic write-ups end on (capacity of one deployment over the other, and per replica).
 
 pub mod judge;
-pub mod render;
 pub mod search;
 
 pub use crate::model::capacity::CapacitySection;

@@ -23,7 +23,8 @@ use bytes::{Buf, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-use super::{ClientError, ErrorKind, Outgoing, Response, Sent, classify};
+use super::{ClientError, Outgoing, Response, Sent, classify};
+use crate::model::outcome::ErrorKind;
 
 /// Largest response head (status line and headers) accepted.
 pub const MAX_HEAD: usize = 64 * 1024;

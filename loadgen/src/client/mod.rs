@@ -28,42 +28,7 @@ use tokio::net::TcpStream;
 pub use h1::{SERVED_BY, Want};
 pub use io::Io;
 
-/// Transport-level failure kinds (the `kind` label of `loadgen_errors_total`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ErrorKind {
-    ConnectRefused,
-    Timeout,
-    Reset,
-    Tls,
-    Body,
-    Other,
-}
-
-impl ErrorKind {
-    pub const ALL: [ErrorKind; 6] = [
-        ErrorKind::ConnectRefused,
-        ErrorKind::Timeout,
-        ErrorKind::Reset,
-        ErrorKind::Tls,
-        ErrorKind::Body,
-        ErrorKind::Other,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::ConnectRefused => "connect_refused",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Reset => "reset",
-            ErrorKind::Tls => "tls",
-            ErrorKind::Body => "body",
-            ErrorKind::Other => "other",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
+use crate::model::outcome::ErrorKind;
 
 /// A failed request.
 #[derive(Debug, Clone)]

@@ -44,7 +44,7 @@ pub fn finish(report: &RunReport, outputs: &Outputs, interrupted: bool) -> anyho
     }
     if !outputs.quiet {
         let text = match &report.capacity {
-            Some(c) => format!("{}\n", crate::capacity::render::render(c)),
+            Some(c) => format!("{}\n", crate::report::capacity::render(c)),
             None => crate::report::summary::render(report),
         };
         if to_stdout {

@@ -46,8 +46,8 @@ impl OutcomeSink for Sinks<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::ErrorKind;
     use crate::metrics::{CounterCache, RunMetrics};
+    use crate::model::outcome::ErrorKind;
     use crate::model::outcome::Failure;
     use crate::stats::Stats;
 

@@ -21,8 +21,7 @@ use metrics_exporter_prometheus::{
 };
 use names::MetricDef;
 
-use crate::client::ErrorKind;
-use crate::model::outcome::{Failure, Outcome, OutcomeSink};
+use crate::model::outcome::{ErrorKind, Failure, Outcome, OutcomeSink};
 
 /// Buckets of `loadgen_request_duration_seconds` (seconds): 1 ms to 60 s.
 pub const DURATION_BUCKETS: &[f64] = &[
@@ -106,7 +105,7 @@ impl RunMetrics {
         let r = &recorder;
         let gauge = |m: MetricDef| r.register_gauge(&Key::from_name(m.name), &META);
         let counter = |m: MetricDef| r.register_counter(&Key::from_name(m.name), &META);
-        let errors = crate::client::ErrorKind::ALL
+        let errors = crate::model::outcome::ErrorKind::ALL
             .iter()
             .map(|k| {
                 r.register_counter(
@@ -255,7 +254,7 @@ impl RunMetrics {
     /// Publishes the scale events of a finished run: their count, and the figures of the last
     /// one. A figure the last event never reached (pods never ready, no new backend answered, p99
     /// never recovered) is NaN, not an older event's value: "never" is the finding.
-    pub fn record_scale_events(&self, events: &[crate::analysis::ScaleEvent]) {
+    pub fn record_scale_events(&self, events: &[crate::model::scale_events::ScaleEvent]) {
         let Some(r) = &self.recorder else {
             return;
         };
@@ -292,7 +291,7 @@ impl RunMetrics {
     }
 
     /// `loadgen_errors_total{kind}`.
-    pub fn error(&self, kind: crate::client::ErrorKind) {
+    pub fn error(&self, kind: crate::model::outcome::ErrorKind) {
         if let Some(c) = self.errors.get(kind.index()) {
             c.increment(1);
         }

@@ -12,9 +12,12 @@
 //! they do not know. Fields added later carry `#[serde(default)]` so older reports still load.
 
 pub mod capacity;
+pub mod figures;
 pub mod hist;
 pub mod outcome;
 pub mod phases;
+pub mod replicas;
+pub mod scale_events;
 
 use std::collections::BTreeMap;
 
@@ -89,10 +92,10 @@ pub struct RunReport {
     pub slowest_traces: Vec<TracedRequest>,
     /// Replica timeline recorded with `--watch` (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replicas: Option<crate::watch::ReplicaTimeline>,
+    pub replicas: Option<replicas::ReplicaTimeline>,
     /// With `--watch`: each scale-out and what it cost (see [`crate::analysis::scale_events`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub scale_events: Vec<crate::analysis::ScaleEvent>,
+    pub scale_events: Vec<scale_events::ScaleEvent>,
     /// Findings about the target, not the generator: with `--watch`, load pinned to fewer pods
     /// than are ready, or spread unevenly over them (see [`crate::analysis::spread`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -31,7 +31,7 @@ pub fn ratio(base: f64, v: f64) -> String {
 /// more) get their headline above it: capacity and capacity per replica against the first.
 pub fn table(names: &[String], runs: &[RunReport]) -> String {
     let table = runs_table(names, runs);
-    match crate::capacity::render::headline(names, runs) {
+    match super::capacity::headline(names, runs) {
         Some(h) => format!("{h}\n\n{table}"),
         None => table,
     }
@@ -158,7 +158,10 @@ pub fn phase_table(names: &[String], runs: &[RunReport]) -> Option<String> {
 
 /// A figure of a run's first scale event: `4.5s`, `never` (the event happened, the figure did
 /// not), or `-` (no scale event).
-fn first_event(r: &RunReport, f: impl Fn(&crate::analysis::ScaleEvent) -> Option<f64>) -> String {
+fn first_event(
+    r: &RunReport,
+    f: impl Fn(&crate::model::scale_events::ScaleEvent) -> Option<f64>,
+) -> String {
     match r.scale_events.first() {
         None => "-".into(),
         Some(e) => f(e).map_or_else(|| "never".into(), |v| format!("{v:.1}s")),
@@ -251,14 +254,15 @@ mod tests {
     fn scale_costs_of_the_first_event_are_columns_per_run() {
         let names = ["docker.json".to_string(), "k8s-hpa.json".to_string()];
         let mut hpa = run(240.0, 1250.0);
-        hpa.scale_events.push(crate::analysis::ScaleEvent {
-            t_s: 10.0,
-            to_replicas: 3,
-            time_to_ready_s: Some(4.5),
-            time_to_first_new_backend_s: Some(5.0),
-            recovery_s: None,
-            ..Default::default()
-        });
+        hpa.scale_events
+            .push(crate::model::scale_events::ScaleEvent {
+                t_s: 10.0,
+                to_replicas: 3,
+                time_to_ready_s: Some(4.5),
+                time_to_first_new_backend_s: Some(5.0),
+                recovery_s: None,
+                ..Default::default()
+            });
         let t = table(&names, &[run(600.0, 500.0), hpa]);
         let header: Vec<&str> = t
             .lines()

@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
+use crate::model::figures::{lag_stats, per_sec, success_rate};
 use crate::model::hist;
 use crate::model::{
-    ConnectionStats, EndpointHistograms, EndpointSummary, GeneratorStats, Histograms, LagStats,
-    LoadMode, PlanInfo, ReportError, RunReport, SCHEMA_VERSION, Summary, TimePoint,
+    ConnectionStats, EndpointHistograms, EndpointSummary, GeneratorStats, Histograms, LoadMode,
+    PlanInfo, ReportError, RunReport, SCHEMA_VERSION, Summary, TimePoint,
 };
 
 /// `a + b` for counts read from reports: a crafted or corrupt report must not overflow the merge.
@@ -83,19 +84,6 @@ fn check_times(r: &RunReport) -> Result<u64, ReportError> {
     }
     // Both bounded above: no overflow.
     Ok(r.started_at_unix_ms + (d * 1000.0).round() as u64)
-}
-
-/// Success rate in percent (100 with no requests).
-pub fn success_rate(successes: u64, requests: u64) -> f64 {
-    if requests == 0 {
-        100.0
-    } else {
-        successes as f64 / requests as f64 * 100.0
-    }
-}
-
-fn per_sec(n: u64, secs: f64) -> f64 {
-    if secs > 0.0 { n as f64 / secs } else { 0.0 }
 }
 
 /// Merges reports (at least one). Thresholds are not carried over: evaluate them on the result.
@@ -401,16 +389,6 @@ fn hist_err(e: hdrhistogram::errors::AdditionError) -> ReportError {
     }
 }
 
-/// Schedule-lag statistics from its histogram.
-pub fn lag_stats(h: &Histogram<u64>) -> LagStats {
-    let st = hist::stats(h);
-    LagStats {
-        mean: st.mean,
-        p99: st.p99,
-        max: st.max,
-    }
-}
-
 /// Aligns each run's series on wall-clock seconds from `start_ms` and adds them up.
 fn merge_series(reports: &[RunReport], start_ms: u64) -> Vec<TimePoint> {
     let width = reports
@@ -639,7 +617,7 @@ mod tests {
     /// the recovery threshold the workers were given.
     #[test]
     fn merge_recomputes_scale_events_from_the_merged_series() {
-        use crate::watch::{ReplicaSample, ReplicaTimeline};
+        use crate::model::replicas::{ReplicaSample, ReplicaTimeline};
         let ready = |t_s: f64, desired: i32, ready: i32| ReplicaSample {
             t_s,
             desired: Some(desired),
@@ -663,7 +641,7 @@ mod tests {
                 })
                 .collect();
             r.replicas = Some(timeline.clone());
-            r.scale_events = vec![crate::analysis::ScaleEvent {
+            r.scale_events = vec![crate::model::scale_events::ScaleEvent {
                 recovery_threshold_ms: Some(50.0),
                 recovery_threshold_given: true,
                 ..Default::default()

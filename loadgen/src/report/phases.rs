@@ -68,7 +68,7 @@ fn figures(
     } else {
         0.0
     };
-    row.success_rate = super::merge::success_rate(row.successes, row.requests);
+    row.success_rate = crate::model::figures::success_rate(row.successes, row.requests);
     row.latency_ms = hist::stats(latency);
     row.service_time_ms = open.then(|| hist::stats(service));
 }

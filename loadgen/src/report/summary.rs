@@ -284,7 +284,7 @@ fn secs(v: Option<f64>) -> String {
 
 /// The scale-out timeline of a watched run: replica counts, when it scaled, what each replica
 /// carried.
-fn scale_out(s: &crate::watch::ScaleOutSummary) -> String {
+fn scale_out(s: &crate::model::replicas::ScaleOutSummary) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -310,7 +310,7 @@ fn scale_out(s: &crate::watch::ScaleOutSummary) -> String {
 }
 
 /// `p50/p99` of a window around a scale event.
-fn window(w: Option<&crate::analysis::WindowStats>) -> String {
+fn window(w: Option<&crate::model::scale_events::WindowStats>) -> String {
     w.map_or_else(
         || "-".into(),
         |w| format!("{}/{}", ms(w.p50_ms), ms(w.p99_ms)),
@@ -318,7 +318,7 @@ fn window(w: Option<&crate::analysis::WindowStats>) -> String {
 }
 
 /// What each scale-out cost: one row per event (definitions in docs/autoscaling-cost.md).
-fn scale_events(events: &[crate::analysis::ScaleEvent]) -> String {
+fn scale_events(events: &[crate::model::scale_events::ScaleEvent]) -> String {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
     t.set_header(vec![

@@ -23,7 +23,6 @@
 mod observe;
 mod runner;
 mod target;
-mod timeline;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,11 +32,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub use target::WatchTarget;
-pub use timeline::{PerReplicaPoint, ReplicaSample, ReplicaTimeline, ScaleOutSummary};
-#[cfg(test)]
-pub(crate) use timeline::{test_sample, test_timeline};
 
 use crate::metrics::WatchGauges;
+use crate::model::replicas::ReplicaTimeline;
 use runner::Recorder;
 
 /// Errors that stop the watcher from being configured at all (bad `--watch` argument). Everything

@@ -16,9 +16,9 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::observe::{self, DeploymentView, HpaView};
-use super::timeline::{ReplicaSample, ReplicaTimeline, ScaleOutSummary};
 use super::{MAX_SAMPLES, WatchConfig, lock};
 use crate::metrics::WatchGauges;
+use crate::model::replicas::{ReplicaSample, ReplicaTimeline, ScaleOutSummary};
 
 /// Most distinct warnings kept; a flapping API server must not grow the report without bound.
 const MAX_WARNINGS: usize = 32;

@@ -7,9 +7,8 @@ use crate::engine::RunData;
 use crate::lifetime::ConnectionLifetime;
 use crate::model::{
     EndpointHistograms, EndpointSummary, Histograms, LoadMode, PlanInfo, RunReport, SCHEMA_VERSION,
-    Summary, hist,
+    Summary, figures, hist,
 };
-use crate::report::merge;
 
 use super::Prepared;
 
@@ -19,7 +18,7 @@ pub fn build_report(
     run: &str,
     labels: BTreeMap<String, String>,
     d: &RunData,
-    replicas: Option<crate::watch::ReplicaTimeline>,
+    replicas: Option<crate::model::replicas::ReplicaTimeline>,
 ) -> RunReport {
     let open = p.plan.is_open();
     let secs = d.duration.as_secs_f64();
@@ -57,7 +56,7 @@ pub fn build_report(
         requests,
         successes: overall.successes,
         failures: overall.failures,
-        success_rate: merge::success_rate(overall.successes, requests),
+        success_rate: figures::success_rate(overall.successes, requests),
         duration_s: (secs * 1000.0).round() / 1000.0,
         rps: per_sec(requests),
         latency_ms: hist::stats(&overall.latency),
@@ -75,7 +74,7 @@ pub fn build_report(
         cpu_mean: d.cpu_mean,
         cpu_max: d.cpu_max,
         cpu_saturated_share: d.cpu_saturated_share,
-        lag: merge::lag_stats(&d.totals.lag),
+        lag: figures::lag_stats(&d.totals.lag),
         open,
         iterations: d.totals.iterations,
         late: d.totals.late,

@@ -7,8 +7,8 @@ use maud::{Markup, html};
 
 use super::svg::num;
 use super::table::head;
-use crate::capacity::render::{capacity_line, rate};
 use crate::model::capacity::CapacitySection;
+use crate::report::capacity::{capacity_line, rate};
 
 pub(super) fn section(c: &CapacitySection) -> Markup {
     let watched = c.steps.iter().any(|s| s.settled.is_some());

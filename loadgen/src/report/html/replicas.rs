@@ -7,9 +7,9 @@ use super::colors;
 use super::series::{phase_bands, scale_markers, step_segments};
 use super::svg::{Chart, Series, line_chart, num};
 use super::table::{head, key_values};
-use crate::analysis::WindowStats;
 use crate::model::RunReport;
-use crate::watch::ReplicaTimeline;
+use crate::model::replicas::ReplicaTimeline;
+use crate::model::scale_events::WindowStats;
 
 /// What a missing value reads as in the tables.
 const NONE: &str = "–";

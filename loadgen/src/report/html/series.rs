@@ -1,8 +1,8 @@
 //! A run's data as chart points: the time axis, rates per second, latencies, phases, scale events
 //! and replica steps. Shared by the run page and the comparison page, so both draw a run alike.
 
+use crate::model::replicas::{ReplicaSample, ReplicaTimeline};
 use crate::model::{RunReport, TimePoint};
-use crate::watch::{ReplicaSample, ReplicaTimeline};
 
 /// Width of one time-series bucket (1 s unless the run was very long).
 pub(super) fn resolution(r: &RunReport) -> f64 {

@@ -1,7 +1,9 @@
-//! The recorded replica timeline and the scale-out figures computed from it.
+//! The replica timeline a `--watch` run records (the report's `replicas`) and the scale-out
+//! figures computed from it.
 //!
-//! Kept apart from the watcher so the report, the summary printer and the HTML renderer can use it
-//! on a timeline read back from JSON, with no Kubernetes client around.
+//! Part of the run's data rather than of the watcher (`crate::watch` fills it) so the report, the
+//! summary printer and the HTML renderer can use it on a timeline read back from JSON, with no
+//! Kubernetes client around.
 
 use serde::{Deserialize, Serialize};
 

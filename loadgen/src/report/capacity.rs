@@ -1,13 +1,13 @@
-//! The capacity search for humans: a row per step tried, the capacity line, and the headline
+//! The capacity search for a terminal (its HTML twin is [`super::html::capacity`]): a row per step tried, the capacity line, and the headline
 //! `compare` prints for capacity reports.
 
 use std::fmt::Write as _;
 
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 
-use super::CapacitySection;
+use super::summary::ms;
 use crate::model::RunReport;
-use crate::report::summary::ms;
+use crate::model::capacity::CapacitySection;
 
 /// `1234.5` as `1,234.5/s` style figures without noise: whole numbers stay whole.
 pub fn rate(v: f64) -> String {
@@ -100,7 +100,7 @@ pub fn capacity_line(c: &CapacitySection) -> String {
         }
         None => {
             let why = match c.steps.first().map(|s| &s.verdict) {
-                Some(v @ super::Verdict::Fail { .. }) => {
+                Some(v @ crate::model::capacity::Verdict::Fail { .. }) => {
                     format!("the first step already broke {}", v.reason())
                 }
                 Some(v) => format!("the first step was {}", v.label()),
