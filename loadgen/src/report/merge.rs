@@ -3,43 +3,19 @@
 //! Counts add up; histograms are decoded, added and re-encoded, so every percentile of the merged
 //! report equals the percentile of all requests together. The duration is the wall-clock span from
 //! the earliest start to the latest end; the time series are aligned on wall-clock seconds.
+//!
+//! The reports are untrusted: their counts are added by the checked rule of [`crate::model::figures`]
+//! and their times bounded ([`check_times`]) before any sum.
 
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
-use crate::model::figures::{lag_stats, per_sec, success_rate};
-use crate::model::hist;
+use crate::model::figures::{Distributions, add, add_map, lag_stats, sum};
 use crate::model::{
     ConnectionStats, EndpointHistograms, EndpointSummary, GeneratorStats, Histograms, LoadMode,
-    PlanInfo, ReportError, RunReport, SCHEMA_VERSION, Summary, TimePoint,
+    PlanInfo, ReportError, RunReport, SCHEMA_VERSION, Summary, TimePoint, hist,
 };
-
-/// `a + b` for counts read from reports: a crafted or corrupt report must not overflow the merge.
-fn sum(a: u64, b: u64, what: &str) -> Result<u64, ReportError> {
-    a.checked_add(b).ok_or_else(|| {
-        ReportError::Invalid(format!(
-            "the reports' {what} add up to more than {}: not real runs",
-            u64::MAX
-        ))
-    })
-}
-
-fn add(into: &mut u64, v: u64, what: &str) -> Result<(), ReportError> {
-    *into = sum(*into, v, what)?;
-    Ok(())
-}
-
-fn add_map(
-    into: &mut BTreeMap<String, u64>,
-    from: &BTreeMap<String, u64>,
-    what: &str,
-) -> Result<(), ReportError> {
-    for (k, v) in from {
-        add(into.entry(k.clone()).or_default(), *v, what)?;
-    }
-    Ok(())
-}
 
 /// Workers that started further apart than this get a warning in the merged report.
 pub const START_SPREAD_WARN_S: f64 = 1.0;
@@ -88,287 +64,12 @@ fn check_times(r: &RunReport) -> Result<u64, ReportError> {
 
 /// Merges reports (at least one). Thresholds are not carried over: evaluate them on the result.
 pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
-    let first = reports
-        .first()
-        .ok_or_else(|| ReportError::Invalid("merge needs at least one report".into()))?;
-    if let Some(r) = reports.iter().find(|r| r.mode != first.mode) {
-        return Err(ReportError::Invalid(format!(
-            "cannot merge an open-loop and a closed-loop run ({} and {})",
-            first.run, r.run
-        )));
-    }
-    let open = first.mode == LoadMode::Open;
-    let mut lat = hist::new_hist();
-    let mut svc = hist::new_hist();
-    let mut lag = hist::new_hist();
-    let mut connect = hist::new_hist();
-    let mut conns = ConnectionStats {
-        closed: BTreeMap::new(),
-        ..first.connections.clone()
-    };
-    conns.opened = 0;
-    conns.reconnects = 0;
-    // Latest start of a worker (a merged report's own spread extends its start).
-    let mut last_start_ms = 0u64;
-    let mut eps: Vec<(EndpointSummary, Histogram<u64>, Histogram<u64>)> = Vec::new();
-    let mut s = Summary::default();
-    let mut start_ms = u64::MAX;
-    let mut end_ms = 0u64;
-    let mut cpu_mean = 0.0;
-    let mut cpu_max: f64 = 0.0;
-    let mut threads: usize = 0;
-    let mut warnings = Vec::new();
-    let mut limited = false;
-    let mut workers = 0;
-    let mut interrupted = false;
-    let mut plan = PlanInfo {
-        description: String::new(),
-        duration_s: None,
-        requests: Some(0),
-        concurrency: 0,
-    };
+    let first = same_mode(reports)?;
+    let mut sums = Sums::new(first);
     for r in reports {
-        let what = |h: &str| format!("{} {h}", r.run);
-        lat.add(hist::decode(&what("latency"), &r.histograms.latency)?)
-            .map_err(hist_err)?;
-        svc.add(hist::decode(
-            &what("service_time"),
-            &r.histograms.service_time,
-        )?)
-        .map_err(hist_err)?;
-        lag.add(hist::decode(
-            &what("schedule_lag"),
-            &r.histograms.schedule_lag,
-        )?)
-        .map_err(hist_err)?;
-        connect
-            .add(hist::decode(&what("connect"), &r.histograms.connect)?)
-            .map_err(hist_err)?;
-        let c = &r.connections;
-        add(&mut conns.opened, c.opened, "connections opened")?;
-        add(&mut conns.reconnects, c.reconnects, "reconnects")?;
-        add_map(&mut conns.closed, &c.closed, "connection closes")?;
-        let same_lifetime = (c.max_age_s, c.max_requests, c.keepalive, &c.lifetime)
-            == (
-                first.connections.max_age_s,
-                first.connections.max_requests,
-                first.connections.keepalive,
-                &first.connections.lifetime,
-            );
-        if !same_lifetime && conns.lifetime != "mixed" {
-            conns.lifetime = "mixed".into();
-            warnings.push(format!(
-                "the runs had different connection lifetimes ({} and {}): the merged max_age_s, max_requests and keepalive are the first run's",
-                first.connections.lifetime, c.lifetime
-            ));
-        }
-        for e in &r.endpoints {
-            let h = r
-                .histograms
-                .endpoints
-                .get(&e.name)
-                .cloned()
-                .unwrap_or_default();
-            let el = hist::decode(&what(&e.name), &h.latency)?;
-            let es = hist::decode(&what(&e.name), &h.service_time)?;
-            // Each endpoint holds two full histograms: the cap bounds the merge's memory.
-            if eps.len() >= crate::limits::MAX_ENDPOINTS && !eps.iter().any(|x| x.0.name == e.name)
-            {
-                return Err(ReportError::Invalid(format!(
-                    "the merged reports name more than {} endpoints",
-                    crate::limits::MAX_ENDPOINTS
-                )));
-            }
-            match eps.iter_mut().find(|(x, _, _)| x.name == e.name) {
-                Some((acc, l, sv)) => {
-                    add(&mut acc.requests, e.requests, "endpoint requests")?;
-                    add(&mut acc.successes, e.successes, "endpoint successes")?;
-                    add(&mut acc.failures, e.failures, "endpoint failures")?;
-                    add_map(&mut acc.status_codes, &e.status_codes, "status codes")?;
-                    add_map(&mut acc.errors, &e.errors, "errors")?;
-                    l.add(el).map_err(hist_err)?;
-                    sv.add(es).map_err(hist_err)?;
-                }
-                None => eps.push((e.clone(), el, es)),
-            }
-        }
-        let rs = &r.summary;
-        add(&mut s.requests, rs.requests, "requests")?;
-        add(&mut s.successes, rs.successes, "successes")?;
-        add(&mut s.failures, rs.failures, "failures")?;
-        add(&mut s.dropped, rs.dropped, "dropped iterations")?;
-        add(&mut s.retries, rs.retries, "retries")?;
-        add(&mut s.late, rs.late, "late iterations")?;
-        add(&mut s.iterations, rs.iterations, "iterations")?;
-        add_map(&mut s.status_codes, &rs.status_codes, "status codes")?;
-        add_map(&mut s.errors, &rs.errors, "errors")?;
-        add_map(&mut s.backends, &rs.backends, "backends")?;
-        end_ms = end_ms.max(check_times(r)?);
-        start_ms = start_ms.min(r.started_at_unix_ms);
-        let spread_ms = r
-            .start_spread_s
-            .filter(|s| s.is_finite() && (0.0..=MAX_DURATION_S).contains(s))
-            .map_or(0, |s| (s * 1000.0).round() as u64);
-        last_start_ms = last_start_ms.max(r.started_at_unix_ms + spread_ms);
-        cpu_mean += r.generator.cpu_percent_mean;
-        cpu_max = cpu_max.max(r.generator.cpu_percent_max);
-        threads = threads.saturating_add(r.generator.threads);
-        limited |= r.generator.limited_by_generator;
-        for w in &r.generator.warnings {
-            warnings.push(format!("{}: {w}", r.run));
-        }
-        workers = r.workers.checked_add(workers).ok_or_else(|| {
-            ReportError::Invalid("the reports' worker counts overflow: not real runs".into())
-        })?;
-        interrupted |= r.interrupted;
-        add(
-            &mut plan.concurrency,
-            r.plan.concurrency,
-            "planned concurrency",
-        )?;
-        plan.requests = match (plan.requests, r.plan.requests) {
-            (Some(a), Some(b)) => Some(sum(a, b, "planned requests")?),
-            _ => None,
-        };
-        plan.duration_s = match (plan.duration_s, r.plan.duration_s) {
-            (Some(a), Some(b)) => Some(f64::max(a, b)),
-            (None, b) => b,
-            (a, None) => a,
-        };
+        sums.add(r, first)?;
     }
-    plan.description = format!(
-        "merge of {} runs: {}",
-        reports.len(),
-        first.plan.description
-    );
-    let duration_s = (end_ms.saturating_sub(start_ms)) as f64 / 1000.0;
-    let start_spread_s = last_start_ms.saturating_sub(start_ms) as f64 / 1000.0;
-    conns.connect_ms = hist::stats(&connect);
-    if start_spread_s > START_SPREAD_WARN_S {
-        warnings.push(format!(
-            "the workers started {start_spread_s:.1}s apart: the merged duration spans all of them and its throughput is lower than while they all ran (use --start-at)"
-        ));
-    }
-    s.duration_s = duration_s;
-    s.rps = per_sec(s.requests, duration_s);
-    s.success_rate = success_rate(s.successes, s.requests);
-    s.latency_ms = hist::stats(&lat);
-    s.service_time_ms = open.then(|| hist::stats(&svc));
-    let mut endpoints = Vec::new();
-    let mut ep_hists = BTreeMap::new();
-    for (mut e, l, sv) in eps {
-        e.rps = per_sec(e.requests, duration_s);
-        e.latency_ms = hist::stats(&l);
-        e.service_time_ms = open.then(|| hist::stats(&sv));
-        ep_hists.insert(
-            e.name.clone(),
-            EndpointHistograms {
-                latency: hist::encode(&l),
-                service_time: hist::encode(&sv),
-            },
-        );
-        endpoints.push(e);
-    }
-    let (phases, phase_hists, phase_warning) = super::phases::merge(
-        &reports
-            .iter()
-            .map(|r| (&r.phases[..], &r.histograms.phases[..], r.run.as_str()))
-            .collect::<Vec<_>>(),
-        open,
-    )?;
-    warnings.extend(phase_warning);
-    let timeseries = merge_series(reports, start_ms);
-    let throughput: Vec<(f64, f64)> = timeseries.iter().map(|p| (p.t_s, p.rps)).collect();
-    let lag_stats = lag_stats(&lag);
-    let same = |f: fn(&RunReport) -> &str| {
-        let v = f(first);
-        if reports.iter().all(|r| f(r) == v) {
-            v.to_string()
-        } else {
-            "mixed".to_string()
-        }
-    };
-    let labels: BTreeMap<String, String> = first
-        .labels
-        .iter()
-        .filter(|(k, v)| reports.iter().all(|r| r.labels.get(*k) == Some(*v)))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let mut merged = RunReport {
-        schema_version: SCHEMA_VERSION,
-        tool: first.tool.clone(),
-        run: reports
-            .iter()
-            .map(|r| r.run.as_str())
-            .collect::<Vec<_>>()
-            .join("+"),
-        scenario: same(|r| r.scenario.as_str()),
-        target: same(|r| r.target.as_str()),
-        mode: first.mode,
-        labels,
-        started_at: humantime::format_rfc3339_millis(
-            std::time::UNIX_EPOCH + std::time::Duration::from_millis(start_ms),
-        )
-        .to_string(),
-        started_at_unix_ms: start_ms,
-        interrupted,
-        workers,
-        plan,
-        summary: s,
-        endpoints,
-        phases,
-        timeseries,
-        timeseries_resolution_s: reports
-            .iter()
-            .map(|r| r.timeseries_resolution_s)
-            .fold(1.0, f64::max),
-        generator: GeneratorStats {
-            threads,
-            cpu_percent_mean: cpu_mean,
-            cpu_percent_max: cpu_max,
-            peak_rss_mb: reports
-                .iter()
-                .map(|r| r.generator.peak_rss_mb)
-                .fold(0.0, f64::max),
-            schedule_lag_ms: lag_stats,
-            limited_by_generator: limited,
-            warnings,
-        },
-        thresholds: Vec::new(),
-        histograms: Histograms {
-            encoding: hist::ENCODING.into(),
-            unit: hist::UNIT.into(),
-            latency: hist::encode(&lat),
-            service_time: hist::encode(&svc),
-            schedule_lag: hist::encode(&lag),
-            connect: hist::encode(&connect),
-            endpoints: ep_hists,
-            phases: phase_hists,
-        },
-        slowest_traces: {
-            let mut all: Vec<_> = reports
-                .iter()
-                .flat_map(|r| r.slowest_traces.clone())
-                .collect();
-            all.sort_by(|a, b| b.latency_ms.total_cmp(&a.latency_ms));
-            all.truncate(crate::model::MAX_TRACES);
-            all
-        },
-        // One watched Deployment serves every worker: its per-replica throughput is that of the
-        // merged traffic.
-        replicas: reports
-            .iter()
-            .find_map(|r| r.replicas.clone())
-            .map(|mut x| {
-                x.record_throughput(&throughput);
-                x
-            }),
-        scale_events: Vec::new(),
-        warnings: Vec::new(),
-        connections: conns,
-        start_spread_s: Some(start_spread_s),
-        capacity: None,
-    };
+    let mut merged = sums.finish(reports, first)?;
     // Scale events and spread warnings are recomputed from the merged series (all workers'
     // traffic) and the first watched timeline, with the recovery threshold the runs were given.
     let cfg = crate::analysis::ScaleCostConfig {
@@ -382,10 +83,363 @@ pub fn merge(reports: &[RunReport]) -> Result<RunReport, ReportError> {
     Ok(merged)
 }
 
-fn hist_err(e: hdrhistogram::errors::AdditionError) -> ReportError {
+/// The first report, when all of them ran the same load model.
+fn same_mode(reports: &[RunReport]) -> Result<&RunReport, ReportError> {
+    let first = reports
+        .first()
+        .ok_or_else(|| ReportError::Invalid("merge needs at least one report".into()))?;
+    if let Some(r) = reports.iter().find(|r| r.mode != first.mode) {
+        return Err(ReportError::Invalid(format!(
+            "cannot merge an open-loop and a closed-loop run ({} and {})",
+            first.run, r.run
+        )));
+    }
+    Ok(first)
+}
+
+/// What the reports add up to, one report at a time.
+struct Sums {
+    overall: Distributions,
+    lag: Histogram<u64>,
+    connect: Histogram<u64>,
+    connections: ConnectionStats,
+    endpoints: Vec<(EndpointSummary, Distributions)>,
+    summary: Summary,
+    /// Earliest start, latest end, and latest start of a worker (a merged report's own spread
+    /// extends its start), in Unix milliseconds.
+    start_ms: u64,
+    end_ms: u64,
+    last_start_ms: u64,
+    generator: GeneratorStats,
+    workers: u32,
+    interrupted: bool,
+    plan: PlanInfo,
+}
+
+impl Sums {
+    fn new(first: &RunReport) -> Self {
+        Self {
+            overall: Distributions::default(),
+            lag: hist::new_hist(),
+            connect: hist::new_hist(),
+            connections: ConnectionStats {
+                closed: BTreeMap::new(),
+                opened: 0,
+                reconnects: 0,
+                ..first.connections.clone()
+            },
+            endpoints: Vec::new(),
+            summary: Summary::default(),
+            start_ms: u64::MAX,
+            end_ms: 0,
+            last_start_ms: 0,
+            generator: GeneratorStats::default(),
+            workers: 0,
+            interrupted: false,
+            plan: PlanInfo {
+                description: String::new(),
+                duration_s: None,
+                requests: Some(0),
+                concurrency: 0,
+            },
+        }
+    }
+
+    /// Adds one report.
+    fn add(&mut self, r: &RunReport, first: &RunReport) -> Result<(), ReportError> {
+        self.add_histograms(r)?;
+        self.add_connections(&r.connections, &first.connections)?;
+        self.add_endpoints(r)?;
+        self.add_summary(&r.summary)?;
+        self.add_times(r)?;
+        self.add_generator(r);
+        self.workers = r.workers.checked_add(self.workers).ok_or_else(|| {
+            ReportError::Invalid("the reports' worker counts overflow: not real runs".into())
+        })?;
+        self.interrupted |= r.interrupted;
+        self.add_plan(&r.plan)
+    }
+
+    fn add_histograms(&mut self, r: &RunReport) -> Result<(), ReportError> {
+        let what = |h: &str| format!("{} {h}", r.run);
+        let h = &r.histograms;
+        self.overall.add(
+            &what("latency"),
+            hist::decode(&what("latency"), &h.latency)?,
+            hist::decode(&what("service_time"), &h.service_time)?,
+        )?;
+        let lag = hist::decode(&what("schedule_lag"), &h.schedule_lag)?;
+        self.lag
+            .add(lag)
+            .map_err(|e| hist_err(&what("schedule_lag"), e))?;
+        let connect = hist::decode(&what("connect"), &h.connect)?;
+        self.connect
+            .add(connect)
+            .map_err(|e| hist_err(&what("connect"), e))
+    }
+
+    fn add_connections(
+        &mut self,
+        c: &ConnectionStats,
+        first: &ConnectionStats,
+    ) -> Result<(), ReportError> {
+        let conns = &mut self.connections;
+        add(&mut conns.opened, c.opened, "connections opened")?;
+        add(&mut conns.reconnects, c.reconnects, "reconnects")?;
+        add_map(&mut conns.closed, &c.closed, "connection closes")?;
+        let same_lifetime = (c.max_age_s, c.max_requests, c.keepalive, &c.lifetime)
+            == (
+                first.max_age_s,
+                first.max_requests,
+                first.keepalive,
+                &first.lifetime,
+            );
+        if !same_lifetime && conns.lifetime != "mixed" {
+            conns.lifetime = "mixed".into();
+            self.generator.warnings.push(format!(
+                "the runs had different connection lifetimes ({} and {}): the merged max_age_s, max_requests and keepalive are the first run's",
+                first.lifetime, c.lifetime
+            ));
+        }
+        Ok(())
+    }
+
+    fn add_endpoints(&mut self, r: &RunReport) -> Result<(), ReportError> {
+        for e in &r.endpoints {
+            let h = r
+                .histograms
+                .endpoints
+                .get(&e.name)
+                .cloned()
+                .unwrap_or_default();
+            let what = format!("{} {}", r.run, e.name);
+            let latency = hist::decode(&what, &h.latency)?;
+            let service = hist::decode(&what, &h.service_time)?;
+            let known = self.endpoints.iter().position(|x| x.0.name == e.name);
+            // Each endpoint holds two full histograms: the cap bounds the merge's memory.
+            if known.is_none() && self.endpoints.len() >= crate::limits::MAX_ENDPOINTS {
+                return Err(ReportError::Invalid(format!(
+                    "the merged reports name more than {} endpoints",
+                    crate::limits::MAX_ENDPOINTS
+                )));
+            }
+            let Some(i) = known else {
+                let mut d = Distributions::default();
+                d.add(&what, latency, service)?;
+                self.endpoints.push((e.clone(), d));
+                continue;
+            };
+            let (acc, d) = &mut self.endpoints[i];
+            add(&mut acc.requests, e.requests, "endpoint requests")?;
+            add(&mut acc.successes, e.successes, "endpoint successes")?;
+            add(&mut acc.failures, e.failures, "endpoint failures")?;
+            add_map(&mut acc.status_codes, &e.status_codes, "status codes")?;
+            add_map(&mut acc.errors, &e.errors, "errors")?;
+            d.add(&what, latency, service)?;
+        }
+        Ok(())
+    }
+
+    fn add_summary(&mut self, rs: &Summary) -> Result<(), ReportError> {
+        let s = &mut self.summary;
+        add(&mut s.requests, rs.requests, "requests")?;
+        add(&mut s.successes, rs.successes, "successes")?;
+        add(&mut s.failures, rs.failures, "failures")?;
+        add(&mut s.dropped, rs.dropped, "dropped iterations")?;
+        add(&mut s.retries, rs.retries, "retries")?;
+        add(&mut s.late, rs.late, "late iterations")?;
+        add(&mut s.iterations, rs.iterations, "iterations")?;
+        add_map(&mut s.status_codes, &rs.status_codes, "status codes")?;
+        add_map(&mut s.errors, &rs.errors, "errors")?;
+        add_map(&mut s.backends, &rs.backends, "backends")
+    }
+
+    fn add_times(&mut self, r: &RunReport) -> Result<(), ReportError> {
+        self.end_ms = self.end_ms.max(check_times(r)?);
+        self.start_ms = self.start_ms.min(r.started_at_unix_ms);
+        let spread_ms = r
+            .start_spread_s
+            .filter(|s| s.is_finite() && (0.0..=MAX_DURATION_S).contains(s))
+            .map_or(0, |s| (s * 1000.0).round() as u64);
+        self.last_start_ms = self.last_start_ms.max(r.started_at_unix_ms + spread_ms);
+        Ok(())
+    }
+
+    /// The generator's figures: CPU adds up (the workers ran on their own cores), one limited
+    /// worker limits the merge, and each worker's warnings are kept under its run's name.
+    fn add_generator(&mut self, r: &RunReport) {
+        let g = &mut self.generator;
+        g.cpu_percent_mean += r.generator.cpu_percent_mean;
+        g.cpu_percent_max = g.cpu_percent_max.max(r.generator.cpu_percent_max);
+        g.threads = g.threads.saturating_add(r.generator.threads);
+        g.peak_rss_mb = g.peak_rss_mb.max(r.generator.peak_rss_mb);
+        g.limited_by_generator |= r.generator.limited_by_generator;
+        for w in &r.generator.warnings {
+            g.warnings.push(format!("{}: {w}", r.run));
+        }
+    }
+
+    fn add_plan(&mut self, p: &PlanInfo) -> Result<(), ReportError> {
+        let plan = &mut self.plan;
+        add(&mut plan.concurrency, p.concurrency, "planned concurrency")?;
+        plan.requests = match (plan.requests, p.requests) {
+            (Some(a), Some(b)) => Some(sum(a, b, "planned requests")?),
+            _ => None,
+        };
+        plan.duration_s = match (plan.duration_s, p.duration_s) {
+            (Some(a), Some(b)) => Some(f64::max(a, b)),
+            (None, b) => b,
+            (a, None) => a,
+        };
+        Ok(())
+    }
+
+    /// The merged report: figures recomputed from the sums over the merged duration.
+    fn finish(
+        mut self,
+        reports: &[RunReport],
+        first: &RunReport,
+    ) -> Result<RunReport, ReportError> {
+        let open = first.mode == LoadMode::Open;
+        let duration_s = (self.end_ms.saturating_sub(self.start_ms)) as f64 / 1000.0;
+        let start_spread_s = self.last_start_ms.saturating_sub(self.start_ms) as f64 / 1000.0;
+        if start_spread_s > START_SPREAD_WARN_S {
+            self.generator.warnings.push(format!(
+                "the workers started {start_spread_s:.1}s apart: the merged duration spans all of them and its throughput is lower than while they all ran (use --start-at)"
+            ));
+        }
+        self.plan.description = format!(
+            "merge of {} runs: {}",
+            reports.len(),
+            first.plan.description
+        );
+        self.connections.connect_ms = hist::stats(&self.connect);
+        let mut summary = self.summary;
+        summary.duration_s = duration_s;
+        summary.set_figures(self.overall.figures(
+            summary.requests,
+            summary.successes,
+            duration_s,
+            open,
+        ));
+        let mut endpoints = Vec::new();
+        let mut ep_hists = BTreeMap::new();
+        for (mut e, d) in self.endpoints {
+            e.set_figures(d.figures(e.requests, e.successes, duration_s, open));
+            ep_hists.insert(e.name.clone(), d.encode());
+            endpoints.push(e);
+        }
+        let (phases, phase_hists, phase_warning) = super::phases::merge(
+            &reports
+                .iter()
+                .map(|r| (&r.phases[..], &r.histograms.phases[..], r.run.as_str()))
+                .collect::<Vec<_>>(),
+            open,
+        )?;
+        self.generator.warnings.extend(phase_warning);
+        let timeseries = merge_series(reports, self.start_ms);
+        let throughput: Vec<(f64, f64)> = timeseries.iter().map(|p| (p.t_s, p.rps)).collect();
+        let EndpointHistograms {
+            latency,
+            service_time,
+        } = self.overall.encode();
+        Ok(RunReport {
+            schema_version: SCHEMA_VERSION,
+            tool: first.tool.clone(),
+            run: reports
+                .iter()
+                .map(|r| r.run.as_str())
+                .collect::<Vec<_>>()
+                .join("+"),
+            scenario: same(reports, |r| r.scenario.as_str()),
+            target: same(reports, |r| r.target.as_str()),
+            mode: first.mode,
+            labels: common_labels(reports),
+            started_at: humantime::format_rfc3339_millis(
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.start_ms),
+            )
+            .to_string(),
+            started_at_unix_ms: self.start_ms,
+            interrupted: self.interrupted,
+            workers: self.workers,
+            plan: self.plan,
+            summary,
+            endpoints,
+            phases,
+            timeseries,
+            timeseries_resolution_s: reports
+                .iter()
+                .map(|r| r.timeseries_resolution_s)
+                .fold(1.0, f64::max),
+            generator: GeneratorStats {
+                schedule_lag_ms: lag_stats(&self.lag),
+                ..self.generator
+            },
+            thresholds: Vec::new(),
+            histograms: Histograms {
+                encoding: hist::ENCODING.into(),
+                unit: hist::UNIT.into(),
+                latency,
+                service_time,
+                schedule_lag: hist::encode(&self.lag),
+                connect: hist::encode(&self.connect),
+                endpoints: ep_hists,
+                phases: phase_hists,
+            },
+            slowest_traces: slowest_traces(reports),
+            // One watched Deployment serves every worker: its per-replica throughput is that of
+            // the merged traffic.
+            replicas: reports
+                .iter()
+                .find_map(|r| r.replicas.clone())
+                .map(|mut x| {
+                    x.record_throughput(&throughput);
+                    x
+                }),
+            scale_events: Vec::new(),
+            warnings: Vec::new(),
+            connections: self.connections,
+            start_spread_s: Some(start_spread_s),
+            capacity: None,
+        })
+    }
+}
+
+/// A text field of the reports: its value when they all agree, else `mixed`.
+fn same(reports: &[RunReport], f: fn(&RunReport) -> &str) -> String {
+    let v = f(&reports[0]);
+    if reports.iter().all(|r| f(r) == v) {
+        v.to_string()
+    } else {
+        "mixed".to_string()
+    }
+}
+
+/// The labels every report has with the same value.
+fn common_labels(reports: &[RunReport]) -> BTreeMap<String, String> {
+    reports[0]
+        .labels
+        .iter()
+        .filter(|(k, v)| reports.iter().all(|r| r.labels.get(*k) == Some(*v)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The slowest traced requests of all the reports, slowest first.
+fn slowest_traces(reports: &[RunReport]) -> Vec<crate::model::TracedRequest> {
+    let mut all: Vec<_> = reports
+        .iter()
+        .flat_map(|r| r.slowest_traces.clone())
+        .collect();
+    all.sort_by(|a, b| b.latency_ms.total_cmp(&a.latency_ms));
+    all.truncate(crate::model::MAX_TRACES);
+    all
+}
+
+fn hist_err(what: &str, e: hdrhistogram::errors::AdditionError) -> ReportError {
     ReportError::Histogram {
-        what: "merge".into(),
-        reason: format!("{e:?}"),
+        what: what.into(),
+        reason: e.to_string(),
     }
 }
 

@@ -9,8 +9,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::model::figures::{Distributions, Figures, add, add_map};
 use crate::model::phases::PhaseSummary;
-use crate::model::{EndpointHistograms, ReportError, hist};
+use crate::model::{EndpointHistograms, ReportError};
 use crate::plan::Phase;
 use crate::stats::EndpointAcc;
 
@@ -35,10 +36,7 @@ pub fn build(
             ..PhaseSummary::default()
         };
         rows.push(fill(row, acc, open));
-        hists.push(EndpointHistograms {
-            latency: hist::encode(&acc.latency),
-            service_time: hist::encode(&acc.service),
-        });
+        hists.push(EndpointHistograms::encode(&acc.latency, &acc.service));
         start = start.saturating_add(p.duration);
     }
     (rows, hists)
@@ -52,32 +50,22 @@ fn fill(mut row: PhaseSummary, acc: &EndpointAcc, open: bool) -> PhaseSummary {
     row.status_codes = acc.status_map();
     row.errors = acc.error_map();
     row.shed_503 = acc.statuses.get(&503).copied().unwrap_or(0);
-    figures(&mut row, &acc.latency, &acc.service, open);
+    row.set_figures(Figures::of(
+        row.requests,
+        row.successes,
+        row.duration_s,
+        &acc.latency,
+        &acc.service,
+        open,
+    ));
     row
-}
-
-/// Rate, success rate and percentiles from the counts and the histograms.
-fn figures(
-    row: &mut PhaseSummary,
-    latency: &hdrhistogram::Histogram<u64>,
-    service: &hdrhistogram::Histogram<u64>,
-    open: bool,
-) {
-    row.rps = if row.duration_s > 0.0 {
-        row.requests as f64 / row.duration_s
-    } else {
-        0.0
-    };
-    row.success_rate = crate::model::figures::success_rate(row.successes, row.requests);
-    row.latency_ms = hist::stats(latency);
-    row.service_time_ms = open.then(|| hist::stats(service));
 }
 
 /// Merged rows, their histograms, and a warning when the runs' phases differ.
 pub type Merged = (Vec<PhaseSummary>, Vec<EndpointHistograms>, Option<String>);
 
 /// Merges the phases of worker reports that ran the same phases (same names in the same order):
-/// counts and histograms added, figures recomputed. Reports whose phases differ give no rows and
+/// counts (checked: they come from reports) and histograms added, figures recomputed. Reports whose phases differ give no rows and
 /// a warning; reports without phases (older ones) are skipped by returning none.
 pub fn merge(
     runs: &[(&[PhaseSummary], &[EndpointHistograms], &str)],
@@ -108,44 +96,30 @@ pub fn merge(
             errors: BTreeMap::new(),
             ..base.clone()
         };
-        let mut lat = hist::new_hist();
-        let mut svc = hist::new_hist();
+        let mut d = Distributions::default();
         for (phases, h, run) in runs {
             let p = &phases[i];
             let what = format!("{run} phase {}", p.name);
             let h = h.get(i).ok_or_else(|| {
                 ReportError::Invalid(format!("{what}: no histograms for the phase"))
             })?;
-            lat.add(hist::decode(&what, &h.latency)?)
-                .map_err(|e| hist_err(&what, e))?;
-            svc.add(hist::decode(&what, &h.service_time)?)
-                .map_err(|e| hist_err(&what, e))?;
-            row.requests = row.requests.saturating_add(p.requests);
-            row.successes = row.successes.saturating_add(p.successes);
-            row.failures = row.failures.saturating_add(p.failures);
-            row.shed_503 = row.shed_503.saturating_add(p.shed_503);
-            crate::model::add_backends(&mut row.status_codes, &p.status_codes);
-            crate::model::add_backends(&mut row.errors, &p.errors);
+            d.add_encoded(&what, h)?;
+            add(&mut row.requests, p.requests, "phase requests")?;
+            add(&mut row.successes, p.successes, "phase successes")?;
+            add(&mut row.failures, p.failures, "phase failures")?;
+            add(&mut row.shed_503, p.shed_503, "phase 503s")?;
+            add_map(&mut row.status_codes, &p.status_codes, "phase status codes")?;
+            add_map(&mut row.errors, &p.errors, "phase errors")?;
             // Workers run the same plan side by side: the phase lasted as long as the longest.
             if p.duration_s.is_finite() {
                 row.duration_s = row.duration_s.max(p.duration_s);
             }
         }
-        figures(&mut row, &lat, &svc, open);
+        row.set_figures(d.figures(row.requests, row.successes, row.duration_s, open));
         out.push(row);
-        hists.push(EndpointHistograms {
-            latency: hist::encode(&lat),
-            service_time: hist::encode(&svc),
-        });
+        hists.push(d.encode());
     }
     Ok((out, hists, None))
-}
-
-fn hist_err(what: &str, e: hdrhistogram::AdditionError) -> ReportError {
-    ReportError::Histogram {
-        what: what.to_string(),
-        reason: e.to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -254,6 +228,18 @@ mod tests {
         let (merged, _, warning) = merge(&[(&a, &ha, "a"), (&b, &hb, "b")], true).unwrap();
         assert_eq!(warning, None);
         assert_eq!(merged, union);
+    }
+
+    #[test]
+    fn phase_counts_that_overflow_are_an_error_not_a_capped_figure() {
+        let (a, ha) = rows(&run(|_| true));
+        let mut b = a.clone();
+        b[1].requests = u64::MAX;
+        let e = merge(&[(&a, &ha, "a"), (&b, &ha, "b")], true).unwrap_err();
+        assert!(
+            matches!(&e, ReportError::Invalid(m) if m.contains("phase requests")),
+            "{e}"
+        );
     }
 
     #[test]

@@ -5,10 +5,13 @@ use std::time::UNIX_EPOCH;
 
 use crate::engine::RunData;
 use crate::lifetime::ConnectionLifetime;
+use crate::model::figures::{Figures, lag_stats};
+use crate::model::replicas::ReplicaTimeline;
 use crate::model::{
-    EndpointHistograms, EndpointSummary, Histograms, LoadMode, PlanInfo, RunReport, SCHEMA_VERSION,
-    Summary, figures, hist,
+    EndpointHistograms, EndpointSummary, GeneratorStats, Histograms, LoadMode, PlanInfo, RunReport,
+    SCHEMA_VERSION, Summary, hist,
 };
+use crate::stats::EndpointAcc;
 
 use super::Prepared;
 
@@ -18,70 +21,13 @@ pub fn build_report(
     run: &str,
     labels: BTreeMap<String, String>,
     d: &RunData,
-    replicas: Option<crate::model::replicas::ReplicaTimeline>,
+    replicas: Option<ReplicaTimeline>,
 ) -> RunReport {
     let open = p.plan.is_open();
-    let secs = d.duration.as_secs_f64();
     let overall = d.totals.overall();
-    let requests = overall.successes + overall.failures;
-    let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
-    let mut endpoints = Vec::new();
-    let mut ep_hists = BTreeMap::new();
-    for (e, acc) in p.scenario.endpoints.iter().zip(&d.totals.endpoints) {
-        let n = acc.successes + acc.failures;
-        endpoints.push(EndpointSummary {
-            name: e.name.clone(),
-            method: e.method.clone(),
-            path: e.path.clone(),
-            requests: n,
-            successes: acc.successes,
-            failures: acc.failures,
-            rps: per_sec(n),
-            latency_ms: hist::stats(&acc.latency),
-            service_time_ms: open.then(|| hist::stats(&acc.service)),
-            status_codes: acc.status_map(),
-            errors: acc.error_map(),
-        });
-        ep_hists.insert(
-            e.name.clone(),
-            EndpointHistograms {
-                latency: hist::encode(&acc.latency),
-                service_time: hist::encode(&acc.service),
-            },
-        );
-    }
+    let (endpoints, ep_hists) = endpoints(p, d, open);
     let (phases, phase_hists) =
         crate::report::phases::build(p.plan.phases(), &d.totals.phases, d.duration, open);
-    let summary = Summary {
-        requests,
-        successes: overall.successes,
-        failures: overall.failures,
-        success_rate: figures::success_rate(overall.successes, requests),
-        duration_s: (secs * 1000.0).round() / 1000.0,
-        rps: per_sec(requests),
-        latency_ms: hist::stats(&overall.latency),
-        service_time_ms: open.then(|| hist::stats(&overall.service)),
-        status_codes: overall.status_map(),
-        errors: overall.error_map(),
-        backends: d.totals.backends.clone(),
-        dropped: d.dropped,
-        retries: d.retries,
-        late: d.totals.late,
-        iterations: d.totals.iterations,
-    };
-    let generator = crate::selfmon::judge(&crate::selfmon::Judge {
-        threads: p.threads,
-        cpu_mean: d.cpu_mean,
-        cpu_max: d.cpu_max,
-        cpu_saturated_share: d.cpu_saturated_share,
-        lag: figures::lag_stats(&d.totals.lag),
-        open,
-        iterations: d.totals.iterations,
-        late: d.totals.late,
-        dropped: d.dropped,
-        concurrency: p.plan.concurrency(),
-        late_tolerance_ms: p.opts.late_tolerance.as_secs_f64() * 1000.0,
-    });
     let started_ms = d
         .started_at
         .duration_since(UNIX_EPOCH)
@@ -103,22 +49,13 @@ pub fn build_report(
         started_at_unix_ms: started_ms,
         interrupted: d.interrupted,
         workers: 1,
-        plan: PlanInfo {
-            description: p.plan.describe(),
-            duration_s: p
-                .plan
-                .duration()
-                .filter(|d| d.as_secs() < 10 * 365 * 86400)
-                .map(|d| d.as_secs_f64()),
-            requests: p.plan.requests(),
-            concurrency: p.plan.concurrency(),
-        },
-        summary,
+        plan: plan_info(p),
+        summary: summary(d, &overall, open),
         endpoints,
         phases,
         timeseries: d.series.points.clone(),
         timeseries_resolution_s: d.series.resolution as f64,
-        generator,
+        generator: generator(p, d, open),
         thresholds: Vec::new(),
         slowest_traces: d.slowest_traces.clone(),
         histograms: Histograms {
@@ -152,6 +89,104 @@ pub fn build_report(
     report
 }
 
+/// The run's summary: its counts, and its figures over the measured duration.
+fn summary(d: &RunData, overall: &EndpointAcc, open: bool) -> Summary {
+    let secs = d.duration.as_secs_f64();
+    let requests = overall.successes + overall.failures;
+    let mut s = Summary {
+        requests,
+        successes: overall.successes,
+        failures: overall.failures,
+        duration_s: (secs * 1000.0).round() / 1000.0,
+        status_codes: overall.status_map(),
+        errors: overall.error_map(),
+        backends: d.totals.backends.clone(),
+        dropped: d.dropped,
+        retries: d.retries,
+        late: d.totals.late,
+        iterations: d.totals.iterations,
+        ..Summary::default()
+    };
+    s.set_figures(Figures::of(
+        requests,
+        overall.successes,
+        secs,
+        &overall.latency,
+        &overall.service,
+        open,
+    ));
+    s
+}
+
+/// A row per endpoint of the scenario, and its histograms by endpoint name.
+fn endpoints(
+    p: &Prepared,
+    d: &RunData,
+    open: bool,
+) -> (Vec<EndpointSummary>, BTreeMap<String, EndpointHistograms>) {
+    let secs = d.duration.as_secs_f64();
+    let mut rows = Vec::new();
+    let mut hists = BTreeMap::new();
+    for (e, acc) in p.scenario.endpoints.iter().zip(&d.totals.endpoints) {
+        let requests = acc.successes + acc.failures;
+        let mut row = EndpointSummary {
+            name: e.name.clone(),
+            method: e.method.clone(),
+            path: e.path.clone(),
+            requests,
+            successes: acc.successes,
+            failures: acc.failures,
+            status_codes: acc.status_map(),
+            errors: acc.error_map(),
+            ..EndpointSummary::default()
+        };
+        row.set_figures(Figures::of(
+            requests,
+            acc.successes,
+            secs,
+            &acc.latency,
+            &acc.service,
+            open,
+        ));
+        rows.push(row);
+        hists.insert(
+            e.name.clone(),
+            EndpointHistograms::encode(&acc.latency, &acc.service),
+        );
+    }
+    (rows, hists)
+}
+
+/// What the run was asked to do.
+fn plan_info(p: &Prepared) -> PlanInfo {
+    PlanInfo {
+        description: p.plan.describe(),
+        duration_s: p
+            .plan
+            .duration()
+            .filter(|d| d.as_secs() < 10 * 365 * 86400)
+            .map(|d| d.as_secs_f64()),
+        requests: p.plan.requests(),
+        concurrency: p.plan.concurrency(),
+    }
+}
+
+/// How the generator fared, judged by [`crate::selfmon`].
+fn generator(p: &Prepared, d: &RunData, open: bool) -> GeneratorStats {
+    crate::selfmon::judge(&crate::selfmon::Judge {
+        threads: p.threads,
+        cpu_mean: d.cpu_mean,
+        cpu_max: d.cpu_max,
+        cpu_saturated_share: d.cpu_saturated_share,
+        lag: lag_stats(&d.totals.lag),
+        open,
+        iterations: d.totals.iterations,
+        late: d.totals.late,
+        dropped: d.dropped,
+        concurrency: p.plan.concurrency(),
+        late_tolerance_ms: p.opts.late_tolerance.as_secs_f64() * 1000.0,
+    })
+}
 /// The report's `connections` block.
 fn connection_stats(l: ConnectionLifetime, d: &RunData) -> crate::model::ConnectionStats {
     crate::model::ConnectionStats {
