@@ -4,7 +4,7 @@ SHELL := /bin/bash
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo "docker-compose")
 PYTEST ?= python3 -m pytest
 
-.PHONY: up down logs secrets test test-rust test-system lint fmt bench
+.PHONY: up down logs secrets test test-rust test-system test-cluster lint fmt bench
 
 up: secrets ## Build the images and start workload, Prometheus, Grafana and a load run
 	$(COMPOSE) up --build -d
@@ -32,13 +32,19 @@ down: ## Stop the stack and remove its volumes
 logs:
 	$(COMPOSE) logs -f --tail=100
 
-test: test-rust test-system ## Every test: Rust unit and integration tests, then the system tests
+test: test-rust test-system test-cluster ## Every test: Rust unit and integration tests, the system tests, then the real-cluster tests
 
 test-rust:
 	cargo nextest run --workspace --no-fail-fast
 
 test-system:
 	$(PYTEST) -v -rs tests/system
+
+# On a real single-node Kubernetes (deploy/scripts/local-cluster.sh; root and Go needed, skipped
+# with the reason elsewhere, never in CI). Starts the cluster unless it is up, stops it at the end
+# unless it was up before.
+test-cluster:
+	$(PYTEST) -v -rs tests/cluster
 
 lint:
 	cargo fmt --all -- --check
@@ -61,6 +67,15 @@ fuzz: fuzz-build ## Run each loadgen fuzz target for FUZZ_SECONDS (default 30); 
 	  RUSTC_BOOTSTRAP=1 cargo fuzz run --dev --sanitizer none $$t corpus/$$t seeds/$$t -- \
 	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=512 -timeout=10 -print_final_stats=1 || exit 1; \
 	done
+
+# A real single-node Kubernetes built from upstream Go modules, without Minikube (docs/local-cluster.md).
+.PHONY: cluster-up cluster-down cluster-images
+cluster-up: ## Build (cached) and start the local cluster; then: eval "$$(deploy/scripts/local-cluster.sh env)"
+	deploy/scripts/local-cluster.sh up
+cluster-down: ## Stop the local cluster and remove everything it made
+	deploy/scripts/local-cluster.sh down
+cluster-images: ## Build both images and load them into the local cluster
+	SCALEBENCH_CLUSTER=local deploy/scripts/build-load.sh
 
 # Kubernetes on Minikube: one script per step, see deploy/README.md (each script has --help).
 .PHONY: minikube-up k8s-images k8s-single k8s-hpa k8s-monitoring k8s-loadgen k8s-down

@@ -8,7 +8,7 @@ OVERLAYS=(single hpa minikube-single minikube-hpa minikube-hpa-tls own-service-e
 
 usage() {
   cat <<USAGE
-Usage: deploy/scripts/apply.sh [--timeout DURATION] OVERLAY
+Usage: deploy/scripts/apply.sh [--timeout DURATION] [--dry-run] [--no-wait] [--image NAME=REF]... OVERLAY
 
 OVERLAY is one of:
   single            one workload replica, no autoscaler (deployment label k8s-single)
@@ -29,15 +29,30 @@ $NAMESPACE, and waits for the rollout. Switching between single and hpa is an in
 update; applying a single overlay deletes the HPA an hpa overlay left behind.
 
   --timeout DURATION   rollout wait (default 180s)
+  --dry-run            the API server validates and admits every object (server-side dry run)
+                       and prints its warnings; nothing in the namespace changes (the namespace
+                       itself is created when missing)
+  --no-wait            apply, but do not wait for the rollouts
+  --image NAME=REF     run image REF wherever the manifests name image NAME (kustomize's
+                       images transformer), e.g. --image prom/prometheus=mirror.example/prometheus:v3.5.0
+                       for a cluster that cannot pull from the upstream registry; repeatable
   -h, --help           this help
 USAGE
 }
 
 timeout=180s
 overlay=""
+dry_run=0
+wait=1
+images=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --timeout) timeout="${2:?--timeout needs a value}"; shift 2 ;;
+    --dry-run) dry_run=1; shift ;;
+    --no-wait) wait=0; shift ;;
+    --image)
+      [[ "${2:-}" =~ ^[a-z0-9./_-]+=[^[:space:]]+$ ]] || die "--image takes NAME=REF, not '${2:-}'"
+      images+=("$2"); shift 2 ;;
     -h | --help) usage; exit 0 ;;
     -*) usage >&2; die "unknown option: $1" ;;
     *) [[ -z "$overlay" ]] || die "one OVERLAY only"; overlay="$1"; shift ;;
@@ -88,8 +103,34 @@ ensure_remote_write_secret() {
 if [[ "$overlay" == monitoring-remote-write && ! -s "$remote_write_password" ]]; then
   die "no $remote_write_password: run 'make secrets' (or 'make up') for the compose stack first"
 fi
+if [[ ${#images[@]} -gt 0 ]]; then
+  # A throw-away kustomization over the chosen one that only swaps images.
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+  {
+    printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - %s\nimages:\n' \
+      "$(realpath --relative-to="$tmp" "$dir")"
+    for image in "${images[@]}"; do
+      ref="${image#*=}"
+      if [[ "$ref" == *@* ]]; then
+        printf '  - name: %s\n    newName: %s\n    digest: %s\n' "${image%%=*}" "${ref%@*}" "${ref#*@}"
+      elif [[ "${ref##*/}" == *:* ]]; then
+        printf '  - name: %s\n    newName: %s\n    newTag: "%s"\n' "${image%%=*}" "${ref%:*}" "${ref##*:}"
+      else
+        printf '  - name: %s\n    newName: %s\n' "${image%%=*}" "$ref"
+      fi
+    done
+  } >"$tmp/kustomization.yaml"
+  dir="$tmp"
+fi
 manifests="$(render "$dir")"
 ensure_namespace
+if [[ "$dry_run" -eq 1 ]]; then
+  log "server-side dry run of $dir"
+  printf '%s\n' "$manifests" |
+    kubectl apply --server-side --force-conflicts --field-manager="$FIELD_MANAGER" --dry-run=server -f -
+  exit 0
+fi
 if [[ "$overlay" == monitoring-remote-write ]]; then
   ensure_remote_write_secret
 fi
@@ -102,10 +143,12 @@ if [[ "$overlay" != monitoring* ]] && ! grep -q '^kind: HorizontalPodAutoscaler$
   # From hpa to single: an HPA left running would keep resizing the single Deployment.
   kubectl -n "$NAMESPACE" delete horizontalpodautoscaler workload --ignore-not-found
 fi
-for rollout in "${rollouts[@]}"; do
-  log "waiting for $rollout"
-  kubectl -n "$NAMESPACE" rollout status "$rollout" --timeout="$timeout"
-done
+if [[ "$wait" -eq 1 ]]; then
+  for rollout in "${rollouts[@]}"; do
+    log "waiting for $rollout"
+    kubectl -n "$NAMESPACE" rollout status "$rollout" --timeout="$timeout"
+  done
+fi
 kubectl -n "$NAMESPACE" get deployments,services,horizontalpodautoscalers -o wide
 if [[ "$overlay" == monitoring* ]]; then
   log "Grafana: user admin, password: kubectl -n $NAMESPACE get secret grafana-admin -o jsonpath='{.data.admin-password}' | base64 -d"

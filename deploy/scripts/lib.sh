@@ -17,6 +17,11 @@ SCALEBENCH_VERSION=0.1.0
 WORKLOAD_IMAGE="scalebench/workload:$SCALEBENCH_VERSION"
 LOADGEN_IMAGE="scalebench/loadgen:$SCALEBENCH_VERSION"
 MINIKUBE_PROFILE="${MINIKUBE_PROFILE:-scalebench}"
+# Which kind of cluster the current kubeconfig points at; it decides only how images reach the
+# node (deploy/README.md): minikube (`minikube image load`), kind (`kind load docker-image`) or
+# local (deploy/scripts/local-cluster.sh load-images). Every other step is plain kubectl.
+SCALEBENCH_CLUSTER="${SCALEBENCH_CLUSTER:-minikube}"
+KIND_CLUSTER_NAME="${KIND_CLUSTER_NAME:-kind}"
 FIELD_MANAGER=scalebench
 # Where scripts/compose-secrets.sh keeps the compose stack's passwords (docs/security.md).
 SECRETS_DIR="${SCALEBENCH_SECRETS_DIR:-$SCALEBENCH_ROOT/.secrets}"
@@ -31,6 +36,39 @@ need() {
   for tool in "$@"; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (see the README's Minikube walkthrough)"
   done
+}
+
+# check_cluster_kind: SCALEBENCH_CLUSTER names a kind this repository knows.
+check_cluster_kind() {
+  case "$SCALEBENCH_CLUSTER" in
+    minikube | kind | local) ;;
+    *) die "SCALEBENCH_CLUSTER is minikube, kind or local, not '$SCALEBENCH_CLUSTER'" ;;
+  esac
+}
+
+# load_images IMAGE...: the locally built images onto the cluster's node(s), as SCALEBENCH_CLUSTER says.
+load_images() {
+  local image
+  case "$SCALEBENCH_CLUSTER" in
+    minikube)
+      need minikube
+      for image in "$@"; do
+        log "minikube image load $image"
+        minikube --profile "$MINIKUBE_PROFILE" image load "$image"
+      done
+      ;;
+    kind)
+      need kind
+      for image in "$@"; do
+        log "kind load docker-image $image"
+        kind load docker-image --name "$KIND_CLUSTER_NAME" "$image"
+      done
+      ;;
+    local)
+      # The local cluster loads exactly the two images the manifests pin.
+      "$SCALEBENCH_ROOT/deploy/scripts/local-cluster.sh" load-images
+      ;;
+  esac
 }
 
 # render DIR: the manifests of a kustomization directory on stdout.

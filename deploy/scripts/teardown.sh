@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Delete everything the other scripts created: the namespace (workload, HPA, monitoring,
 # loadgen, their ConfigMaps and RBAC) and the cluster-scoped ClusterRole; with --cluster, the
-# Minikube profile too (which also drops the loaded images).
+# cluster too (the Minikube profile, the kind cluster or the local cluster: SCALEBENCH_CLUSTER).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -13,7 +13,9 @@ Usage: deploy/scripts/teardown.sh [--cluster]
 Deletes namespace $NAMESPACE and the cluster-scoped objects labelled
 app.kubernetes.io/part-of=scalebench (Prometheus' ClusterRole). Reports under reports/ stay.
 
-  --cluster    also delete the Minikube profile $MINIKUBE_PROFILE (cluster and loaded images)
+  --cluster    also delete the cluster with its loaded images (SCALEBENCH_CLUSTER=$SCALEBENCH_CLUSTER:
+               minikube: profile $MINIKUBE_PROFILE; kind: cluster $KIND_CLUSTER_NAME;
+               local: deploy/scripts/local-cluster.sh down)
   -h, --help   this help
 USAGE
 }
@@ -26,6 +28,7 @@ while [[ $# -gt 0 ]]; do
     *) usage >&2; die "unknown argument: $1" ;;
   esac
 done
+check_cluster_kind
 need kubectl
 
 log "deleting namespace $NAMESPACE"
@@ -33,8 +36,18 @@ kubectl delete namespace "$NAMESPACE" --ignore-not-found --wait=true --timeout=1
 log "deleting cluster-scoped scalebench objects"
 kubectl delete clusterrole,clusterrolebinding -l app.kubernetes.io/part-of=scalebench --ignore-not-found
 if [[ "$cluster" -eq 1 ]]; then
-  need minikube
-  log "deleting minikube profile $MINIKUBE_PROFILE"
-  minikube delete --profile "$MINIKUBE_PROFILE"
+  case "$SCALEBENCH_CLUSTER" in
+    minikube)
+      need minikube
+      log "deleting minikube profile $MINIKUBE_PROFILE"
+      minikube delete --profile "$MINIKUBE_PROFILE"
+      ;;
+    kind)
+      need kind
+      log "deleting kind cluster $KIND_CLUSTER_NAME"
+      kind delete cluster --name "$KIND_CLUSTER_NAME"
+      ;;
+    local) "$SCALEBENCH_ROOT/deploy/scripts/local-cluster.sh" down ;;
+  esac
 fi
 log "done"

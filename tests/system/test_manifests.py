@@ -2154,7 +2154,7 @@ def test_scripts_are_shellcheck_clean() -> None:
 
 
 def test_scripts_are_complete() -> None:
-    assert SCRIPTS == ["apply.sh", "build-load.sh", "minikube-up.sh", "run-loadgen.sh", "teardown.sh", "tls-secret.sh"]
+    assert SCRIPTS == ["apply.sh", "build-load.sh", "local-cluster.sh", "minikube-up.sh", "run-loadgen.sh", "teardown.sh", "tls-secret.sh"]
     for name in SCRIPTS:
         text = (DEPLOY / "scripts" / name).read_text()
         assert text.startswith("#!/usr/bin/env bash\n"), name

@@ -1,0 +1,71 @@
+# shellcheck shell=bash
+# Images in the cluster's containerd, never pulled: the pause image is packed here from the
+# binary built from deploy/local-cluster/pause (an OCI image layout written by hand, so `up` needs
+# no Docker), and the project's images are copied from the local Docker by `load-images`.
+
+lc_ctr() { ctr --address "$CONTAINERD_SOCK" --namespace "$LC_CONTAINERD_NAMESPACE" "$@"; }
+
+# blob DIR FILE: FILE moved into DIR's blob store; prints its digest and size.
+blob() {
+  local dir="$1" file="$2" digest size
+  digest="$(sha256sum "$file" | cut -d' ' -f1)"
+  size="$(stat -c %s "$file")"
+  mv "$file" "$dir/blobs/sha256/$digest"
+  printf 'sha256:%s %s\n' "$digest" "$size"
+}
+
+# pack_single_binary_image BINARY NAME OUT: an OCI archive of one static binary as /NAME's
+# entrypoint, user 65535 like upstream's pause.
+pack_single_binary_image() {
+  local binary="$1" ref="$2" out="$3" dir layer_digest layer_size config_digest config_size manifest_digest manifest_size
+  dir="$(mktemp -d)"
+  mkdir -p "$dir/blobs/sha256" "$dir/rootfs"
+  install -m 0755 "$binary" "$dir/rootfs/pause"
+  tar --numeric-owner --owner=0 --group=0 --mtime=@0 -C "$dir/rootfs" -cf "$dir/layer.tar" pause
+  read -r layer_digest layer_size < <(blob "$dir" "$dir/layer.tar")
+  printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/pause"],"User":"65535:65535"},"rootfs":{"type":"layers","diff_ids":["%s"]}}' \
+    "$layer_digest" >"$dir/config.json"
+  read -r config_digest config_size < <(blob "$dir" "$dir/config.json")
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%s}]}' \
+    "$config_digest" "$config_size" "$layer_digest" "$layer_size" >"$dir/manifest.json"
+  read -r manifest_digest manifest_size < <(blob "$dir" "$dir/manifest.json")
+  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%s,"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"%s"}}]}' \
+    "$manifest_digest" "$manifest_size" "$ref" "${ref##*:}" >"$dir/index.json"
+  printf '{"imageLayoutVersion":"1.0.0"}' >"$dir/oci-layout"
+  tar --numeric-owner --owner=0 --group=0 -C "$dir" -cf "$out" oci-layout index.json blobs
+  rm -rf "$dir"
+}
+
+import_pause_image() {
+  if lc_ctr images ls -q | grep -qxF "$LC_PAUSE_IMAGE"; then
+    return 0
+  fi
+  local archive
+  archive="$(mktemp --suffix=.tar)"
+  pack_single_binary_image "$(bin pause pause)" "$LC_PAUSE_IMAGE" "$archive"
+  lc_ctr images import "$archive" >/dev/null
+  rm -f "$archive"
+  lc_ctr images ls -q | grep -qxF "$LC_PAUSE_IMAGE" || lc_die "the pause image did not import as $LC_PAUSE_IMAGE"
+  lc_log "imported the sandbox image $LC_PAUSE_IMAGE"
+}
+
+# load_docker_images REF...: each image from the local Docker into the cluster's containerd,
+# under the name the manifests use (containerd spells docker.io/ out).
+load_docker_images() {
+  local ref
+  command -v docker >/dev/null || lc_die "docker is not installed: load-images copies images from the local Docker"
+  for ref in "$@"; do
+    docker image inspect "$ref" >/dev/null 2>&1 ||
+      lc_die "no image $ref in the local Docker: build it first (deploy/scripts/build-load.sh builds both)"
+    lc_log "loading $ref"
+    docker save "$ref" | lc_ctr images import - >/dev/null
+    # containerd spells out the registry of a short name: scalebench/x:1 is docker.io/scalebench/x:1.
+    local full="$ref" first="${ref%%/*}"
+    if [[ "$ref" != */* ]]; then
+      full="docker.io/library/$ref"
+    elif [[ "$first" != *.* && "$first" != *:* && "$first" != localhost ]]; then
+      full="docker.io/$ref"
+    fi
+    lc_ctr images ls -q | grep -qxF "$full" || lc_die "$ref did not import (as $full)"
+  done
+}
