@@ -194,3 +194,78 @@ fn the_run_data_imports_none_of_the_modules_that_fill_or_read_it() {
         .collect();
     assert!(reaching.is_empty(), "model imports {reaching:?}");
 }
+
+/// Longest function, in lines, in the workspace's library and binary code (tests aside): a longer
+/// one does several jobs, and is split into named steps that read like the process it carries out.
+const MAX_FN_LINES: usize = 120;
+
+/// (file:line name, lines) of every function in `dir`'s `.rs` files outside their test module,
+/// as rustfmt lays them out (the body ends at the first `}` at the `fn`'s indentation).
+fn function_lengths(dir: &Path) -> Vec<(String, usize)> {
+    let mut found = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("read source");
+            let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+            let lines: Vec<&str> = code.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
+                let body = line.trim_start();
+                let indent = &line[..line.len() - body.len()];
+                let words: Vec<&str> = body.split_whitespace().collect();
+                let Some(at) = words.iter().position(|w| *w == "fn") else {
+                    continue;
+                };
+                let qualifiers = [
+                    "pub",
+                    "pub(crate)",
+                    "pub(super)",
+                    "async",
+                    "const",
+                    "unsafe",
+                ];
+                if !words[..at].iter().all(|w| qualifiers.contains(w)) || body.ends_with(';') {
+                    continue;
+                }
+                let close = format!("{indent}}}");
+                let Some(end) = lines[i..].iter().position(|l| *l == close) else {
+                    continue;
+                };
+                let name = words
+                    .get(at + 1)
+                    .map_or("", |w| w.split(['(', '<']).next().unwrap_or(w));
+                found.push((format!("{}:{} {name}", path.display(), i + 1), end + 1));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_function_of_the_loadgen_or_the_workload_is_longer_than_120_lines() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut all = function_lengths(&manifest.join("src"));
+    all.extend(function_lengths(&manifest.join("../service/src")));
+    assert!(
+        all.iter().any(|(f, n)| f.contains("merge") && *n > 10),
+        "functions were found: {all:?}"
+    );
+    let long: Vec<String> = all
+        .iter()
+        .filter(|(_, n)| *n > MAX_FN_LINES)
+        .map(|(f, n)| format!("{f}: {n} lines"))
+        .collect();
+    assert!(
+        long.is_empty(),
+        "split these into named steps:\n{}",
+        long.join("\n")
+    );
+}

@@ -246,169 +246,20 @@ pub async fn run(
 ) -> RunData {
     let started_at = SystemTime::now();
     let start = Instant::now();
-    let endpoint_metrics = scenario
-        .endpoints
-        .iter()
-        .map(|e| metrics.endpoint(&e.name))
-        .collect();
-    let sh = Arc::new(Shared {
-        live: LiveCounters::default(),
-        stats: Stats::with_phases(
-            scenario.endpoints.len(),
-            cfg.shards,
-            start,
-            &cfg.plan
-                .phases()
-                .iter()
-                .map(|p| p.duration)
-                .collect::<Vec<_>>(),
-        ),
-        scenario: Arc::clone(&scenario),
-        connector,
-        metrics: Arc::clone(&metrics),
-        endpoint_metrics,
-        counter: AtomicU64::new(0),
-        in_flight: AtomicU64::new(0),
-        active_users: AtomicU64::new(0),
-        dropped: AtomicU64::new(0),
-        retries: AtomicU64::new(0),
-        timeout: cfg.timeout,
-        h2: (0..cfg.h2_connections.max(1))
-            .map(|_| tokio::sync::Mutex::new(None))
-            .collect(),
-        http2: cfg.http2,
-        lifetime: cfg.lifetime,
-        opened: AtomicU64::new(0),
-        reconnects: AtomicU64::new(0),
-        closed: Default::default(),
-        errors: Mutex::new(Vec::new()),
-        has_errors: AtomicBool::new(false),
-        lag_us: AtomicU64::new(0),
-        last_second: Mutex::new((0.0, 0.0)),
-        window: Mutex::new(LiveWindow::new(cfg.live_window_s)),
-        trace_sample: cfg.trace_sample,
-        slowest: Mutex::new(Vec::new()),
-    });
+    let sh = shared(&cfg, &scenario, connector, &metrics, start);
 
-    let mut workers = tokio::task::JoinSet::new();
-    match &cfg.plan {
-        LoadPlan::Open {
-            phases,
-            requests,
-            max_in_flight,
-        } => {
-            workers.spawn(open::dispatch(
-                Arc::clone(&sh),
-                ArrivalSchedule::new(phases, *requests),
-                start,
-                *max_in_flight,
-                cfg.late_tolerance,
-                stop.clone(),
-            ));
-        }
-        LoadPlan::Closed {
-            phases,
-            max_users,
-            requests,
-            duration,
-            think_time,
-        } => {
-            let phases = Arc::new(phases.clone());
-            let claimed = Arc::new(AtomicU64::new(0));
-            for id in 0..*max_users as usize {
-                let w = Worker::new(id, Arc::clone(&sh));
-                workers.spawn(closed_worker(
-                    w,
-                    Arc::clone(&sh),
-                    Arc::clone(&phases),
-                    Arc::clone(&claimed),
-                    *requests,
-                    *duration,
-                    *think_time,
-                    start,
-                    stop.clone(),
-                ));
-            }
-        }
-    }
+    let mut workers = spawn_workers(&cfg, &sh, start, &stop);
 
     // The ticker: per-second series, gauges, CPU.
     let series = Arc::new(Mutex::new(TimeSeries::default()));
     // Capacity = this runtime's worker threads (what the generator can use).
     let threads = tokio::runtime::Handle::current().metrics().num_workers();
     let cpu = Arc::new(Mutex::new(CpuMonitor::new(threads)));
-    let ticker = {
-        let sh = Arc::clone(&sh);
-        let series = Arc::clone(&series);
-        let cpu = Arc::clone(&cpu);
-        let plan = cfg.plan.clone();
-        tokio::spawn(async move {
-            let mut n: u64 = 1;
-            loop {
-                let at = start + Duration::from_secs(n) + Duration::from_millis(50);
-                tokio::time::sleep_until(at.into()).await;
-                tick(&sh, &series, &plan, n, start);
-                if let Ok(mut c) = cpu.lock() {
-                    c.sample();
-                }
-                n += 1;
-            }
-        })
-    };
-    let progress = live.map(|tx| {
-        let sh = Arc::clone(&sh);
-        let plan = cfg.plan.clone();
-        tokio::spawn(async move {
-            let mut iv = tokio::time::interval(Duration::from_millis(250));
-            loop {
-                iv.tick().await;
-                let (last_rps, last_p99_ms) =
-                    *sh.last_second.lock().unwrap_or_else(|p| p.into_inner());
-                let (window_rps, window_p99_ms) =
-                    sh.window.lock().unwrap_or_else(|p| p.into_inner()).figures;
-                let elapsed = start.elapsed();
-                let _ = tx.send(Live {
-                    phase: plan.phase_at(elapsed),
-                    target: plan.target_at(elapsed),
-                    window_rps,
-                    window_p99_ms,
-                    elapsed,
-                    requests: sh.live.requests.load(Ordering::Relaxed),
-                    failures: sh.live.failures.load(Ordering::Relaxed),
-                    in_flight: sh.in_flight.load(Ordering::Relaxed),
-                    active_users: sh.active_users.load(Ordering::Relaxed),
-                    last_rps,
-                    last_p99_ms,
-                    dropped: sh.dropped.load(Ordering::Relaxed),
-                });
-            }
-        })
-    });
+    let ticker = spawn_ticker(&sh, &series, &cpu, &cfg.plan, start);
+    let progress = live.map(|tx| spawn_progress(tx, &sh, &cfg.plan, start));
 
     // Wait for the workers; on a stop request give them `grace` to finish what is in flight.
-    let mut interrupted = false;
-    loop {
-        tokio::select! {
-            r = workers.join_next() => {
-                if r.is_none() { break; }
-            }
-            changed = stop.changed(), if !interrupted => {
-                if changed.is_ok() && *stop.borrow() {
-                    interrupted = true;
-                    let deadline = tokio::time::Instant::now() + cfg.grace.min(crate::limits::MAX_DURATION);
-                    while tokio::time::timeout_at(deadline, workers.join_next()).await.ok().flatten().is_some() {}
-                    workers.abort_all();
-                    while workers.join_next().await.is_some() {}
-                    break;
-                } else if changed.is_err() {
-                    // The sender is gone: no stop can come any more; keep waiting for workers.
-                    interrupted = false;
-                    while workers.join_next().await.is_some() {}
-                    break;
-                }
-            }
-        }
-    }
+    let mut interrupted = wait_for_workers(&mut workers, &mut stop, cfg.grace).await;
     // A stop may have ended the workers before the select saw it.
     interrupted |= *stop.borrow();
     let duration = start.elapsed();
@@ -417,19 +268,7 @@ pub async fn run(
         p.abort();
     }
     // Whatever is left goes into the series.
-    {
-        let mut s = series.lock().unwrap_or_else(|p| p.into_inner());
-        for sec in sh.stats.take_seconds(u64::MAX) {
-            let t = Duration::from_secs(sec.idx);
-            s.push(
-                &sec,
-                cfg.plan.rate_at(t),
-                sh.active_users.load(Ordering::Relaxed),
-                0,
-            );
-        }
-        s.finish(duration);
-    }
+    flush_series(&sh, &series, &cfg.plan, duration);
     metrics.target_rate.set(0.0);
     metrics.in_flight.set(0.0);
     metrics.active_users.set(0.0);
@@ -457,6 +296,220 @@ pub async fn run(
         reconnects: sh.reconnects.load(Ordering::Relaxed),
         closed: std::array::from_fn(|i| sh.closed[i].load(Ordering::Relaxed)),
     }
+}
+
+/// The state every worker shares for a run.
+fn shared(
+    cfg: &EngineConfig,
+    scenario: &Arc<Scenario>,
+    connector: Connector,
+    metrics: &Arc<RunMetrics>,
+    start: Instant,
+) -> Arc<Shared> {
+    let endpoint_metrics = scenario
+        .endpoints
+        .iter()
+        .map(|e| metrics.endpoint(&e.name))
+        .collect();
+    Arc::new(Shared {
+        live: LiveCounters::default(),
+        stats: Stats::with_phases(
+            scenario.endpoints.len(),
+            cfg.shards,
+            start,
+            &cfg.plan
+                .phases()
+                .iter()
+                .map(|p| p.duration)
+                .collect::<Vec<_>>(),
+        ),
+        scenario: Arc::clone(scenario),
+        connector,
+        metrics: Arc::clone(metrics),
+        endpoint_metrics,
+        counter: AtomicU64::new(0),
+        in_flight: AtomicU64::new(0),
+        active_users: AtomicU64::new(0),
+        dropped: AtomicU64::new(0),
+        retries: AtomicU64::new(0),
+        timeout: cfg.timeout,
+        h2: (0..cfg.h2_connections.max(1))
+            .map(|_| tokio::sync::Mutex::new(None))
+            .collect(),
+        http2: cfg.http2,
+        lifetime: cfg.lifetime,
+        opened: AtomicU64::new(0),
+        reconnects: AtomicU64::new(0),
+        closed: Default::default(),
+        errors: Mutex::new(Vec::new()),
+        has_errors: AtomicBool::new(false),
+        lag_us: AtomicU64::new(0),
+        last_second: Mutex::new((0.0, 0.0)),
+        window: Mutex::new(LiveWindow::new(cfg.live_window_s)),
+        trace_sample: cfg.trace_sample,
+        slowest: Mutex::new(Vec::new()),
+    })
+}
+
+/// Starts the plan's workers: one dispatcher handing arrivals to free slots (open loop), or one
+/// task per user (closed loop).
+fn spawn_workers(
+    cfg: &EngineConfig,
+    sh: &Arc<Shared>,
+    start: Instant,
+    stop: &watch::Receiver<bool>,
+) -> tokio::task::JoinSet<()> {
+    let mut workers = tokio::task::JoinSet::new();
+    match &cfg.plan {
+        LoadPlan::Open {
+            phases,
+            requests,
+            max_in_flight,
+        } => {
+            workers.spawn(open::dispatch(
+                Arc::clone(sh),
+                ArrivalSchedule::new(phases, *requests),
+                start,
+                *max_in_flight,
+                cfg.late_tolerance,
+                stop.clone(),
+            ));
+        }
+        LoadPlan::Closed {
+            phases,
+            max_users,
+            requests,
+            duration,
+            think_time,
+        } => {
+            let phases = Arc::new(phases.clone());
+            let claimed = Arc::new(AtomicU64::new(0));
+            for id in 0..*max_users as usize {
+                let w = Worker::new(id, Arc::clone(sh));
+                workers.spawn(closed_worker(
+                    w,
+                    Arc::clone(sh),
+                    Arc::clone(&phases),
+                    Arc::clone(&claimed),
+                    *requests,
+                    *duration,
+                    *think_time,
+                    start,
+                    stop.clone(),
+                ));
+            }
+        }
+    }
+    workers
+}
+
+/// The ticker: once a second, the series, the gauges and a CPU sample.
+fn spawn_ticker(
+    sh: &Arc<Shared>,
+    series: &Arc<Mutex<TimeSeries>>,
+    cpu: &Arc<Mutex<CpuMonitor>>,
+    plan: &LoadPlan,
+    start: Instant,
+) -> tokio::task::JoinHandle<()> {
+    let sh = Arc::clone(sh);
+    let series = Arc::clone(series);
+    let cpu = Arc::clone(cpu);
+    let plan = plan.clone();
+    tokio::spawn(async move {
+        let mut n: u64 = 1;
+        loop {
+            let at = start + Duration::from_secs(n) + Duration::from_millis(50);
+            tokio::time::sleep_until(at.into()).await;
+            tick(&sh, &series, &plan, n, start);
+            if let Ok(mut c) = cpu.lock() {
+                c.sample();
+            }
+            n += 1;
+        }
+    })
+}
+
+/// Sends the live figures to the progress line four times a second.
+fn spawn_progress(
+    tx: watch::Sender<Live>,
+    sh: &Arc<Shared>,
+    plan: &LoadPlan,
+    start: Instant,
+) -> tokio::task::JoinHandle<()> {
+    let sh = Arc::clone(sh);
+    let plan = plan.clone();
+    tokio::spawn(async move {
+        let mut iv = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            iv.tick().await;
+            let (last_rps, last_p99_ms) = *sh.last_second.lock().unwrap_or_else(|p| p.into_inner());
+            let (window_rps, window_p99_ms) =
+                sh.window.lock().unwrap_or_else(|p| p.into_inner()).figures;
+            let elapsed = start.elapsed();
+            let _ = tx.send(Live {
+                phase: plan.phase_at(elapsed),
+                target: plan.target_at(elapsed),
+                window_rps,
+                window_p99_ms,
+                elapsed,
+                requests: sh.live.requests.load(Ordering::Relaxed),
+                failures: sh.live.failures.load(Ordering::Relaxed),
+                in_flight: sh.in_flight.load(Ordering::Relaxed),
+                active_users: sh.active_users.load(Ordering::Relaxed),
+                last_rps,
+                last_p99_ms,
+                dropped: sh.dropped.load(Ordering::Relaxed),
+            });
+        }
+    })
+}
+
+/// Waits for the workers; on a stop request gives them `grace` to finish what is in flight.
+/// True when a stop ended them.
+async fn wait_for_workers(
+    workers: &mut tokio::task::JoinSet<()>,
+    stop: &mut watch::Receiver<bool>,
+    grace: Duration,
+) -> bool {
+    let mut interrupted = false;
+    loop {
+        tokio::select! {
+            r = workers.join_next() => {
+                if r.is_none() { break; }
+            }
+            changed = stop.changed(), if !interrupted => {
+                if changed.is_ok() && *stop.borrow() {
+                    interrupted = true;
+                    let deadline = tokio::time::Instant::now() + grace.min(crate::limits::MAX_DURATION);
+                    while tokio::time::timeout_at(deadline, workers.join_next()).await.ok().flatten().is_some() {}
+                    workers.abort_all();
+                    while workers.join_next().await.is_some() {}
+                    break;
+                } else if changed.is_err() {
+                    // The sender is gone: no stop can come any more; keep waiting for workers.
+                    interrupted = false;
+                    while workers.join_next().await.is_some() {}
+                    break;
+                }
+            }
+        }
+    }
+    interrupted
+}
+
+/// Puts what the ticker has not taken yet into the series and ends it at `duration`.
+fn flush_series(sh: &Shared, series: &Mutex<TimeSeries>, plan: &LoadPlan, duration: Duration) {
+    let mut s = series.lock().unwrap_or_else(|p| p.into_inner());
+    for sec in sh.stats.take_seconds(u64::MAX) {
+        let t = Duration::from_secs(sec.idx);
+        s.push(
+            &sec,
+            plan.rate_at(t),
+            sh.active_users.load(Ordering::Relaxed),
+            0,
+        );
+    }
+    s.finish(duration);
 }
 
 fn tick(sh: &Shared, series: &Mutex<TimeSeries>, plan: &LoadPlan, n: u64, start: Instant) {

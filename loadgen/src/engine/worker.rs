@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 
 use super::sink::Sinks;
 use super::{Opened, Shared};
-use crate::client::{ClientError, Outgoing, Sent, timeout_error};
+use crate::client::{ClientError, Outgoing, Response, Sent, Want, timeout_error};
 use crate::lifetime::CloseReason;
 use crate::metrics::{CounterCache, MetricsSink};
 use crate::model::outcome::{Failure, Outcome, OutcomeSink};
@@ -91,102 +91,29 @@ impl Worker {
     /// One request; returns whether the flow may continue.
     async fn step(&mut self, step: &Step, intended: Option<Instant>) -> bool {
         let sh = Arc::clone(&self.sh);
-        let mut ctx = RenderCtx {
-            rng: &mut self.rng,
-            counter: &sh.counter,
-            user: self.id as u64,
-            iteration: self.iteration,
-            vars: &self.vars,
-        };
-        // A sampled W3C trace context on a fraction of requests.
-        let trace =
-            (sh.trace_sample > 0.0 && ctx.rng.random::<f64>() < sh.trace_sample).then(|| {
-                let (t, s): (u128, u64) = (ctx.rng.random(), ctx.rng.random());
-                format!("00-{:032x}-{:016x}-01", t.max(1), s.max(1))
-            });
         // Render everything before the clock starts.
         let mut out = std::mem::take(&mut self.out);
-        let built = (|| -> Result<(), String> {
-            step.path
-                .render(&mut ctx, &mut self.path)
-                .map_err(|e| e.to_string())?;
-            out.method.clone_from(&step.method);
-            sh.connector.set_path(&mut out, &self.path)?;
-            out.headers.clear();
-            for (name, t) in &step.headers {
-                t.render(&mut ctx, &mut self.scratch)
-                    .map_err(|e| e.to_string())?;
-                let v = http::HeaderValue::from_str(&self.scratch)
-                    .map_err(|_| format!("header {name} rendered to an invalid value"))?;
-                out.headers.push((name.clone(), v));
+        let trace = match self.build(step, &mut out) {
+            Ok(trace) => trace,
+            Err(msg) => {
+                // A missing variable or invalid rendering: nothing goes on the wire, so this is
+                // no request (no latency, no throughput), only a `template` error of the endpoint.
+                self.out = out;
+                sh.note_error(&msg);
+                sh.stats
+                    .record_unsent(self.id, step.endpoint, Failure::Template);
+                return false;
             }
-            if let Some(tp) = &trace {
-                let v = http::HeaderValue::from_str(tp).map_err(|e| e.to_string())?;
-                out.headers
-                    .push((http::HeaderName::from_static("traceparent"), v));
-            }
-            // Tell the server too, so it closes after the response (HTTP/1 only: --http2
-            // cannot be combined with --no-keepalive).
-            out.close = !sh.lifetime.keepalive;
-            out.body = match &step.body {
-                Some(t) => {
-                    t.render(&mut ctx, &mut self.scratch)
-                        .map_err(|e| e.to_string())?;
-                    Bytes::copy_from_slice(self.scratch.as_bytes())
-                }
-                None => Bytes::new(),
-            };
-            Ok(())
-        })();
-        if let Err(msg) = built {
-            // A missing variable or invalid rendering: nothing goes on the wire, so this is
-            // no request (no latency, no throughput), only a `template` error of the endpoint.
-            self.out = out;
-            sh.note_error(&msg);
-            sh.stats
-                .record_unsent(self.id, step.endpoint, Failure::Template);
-            return false;
-        }
-        let want = step.wants();
+        };
         let sent_at = Instant::now();
         let deadline = tokio::time::Instant::from_std(sent_at) + sh.timeout;
         let mut timer = self
             .timer
             .take()
             .unwrap_or_else(|| Box::pin(tokio::time::sleep_until(deadline)));
-        let exchange = async {
-            // A connection that passed its age while idle (open loop) closes before the next
-            // request; one that passes it during a request closes after it (in `settle`).
-            if self
-                .conn
-                .as_ref()
-                .is_some_and(|h| h.opened.deadline.is_some_and(|d| sent_at >= d))
-            {
-                self.close(CloseReason::MaxAge);
-            }
-            let reused = self.conn.is_some();
-            let held = self.held().await?;
-            // Keep-alive race: the server may close a connection it sees idle (keep-alive
-            // timeout, graceful shutdown, an HTTP/2 GOAWAY) just as a request goes out on it.
-            // When the client finds that it wrote none of the request because the connection
-            // was already closed, the server never saw it: resend once on a fresh connection (as
-            // hyper-util's pooled client does) and count the retry. A request that was written
-            // and got no response is never resent: the server may have processed it, so it is a
-            // failure.
-            held.requests += 1;
-            let mut sent = held.opened.conn.send(&out, want).await;
-            if reused && sent.unsent {
-                sh.retries.fetch_add(1, Ordering::Relaxed);
-                self.close(CloseReason::Server);
-                let held = self.held().await?;
-                held.requests += 1;
-                sent = held.opened.conn.send(&out, want).await;
-            }
-            Ok::<Sent, ClientError>(sent)
-        };
         let result = tokio::select! {
             biased;
-            r = exchange => Some(r),
+            r = self.exchange(&out, step.wants(), sent_at) => Some(r),
             () = expire(timer.as_mut(), deadline) => None,
         };
         let done = Instant::now();
@@ -207,56 +134,10 @@ impl Worker {
         let latency_us = intended
             .map(|t| done.saturating_duration_since(t).as_micros() as u64)
             .unwrap_or(service_us);
-        let em = &sh.endpoint_metrics[step.endpoint];
         if let Some(tp) = &trace {
-            sh.note_trace(crate::model::TracedRequest {
-                trace_id: tp[3..35].to_string(),
-                endpoint: em.name.clone(),
-                latency_ms: latency_us as f64 / 1000.0,
-                status: match &result {
-                    Ok(r) => r.status.to_string(),
-                    Err(e) => e.kind.as_str().to_string(),
-                },
-            });
+            note_trace(&sh, step, tp, latency_us, &result);
         }
-        let (status, failure, success, backend) = match &result {
-            Ok(resp) => {
-                let mut success = step.accepts(resp.status);
-                let mut failure = (!success && !step.expect.is_empty()).then_some(Failure::Check);
-                if success && !step.captures.is_empty() {
-                    let json = resp
-                        .body
-                        .as_ref()
-                        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok());
-                    for c in &step.captures {
-                        match c.extract(resp.headers.as_deref(), json.as_ref()) {
-                            Some(v) => {
-                                self.vars.insert(c.var.clone(), v);
-                            }
-                            None => {
-                                self.vars.remove(&c.var);
-                                success = false;
-                                failure = Some(Failure::Capture);
-                                sh.note_error(&format!(
-                                    "capture {} = {} found nothing in the response of {}",
-                                    c.var, c.expr, em.name
-                                ));
-                            }
-                        }
-                    }
-                }
-                (
-                    Some(resp.status),
-                    failure,
-                    success,
-                    resp.served_by.as_deref(),
-                )
-            }
-            Err(ClientError { kind, message }) => {
-                sh.note_error(message);
-                (None, Some(Failure::Transport(*kind)), false, None)
-            }
-        };
+        let (status, failure, success, backend) = self.judge(step, &result);
         let outcome = Outcome {
             endpoint: step.endpoint,
             latency_us,
@@ -280,6 +161,141 @@ impl Worker {
         }
         .record(&outcome, done);
         success
+    }
+
+    /// Renders the step's request into `out` (path, headers, body), with a sampled W3C trace
+    /// context on a fraction of requests; returns that `traceparent`, or why the request could
+    /// not be built.
+    #[inline]
+    fn build(&mut self, step: &Step, out: &mut Outgoing) -> Result<Option<String>, String> {
+        let sh = &*self.sh;
+        let mut ctx = RenderCtx {
+            rng: &mut self.rng,
+            counter: &sh.counter,
+            user: self.id as u64,
+            iteration: self.iteration,
+            vars: &self.vars,
+        };
+        let trace =
+            (sh.trace_sample > 0.0 && ctx.rng.random::<f64>() < sh.trace_sample).then(|| {
+                let (t, s): (u128, u64) = (ctx.rng.random(), ctx.rng.random());
+                format!("00-{:032x}-{:016x}-01", t.max(1), s.max(1))
+            });
+        step.path
+            .render(&mut ctx, &mut self.path)
+            .map_err(|e| e.to_string())?;
+        out.method.clone_from(&step.method);
+        sh.connector.set_path(out, &self.path)?;
+        out.headers.clear();
+        for (name, t) in &step.headers {
+            t.render(&mut ctx, &mut self.scratch)
+                .map_err(|e| e.to_string())?;
+            let v = http::HeaderValue::from_str(&self.scratch)
+                .map_err(|_| format!("header {name} rendered to an invalid value"))?;
+            out.headers.push((name.clone(), v));
+        }
+        if let Some(tp) = &trace {
+            let v = http::HeaderValue::from_str(tp).map_err(|e| e.to_string())?;
+            out.headers
+                .push((http::HeaderName::from_static("traceparent"), v));
+        }
+        // Tell the server too, so it closes after the response (HTTP/1 only: --http2
+        // cannot be combined with --no-keepalive).
+        out.close = !sh.lifetime.keepalive;
+        out.body = match &step.body {
+            Some(t) => {
+                t.render(&mut ctx, &mut self.scratch)
+                    .map_err(|e| e.to_string())?;
+                Bytes::copy_from_slice(self.scratch.as_bytes())
+            }
+            None => Bytes::new(),
+        };
+        Ok(trace)
+    }
+
+    /// Sends `out` on the worker's connection (opened, or replaced when its age is over) and
+    /// reads the response.
+    async fn exchange(
+        &mut self,
+        out: &Outgoing,
+        want: Want,
+        sent_at: Instant,
+    ) -> Result<Sent, ClientError> {
+        // A connection that passed its age while idle (open loop) closes before the next
+        // request; one that passes it during a request closes after it (in `settle`).
+        if self
+            .conn
+            .as_ref()
+            .is_some_and(|h| h.opened.deadline.is_some_and(|d| sent_at >= d))
+        {
+            self.close(CloseReason::MaxAge);
+        }
+        let reused = self.conn.is_some();
+        let held = self.held().await?;
+        // Keep-alive race: the server may close a connection it sees idle (keep-alive
+        // timeout, graceful shutdown, an HTTP/2 GOAWAY) just as a request goes out on it.
+        // When the client finds that it wrote none of the request because the connection
+        // was already closed, the server never saw it: resend once on a fresh connection (as
+        // hyper-util's pooled client does) and count the retry. A request that was written
+        // and got no response is never resent: the server may have processed it, so it is a
+        // failure.
+        held.requests += 1;
+        let mut sent = held.opened.conn.send(out, want).await;
+        if reused && sent.unsent {
+            self.sh.retries.fetch_add(1, Ordering::Relaxed);
+            self.close(CloseReason::Server);
+            let held = self.held().await?;
+            held.requests += 1;
+            sent = held.opened.conn.send(out, want).await;
+        }
+        Ok(sent)
+    }
+
+    /// Whether the response passes the step's expectations and captures (setting the captured
+    /// variables for the next steps): its status, failure kind, success and backend.
+    #[inline]
+    fn judge<'r>(
+        &mut self,
+        step: &Step,
+        result: &'r Result<Response, ClientError>,
+    ) -> (Option<u16>, Option<Failure>, bool, Option<&'r str>) {
+        let resp = match result {
+            Ok(resp) => resp,
+            Err(ClientError { kind, message }) => {
+                self.sh.note_error(message);
+                return (None, Some(Failure::Transport(*kind)), false, None);
+            }
+        };
+        let mut success = step.accepts(resp.status);
+        let mut failure = (!success && !step.expect.is_empty()).then_some(Failure::Check);
+        if success && !step.captures.is_empty() {
+            let json = resp
+                .body
+                .as_ref()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok());
+            for c in &step.captures {
+                match c.extract(resp.headers.as_deref(), json.as_ref()) {
+                    Some(v) => {
+                        self.vars.insert(c.var.clone(), v);
+                    }
+                    None => {
+                        self.vars.remove(&c.var);
+                        success = false;
+                        failure = Some(Failure::Capture);
+                        self.sh.note_error(&format!(
+                            "capture {} = {} found nothing in the response of {}",
+                            c.var, c.expr, self.sh.endpoint_metrics[step.endpoint].name
+                        ));
+                    }
+                }
+            }
+        }
+        (
+            Some(resp.status),
+            failure,
+            success,
+            resp.served_by.as_deref(),
+        )
     }
 
     /// The worker's connection, opened if it has none.
@@ -331,6 +347,25 @@ impl Worker {
             self.sh.note_close(why);
         }
     }
+}
+
+/// Keeps a sampled request with its trace id (`traceparent` `tp`) among the run's slowest.
+fn note_trace(
+    sh: &Shared,
+    step: &Step,
+    tp: &str,
+    latency_us: u64,
+    result: &Result<Response, ClientError>,
+) {
+    sh.note_trace(crate::model::TracedRequest {
+        trace_id: tp[3..35].to_string(),
+        endpoint: sh.endpoint_metrics[step.endpoint].name.clone(),
+        latency_ms: latency_us as f64 / 1000.0,
+        status: match result {
+            Ok(r) => r.status.to_string(),
+            Err(e) => e.kind.as_str().to_string(),
+        },
+    });
 }
 
 /// Completes at `deadline`, on a timer that may be set earlier (to an earlier request's

@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 
-use crate::model::{LatencyStats, LoadMode, RunReport};
+use crate::model::figures::success_rate;
+use crate::model::{LatencyStats, LoadMode, RunReport, Summary};
 
 fn num(n: u64) -> String {
     let s = n.to_string();
@@ -83,8 +84,41 @@ pub fn phase_table(r: &RunReport) -> Table {
 
 /// Renders the summary as text.
 pub fn render(r: &RunReport) -> String {
-    let s = &r.summary;
     let mut out = String::new();
+    headline(&mut out, r);
+    let _ = writeln!(out, "{}", latency_table(r));
+    if r.endpoints.len() > 1 {
+        let _ = writeln!(out, "{}", endpoint_table(r));
+    }
+    if r.phases.len() > 1 {
+        let _ = writeln!(out, "{}", phase_table(r));
+    }
+    counts(&mut out, &r.summary);
+    let _ = write!(out, "{}", connections(r));
+    if let Some(spread) = r.start_spread_s {
+        let _ = writeln!(
+            out,
+            "workers: {} started within {spread:.2}s of each other",
+            r.workers
+        );
+    }
+    scaling(&mut out, r);
+    generator(&mut out, r);
+    for th in &r.thresholds {
+        let _ = writeln!(
+            out,
+            "threshold {:<24} {} (actual {:.3})",
+            th.expr,
+            if th.passed { "passed" } else { "FAILED" },
+            th.actual
+        );
+    }
+    out
+}
+
+/// What ran, and its requests, throughput and success rate (and, open loop, late and dropped).
+fn headline(out: &mut String, r: &RunReport) {
+    let s = &r.summary;
     let _ = writeln!(
         out,
         "\n{} {} — {}{}",
@@ -115,6 +149,12 @@ pub fn render(r: &RunReport) -> String {
             num(s.dropped)
         );
     }
+}
+
+/// Latency of the run (and its service time in open loop), and of each endpoint when there are
+/// several.
+fn latency_table(r: &RunReport) -> Table {
+    let s = &r.summary;
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
     t.set_header(vec![
@@ -134,33 +174,32 @@ pub fn render(r: &RunReport) -> String {
             t.add_row(latency_row(&e.name, &e.latency_ms));
         }
     }
-    let _ = writeln!(out, "{t}");
-    if r.endpoints.len() > 1 {
-        let mut t = Table::new();
-        t.load_style(UTF8_FULL_CONDENSED);
-        t.set_header(vec![
-            "endpoint", "requests", "rps", "success", "statuses", "errors",
+    t
+}
+
+/// A row per endpoint: requests, rate, success rate, statuses and errors.
+fn endpoint_table(r: &RunReport) -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    t.set_header(vec![
+        "endpoint", "requests", "rps", "success", "statuses", "errors",
+    ]);
+    for e in &r.endpoints {
+        let rate = success_rate(e.successes, e.requests);
+        t.add_row(vec![
+            Cell::new(&e.name),
+            Cell::new(num(e.requests)).set_alignment(CellAlignment::Right),
+            Cell::new(format!("{:.1}", e.rps)).set_alignment(CellAlignment::Right),
+            Cell::new(format!("{rate:.2}%")).set_alignment(CellAlignment::Right),
+            Cell::new(kv(&e.status_codes)),
+            Cell::new(kv(&e.errors)),
         ]);
-        for e in &r.endpoints {
-            let rate = if e.requests > 0 {
-                e.successes as f64 / e.requests as f64 * 100.0
-            } else {
-                100.0
-            };
-            t.add_row(vec![
-                Cell::new(&e.name),
-                Cell::new(num(e.requests)).set_alignment(CellAlignment::Right),
-                Cell::new(format!("{:.1}", e.rps)).set_alignment(CellAlignment::Right),
-                Cell::new(format!("{rate:.2}%")).set_alignment(CellAlignment::Right),
-                Cell::new(kv(&e.status_codes)),
-                Cell::new(kv(&e.errors)),
-            ]);
-        }
-        let _ = writeln!(out, "{t}");
     }
-    if r.phases.len() > 1 {
-        let _ = writeln!(out, "{}", phase_table(r));
-    }
+    t
+}
+
+/// Status codes, errors, requests not sent, retries and the spread over backends.
+fn counts(out: &mut String, s: &Summary) {
     let _ = writeln!(out, "status codes: {}", or_none(kv(&s.status_codes)));
     if !s.errors.is_empty() {
         let _ = writeln!(out, "errors: {}", kv(&s.errors));
@@ -194,14 +233,10 @@ pub fn render(r: &RunReport) -> String {
             .collect();
         let _ = writeln!(out, "backends ({}): {}", s.backends.len(), parts.join(", "));
     }
-    let _ = write!(out, "{}", connections(r));
-    if let Some(spread) = r.start_spread_s {
-        let _ = writeln!(
-            out,
-            "workers: {} started within {spread:.2}s of each other",
-            r.workers
-        );
-    }
+}
+
+/// With `--watch`: the scale-out summary, each scale event, and the warnings about the target.
+fn scaling(out: &mut String, r: &RunReport) {
     if let Some(rep) = &r.replicas
         && rep.summary.max_replicas.is_some()
     {
@@ -218,6 +253,10 @@ pub fn render(r: &RunReport) -> String {
             let _ = writeln!(out, "WARNING (--watch {}): {w}", rep.target);
         }
     }
+}
+
+/// How the generator fared, and its warnings.
+fn generator(out: &mut String, r: &RunReport) {
     let g = &r.generator;
     let _ = writeln!(
         out,
@@ -239,16 +278,6 @@ pub fn render(r: &RunReport) -> String {
     for w in &g.warnings {
         let _ = writeln!(out, "WARNING: {w}");
     }
-    for th in &r.thresholds {
-        let _ = writeln!(
-            out,
-            "threshold {:<24} {} (actual {:.3})",
-            th.expr,
-            if th.passed { "passed" } else { "FAILED" },
-            th.actual
-        );
-    }
-    out
 }
 
 /// The `connections:` line: the lifetime in force, what was opened and why connections closed.

@@ -289,78 +289,13 @@ fn compile(spec: ScenarioSpec) -> Result<Scenario, CompileError> {
     }
     let mut endpoints: Vec<Endpoint> = Vec::new();
     let mut flows = Vec::new();
-    let mut captured: Vec<String> = spec.variables.keys().cloned().collect();
-    let mut used: Vec<(String, String)> = Vec::new(); // (var, entry name) for the undefined check
+    let mut vars = Vars {
+        captured: spec.variables.keys().cloned().collect(),
+        used: Vec::new(),
+    };
     for (i, entry) in spec.requests.iter().enumerate() {
-        let weight = entry.weight.unwrap_or(1);
-        let flow_name = entry.name.clone().unwrap_or_else(|| {
-            entry
-                .path
-                .as_ref()
-                .map(|p| format!("{} {p}", entry.method.as_deref().unwrap_or("GET")))
-                .unwrap_or_else(|| format!("flow-{}", i + 1))
-        });
-        let anchor = entry
-            .name
-            .clone()
-            .or(entry.path.clone())
-            .unwrap_or_default();
-        if weight == 0 {
-            return Err(CompileError::new(
-                format!(
-                    "request {flow_name:?}: weight must be at least 1 (remove the entry to disable it)"
-                ),
-                &[&anchor, "weight"],
-            ));
-        }
-        let step_specs: Vec<&RequestSpec> = if entry.steps.is_empty() {
-            vec![entry]
-        } else {
-            if entry.path.is_some()
-                || entry.method.is_some()
-                || entry.body.is_some()
-                || entry.json.is_some()
-            {
-                return Err(CompileError::new(
-                    format!(
-                        "request {flow_name:?} has `steps` and its own method/path/body: put the request into the steps"
-                    ),
-                    &[&anchor, "steps"],
-                ));
-            }
-            entry.steps.iter().collect()
-        };
-        let mut steps = Vec::new();
-        for s in step_specs {
-            if !s.steps.is_empty() {
-                return Err(CompileError::new(
-                    format!("flow {flow_name:?}: steps cannot have steps of their own"),
-                    &[&anchor, "steps"],
-                ));
-            }
-            if s.weight.is_some() && !std::ptr::eq(s, entry) {
-                return Err(CompileError::new(
-                    format!("flow {flow_name:?}: `weight` belongs on the flow, not on a step"),
-                    &[&anchor, "weight"],
-                ));
-            }
-            let step = compile_step(s, &defaults, &mut endpoints, &anchor)?;
-            for v in step
-                .path
-                .vars()
-                .chain(step.headers.iter().flat_map(|(_, t)| t.vars()))
-                .chain(step.body.iter().flat_map(|t| t.vars()))
-            {
-                used.push((v.to_string(), s.name.clone().unwrap_or(anchor.clone())));
-            }
-            captured.extend(step.captures.iter().map(|c| c.var.clone()));
-            steps.push(step);
-        }
-        flows.push(Flow {
-            name: flow_name,
-            weight,
-            steps,
-        });
+        let flow = compile_flow(i, entry, &defaults, &mut endpoints, &mut vars)?;
+        flows.push(flow);
     }
     if endpoints.len() > crate::limits::MAX_ENDPOINTS {
         return Err(CompileError::new(
@@ -372,8 +307,8 @@ fn compile(spec: ScenarioSpec) -> Result<Scenario, CompileError> {
             &["requests"],
         ));
     }
-    for (v, at) in used {
-        if !captured.contains(&v) {
+    for (v, at) in vars.used {
+        if !vars.captured.contains(&v) {
             return Err(CompileError::new(
                 format!(
                     "variable {v:?} is used but never captured nor set under `variables:` \
@@ -413,6 +348,95 @@ fn compile(spec: ScenarioSpec) -> Result<Scenario, CompileError> {
         load,
         lifetime: load::lifetime(&load_spec),
         thresholds,
+    })
+}
+
+/// The variables of a scenario's templates: which are set (`variables:` or a capture) and which
+/// are used where, so a use of one never set is an error at load time rather than a failed request.
+struct Vars {
+    captured: Vec<String>,
+    /// (variable, name of the entry that uses it).
+    used: Vec<(String, String)>,
+}
+
+/// One entry of `requests:`: a single request, or a flow of `steps`.
+fn compile_flow(
+    i: usize,
+    entry: &RequestSpec,
+    defaults: &[(http::HeaderName, Template)],
+    endpoints: &mut Vec<Endpoint>,
+    vars: &mut Vars,
+) -> Result<Flow, CompileError> {
+    let weight = entry.weight.unwrap_or(1);
+    let flow_name = entry.name.clone().unwrap_or_else(|| {
+        entry
+            .path
+            .as_ref()
+            .map(|p| format!("{} {p}", entry.method.as_deref().unwrap_or("GET")))
+            .unwrap_or_else(|| format!("flow-{}", i + 1))
+    });
+    let anchor = entry
+        .name
+        .clone()
+        .or(entry.path.clone())
+        .unwrap_or_default();
+    if weight == 0 {
+        return Err(CompileError::new(
+            format!(
+                "request {flow_name:?}: weight must be at least 1 (remove the entry to disable it)"
+            ),
+            &[&anchor, "weight"],
+        ));
+    }
+    let step_specs: Vec<&RequestSpec> = if entry.steps.is_empty() {
+        vec![entry]
+    } else {
+        if entry.path.is_some()
+            || entry.method.is_some()
+            || entry.body.is_some()
+            || entry.json.is_some()
+        {
+            return Err(CompileError::new(
+                format!(
+                    "request {flow_name:?} has `steps` and its own method/path/body: put the request into the steps"
+                ),
+                &[&anchor, "steps"],
+            ));
+        }
+        entry.steps.iter().collect()
+    };
+    let mut steps = Vec::new();
+    for s in step_specs {
+        if !s.steps.is_empty() {
+            return Err(CompileError::new(
+                format!("flow {flow_name:?}: steps cannot have steps of their own"),
+                &[&anchor, "steps"],
+            ));
+        }
+        if s.weight.is_some() && !std::ptr::eq(s, entry) {
+            return Err(CompileError::new(
+                format!("flow {flow_name:?}: `weight` belongs on the flow, not on a step"),
+                &[&anchor, "weight"],
+            ));
+        }
+        let step = compile_step(s, defaults, endpoints, &anchor)?;
+        for v in step
+            .path
+            .vars()
+            .chain(step.headers.iter().flat_map(|(_, t)| t.vars()))
+            .chain(step.body.iter().flat_map(|t| t.vars()))
+        {
+            vars.used
+                .push((v.to_string(), s.name.clone().unwrap_or(anchor.clone())));
+        }
+        vars.captured
+            .extend(step.captures.iter().map(|c| c.var.clone()));
+        steps.push(step);
+    }
+    Ok(Flow {
+        name: flow_name,
+        weight,
+        steps,
     })
 }
 
