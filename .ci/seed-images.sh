@@ -13,12 +13,17 @@
 #   - runtime  (for ARG RUNTIME_IMAGE): a distroless/static-style tree (CA bundle, passwd/group
 #              with nonroot 65532, nsswitch, os-release, tzdata, /tmp), as lean as the real one
 #              so the image size measured in CI means something;
-#   - prometheus (for compose's tag):   Debian's `prometheus` package (2.x, not the pinned 3.x)
-#              on that runtime base, with busybox's `sh` and `wget` for the compose healthcheck.
+#   - prometheus (for compose's tag):   the release compose pins, built from its Go module by
+#              scripts/build-prometheus.sh (static, without the embedded web UI), on busybox
+#              like the official image (its `sh` and `wget` serve the compose healthcheck).
+#              Tagged scalebench-seed/prometheus:v<release>; the in-cluster Prometheus of a local
+#              cluster can load the same image (`.ci/seed-images.sh --prometheus` seeds it alone).
 # Every stand-in carries the label io.scalebench.stand-in saying what it really is.
 # Grafana and Tempo are not seeded: CI never starts them.
 #
 # Usage: .ci/seed-images.sh             seed (idempotent; FORCE=1 rebuilds), print the mapping
+#        .ci/seed-images.sh --prometheus
+#                                       seed the Prometheus image only, print PROMETHEUS_IMAGE=...
 #        .ci/seed-images.sh --print     print the mapping only
 #        .ci/seed-images.sh --stop-dockerd
 #                                       stop the dockerd an earlier run of this script started
@@ -100,9 +105,11 @@ stop_dockerd() {
   return 1
 }
 
+ONLY=""
 case "${1:-}" in
   --print) print_mapping; exit 0 ;;
   --stop-dockerd) stop_dockerd; exit $? ;;
+  --prometheus) ONLY=prometheus ;;
   "") ;;
   *) log "unknown argument: $1 (see the header of $0)"; exit 2 ;;
 esac
@@ -220,65 +227,73 @@ EOF
   log "seeded $RUNTIME_IMAGE"
 }
 
-# --- prometheus: Debian's package on a glibc runtime ------------------------------------------
+# --- prometheus: the release scripts/build-prometheus.sh builds, on a busybox base -----------
 seed_prometheus() {
-  have_image "$PROMETHEUS_IMAGE" && { log "have $PROMETHEUS_IMAGE"; return; }
-  local src=$WORK/minbase dir=$WORK/prometheus deb
-  log "building $PROMETHEUS_IMAGE from Debian's prometheus package"
-  minbase_tar
-  [[ -d $src ]] || unpack_minbase "$src"
-  (cd "$WORK" && apt-get download prometheus >/dev/null 2>&1) \
-    || { log "apt-get download prometheus failed (apt-get update first?)"; exit 1; }
-  local debs=("$WORK"/prometheus_*.deb)
-  deb=${debs[0]}
-  mkdir -p "$WORK/prom-deb" && dpkg-deb -x "$deb" "$WORK/prom-deb"
-  # Debian links prometheus against glibc (cgo resolver): libc and the loader from the same
-  # bookworm rootfs, merged-usr layout.
-  install -d "$dir/usr/lib/x86_64-linux-gnu" "$dir/usr/lib64" "$dir/usr/bin" "$dir/etc/ssl/certs" \
-    "$dir/etc/prometheus" "$dir/usr/share/prometheus"
+  local version built
+  version=$(bash scripts/build-prometheus.sh --version)
+  [[ $UPSTREAM_PROMETHEUS == prom/prometheus:v$version ]] \
+    || { log "docker-compose.yml pins $UPSTREAM_PROMETHEUS but tools/prometheus/go.mod builds $version: pin the same release"; exit 1; }
+  local label="Prometheus $version built by scripts/build-prometheus.sh (stand-in for $UPSTREAM_PROMETHEUS)"
+  if [[ $FORCE != 1 ]] && [[ $(docker image inspect -f "{{index .Config.Labels \"$STAND_IN_LABEL\"}}" \
+      "$PROMETHEUS_IMAGE" 2>/dev/null) == "$label" ]]; then
+    log "have $PROMETHEUS_IMAGE"; return
+  fi
+  built=$(bash scripts/build-prometheus.sh)
+  local dir=$WORK/prometheus
+  log "building $PROMETHEUS_IMAGE from $built (static, CGO off) on busybox"
+  # The official image's layout: busybox, /bin/prometheus and /bin/promtool, the example config,
+  # /prometheus owned by nobody. The compose healthcheck (a CMD-SHELL reading the password file,
+  # then `wget`) uses busybox's sh and wget, as it does in the official image.
+  install -d "$dir/bin" "$dir/etc/prometheus" "$dir/etc/ssl/certs"
   install -d -m 1777 "$dir/tmp"
-  ln -s usr/lib "$dir/lib"; ln -s usr/lib64 "$dir/lib64"; ln -s usr/bin "$dir/bin"
-  cp -L "$src/usr/lib/x86_64-linux-gnu/libc.so.6" "$src/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" \
-    "$dir/usr/lib/x86_64-linux-gnu/"
-  ln -s ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$dir/usr/lib64/ld-linux-x86-64.so.2"
+  install -m 0755 "$built/prometheus" "$built/promtool" "$dir/bin/"
   cp /etc/ssl/certs/ca-certificates.crt "$dir/etc/ssl/certs/ca-certificates.crt"
-  printf 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n' >"$dir/etc/passwd"
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n' >"$dir/etc/passwd"
   printf 'root:x:0:\nnobody:x:65534:\n' >"$dir/etc/group"
   printf 'hosts: files dns\n' >"$dir/etc/nsswitch.conf"
-  cp "$WORK/prom-deb/usr/bin/prometheus" "$WORK/prom-deb/usr/bin/promtool" "$dir/usr/bin/"
-  cp -a "$WORK/prom-deb/usr/share/prometheus/." "$dir/usr/share/prometheus/"
-  cp "$WORK/prom-deb/etc/prometheus/prometheus.yml" "$dir/etc/prometheus/prometheus.yml"
+  # The example config upstream ships: Prometheus scraping itself.
+  cat >"$dir/etc/prometheus/prometheus.yml" <<'YAML'
+global:
+  scrape_interval: 15s
+scrape_configs:
+  - job_name: prometheus
+    static_configs:
+      - targets: ["localhost:9090"]
+YAML
   install -d -m 0775 -o 65534 -g 65534 "$dir/prometheus"
-  # The official image is busybox-based, and the compose healthcheck uses its `wget`: the
-  # stand-in carries the same applet (Debian's static busybox).
   (cd "$WORK" && apt-get download busybox-static >/dev/null 2>&1) \
-    || { log "apt-get download busybox-static failed"; exit 1; }
+    || { log "apt-get download busybox-static failed (apt-get update first?)"; exit 1; }
   local bbs=("$WORK"/busybox-static_*.deb)
   mkdir -p "$WORK/busybox-deb" && dpkg-deb -x "${bbs[0]}" "$WORK/busybox-deb"
-  cp "$WORK/busybox-deb/bin/busybox" "$dir/usr/bin/busybox"
-  ln -s busybox "$dir/usr/bin/wget"
-  # The compose healthcheck is a CMD-SHELL (it reads the password file): busybox's sh.
-  ln -s busybox "$dir/usr/bin/sh"
-  chroot "$dir" /usr/bin/prometheus --version >/dev/null
-  chroot "$dir" /usr/bin/wget --help >/dev/null 2>&1
+  cp "$WORK/busybox-deb/bin/busybox" "$dir/bin/busybox"
+  local applet
+  for applet in sh wget cat ls; do ln -s busybox "$dir/bin/$applet"; done
+  chroot "$dir" /bin/prometheus --version >/dev/null
+  chroot "$dir" /bin/promtool check config /etc/prometheus/prometheus.yml >/dev/null
+  chroot "$dir" /bin/wget --help >/dev/null 2>&1
   # shellcheck disable=SC2016  # expanded by the stand-in's sh
-  chroot "$dir" /usr/bin/sh -c 'read -r x </etc/passwd && [ -n "$x" ]'
+  chroot "$dir" /bin/sh -c 'read -r x </etc/passwd && [ -n "$x" ]'
   # Same interface as the official image: entrypoint, default flags, user, data dir.
-  local version
-  version=$(dpkg-deb -f "$deb" Version)
   tar -C "$dir" --numeric-owner -c . | docker import \
-    --change "LABEL $STAND_IN_LABEL=\"Debian prometheus $version (stand-in for $UPSTREAM_PROMETHEUS)\"" \
+    --change "LABEL $STAND_IN_LABEL=\"$label\"" \
     --change 'USER 65534:65534' \
     --change 'WORKDIR /prometheus' \
     --change 'EXPOSE 9090' \
     --change 'VOLUME ["/prometheus"]' \
-    --change 'ENTRYPOINT ["/usr/bin/prometheus"]' \
+    --change 'ENV PATH=/bin' \
+    --change 'ENTRYPOINT ["/bin/prometheus"]' \
     --change 'CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]' \
     - "$PROMETHEUS_IMAGE" >/dev/null
   log "seeded $PROMETHEUS_IMAGE"
 }
 
 ensure_dockerd
+if [[ $ONLY == prometheus ]]; then
+  untag_legacy_stand_in "$UPSTREAM_PROMETHEUS"
+  seed_prometheus
+  printf 'PROMETHEUS_IMAGE=%s\n' "$PROMETHEUS_IMAGE"
+  exit 0
+fi
 for upstream in "$UPSTREAM_RUST" "$UPSTREAM_RUNTIME" "$UPSTREAM_PROMETHEUS"; do
   untag_legacy_stand_in "$upstream"
 done

@@ -6,6 +6,7 @@ under CI (CI=true) the same absence fails, so a green CI never hides a skipped p
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -55,6 +56,39 @@ def require_tool(name: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+BUILD_PROMETHEUS = ROOT / "scripts" / "build-prometheus.sh"
+
+
+@functools.cache
+def built_prometheus_dir() -> Path:
+    """The directory of the Prometheus release tools/prometheus/go.mod pins (3.x, what compose and
+    the cluster run), built from its Go module by scripts/build-prometheus.sh once (cached under
+    .ci/cache across runs). No Go toolchain skips locally and fails in CI, like a missing tool."""
+    if shutil.which("go") is None:
+        message = "go is not installed: scripts/build-prometheus.sh builds Prometheus 3 with it"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    out = subprocess.run(["bash", str(BUILD_PROMETHEUS)], cwd=ROOT, capture_output=True, text=True, timeout=3600)
+    assert out.returncode == 0, f"scripts/build-prometheus.sh failed:\n{out.stderr[-4000:]}"
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def prometheus_release() -> str:
+    """The pinned release, e.g. `3.16.0` (scripts/build-prometheus.sh --version reads go.mod)."""
+    out = subprocess.run(["bash", str(BUILD_PROMETHEUS), "--version"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60, check=True)
+    return out.stdout.strip()
+
+
+def prometheus_tool(name: str) -> str:
+    """`prometheus` or `promtool` of the pinned Prometheus 3 release: every proof of the
+    dashboards, rules, alerts and remote write runs against what users run. Debian's 2.x
+    (require_tool) backs only the proofs on the oldest release the README still promises."""
+    assert name in ("prometheus", "promtool"), name
+    return str(built_prometheus_dir() / name)
 
 
 def free_port() -> int:

@@ -11,13 +11,16 @@ The test starts, on 127.0.0.1 and free ports:
     remote-write receiver (as a Kubernetes run does), so multi-value panels must overlay both,
   - a kubelet's cAdvisor endpoint replaying a recorded exposition (fake_kubelet.py), so the
     container CPU panels (any image, cluster only) are proven on real series too,
-  - the real `prometheus` binary (Debian package) with a config derived from prometheus/prometheus.yml:
+  - the real `prometheus` binary of the release compose and the cluster pin (3.x, built from its
+    Go module by scripts/build-prometheus.sh) with a config derived from prometheus/prometheus.yml:
     the same jobs, labels and rule files, targets rewritten to those ports, 1 s scrape interval,
     plus deploy/monitoring's `cadvisor` job with its own relabeling (discovery and the API
-    server's TLS replaced by one static node target on that endpoint).
+    server's TLS replaced by one static node target on that endpoint),
+  - beside it, the oldest release the README promises (Debian bookworm's 2.42, the `prometheus` on
+    PATH in CI) with the same config, scraping the same targets.
 Then it evaluates every target of every panel of every dashboard through the HTTP API, with the
 template variables substituted as Grafana substitutes them (single value, multi value, All), and
-fails on any error or empty result. It also fails when a dashboard or a rule names a metric that
+fails on any error or empty result; on the oldest release, every target with All. It also fails when a dashboard or a rule names a metric that
 neither binary exports. Grafana itself cannot run here; test_prometheus_rules.py checks the
 provisioning files' structure.
 """
@@ -29,6 +32,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -41,7 +45,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, free_port, require_tool
+from conftest import ROOT, free_port, prometheus_release, prometheus_tool, require_tool
 from fake_kube_api import NAMESPACE, FakeKubeApi
 from fake_kubelet import NODE, WORKLOAD_LIMIT_CORES, WORKLOAD_POD, WORKLOAD_REQUEST_CORES, CPU_CORES, FakeKubelet
 from dashboard_queries import (
@@ -151,7 +155,8 @@ def derived_prometheus_config(ports: dict[str, int], tmp: Path) -> Path:
 
 @dataclass
 class Stack:
-    prometheus: str  # base URL
+    prometheus: str  # base URL of the pinned Prometheus 3 release
+    oldest: str | None  # base URL of the oldest promised release (Debian's 2.42), when installed
     workload_metrics: str
     loadgen_metrics: str
     run_id: str
@@ -160,10 +165,12 @@ class Stack:
     kubelet: FakeKubelet
     logs: dict[str, Path] = field(default_factory=dict)
 
-    def api(self, path: str, params: dict, *, post: bool = True) -> dict:
-        """POST like Grafana's datasource (httpMethod POST); GET where the API only allows GET."""
+    def api(self, path: str, params: dict, *, post: bool = True, base: str | None = None) -> dict:
+        """POST like Grafana's datasource (httpMethod POST); GET where the API only allows GET.
+        BASE: another Prometheus of the stack (default: the pinned release)."""
+        base = base or self.prometheus
         query = urllib.parse.urlencode(params, doseq=True)
-        url, data = (f"{self.prometheus}{path}", query.encode()) if post else (f"{self.prometheus}{path}?{query}", None)
+        url, data = (f"{base}{path}", query.encode()) if post else (f"{base}{path}?{query}", None)
         try:
             with urllib.request.urlopen(url, data=data, timeout=30) as resp:
                 body = json.load(resp)
@@ -249,12 +256,15 @@ def loadgen_command(binary: Path, target: str, scenario: Path, metrics_port: int
 
 @pytest.fixture(scope="module")
 def stack(binaries, tmp_path_factory) -> Stack:
-    prometheus = require_tool("prometheus")
+    prometheus = prometheus_tool("prometheus")
+    # The oldest promised release is optional here; the test that reads it skips (fails in CI)
+    # when it is absent.
+    oldest = shutil.which("prometheus")
     tmp = tmp_path_factory.mktemp("dashboards")
-    ports = {name: free_port() for name in ("app", "workload", "loadgen", "prometheus")}
+    ports = {name: free_port() for name in ("app", "workload", "loadgen", "prometheus", "oldest")}
     run_id = f"proof-{uuid.uuid4().hex[:8]}"
     procs: list[subprocess.Popen] = []
-    logs = {name: tmp / f"{name}.log" for name in ("workload", "loadgen", "pusher", "prometheus")}
+    logs = {name: tmp / f"{name}.log" for name in ("workload", "loadgen", "pusher", "prometheus", "oldest")}
     kube_api = FakeKubeApi()
     kubelet = FakeKubelet()
     ports["kubelet"] = kubelet.port
@@ -285,7 +295,7 @@ def stack(binaries, tmp_path_factory) -> Stack:
         kubelet.start()
         config = derived_prometheus_config(ports, tmp)
         check = subprocess.run(
-            [require_tool("promtool"), "check", "config", str(config)], capture_output=True, text=True, timeout=60
+            [prometheus_tool("promtool"), "check", "config", str(config)], capture_output=True, text=True, timeout=60
         )
         assert check.returncode == 0, check.stdout + check.stderr
         prom = spawn(
@@ -300,6 +310,20 @@ def stack(binaries, tmp_path_factory) -> Stack:
             ],
         )
         base = f"http://127.0.0.1:{ports['prometheus']}"
+        oldest_base = None
+        if oldest is not None:
+            old = spawn(
+                "oldest",
+                [
+                    oldest,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={tmp / 'tsdb-oldest'}",
+                    f"--web.listen-address=127.0.0.1:{ports['oldest']}",
+                    "--log.level=warn",
+                ],
+            )
+            oldest_base = f"http://127.0.0.1:{ports['oldest']}"
+            wait_http(f"{oldest_base}/-/ready", 60, old, logs["oldest"])
         wait_http(f"{base}/-/ready", 60, prom, logs["prometheus"])
 
         scenario = loadgen_scenario(tmp)
@@ -351,6 +375,7 @@ def stack(binaries, tmp_path_factory) -> Stack:
             raise AssertionError(f"remote-writing loadgen did not finish:\n{tail(logs['pusher'])}") from None
         yield Stack(
             prometheus=base,
+            oldest=oldest_base,
             workload_metrics=f"http://127.0.0.1:{ports['workload']}/metrics",
             loadgen_metrics=f"http://127.0.0.1:{ports['loadgen']}/metrics",
             run_id=run_id,
@@ -376,19 +401,22 @@ def substitutions(stack: Stack) -> dict[str, dict[str, str]]:
     }
 
 
-def evaluate(stack: Stack, tgt: PanelTarget, variables: dict[str, str]) -> list[dict]:
-    """Run a panel target as Grafana would for the last minute (or since the run began)."""
+def evaluate(stack: Stack, tgt: PanelTarget, variables: dict[str, str], base: str | None = None) -> list[dict]:
+    """Run a panel target as Grafana would for the last minute (or since the run began), on the
+    pinned Prometheus or BASE."""
     scrape = provisioned_scrape_interval()
     end = time.time()
     start = min(stack.start - 10, end - 60)
     interval = scrape  # Grafana's $__interval for this range is clamped to the min interval
     expr = substitute(tgt.expr, variables, interval_s=interval, scrape_s=scrape, range_s=end - start)
     if tgt.instant:
-        data = stack.api("/api/v1/query", {"query": expr, "time": f"{end:.3f}"})
+        data = stack.api("/api/v1/query", {"query": expr, "time": f"{end:.3f}"}, base=base)
         values = [data_point for series in data["result"] for data_point in [series["value"]]]
     else:
         data = stack.api(
-            "/api/v1/query_range", {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{interval}"}
+            "/api/v1/query_range",
+            {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{interval}"},
+            base=base,
         )
         values = [v for series in data["result"] for v in series["values"]]
     assert data["result"], f"{tgt.id}: no data for {expr}"
@@ -415,6 +443,30 @@ def test_panel_query_returns_data(stack: Stack, tgt: PanelTarget, form: str):
         assert any(label in s["metric"] for s in result), f"{tgt.id}: legend uses {{{{{label}}}}}, result has none"
 
 
+def oldest_release(stack: Stack) -> str:
+    """The oldest promised release's base URL; skips (fails in CI) where it is not installed."""
+    if stack.oldest is None:
+        require_tool("prometheus")
+        pytest.fail("a `prometheus` is on PATH but the stack did not start it")
+    return stack.oldest
+
+
+@pytest.mark.parametrize("tgt", TARGETS, ids=[t.id for t in TARGETS])
+def test_panel_query_returns_data_on_the_oldest_promised_release(stack: Stack, tgt: PanelTarget):
+    """README promises the dashboards on Prometheus 2.42 too: every target, with All, has data
+    scraped by it (the remote-written run goes to the pinned release only)."""
+    evaluate(stack, tgt, substitutions(stack)["all"], base=oldest_release(stack))
+
+
+def test_the_stack_runs_the_pinned_release_and_the_oldest_promised_one(stack: Stack):
+    """The proofs above ran on the release compose and the cluster pin, and on a 2.x."""
+    versions = {}
+    for name, base in (("pinned", stack.prometheus), ("oldest", oldest_release(stack))):
+        versions[name] = stack.api("/api/v1/status/buildinfo", {}, post=False, base=base)["version"]
+    assert versions["pinned"] == prometheus_release(), versions
+    assert versions["oldest"].startswith("2."), versions
+
+
 @pytest.mark.parametrize(("dashboard", "name", "query"), VARIABLES, ids=[f"{d}:{n}" for d, n, _ in VARIABLES])
 def test_template_variable_lists_the_run(stack: Stack, dashboard: str, name: str, query: str):
     selector, label = parse_label_values(query)
@@ -438,9 +490,11 @@ def test_every_recording_rule_has_data(stack: Stack):
     assert missing == [], "recording rules with no data after a real run"
 
 
-def test_rule_health(stack: Stack):
-    """Prometheus evaluated every rule without error."""
-    data = stack.api("/api/v1/rules", {}, post=False)
+@pytest.mark.parametrize("release", ["pinned", "oldest"])
+def test_rule_health(stack: Stack, release: str):
+    """Prometheus evaluated every rule without error, on both releases."""
+    base = stack.prometheus if release == "pinned" else oldest_release(stack)
+    data = stack.api("/api/v1/rules", {}, post=False, base=base)
     bad = [
         (r.get("name"), r.get("lastError"))
         for group in data["groups"]

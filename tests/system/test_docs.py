@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, free_port, require_tool
+from conftest import ROOT, free_port, prometheus_tool, require_tool
 from test_dashboards import stop  # the same way to end a process the test started
 from dashboard_queries import (
     DASHBOARD_DIR,
@@ -418,7 +418,7 @@ def test_a_real_binary_exports_exactly_the_documented_metrics(live_expositions, 
 @pytest.mark.parametrize("binary", ["workload", "loadgen"])
 def test_promtool_finds_nothing_to_lint_in_a_real_exposition(live_expositions, binary: str, tmp_path):
     """`promtool check metrics`: HELP text on every family, counters in _total, base units."""
-    promtool = require_tool("promtool")
+    promtool = prometheus_tool("promtool")
     text = live_expositions[binary]
     assert "# HELP " in text and "# TYPE " in text
     result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
@@ -429,7 +429,7 @@ def test_promtool_finds_nothing_to_lint_in_a_real_exposition(live_expositions, b
 
 def test_promtool_lint_fails_on_a_family_without_help():
     """The check above can fail: an undescribed family is what the loadgen used to export."""
-    promtool = require_tool("promtool")
+    promtool = prometheus_tool("promtool")
     text = "# TYPE loadgen_in_flight gauge\nloadgen_in_flight 0\n"
     result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "no help text" in result.stdout + result.stderr

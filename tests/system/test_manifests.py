@@ -37,7 +37,7 @@ from typing import Callable
 import pytest
 import yaml
 
-from conftest import ROOT, figure, free_port, require_tool
+from conftest import ROOT, figure, free_port, prometheus_tool, require_tool
 
 DEPLOY = ROOT / "deploy"
 
@@ -1345,7 +1345,7 @@ def test_cluster_scenario_offers_the_compose_load() -> None:
 
 def test_prometheus_config_checks_with_promtool(tmp_path: Path) -> None:
     """The in-cluster config and its rule files, laid out as the pod sees them, pass promtool."""
-    promtool = require_tool("promtool")
+    promtool = prometheus_tool("promtool")
     docs = render("monitoring")
     spec = _pod_spec(docs, "Deployment", "prometheus")
     container = spec["containers"][0]

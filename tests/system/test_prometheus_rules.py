@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import IN_CI, ROOT, figure, require_tool, seeded_images
+from conftest import IN_CI, ROOT, figure, prometheus_release, prometheus_tool, require_tool, seeded_images
 from dashboard_queries import (
     DASHBOARD_PROVIDER_FILE,
     DATASOURCES_FILE,
@@ -30,8 +30,9 @@ from dashboard_queries import (
 PROMTOOL_TESTS = sorted((PROMETHEUS_DIR / "tests").glob("*.yml"))
 
 
-def promtool(*args: str) -> subprocess.CompletedProcess:
-    tool = require_tool("promtool")
+def promtool(*args: str, tool: str | None = None) -> subprocess.CompletedProcess:
+    """promtool of the pinned Prometheus 3 release (scripts/build-prometheus.sh), or TOOL."""
+    tool = tool or prometheus_tool("promtool")
     return subprocess.run([tool, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
@@ -52,6 +53,35 @@ def test_promtool_test_rules():
     assert PROMTOOL_TESTS, "no promtool unit tests under prometheus/tests"
     result = promtool("test", "rules", *[str(p.relative_to(ROOT)) for p in PROMTOOL_TESTS])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_is_the_pinned_release():
+    """The rules are proven by the release compose and the cluster pin, not whatever is on PATH."""
+    result = promtool("--version")
+    assert f"version {prometheus_release()} " in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_compose_and_the_cluster_pin_the_release_ci_proves():
+    """docker-compose.yml, deploy/monitoring and the seeded stand-in name the release that
+    tools/prometheus/go.mod builds and every proof here runs against."""
+    tag = f"prom/prometheus:v{prometheus_release()}"
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["prometheus"]["image"]
+    deployment = yaml.safe_load((ROOT / "deploy" / "monitoring" / "prometheus-deployment.yaml").read_text())
+    (container,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "prometheus"]
+    assert (compose, container["image"]) == (tag, tag)
+    assert seeded_images()["PROMETHEUS_IMAGE"] == f"scalebench-seed/prometheus:v{prometheus_release()}"
+
+
+def test_rules_and_alerts_pass_their_unit_tests_on_the_oldest_promised_release():
+    """README promises the rules and dashboards on Prometheus 2.42 (Debian bookworm's, the promtool
+    on PATH in CI) as well: the same rule files and unit tests pass there."""
+    tool = require_tool("promtool")
+    version = subprocess.run([tool, "--version"], capture_output=True, text=True, timeout=60)
+    figure("oldest promised prometheus", promtool=(version.stdout + version.stderr).split("\n")[0].strip())
+    files = [str(p.relative_to(ROOT)) for p in rule_files()]
+    for args in (["check", "rules", *files], ["test", "rules", *[str(p.relative_to(ROOT)) for p in PROMTOOL_TESTS]]):
+        result = promtool(*args, tool=tool)
+        assert result.returncode == 0, f"{tool} {' '.join(args)}:\n{result.stdout}{result.stderr}"
 
 
 def test_every_rule_has_a_unit_test():
@@ -236,12 +266,12 @@ def test_dashboard_conventions(dashboards):
 
 
 def test_config_and_rules_load_in_the_compose_image():
-    """The same files under the Prometheus image docker-compose.yml pins (3.x while Debian ships 2.x).
+    """The same files under the Prometheus image docker-compose.yml pins.
 
     Where no registry is reachable (CI), the tag is absent and .ci/seed-images.sh's stand-in,
     under its own name (scalebench-seed/prometheus:...) and labelled `io.scalebench.stand-in`, is
-    used instead: then this checks Debian's version again, and says so in its figure, rather than
-    claiming 3.x."""
+    used instead: the same release, built from its Go module (scripts/build-prometheus.sh), which
+    its figure says."""
     compose_file = ROOT / "docker-compose.yml"
     if not compose_file.exists():
         pytest.skip("no docker-compose.yml")
@@ -263,6 +293,7 @@ def test_config_and_rules_load_in_the_compose_image():
     ).stdout.strip()
     figure("compose prometheus image", image=image, promtool=version.stdout.split("\n")[0].strip(),
            stand_in=stand_in if stand_in and stand_in != "<no value>" else "no")
+    assert f"version {prometheus_release()} " in version.stdout + version.stderr, version.stdout + version.stderr
     for args in (
         ["check", "config", "prometheus.yml"],
         ["test", "rules", *[str(p.relative_to(PROMETHEUS_DIR)) for p in PROMTOOL_TESTS]],

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, free_port, require_tool
+from conftest import ROOT, free_port, prometheus_tool, require_tool
 
 SECRETS_SCRIPT = ROOT / "scripts" / "compose-secrets.sh"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -67,7 +67,7 @@ def test_secrets_are_random_kept_and_private(secrets: Path, tmp_path: Path) -> N
 
 
 def test_web_config_has_users_only_beyond_loopback(secrets: Path) -> None:
-    promtool = require_tool("promtool")
+    promtool = prometheus_tool("promtool")
     loopback = yaml.safe_load((secrets / "prometheus-web-127.0.0.1.yml").read_text())
     exposed = yaml.safe_load((secrets / "prometheus-web-0.0.0.0.yml").read_text())
     assert not loopback, loopback
@@ -180,7 +180,7 @@ def _status(url: str, data: bytes | None = None, auth: tuple[str, str] | None = 
 def _start_prometheus(tmp_path: Path, web_config: Path, auth: tuple[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     """Debian's prometheus with docker-compose.yml's own flags (paths moved to TMP_PATH), on a
     free 127.0.0.1 port."""
-    binary = require_tool("prometheus")
+    binary = prometheus_tool("prometheus")
     flags = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["prometheus"]["command"]
     moved = {"--config.file": str(ROOT / "prometheus" / "prometheus.yml"), "--storage.tsdb.path": str(tmp_path / "data"),
              "--web.config.file": str(web_config)}
