@@ -59,6 +59,7 @@ command -v go >/dev/null || die "go is not installed (the Go toolchain builds Pr
 # machine's Go needs GOTOOLCHAIN set to a release the proxy serves (e.g. go1.27.3).
 log "building Prometheus $VERSION (module $MODULE_VERSION) with $(go version | cut -d' ' -f3), CGO off; a cold build takes minutes"
 TMP=$(mktemp -d "$ROOT/.ci/cache/prometheus-$VERSION.tmp.XXXXXX")
+chmod 0755 "$TMP"
 trap 'rm -rf "$TMP"' EXIT
 PKG=github.com/prometheus/common/version
 # What upstream's promu stamps; the module zip carries no VCS revision, so the module version

@@ -61,6 +61,13 @@ def test_promtool_is_the_pinned_release():
     assert f"version {prometheus_release()} " in result.stdout + result.stderr, result.stdout + result.stderr
 
 
+def test_the_prometheus_build_and_seed_scripts_are_shellcheck_clean():
+    shellcheck = require_tool("shellcheck")
+    scripts = [ROOT / "scripts" / "build-prometheus.sh", ROOT / ".ci" / "seed-images.sh"]
+    result = subprocess.run([shellcheck, *map(str, scripts)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_compose_and_the_cluster_pin_the_release_ci_proves():
     """docker-compose.yml, deploy/monitoring and the seeded stand-in name the release that
     tools/prometheus/go.mod builds and every proof here runs against."""

@@ -5,9 +5,10 @@
   Grafana's datasources with the Prometheus credentials; promtool accepts both web configs.
 - docker-compose.yml, as compose resolves it, holds no literal or default password and keeps
   Prometheus' lifecycle API off.
-- The real (Debian) Prometheus, started on 127.0.0.1 with compose's own flags and the generated
-  web config, refuses a remote write without the password or with a wrong one, stores the one
-  with it, and refuses /-/quit; with the loopback web config it takes writes without a password.
+- The real Prometheus of the pinned release, started on 127.0.0.1 with compose's own flags and
+  the generated web config, refuses a remote write without the password or with a wrong one,
+  stores the one with it, and refuses /-/quit; with the loopback web config it takes writes
+  without a password.
 Run alone: `python3 -m pytest -v tests/system/test_security.py`.
 """
 
@@ -178,8 +179,8 @@ def _status(url: str, data: bytes | None = None, auth: tuple[str, str] | None = 
 
 
 def _start_prometheus(tmp_path: Path, web_config: Path, auth: tuple[str, str] | None = None) -> tuple[subprocess.Popen, str]:
-    """Debian's prometheus with docker-compose.yml's own flags (paths moved to TMP_PATH), on a
-    free 127.0.0.1 port."""
+    """The pinned Prometheus release with docker-compose.yml's own flags (paths moved to TMP_PATH),
+    on a free 127.0.0.1 port."""
     binary = prometheus_tool("prometheus")
     flags = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["prometheus"]["command"]
     moved = {"--config.file": str(ROOT / "prometheus" / "prometheus.yml"), "--storage.tsdb.path": str(tmp_path / "data"),
