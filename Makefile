@@ -94,6 +94,10 @@ k8s-loadgen: ## Run the three-client loadgen Job and fetch its reports into repo
 k8s-down: ## Delete everything the scripts created in the cluster
 	deploy/scripts/teardown.sh
 
+.PHONY: experiment
+experiment: ## The seed's headline: 3 clients x N requests against docker, k8s-single and k8s-hpa (bench/experiment.sh --help)
+	bench/experiment.sh $(EXPERIMENT_FLAGS)
+
 .PHONY: compare
 compare: ## One scenario against docker, then Minikube single and HPA where a cluster answers
 	bench/compare.sh

@@ -8,7 +8,8 @@ OVERLAYS=(single hpa minikube-single minikube-hpa minikube-hpa-tls own-service-e
 
 usage() {
   cat <<USAGE
-Usage: deploy/scripts/apply.sh [--timeout DURATION] [--dry-run] [--no-wait] [--image NAME=REF]... OVERLAY
+Usage: deploy/scripts/apply.sh [--timeout DURATION] [--dry-run] [--no-wait] [--image NAME=REF]...
+                               [--cpu-limit CORES] OVERLAY
 
 OVERLAY is one of:
   single            one workload replica, no autoscaler (deployment label k8s-single)
@@ -36,6 +37,9 @@ update; applying a single overlay deletes the HPA an hpa overlay left behind.
   --image NAME=REF     run image REF wherever the manifests name image NAME (kustomize's
                        images transformer), e.g. --image prom/prometheus=mirror.example/prometheus:v3.5.0
                        for a cluster that cannot pull from the upstream registry; repeatable
+  --cpu-limit CORES    the workload container's CPU limit (default: the manifests' 1 core), e.g.
+                       0.5 to compare with a container run with --cpus 0.5; the request (what the
+                       HPA's 50 % is computed against) stays
   -h, --help           this help
 USAGE
 }
@@ -45,10 +49,15 @@ overlay=""
 dry_run=0
 wait=1
 images=()
+cpu_limit=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --timeout) timeout="${2:?--timeout needs a value}"; shift 2 ;;
     --dry-run) dry_run=1; shift ;;
+    --cpu-limit)
+      [[ "${2:-}" =~ ^([0-9]+(\.[0-9]{1,3})?|[0-9]+m)$ && ! "${2:-}" =~ ^0+(\.0*)?m?$ ]] ||
+        die "--cpu-limit takes cores (0.5) or millicores (500m), more than 0, not '${2:-}'"
+      cpu_limit="$2"; shift 2 ;;
     --no-wait) wait=0; shift ;;
     --image)
       [[ "${2:-}" =~ ^[a-z0-9./_-]+=[^[:space:]]+$ ]] || die "--image takes NAME=REF, not '${2:-}'"
@@ -103,13 +112,25 @@ ensure_remote_write_secret() {
 if [[ "$overlay" == monitoring-remote-write && ! -s "$remote_write_password" ]]; then
   die "no $remote_write_password: run 'make secrets' (or 'make up') for the compose stack first"
 fi
-if [[ ${#images[@]} -gt 0 ]]; then
-  # A throw-away kustomization over the chosen one that only swaps images.
+if [[ -n "$cpu_limit" && "$overlay" == monitoring* ]]; then
+  die "--cpu-limit applies to the workload overlays, not $overlay"
+fi
+if [[ ${#images[@]} -gt 0 || -n "$cpu_limit" ]]; then
+  # A throw-away kustomization over the chosen one that only swaps images and sets the limit.
   tmp="$(mktemp -d)"
   trap 'rm -rf "$tmp"' EXIT
   {
-    printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - %s\nimages:\n' \
+    printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - %s\n' \
       "$(realpath --relative-to="$tmp" "$dir")"
+    if [[ -n "$cpu_limit" ]]; then
+      # The check-config init container runs the server's image with the server's resources.
+      printf 'patches:\n  - target: {kind: Deployment, name: workload}\n    patch: |-\n'
+      for path in containers initContainers; do
+        printf '      - op: replace\n        path: /spec/template/spec/%s/0/resources/limits/cpu\n        value: "%s"\n' \
+          "$path" "$cpu_limit"
+      done
+    fi
+    [[ ${#images[@]} -eq 0 ]] || printf 'images:\n'
     for image in "${images[@]}"; do
       ref="${image#*=}"
       if [[ "$ref" == *@* ]]; then

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# The seed's headline from one command: the classic experiment (three clients, N requests each,
+# classic-3x100k.yaml) against one container limited to C cores, the same image as one replica
+# with that limit on Kubernetes, and under the HPA with replicas of that limit. One table, one
+# JSON file, one HTML comparison.
+#
+# The three clients run on this machine, started together (loadgen --start-at) and merged
+# exactly (loadgen merge), against every deployment alike: the compose container on 127.0.0.1,
+# the cluster's workload through its NodePort (the minikube-* overlays; on the local cluster the
+# node is 10.213.0.2). Runs are sequential: two deployments loaded at once would measure their
+# contention.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SCENARIO="$ROOT/loadgen/scenarios/classic-3x100k.yaml"
+CLIENTS=3
+NODE_PORT=30080
+NAMESPACE=scalebench
+
+usage() {
+  cat <<USAGE
+Usage: bench/experiment.sh [--requests-per-client N] [--cpu C] [--out DIR] [--only LIST] [--loadgen PATH]
+
+Runs $CLIENTS clients x N requests (loadgen/scenarios/classic-3x100k.yaml: POST /api/v1/hello,
+one closed-loop user per client) against, in turn:
+  docker      the compose workload container with --cpus C (docker compose, project sbexp)
+  k8s-single  overlays/minikube-single with a CPU limit of C (deploy/scripts/apply.sh --cpu-limit)
+  k8s-hpa     overlays/minikube-hpa, replicas of C each, under the HPA (CPU 50 %, 1..10)
+on the cluster of the current kubeconfig (the local cluster: eval "\$(deploy/scripts/local-cluster.sh env)").
+Prints the seed's table (elapsed, throughput, p50, p99, replicas, speedup against docker) and
+writes DIR/experiment.json, DIR/<deployment>/client-*.json and merged.json, DIR/compare.html.
+
+  --requests-per-client N   requests per client (default 100000, the seed's)
+  --cpu C                   cores per container and per replica (default: a quarter of this
+                            machine's cores, at most 1: on 2 cores 0.5, which leaves the HPA room
+                            for about 4 replicas beside the clients)
+  --out DIR                 where everything goes (default reports/experiment-<UTC time>)
+  --only LIST               a comma-separated subset of docker,k8s-single,k8s-hpa (default all)
+  --loadgen PATH            loadgen binary (default target/release/loadgen, else target/debug/loadgen,
+                            else loadgen on PATH)
+  -h, --help                this help
+
+Needs: the images scalebench/workload:0.1.0 and scalebench/loadgen:0.1.0 built (and loaded into
+the cluster: deploy/scripts/build-load.sh), docker compose, kubectl with a cluster whose node
+answers on its InternalIP, python3.
+USAGE
+}
+
+log() { printf '[experiment %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 2; }
+
+requests=100000
+cpu=""
+out=""
+only="docker,k8s-single,k8s-hpa"
+loadgen="${LOADGEN_BIN:-}"
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --requests-per-client) requests="${2:?--requests-per-client needs a value}"; shift 2 ;;
+    --cpu) cpu="${2:?--cpu needs a value}"; shift 2 ;;
+    --out) out="${2:?--out needs a value}"; shift 2 ;;
+    --only) only="${2:?--only needs a value}"; shift 2 ;;
+    --loadgen) loadgen="${2:?--loadgen needs a value}"; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown argument: $1" ;;
+  esac
+done
+[[ "$requests" =~ ^[1-9][0-9]*$ ]] || die "--requests-per-client is a positive whole number, not '$requests'"
+if [[ -z "$cpu" ]]; then
+  cpu="$(awk -v n="$(nproc)" 'BEGIN { c = n / 4; if (c > 1) c = 1; printf "%g", c }')"
+  log "cpu per container and per replica: $cpu (a quarter of this machine's $(nproc) cores, at most 1)"
+fi
+if ! [[ "$cpu" =~ ^[0-9]+(\.[0-9]{1,3})?$ ]] || ! awk -v c="$cpu" 'BEGIN { exit !(c > 0) }'; then
+  die "--cpu is a number of cores above 0, not '$cpu'"
+fi
+IFS=, read -r -a deployments <<<"$only"
+for d in "${deployments[@]}"; do
+  [[ "$d" == docker || "$d" == k8s-single || "$d" == k8s-hpa ]] || die "--only: unknown deployment '$d'"
+done
+if [[ -z "$loadgen" ]]; then
+  for candidate in "$ROOT/target/release/loadgen" "$ROOT/target/debug/loadgen" "$(command -v loadgen || true)"; do
+    if [[ -n "$candidate" && -x "$candidate" ]]; then loadgen="$candidate"; break; fi
+  done
+fi
+[[ -n "$loadgen" && -x "$loadgen" ]] || die "no loadgen binary: cargo build --release -p loadgen, or --loadgen PATH"
+out="${out:-$ROOT/reports/experiment-$(date -u +%Y%m%dT%H%M%SZ)}"
+mkdir -p "$out"
+COMPOSE=(docker compose)
+docker compose version >/dev/null 2>&1 || COMPOSE=(docker-compose)
+COMPOSE_PROJECT=sbexp
+
+# run_clients NAME URL [WATCH...]: the three clients, together, then their exact merge.
+run_clients() {
+  local name="$1" url="$2" dir="$out/$1" start_at i pids=() rc=0
+  shift 2
+  mkdir -p "$dir"
+  start_at=$(($(date +%s) + 3))
+  for ((i = 0; i < CLIENTS; i++)); do
+    "$loadgen" run "$SCENARIO" --target "$url" --concurrency 1 --requests "$requests" \
+      --start-at "$start_at" --deployment "$name" --quiet "$@" \
+      --out "$dir/client-$i.json" >"$dir/client-$i.log" 2>&1 &
+    pids+=("$!")
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
+  # Exit 99 is a missed threshold (success rate): the report is still written and counted.
+  [[ "$rc" -eq 0 || "$rc" -eq 99 ]] || { tail -n 20 "$dir"/client-*.log >&2; die "a client of $name failed ($rc)"; }
+  "$loadgen" merge "$dir"/client-*.json --out "$dir/merged.json" >/dev/null
+  log "$name: done ($(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["summary"]; print(f"{s["requests"]} requests in {s["duration_s"]:.1f} s")' "$dir/merged.json"))"
+}
+
+wait_ready() {
+  local url="$1" limit="$2" started=$SECONDS
+  until curl -fsS -o /dev/null "$url/readyz"; do
+    ((SECONDS - started < limit)) || die "$url/readyz did not answer within $limit s"
+    sleep 1
+  done
+}
+
+node_url() {
+  local ip
+  ip="$(kubectl get nodes -o jsonpath='{.items[0].status.addresses[?(@.type=="InternalIP")].address}')"
+  [[ -n "$ip" ]] || die "no node InternalIP in the current kubeconfig's cluster"
+  printf 'http://%s:%s\n' "$ip" "$NODE_PORT"
+}
+
+run_docker() {
+  local port
+  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  log "docker: the compose workload with --cpus $cpu on 127.0.0.1:$port"
+  WORKLOAD_CPUS="$cpu" WORKLOAD_PORT="$port" "${COMPOSE[@]}" -p "$COMPOSE_PROJECT" -f "$ROOT/docker-compose.yml" \
+    up -d --no-build workload >"$out/docker-compose.log" 2>&1 || { cat "$out/docker-compose.log" >&2; die "docker compose up failed"; }
+  trap 'WORKLOAD_CPUS=1 "${COMPOSE[@]}" -p "$COMPOSE_PROJECT" -f "$ROOT/docker-compose.yml" down -v >/dev/null 2>&1 || true' EXIT
+  wait_ready "http://127.0.0.1:$port" 60
+  run_clients docker "http://127.0.0.1:$port"
+  WORKLOAD_CPUS=1 "${COMPOSE[@]}" -p "$COMPOSE_PROJECT" -f "$ROOT/docker-compose.yml" down -v >/dev/null 2>&1
+  trap - EXIT
+}
+
+run_k8s() {
+  local name="$1" overlay="$2" url started
+  log "$name: deploy/scripts/apply.sh --cpu-limit $cpu $overlay"
+  "$ROOT/deploy/scripts/teardown.sh" >/dev/null 2>&1
+  "$ROOT/deploy/scripts/apply.sh" --cpu-limit "$cpu" "$overlay" >"$out/$name-apply.log" 2>&1 ||
+    { tail -n 30 "$out/$name-apply.log" >&2; die "apply.sh $overlay failed"; }
+  url="$(node_url)"
+  wait_ready "$url" 60
+  if [[ "$name" == k8s-hpa ]]; then
+    # The HPA decides blind until metrics-server has a CPU figure for the pod.
+    started=$SECONDS
+    until kubectl -n "$NAMESPACE" get hpa workload -o jsonpath='{.status.currentMetrics[0].resource.current.averageUtilization}' | grep -q .; do
+      ((SECONDS - started < 180)) || die "the HPA reports no CPU utilization after 180 s (is metrics-server running?)"
+      sleep 2
+    done
+  fi
+  run_clients "$name" "$url" --watch deployment/workload --namespace "$NAMESPACE"
+}
+
+for d in "${deployments[@]}"; do
+  case "$d" in
+    docker) run_docker ;;
+    k8s-single) run_k8s k8s-single minikube-single ;;
+    k8s-hpa) run_k8s k8s-hpa minikube-hpa ;;
+  esac
+done
+
+python3 "$ROOT/bench/experiment_table.py" --out "$out" --clients "$CLIENTS" --requests-per-client "$requests" \
+  --cpu "$cpu" "${deployments[@]}"
+merged=()
+for d in "${deployments[@]}"; do merged+=("$out/$d/merged.json"); done
+"$loadgen" report --html "$out/compare.html" "${merged[@]}" >/dev/null
+log "wrote $out/experiment.json and $out/compare.html"
