@@ -147,9 +147,17 @@ pub struct RunOpts {
     #[arg(long, env = "LOADGEN_START_AT", value_name = "TIME", value_parser = parse::start_at)]
     pub start_at: Option<std::time::SystemTime>,
     /// Trust the CA certificates in this PEM file beside the system roots (a private or
-    /// self-signed CA). Example: --cacert ca.pem
+    /// self-signed CA); a server certificate that is itself in the file is trusted too, as curl
+    /// does. Example: --cacert ca.pem
     #[arg(long, env = "LOADGEN_CACERT", value_name = "FILE")]
     pub cacert: Option<PathBuf>,
+    /// Client certificate (PEM, leaf first) for servers that ask for one (mutual TLS); needs
+    /// --key. Example: --cert client.pem --key client-key.pem
+    #[arg(long, env = "LOADGEN_CERT", value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --cert.
+    #[arg(long, env = "LOADGEN_KEY", value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
     /// Worker threads (default: the cores available). Example: --threads 2
     #[arg(long, env = "LOADGEN_THREADS", value_parser = parse::positive)]
     pub threads: Option<u64>,

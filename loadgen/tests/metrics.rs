@@ -305,6 +305,7 @@ fn histogram_samples_are_drained_every_second_without_a_scrape() {
                 http2: false,
                 insecure: false,
                 cacert: None,
+                client_cert: None,
             },
         )
         .await

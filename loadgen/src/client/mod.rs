@@ -6,10 +6,12 @@
 //! loop; with `--http2` the workers share a few multiplexed hyper connections instead.
 //!
 //! Layout: this file has the target, the connector (TCP, TLS, protocol), the connection type and
-//! error classification; [`h1`] the HTTP/1.1 wire client; [`io`] the plain-or-TLS stream.
+//! error classification; [`h1`] the HTTP/1.1 wire client; [`io`] the plain-or-TLS stream;
+//! [`verify`] which certificates are trusted and TLS failures in words.
 
 pub mod h1;
 mod io;
+pub mod verify;
 
 use std::error::Error as StdError;
 use std::net::SocketAddr;
@@ -119,8 +121,18 @@ pub struct ClientConfig {
     pub http2: bool,
     /// Accept any TLS certificate (self-signed test targets).
     pub insecure: bool,
-    /// PEM file of CA certificates trusted beside the system roots.
+    /// PEM file of CA certificates trusted beside the system roots; a server certificate that
+    /// is itself in the file is trusted too.
     pub cacert: Option<std::path::PathBuf>,
+    /// The client certificate presented to servers that ask for one (mutual TLS).
+    pub client_cert: Option<ClientCert>,
+}
+
+/// `--cert` and `--key`: PEM files of a client certificate chain (leaf first) and its key.
+#[derive(Debug, Clone)]
+pub struct ClientCert {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
 }
 
 /// Opens connections to the target.
@@ -159,22 +171,7 @@ impl Connector {
             return Err(format!("{} resolves to no address", target.host));
         }
         let tls = if target.is_tls() {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let mut tls_cfg = if cfg.insecure {
-                insecure_config()
-            } else {
-                let mut roots = rustls::RootCertStore::empty();
-                let native = rustls_native_certs::load_native_certs();
-                for c in native.certs {
-                    let _ = roots.add(c);
-                }
-                if let Some(path) = &cfg.cacert {
-                    add_ca_file(&mut roots, path)?;
-                }
-                rustls::ClientConfig::builder()
-                    .with_root_certificates(roots)
-                    .with_no_client_auth()
-            };
+            let mut tls_cfg = verify::tls_config(cfg)?;
             tls_cfg.alpn_protocols = vec![if cfg.http2 {
                 b"h2".to_vec()
             } else {
@@ -429,24 +426,21 @@ impl Conn {
     }
 }
 
-/// Maps an error (and its sources) to a kind.
+/// Maps an error (and its sources) to a kind; a TLS failure's message says what to do
+/// ([`verify::explain`]).
 pub fn classify(stage: &str, err: &(dyn StdError + 'static)) -> ClientError {
+    if let Some(tls) = find_rustls_error(err) {
+        return ClientError {
+            kind: ErrorKind::Tls,
+            message: format!("{stage}: {}", verify::explain::explain(tls)),
+        };
+    }
     let message = format!("{stage}: {}", chain(err));
-    let mut kind = has_rustls_error(err).then_some(ErrorKind::Tls);
-    let mut cur: Option<&(dyn StdError + 'static)> = kind.is_none().then_some(err);
+    let mut kind = None;
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = cur {
-        if e.downcast_ref::<rustls::Error>().is_some() {
-            kind = Some(ErrorKind::Tls);
-            break;
-        }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind as K;
-            if let Some(inner) = io.get_ref()
-                && inner.downcast_ref::<rustls::Error>().is_some()
-            {
-                kind = Some(ErrorKind::Tls);
-                break;
-            }
             kind = Some(match io.kind() {
                 K::ConnectionRefused => ErrorKind::ConnectRefused,
                 K::TimedOut => ErrorKind::Timeout,
@@ -484,24 +478,24 @@ pub fn classify(stage: &str, err: &(dyn StdError + 'static)) -> ClientError {
     ClientError { kind, message }
 }
 
-/// True when a rustls error is anywhere in the chain, also inside nested `io::Error`s (the
-/// TLS connector wraps tokio-rustls' io error in another; `io::Error::source` skips the error it
-/// wraps, so following `source()` alone misses it).
-fn has_rustls_error(err: &(dyn StdError + 'static)) -> bool {
+/// The rustls error anywhere in the chain, also inside nested `io::Error`s (the TLS connector
+/// wraps tokio-rustls' io error in another; `io::Error::source` skips the error it wraps, so
+/// following `source()` alone misses it).
+fn find_rustls_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
     let mut cur = Some(err);
     while let Some(e) = cur {
-        if e.downcast_ref::<rustls::Error>().is_some() {
-            return true;
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
         }
         if let Some(inner) = e
             .downcast_ref::<std::io::Error>()
             .and_then(std::io::Error::get_ref)
         {
-            return has_rustls_error(inner);
+            return find_rustls_error(inner);
         }
         cur = e.source();
     }
-    false
+    None
 }
 
 fn chain(err: &(dyn StdError + 'static)) -> String {
@@ -527,81 +521,6 @@ pub fn timeout_error(t: Duration) -> ClientError {
             humantime::format_duration(t)
         ),
     }
-}
-
-/// Adds every certificate of the PEM file `path` (`--cacert`) to `roots`.
-fn add_ca_file(roots: &mut rustls::RootCertStore, path: &std::path::Path) -> Result<(), String> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let shown = path.display();
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("--cacert {shown}: {e}"))?;
-    if certs.is_empty() {
-        return Err(format!("--cacert {shown}: no PEM certificate in the file"));
-    }
-    for cert in certs {
-        roots
-            .add(cert)
-            .map_err(|e| format!("--cacert {shown}: not a usable CA certificate: {e}"))?;
-    }
-    Ok(())
-}
-
-fn insecure_config() -> rustls::ClientConfig {
-    use rustls::DigitallySignedStruct;
-    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-
-    /// Accepts any certificate: only for `--insecure` against test targets.
-    #[derive(Debug)]
-    struct AcceptAll(Arc<rustls::crypto::CryptoProvider>);
-    impl ServerCertVerifier for AcceptAll {
-        fn verify_server_cert(
-            &self,
-            _: &CertificateDer<'_>,
-            _: &[CertificateDer<'_>],
-            _: &ServerName<'_>,
-            _: &[u8],
-            _: UnixTime,
-        ) -> Result<ServerCertVerified, rustls::Error> {
-            Ok(ServerCertVerified::assertion())
-        }
-        fn verify_tls12_signature(
-            &self,
-            m: &[u8],
-            c: &CertificateDer<'_>,
-            d: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls12_signature(
-                m,
-                c,
-                d,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-        fn verify_tls13_signature(
-            &self,
-            m: &[u8],
-            c: &CertificateDer<'_>,
-            d: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(
-                m,
-                c,
-                d,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-            self.0.signature_verification_algorithms.supported_schemes()
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ClientConfig::builder()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAll(provider)))
-        .with_no_client_auth()
 }
 
 #[cfg(test)]

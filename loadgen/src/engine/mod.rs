@@ -127,7 +127,7 @@ pub(crate) struct Shared {
     slowest: Mutex<Vec<crate::model::TracedRequest>>,
 }
 
-const MAX_ERROR_SAMPLES: usize = 5;
+const MAX_ERROR_SAMPLES: usize = crate::model::MAX_ERROR_MESSAGES;
 
 /// One multiplexed HTTP/2 connection shared by workers, and when it must be replaced.
 struct SharedH2 {

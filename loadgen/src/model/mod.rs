@@ -100,6 +100,10 @@ pub struct RunReport {
     /// than are ready, or spread unevenly over them (see [`crate::analysis::spread`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The first distinct messages of failed requests (at most [`MAX_ERROR_MESSAGES`]), in words:
+    /// a TLS failure names its cause and what to do, which the counts of `summary.errors` cannot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error_messages: Vec<String>,
     /// The connection lifetime in force and what it cost (docs/connections.md).
     #[serde(default)]
     pub connections: ConnectionStats,
@@ -263,6 +267,9 @@ pub struct TracedRequest {
     /// HTTP status, or the error kind.
     pub status: String,
 }
+
+/// How many distinct error messages a report keeps.
+pub const MAX_ERROR_MESSAGES: usize = 5;
 
 /// How many traced requests a report keeps.
 pub const MAX_TRACES: usize = 10;

@@ -398,11 +398,23 @@ impl Sums {
                 }),
             scale_events: Vec::new(),
             warnings: Vec::new(),
+            error_messages: error_messages(reports),
             connections: self.connections,
             start_spread_s: Some(start_spread_s),
             capacity: None,
         })
     }
+}
+
+/// The workers' distinct error messages, in report order, as many as one report keeps.
+fn error_messages(reports: &[RunReport]) -> Vec<String> {
+    let mut all: Vec<String> = Vec::new();
+    for m in reports.iter().flat_map(|r| &r.error_messages) {
+        if all.len() < crate::model::MAX_ERROR_MESSAGES && !all.contains(m) {
+            all.push(m.clone());
+        }
+    }
+    all
 }
 
 /// A text field of the reports: its value when they all agree, else `mixed`.

@@ -93,7 +93,7 @@ pub fn render(r: &RunReport) -> String {
     if r.phases.len() > 1 {
         let _ = writeln!(out, "{}", phase_table(r));
     }
-    counts(&mut out, &r.summary);
+    counts(&mut out, &r.summary, &r.error_messages);
     let _ = write!(out, "{}", connections(r));
     if let Some(spread) = r.start_spread_s {
         let _ = writeln!(
@@ -198,11 +198,15 @@ fn endpoint_table(r: &RunReport) -> Table {
     t
 }
 
-/// Status codes, errors, requests not sent, retries and the spread over backends.
-fn counts(out: &mut String, s: &Summary) {
+/// Status codes, errors (with the first distinct messages in words), requests not sent, retries
+/// and the spread over backends.
+fn counts(out: &mut String, s: &Summary, error_messages: &[String]) {
     let _ = writeln!(out, "status codes: {}", or_none(kv(&s.status_codes)));
     if !s.errors.is_empty() {
         let _ = writeln!(out, "errors: {}", kv(&s.errors));
+    }
+    for m in error_messages {
+        let _ = writeln!(out, "  error: {m}");
     }
     if let Some(n) = s.errors.get("template") {
         let _ = writeln!(

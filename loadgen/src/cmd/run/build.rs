@@ -79,6 +79,7 @@ pub fn build_report(
         }),
         scale_events: Vec::new(),
         warnings: Vec::new(),
+        error_messages: d.error_samples.clone(),
     };
     crate::analysis::analyse(
         &mut report,

@@ -56,11 +56,6 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
     if report.replicas.is_some() {
         metrics.record_scale_events(&report.scale_events);
     }
-    if !p.opts.quiet {
-        for e in &data.error_samples {
-            crate::errln!("error sample: {e}");
-        }
-    }
     report.thresholds = p
         .thresholds
         .iter()
@@ -159,6 +154,12 @@ async fn connect(p: &Prepared) -> anyhow::Result<Connector> {
             http2: p.opts.http2,
             insecure: p.opts.insecure,
             cacert: p.opts.cacert.clone(),
+            client_cert: p
+                .opts
+                .cert
+                .clone()
+                .zip(p.opts.key.clone())
+                .map(|(cert, key)| crate::client::ClientCert { cert, key }),
         },
     )
     .await
