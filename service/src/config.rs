@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::store::WhenFull;
+
 /// Command line of the `workload` binary.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -144,7 +146,7 @@ pub struct Config {
     #[arg(long, global = true, env = "WORKLOAD_LOG", default_value = "info")]
     pub log_filter: String,
 
-    /// Most tasks kept in memory; a full store answers 507.
+    /// Most tasks kept in memory; see --tasks-when-full for what a create does beyond.
     #[arg(
         long,
         global = true,
@@ -152,6 +154,17 @@ pub struct Config {
         default_value_t = 10_000
     )]
     pub tasks_capacity: usize,
+
+    /// What POST /tasks does when the store holds --tasks-capacity tasks: evict-oldest removes the
+    /// oldest task (every create succeeds), reject answers 507.
+    #[arg(
+        long,
+        global = true,
+        env = "WORKLOAD_TASKS_WHEN_FULL",
+        value_enum,
+        default_value_t = WhenFull::EvictOldest
+    )]
+    pub tasks_when_full: WhenFull,
 
     /// Fraction (0..=1) of traffic requests answered with an injected 500. Never touches probes or metrics.
     #[arg(long, global = true, env = "WORKLOAD_FAULT_ERROR_RATIO", default_value_t = 0.0, value_parser = parse_ratio)]
@@ -370,6 +383,7 @@ impl Config {
         config.hostname = Some("test-host".into());
         config.tls_cert = None;
         config.tls_key = None;
+        config.tasks_when_full = WhenFull::default();
         config
     }
 }

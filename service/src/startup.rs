@@ -291,7 +291,10 @@ pub fn build_state(config: &Config, quota: CpuQuota) -> AppState {
             max_work_ms: config.max_work_ms,
             request_timeout: config.request_timeout,
         }),
-        store: Arc::new(TaskStore::new(config.tasks_capacity)),
+        store: Arc::new(TaskStore::new(
+            config.tasks_capacity,
+            config.tasks_when_full,
+        )),
         pool: CpuPool::new(
             cpu_workers,
             cpu_queue,

@@ -1,5 +1,11 @@
-//! The in-memory task store: bounded, so a client that only creates tasks gets a clear error
-//! instead of growing the process until the OOM killer steps in.
+//! The in-memory task store: bounded, so a client that only creates tasks cannot grow the
+//! process until the OOM killer steps in.
+//!
+//! At the bound the oldest task makes room by default ([`WhenFull::EvictOldest`]): load tests
+//! create tasks for as long as they run (Artillery's and k6's CRUD flows create on every
+//! iteration and rarely delete), and a benchmark workload whose own cap starts failing creates
+//! midway confounds every success-rate table. [`WhenFull::Reject`] keeps the refusal (507) for
+//! those who test how clients handle a full store.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -22,6 +28,16 @@ pub struct Task {
     pub done: bool,
 }
 
+/// What a create does when the store holds `capacity` tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum WhenFull {
+    /// Remove the oldest task (the lowest id) to make room: every create succeeds.
+    #[default]
+    EvictOldest,
+    /// Refuse the create (`POST /tasks` answers 507 `store_full`).
+    Reject,
+}
+
 /// Why a task could not be stored.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum StoreError {
@@ -33,10 +49,12 @@ pub enum StoreError {
     Full(usize),
 }
 
-/// Tasks by id, ids increasing and never reused.
+/// Tasks by id, ids increasing and never reused, so the lowest id is the oldest task and
+/// eviction is the map's first entry (O(log n), no scan).
 #[derive(Debug)]
 pub struct TaskStore {
     capacity: usize,
+    when_full: WhenFull,
     inner: Mutex<Inner>,
 }
 
@@ -47,9 +65,10 @@ struct Inner {
 }
 
 impl TaskStore {
-    pub fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize, when_full: WhenFull) -> Self {
         Self {
             capacity,
+            when_full,
             inner: Mutex::new(Inner {
                 next_id: 1,
                 tasks: BTreeMap::new(),
@@ -82,8 +101,13 @@ impl TaskStore {
             return Err(StoreError::EmptyTitle);
         }
         let mut inner = self.lock();
-        if inner.tasks.len() >= self.capacity {
-            return Err(StoreError::Full(self.capacity));
+        while inner.tasks.len() >= self.capacity {
+            match self.when_full {
+                WhenFull::Reject => return Err(StoreError::Full(self.capacity)),
+                WhenFull::EvictOldest => {
+                    inner.tasks.pop_first();
+                }
+            }
         }
         let id = inner.next_id;
         inner.next_id += 1;
@@ -124,7 +148,7 @@ mod tests {
 
     #[test]
     fn create_get_delete() {
-        let store = TaskStore::new(10);
+        let store = TaskStore::new(10, WhenFull::Reject);
         let t = store.create("  write tests ", false).unwrap();
         assert_eq!(t.title, "write tests");
         assert_eq!(store.get(t.id), Some(t.clone()));
@@ -134,8 +158,28 @@ mod tests {
     }
 
     #[test]
-    fn capacity_is_enforced_and_freed_by_delete() {
-        let store = TaskStore::new(2);
+    fn a_full_store_evicts_its_oldest_task_by_default() {
+        let store = TaskStore::new(3, WhenFull::default());
+        let ids: Vec<u64> = (0..5)
+            .map(|i| store.create(&format!("t{i}"), false).unwrap().id)
+            .collect();
+        let (page, total) = store.list(0, 10);
+        assert_eq!(total, 3, "never more than the capacity");
+        assert_eq!(
+            page.iter().map(|t| t.id).collect::<Vec<_>>(),
+            ids[2..],
+            "the two oldest made room"
+        );
+        assert_eq!(store.get(ids[0]), None);
+        // a delete frees a place: the next create evicts nothing
+        store.delete(ids[3]);
+        store.create("t5", false).unwrap();
+        assert!(store.get(ids[2]).is_some());
+    }
+
+    #[test]
+    fn reject_refuses_creates_when_full_until_a_delete() {
+        let store = TaskStore::new(2, WhenFull::Reject);
         let a = store.create("a", false).unwrap();
         store.create("b", true).unwrap();
         assert_eq!(store.create("c", false), Err(StoreError::Full(2)));
@@ -146,7 +190,7 @@ mod tests {
 
     #[test]
     fn titles_are_validated() {
-        let store = TaskStore::new(2);
+        let store = TaskStore::new(2, WhenFull::Reject);
         assert_eq!(store.create("   ", false), Err(StoreError::EmptyTitle));
         let long = "é".repeat(MAX_TITLE_CHARS + 1);
         assert_eq!(store.create(&long, false), Err(StoreError::TitleTooLong));
@@ -164,7 +208,7 @@ mod tests {
 
     #[test]
     fn pagination() {
-        let store = TaskStore::new(100);
+        let store = TaskStore::new(100, WhenFull::default());
         for i in 0..10 {
             store.create(&format!("t{i}"), false).unwrap();
         }

@@ -219,9 +219,33 @@ async fn task_titles_are_validated() {
 }
 
 #[tokio::test]
-async fn a_full_store_answers_507_and_never_grows() {
+async fn a_full_store_evicts_the_oldest_task_and_every_create_succeeds() {
     let mut config = common::config();
     config.tasks_capacity = 3;
+    let app = spawn(config).await;
+    for i in 1..=5 {
+        let r = app
+            .post_json("/tasks", &json!({"title": i.to_string()}).to_string())
+            .await;
+        assert_eq!(r.status(), 201, "create {i}");
+    }
+    let list: Value = app.get("/tasks").await.json().await.unwrap();
+    assert_eq!(list["total"], 3);
+    let ids: Vec<u64> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [3, 4, 5], "the oldest two made room");
+    assert_eq!(app.get("/tasks/1").await.status(), 404);
+}
+
+#[tokio::test]
+async fn with_reject_a_full_store_answers_507_and_never_grows() {
+    let mut config = common::config();
+    config.tasks_capacity = 3;
+    config.tasks_when_full = workload::store::WhenFull::Reject;
     let app = spawn(config).await;
     for i in 0..3 {
         let r = app

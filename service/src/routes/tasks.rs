@@ -78,7 +78,7 @@ pub async fn list(
         (status = 413, description = "Body above --max-body-bytes", body = ErrorBody),
         (status = 415, body = ErrorBody),
         (status = 422, description = "Invalid title", body = ErrorBody),
-        (status = 507, description = "Store full", body = ErrorBody),
+        (status = 507, description = "Store full (only with --tasks-when-full reject)", body = ErrorBody),
     ))]
 pub async fn create(
     State(state): State<AppState>,
