@@ -50,9 +50,10 @@ mkdir -p "$out_dir"
 chmod 0700 "$out_dir"
 crt="$out_dir/tls.crt"
 key="$out_dir/tls.key"
-# A server certificate, not a CA: rustls clients (the loadgen) refuse a certificate marked
-# CA:TRUE as the server's own (webpki's CaUsedAsEndEntity), so every request would fail as `tls`.
-# Versions of this script before that was found made CA:TRUE certificates; those are replaced.
+# A server certificate, not a CA: webpki-based clients refuse a certificate marked CA:TRUE as the
+# server's own (CaUsedAsEndEntity) unless, as the loadgen, curl and Go do, they trust that very
+# certificate; CA:FALSE suits every client. Older versions of this script made CA:TRUE
+# certificates; those are replaced.
 extensions() {
   printf '[req]\ndistinguished_name = dn\nx509_extensions = server\nprompt = no\n'
   printf '[dn]\nCN = %s\n' "$host"
@@ -62,7 +63,7 @@ extensions() {
 if [[ -s $crt && -s $key ]] && ! openssl x509 -in "$crt" -noout -ext basicConstraints 2>/dev/null | grep -q 'CA:TRUE'; then
   log "keeping the existing $crt (delete it for a new one)"
 else
-  [[ ! -s $crt ]] || log "replacing $crt: it is marked CA:TRUE, which rustls clients refuse from a server"
+  [[ ! -s $crt ]] || log "replacing $crt: it is marked CA:TRUE, which webpki-based clients refuse from a server"
   log "self-signed certificate for $host, valid $days days: $crt"
   (umask 077 && openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days "$days" \
     -config <(extensions) -keyout "$key" -out "$crt" 2>/dev/null)

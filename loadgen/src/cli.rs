@@ -197,6 +197,15 @@ pub struct RunOpts {
     #[arg(long, env = "LOADGEN_REMOTE_WRITE_BEARER_TOKEN_FILE", value_name = "FILE",
           requires = "remote_write", conflicts_with_all = ["remote_write_user", "remote_write_password_file"])]
     pub remote_write_bearer_token_file: Option<PathBuf>,
+    /// Trust the CA certificates in this PEM file for an https --remote-write, beside the system
+    /// roots (as --cacert does for the target). Example: --remote-write-cacert prom-ca.pem
+    #[arg(
+        long,
+        env = "LOADGEN_REMOTE_WRITE_CACERT",
+        value_name = "FILE",
+        requires = "remote_write"
+    )]
+    pub remote_write_cacert: Option<PathBuf>,
     /// Label on every metric and in the report, repeatable. Example: --label region=eu
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse::label)]
     pub labels: Vec<(String, String)>,

@@ -12,6 +12,8 @@ mod real_workload;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::{loadgen, out, report};
 use real_workload::{Workload, start_tls};
@@ -405,40 +407,48 @@ fn the_terminal_summary_says_the_sentence_too() {
     );
 }
 
-/// A server on 127.0.0.1 that answers `ok` over HTTPS to clients with a certificate `client_ca`
-/// signed (mutual TLS), as the workload does not ask for client certificates; stopped on drop.
-struct MutualTlsServer {
+/// A server on 127.0.0.1 that answers `ok` over HTTPS and counts the requests; with `client_ca`
+/// only to clients with a certificate it signed (mutual TLS, which the workload does not ask
+/// for). Stopped on drop.
+struct HttpsServer {
     addr: std::net::SocketAddr,
+    requests: Arc<AtomicU64>,
     _thread: real_workload::ServerThread,
 }
 
-fn start_mutual_tls(server: &Pair, client_ca: &Path) -> MutualTlsServer {
+fn start_https(server: &Pair, client_ca: Option<&Path>) -> HttpsServer {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(client_ca).unwrap() {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider.clone())
-            .build()
-            .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(client_ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_file_iter(client_ca).unwrap() {
+                roots.add(c.unwrap()).unwrap();
+            }
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                    .build()
+                    .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
     let chain = CertificateDer::pem_file_iter(&server.cert)
         .unwrap()
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
     let key = PrivateKeyDer::from_pem_file(&server.key).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let config = builder.with_single_cert(chain, key).unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&requests);
     let thread = real_workload::ServerThread::spawn(move |mut stopped| {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -455,14 +465,18 @@ fn start_mutual_tls(server: &Pair, client_ca: &Path) -> MutualTlsServer {
                     },
                 };
                 let acceptor = acceptor.clone();
+                let counted = Arc::clone(&counted);
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else {
                         return;
                     };
-                    let answer = hyper::service::service_fn(|_req| async {
-                        Ok::<_, std::convert::Infallible>(hyper::Response::new(
-                            http_body_util::Full::new(bytes::Bytes::from_static(b"ok")),
-                        ))
+                    let answer = hyper::service::service_fn(move |_req| {
+                        counted.fetch_add(1, Ordering::Relaxed);
+                        async {
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                                http_body_util::Full::new(bytes::Bytes::from_static(b"ok")),
+                            ))
+                        }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(hyper_util::rt::TokioIo::new(tls), answer)
@@ -471,8 +485,9 @@ fn start_mutual_tls(server: &Pair, client_ca: &Path) -> MutualTlsServer {
             }
         });
     });
-    MutualTlsServer {
+    HttpsServer {
         addr,
+        requests,
         _thread: thread,
     }
 }
@@ -489,7 +504,7 @@ fn a_server_that_asks_for_a_client_certificate_gets_one_from_cert_and_key() {
         "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
          extendedKeyUsage=clientAuth\n",
     );
-    let server = start_mutual_tls(&server_pair, &ca.cert);
+    let server = start_https(&server_pair, Some(&ca.cert));
     let url = format!("https://127.0.0.1:{}/", server.addr.port());
     let ca_file = ca.cert.to_str().unwrap();
     let run = |extra: &[&str]| {
@@ -552,4 +567,35 @@ fn a_key_that_is_not_the_certificates_is_a_usage_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("--key"), "{err}");
+}
+
+#[test]
+fn remote_write_trusts_remote_write_cacert_as_the_load_trusts_cacert() {
+    let dir = tempfile::tempdir().unwrap();
+    let own = req_x509(dir.path(), "receiver", LOCAL);
+    let receiver = start_https(&own, None);
+    let target = common::start();
+    let push = |extra: &[&str]| {
+        let url = format!("https://127.0.0.1:{}/api/v1/write", receiver.addr.port());
+        let out = Command::new(common::bin())
+            .args(["--target", &target.url(), "-n", "3", "--remote-write", &url])
+            .args(extra)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+
+    let err = push(&[]);
+    assert!(
+        err.contains(
+            "remote write failed: the server's certificate is a CA certificate (CA:TRUE, as \
+             `openssl req -x509` makes them) that is not in --remote-write-cacert"
+        ),
+        "{err}"
+    );
+    assert_eq!(receiver.requests.load(Ordering::Relaxed), 0);
+
+    let err = push(&["--remote-write-cacert", own.cert.to_str().unwrap()]);
+    assert!(!err.contains("remote write"), "{err}");
+    assert!(receiver.requests.load(Ordering::Relaxed) >= 1);
 }

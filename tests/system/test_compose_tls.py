@@ -96,7 +96,8 @@ def test_make_tls_compose_cert_makes_a_server_certificate_for_the_service_the_lo
     assert host == "workload"
     text = _x509(crt, "-ext", "subjectAltName,basicConstraints,extendedKeyUsage")
     assert f"DNS:{host}" in text
-    # rustls (the loadgen) refuses a CA:TRUE certificate from a server: CaUsedAsEndEntity.
+    # webpki-based clients refuse a CA:TRUE certificate from a server (CaUsedAsEndEntity) unless
+    # they trust that very certificate, as the loadgen does: CA:FALSE suits every client.
     assert "CA:FALSE" in text and "TLS Web Server Authentication" in text
 
 

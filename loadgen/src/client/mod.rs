@@ -429,10 +429,10 @@ impl Conn {
 /// Maps an error (and its sources) to a kind; a TLS failure's message says what to do
 /// ([`verify::explain`]).
 pub fn classify(stage: &str, err: &(dyn StdError + 'static)) -> ClientError {
-    if let Some(tls) = find_rustls_error(err) {
+    if let Some(words) = verify::explain::tls_failure(err, &verify::explain::LOAD) {
         return ClientError {
             kind: ErrorKind::Tls,
-            message: format!("{stage}: {}", verify::explain::explain(tls)),
+            message: format!("{stage}: {words}"),
         };
     }
     let message = format!("{stage}: {}", chain(err));
@@ -476,26 +476,6 @@ pub fn classify(stage: &str, err: &(dyn StdError + 'static)) -> ClientError {
         }
     });
     ClientError { kind, message }
-}
-
-/// The rustls error anywhere in the chain, also inside nested `io::Error`s (the TLS connector
-/// wraps tokio-rustls' io error in another; `io::Error::source` skips the error it wraps, so
-/// following `source()` alone misses it).
-fn find_rustls_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
-    let mut cur = Some(err);
-    while let Some(e) = cur {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        if let Some(inner) = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::get_ref)
-        {
-            return find_rustls_error(inner);
-        }
-        cur = e.source();
-    }
-    None
 }
 
 fn chain(err: &(dyn StdError + 'static)) -> String {

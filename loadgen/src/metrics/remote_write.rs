@@ -287,8 +287,10 @@ impl std::fmt::Debug for Pusher {
 }
 
 impl Pusher {
-    /// Validates the URL and builds a client (https via rustls/ring with the system roots).
-    pub fn new(url: &str) -> Result<Self, String> {
+    /// Validates the URL and builds a client: https trusts the system's roots and the
+    /// certificates of `cacert` (`--remote-write-cacert`) as the load connections trust
+    /// `--cacert`'s, a certificate in it included as it is.
+    pub fn new(url: &str, cacert: Option<&std::path::Path>) -> Result<Self, String> {
         let uri: http::Uri = url
             .parse()
             .map_err(|e| format!("invalid --remote-write URL {url:?}: {e}"))?;
@@ -300,14 +302,7 @@ impl Pusher {
                 ));
             }
         }
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut roots = rustls::RootCertStore::empty();
-        for c in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(c);
-        }
-        let tls = rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls = crate::client::verify::trusting_config(cacert, "--remote-write-cacert")?;
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
@@ -358,11 +353,13 @@ impl Pusher {
                 .insert(http::header::AUTHORIZATION, auth.clone());
         }
         let (status, body) = tokio::time::timeout(self.timeout, async {
-            let resp = self
-                .client
-                .request(req)
-                .await
-                .map_err(|e| format!("remote write failed: {e}"))?;
+            let resp = self.client.request(req).await.map_err(|e| {
+                use crate::client::verify::explain::{REMOTE_WRITE, tls_failure};
+                match tls_failure(&e, &REMOTE_WRITE) {
+                    Some(words) => format!("remote write failed: {words}"),
+                    None => format!("remote write failed: {e}"),
+                }
+            })?;
             let status = resp.status();
             Ok::<_, String>((
                 status,
@@ -435,7 +432,7 @@ mod tests {
         let f = dir.path().join("token");
         std::fs::write(&f, "hunter2\n").unwrap();
         let creds = Credentials::from_flags(Some("u"), Some(&f), None).unwrap();
-        let pusher = Pusher::new("http://127.0.0.1:9/w")
+        let pusher = Pusher::new("http://127.0.0.1:9/w", None)
             .unwrap()
             .with_credentials(creds.as_ref())
             .unwrap();

@@ -29,17 +29,9 @@ pub fn tls_config(cfg: &ClientConfig) -> Result<rustls::ClientConfig, String> {
     let verifier = if cfg.insecure {
         Verifier::accept_any(Arc::clone(&provider))
     } else {
-        let pinned = match &cfg.cacert {
-            Some(path) => read_certs(path, "--cacert")?,
-            None => Vec::new(),
-        };
-        Verifier::new(system_roots(), pinned, Arc::clone(&provider))?
+        trusting(cfg.cacert.as_deref(), "--cacert", &provider)?
     };
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS: {e}"))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier));
+    let builder = builder(verifier, provider)?;
     match &cfg.client_cert {
         None => Ok(builder.with_no_client_auth()),
         Some(pair) => {
@@ -51,6 +43,37 @@ pub fn tls_config(cfg: &ClientConfig) -> Result<rustls::ClientConfig, String> {
                 .map_err(|e| format!("--cert / --key: {e} (is --key the key of --cert?)"))
         }
     }
+}
+
+/// The TLS configuration of a client that trusts the system's roots and the certificates of
+/// `cacert` (given as `flag`) as the load connections do: the remote-write pusher.
+pub fn trusting_config(cacert: Option<&Path>, flag: &str) -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = trusting(cacert, flag, &provider)?;
+    Ok(builder(verifier, provider)?.with_no_client_auth())
+}
+
+fn trusting(
+    cacert: Option<&Path>,
+    flag: &str,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Verifier, String> {
+    let pinned = match cacert {
+        Some(path) => read_certs(path, flag)?,
+        None => Vec::new(),
+    };
+    Verifier::new(system_roots(), pinned, Arc::clone(provider)).map_err(|e| format!("{flag}: {e}"))
+}
+
+fn builder(
+    verifier: Verifier,
+    provider: Arc<CryptoProvider>,
+) -> Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>, String> {
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier)))
 }
 
 /// The system's trusted roots (none on a machine without a CA bundle: only `--cacert` then).
@@ -104,7 +127,7 @@ impl Verifier {
         for cert in &pinned {
             store
                 .add(cert.clone())
-                .map_err(|e| format!("--cacert: a certificate that cannot be parsed: {e}"))?;
+                .map_err(|e| format!("a certificate that cannot be parsed: {e}"))?;
         }
         let chains = if store.is_empty() {
             None

@@ -28,7 +28,7 @@ pub fn remote_write_pusher(opts: &RunOpts) -> anyhow::Result<Option<Pusher>> {
     if opts.remote_write_timeout.is_zero() {
         return Err(bad("--remote-write-timeout must be above 0"));
     }
-    let pusher = Pusher::new(url)
+    let pusher = Pusher::new(url, opts.remote_write_cacert.as_deref())
         .and_then(|p| p.with_credentials(creds.as_ref()))
         .map_err(bad)?
         .with_timeout(opts.remote_write_timeout);
