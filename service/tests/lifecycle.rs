@@ -315,6 +315,7 @@ fn help_lists_every_env_twin() {
         "WORKLOAD_WORKER_THREADS",
         "WORKLOAD_LOG_FORMAT",
         "WORKLOAD_TASKS_CAPACITY",
+        "WORKLOAD_TASKS_WHEN_FULL",
         "WORKLOAD_FAULT_ERROR_RATIO",
         "WORKLOAD_FAULT_DELAY_MIN",
         "WORKLOAD_FAULT_DELAY_MAX",
@@ -328,4 +329,36 @@ fn help_lists_every_env_twin() {
     ] {
         assert!(help.contains(env), "--help does not mention {env}");
     }
+}
+
+#[tokio::test]
+async fn the_task_store_policy_is_read_from_its_env_twin() {
+    let creates = |env: &'static [(&'static str, &'static str)]| async move {
+        let p = common::start_with_env(&[], env);
+        let client = fresh_client();
+        let mut statuses = Vec::new();
+        for i in 0..3 {
+            let r = client
+                .post(format!("http://{}/tasks", p.app))
+                .json(&serde_json::json!({ "title": format!("t{i}") }))
+                .send()
+                .await
+                .unwrap();
+            statuses.push(r.status().as_u16());
+        }
+        statuses
+    };
+    assert_eq!(
+        creates(&[("WORKLOAD_TASKS_CAPACITY", "2")]).await,
+        [201, 201, 201],
+        "evict-oldest by default"
+    );
+    assert_eq!(
+        creates(&[
+            ("WORKLOAD_TASKS_CAPACITY", "2"),
+            ("WORKLOAD_TASKS_WHEN_FULL", "reject"),
+        ])
+        .await,
+        [201, 201, 507]
+    );
 }
