@@ -30,6 +30,8 @@ pub const CPU_QUOTA: &str = "workload_cpu_quota_cores";
 pub const CPU_QUEUE_ESTIMATED_WAIT: &str = "workload_cpu_queue_estimated_wait_seconds";
 /// `--queue-delay-budget`: the estimated wait beyond which CPU jobs are shed (seconds).
 pub const CPU_QUEUE_DELAY_BUDGET: &str = "workload_cpu_queue_delay_budget_seconds";
+/// Tasks the store removed to make room for a create (`--tasks-when-full evict-oldest`).
+pub const TASKS_EVICTED: &str = "workload_tasks_evicted_total";
 /// Route label of requests no route matched (404s): one series, whatever the raw path.
 pub const UNMATCHED: &str = "unmatched";
 
@@ -70,6 +72,7 @@ pub struct Metrics {
     open_connections: Gauge,
     cpu_queue_estimated_wait: Gauge,
     cpu_queue_delay_budget: Gauge,
+    tasks_evicted: Counter,
     /// Histogram handles by route, then (method, status): the hot path looks a route up by
     /// `&str` and scans a handful of entries, instead of building an owned label set and hashing
     /// it into the recorder's registry on every request.
@@ -129,6 +132,13 @@ impl Metrics {
             None,
             SharedString::const_str("Open connections on the application port."),
         );
+        recorder.describe_counter(
+            TASKS_EVICTED.into(),
+            None,
+            SharedString::const_str(
+                "Tasks removed, oldest first, to make room for a create at --tasks-capacity.",
+            ),
+        );
         recorder.describe_gauge(
             BUILD_INFO.into(),
             None,
@@ -156,6 +166,8 @@ impl Metrics {
         let rejected_queue_delay = rejected("queue_delay");
         let rejected_timeout = rejected("timeout");
         let rejected_connection_limit = rejected("connection_limit");
+        let tasks_evicted = recorder.register_counter(&Key::from_name(TASKS_EVICTED), &METADATA);
+        tasks_evicted.absolute(0);
         let open_connections =
             recorder.register_gauge(&Key::from_name(OPEN_CONNECTIONS), &METADATA);
         open_connections.set(0.0);
@@ -188,8 +200,14 @@ impl Metrics {
             open_connections,
             cpu_queue_estimated_wait,
             cpu_queue_delay_budget,
+            tasks_evicted,
             histograms: RwLock::new(HashMap::new()),
         })
+    }
+
+    /// The counter of evicted tasks, for the task store to count its evictions on.
+    pub fn tasks_evicted(&self) -> Counter {
+        self.tasks_evicted.clone()
     }
 
     pub fn reject(&self, reason: RejectReason) {

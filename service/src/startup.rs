@@ -291,10 +291,10 @@ pub fn build_state(config: &Config, quota: CpuQuota) -> AppState {
             max_work_ms: config.max_work_ms,
             request_timeout: config.request_timeout,
         }),
-        store: Arc::new(TaskStore::new(
-            config.tasks_capacity,
-            config.tasks_when_full,
-        )),
+        store: Arc::new(
+            TaskStore::new(config.tasks_capacity, config.tasks_when_full)
+                .counting_evictions(metrics.tasks_evicted()),
+        ),
         pool: CpuPool::new(
             cpu_workers,
             cpu_queue,

@@ -55,6 +55,8 @@ pub enum StoreError {
 pub struct TaskStore {
     capacity: usize,
     when_full: WhenFull,
+    /// `workload_tasks_evicted_total` (a no-op counter unless [`TaskStore::counting_evictions`]).
+    evicted: metrics::Counter,
     inner: Mutex<Inner>,
 }
 
@@ -69,11 +71,18 @@ impl TaskStore {
         Self {
             capacity,
             when_full,
+            evicted: metrics::Counter::noop(),
             inner: Mutex::new(Inner {
                 next_id: 1,
                 tasks: BTreeMap::new(),
             }),
         }
+    }
+
+    /// Counts each eviction on `evicted`.
+    pub fn counting_evictions(mut self, evicted: metrics::Counter) -> Self {
+        self.evicted = evicted;
+        self
     }
 
     pub fn capacity(&self) -> usize {
@@ -106,6 +115,7 @@ impl TaskStore {
                 WhenFull::Reject => return Err(StoreError::Full(self.capacity)),
                 WhenFull::EvictOldest => {
                     inner.tasks.pop_first();
+                    self.evicted.increment(1);
                 }
             }
         }
@@ -146,6 +156,15 @@ impl TaskStore {
 mod tests {
     use super::*;
 
+    /// What a counter handed to the store has counted.
+    struct Evicted(std::sync::Arc<metrics::atomics::AtomicU64>);
+
+    impl Evicted {
+        fn get(&self) -> u64 {
+            self.0.load(std::sync::atomic::Ordering::Relaxed)
+        }
+    }
+
     #[test]
     fn create_get_delete() {
         let store = TaskStore::new(10, WhenFull::Reject);
@@ -159,7 +178,10 @@ mod tests {
 
     #[test]
     fn a_full_store_evicts_its_oldest_task_by_default() {
-        let store = TaskStore::new(3, WhenFull::default());
+        let evicted = std::sync::Arc::new(metrics::atomics::AtomicU64::new(0));
+        let store = TaskStore::new(3, WhenFull::default())
+            .counting_evictions(metrics::Counter::from_arc(evicted.clone()));
+        let evicted = Evicted(evicted);
         let ids: Vec<u64> = (0..5)
             .map(|i| store.create(&format!("t{i}"), false).unwrap().id)
             .collect();
@@ -171,10 +193,12 @@ mod tests {
             "the two oldest made room"
         );
         assert_eq!(store.get(ids[0]), None);
+        assert_eq!(evicted.get(), 2);
         // a delete frees a place: the next create evicts nothing
         store.delete(ids[3]);
         store.create("t5", false).unwrap();
         assert!(store.get(ids[2]).is_some());
+        assert_eq!(evicted.get(), 2);
     }
 
     #[test]

@@ -239,6 +239,10 @@ async fn a_full_store_evicts_the_oldest_task_and_every_create_succeeds() {
         .collect();
     assert_eq!(ids, [3, 4, 5], "the oldest two made room");
     assert_eq!(app.get("/tasks/1").await.status(), 404);
+    assert_eq!(
+        app.metric("workload_tasks_evicted_total", &[]).await,
+        Some(2.0)
+    );
 }
 
 #[tokio::test]
@@ -263,6 +267,10 @@ async fn with_reject_a_full_store_answers_507_and_never_grows() {
     assert_eq!(r.status(), 204);
     let r = app.post_json("/tasks", r#"{"title": "fits again"}"#).await;
     assert_eq!(r.status(), 201);
+    assert_eq!(
+        app.metric("workload_tasks_evicted_total", &[]).await,
+        Some(0.0)
+    );
 }
 
 #[tokio::test]
