@@ -49,6 +49,33 @@ CONTAINER_OVER_REQUEST = "deployment_pod_container:container_cpu_usage_over_requ
 WORKLOAD_SIDE = ("http_server_", "process_", "workload_", ":http_server_", ":workload_")
 
 
+# The loadgen's request durations arrive as classic `_bucket`/`_count` series (scraped, or
+# remote-written with --remote-write-histograms classic|both) and/or as a native histogram of the
+# bare name (remote-written with native|both). Panels read the native series where a run has them
+# (`A or B` keeps B only for the label sets A lacks), the classic ones otherwise.
+DURATION = "loadgen_request_duration_seconds"
+
+
+def duration_count(fn: str, by: str, selector: str, window: str) -> str:
+    """Requests counted by the duration histogram, `sum by (BY, run)` of FN(...[WINDOW]) (rate or
+    increase), from the native series where the run has it, else from `_count`."""
+    inner = ", ".join(dict.fromkeys(["deployment", "run", *(x.strip() for x in by.split(","))]))
+    return (
+        f"sum by ({by}) ("
+        f"sum by ({inner}) (histogram_count({fn}({DURATION}{{{selector}}}[{window}])))"
+        f" or sum by ({inner}) ({fn}({DURATION}_count{{{selector}}}[{window}]))"
+        ")"
+    )
+
+
+def duration_quantile(q: float, by: str, selector: str, window: str) -> str:
+    """The Q-quantile of the request durations by BY, from the native histogram where present."""
+    return (
+        f"histogram_quantile({q}, sum by ({by}) (rate({DURATION}{{{selector}}}[{window}])))"
+        f" or histogram_quantile({q}, sum by ({by}, le) (rate({DURATION}_bucket{{{selector}}}[{window}])))"
+    )
+
+
 # ----------------------------------------------------------------------------- panel builders
 def target(expr: str, legend: str, *, instant: bool = False, fmt: str = "time_series") -> dict:
     return {
@@ -348,8 +375,9 @@ def compare() -> dict:
             "percentunit",
             [
                 target(
-                    f'sum by (deployment) (increase(loadgen_request_duration_seconds_count{{outcome="success", {LG}}}[$__range]))'
-                    f" / sum by (deployment) (increase(loadgen_request_duration_seconds_count{{{LG}}}[$__range]))",
+                    duration_count("increase", "deployment", f'outcome="success", {LG}', "$__range")
+                    + " / "
+                    + duration_count("increase", "deployment", LG, "$__range"),
                     "{{deployment}}",
                     instant=True,
                 )
@@ -785,22 +813,22 @@ def loadgen() -> dict:
             "Latency heatmap",
             "Client-side latency distribution over time (all endpoints, selected deployments and "
             "runs): each column is one interval, each cell the requests per second in one histogram "
-            "bucket. A second band appearing above the first is queueing.",
+            "bucket. A second band appearing above the first is queueing. Classic buckets: a run "
+            "remote-written with --remote-write-histograms native has none here.",
             f"sum by (le) (rate(loadgen_request_duration_seconds_bucket{{{LG}}}[$__rate_interval]))",
         ),
         timeseries(
             "Latency by endpoint (p50, p99)",
-            "Client-side median and 99th percentile per scenario endpoint.",
+            "Client-side median and 99th percentile per scenario endpoint, from the native histogram "
+            "(finer buckets) where a run remote-writes one, else from the classic buckets.",
             "s",
             [
                 target(
-                    "histogram_quantile(0.5, sum by (deployment, endpoint, le) "
-                    f"(rate(loadgen_request_duration_seconds_bucket{{{LG}}}[$__rate_interval])))",
+                    duration_quantile(0.5, "deployment, endpoint", LG, "$__rate_interval"),
                     "{{deployment}} {{endpoint}} p50",
                 ),
                 target(
-                    "histogram_quantile(0.99, sum by (deployment, endpoint, le) "
-                    f"(rate(loadgen_request_duration_seconds_bucket{{{LG}}}[$__rate_interval])))",
+                    duration_quantile(0.99, "deployment, endpoint", LG, "$__rate_interval"),
                     "{{deployment}} {{endpoint}} p99",
                 ),
             ],
@@ -837,8 +865,7 @@ def loadgen() -> dict:
             "reqps",
             [
                 target(
-                    "sum by (deployment, endpoint, outcome) "
-                    f"(rate(loadgen_request_duration_seconds_count{{{LG}}}[$__rate_interval]))",
+                    duration_count("rate", "deployment, endpoint, outcome", LG, "$__rate_interval"),
                     "{{deployment}} {{endpoint}} {{outcome}}",
                 )
             ],

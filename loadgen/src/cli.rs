@@ -182,6 +182,16 @@ pub struct RunOpts {
     /// Longest one push may take, response included (the final push delays the report).
     #[arg(long, env = "LOADGEN_REMOTE_WRITE_TIMEOUT", default_value = "10s", value_parser = parse::duration)]
     pub remote_write_timeout: Duration,
+    /// The request durations in --remote-write as native histograms (exponential buckets, from
+    /// the HDR histograms; Prometheus 3, or 2.40+ with native histograms on), classic `_bucket`
+    /// series, or both.
+    #[arg(
+        long,
+        env = "LOADGEN_REMOTE_WRITE_HISTOGRAMS",
+        value_enum,
+        default_value = "both"
+    )]
+    pub remote_write_histograms: crate::metrics::native_latency::HistogramExport,
     /// Basic-auth user of --remote-write (the password comes from --remote-write-password-file).
     #[arg(long, env = "LOADGEN_REMOTE_WRITE_USER", requires_all = ["remote_write", "remote_write_password_file"])]
     pub remote_write_user: Option<String>,

@@ -28,6 +28,8 @@ from dashboard_queries import (
 )
 
 PROMTOOL_TESTS = sorted((PROMETHEUS_DIR / "tests").glob("*.yml"))
+# The unit tests of the rules' native-histogram arms (their input needs a Prometheus 3 promtool).
+NATIVE_TESTS = "native_histograms_test.yml"
 
 
 def promtool(*args: str, tool: str | None = None) -> subprocess.CompletedProcess:
@@ -81,12 +83,16 @@ def test_compose_and_the_cluster_pin_the_release_ci_proves():
 
 def test_rules_and_alerts_pass_their_unit_tests_on_the_oldest_promised_release():
     """README promises the rules and dashboards on Prometheus 2.42 (Debian bookworm's, the promtool
-    on PATH in CI) as well: the same rule files and unit tests pass there."""
+    on PATH in CI) as well: the same rule files and unit tests pass there, but for the native
+    histogram tests, whose input notation 2.42's promtool cannot read (the rules' native arms
+    then find nothing and the classic arms answer, as the other tests show)."""
     tool = require_tool("promtool")
     version = subprocess.run([tool, "--version"], capture_output=True, text=True, timeout=60)
     figure("oldest promised prometheus", promtool=(version.stdout + version.stderr).split("\n")[0].strip())
     files = [str(p.relative_to(ROOT)) for p in rule_files()]
-    for args in (["check", "rules", *files], ["test", "rules", *[str(p.relative_to(ROOT)) for p in PROMTOOL_TESTS]]):
+    classic = [str(p.relative_to(ROOT)) for p in PROMTOOL_TESTS if p.name != NATIVE_TESTS]
+    assert len(classic) == len(PROMTOOL_TESTS) - 1, "the native histogram tests moved"
+    for args in (["check", "rules", *files], ["test", "rules", *classic]):
         result = promtool(*args, tool=tool)
         assert result.returncode == 0, f"{tool} {' '.join(args)}:\n{result.stdout}{result.stderr}"
 

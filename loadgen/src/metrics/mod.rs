@@ -6,6 +6,8 @@
 //! the replica watcher records through [`WatchGauges`] taken from the run's recorder.
 
 pub mod names;
+pub mod native;
+pub mod native_latency;
 pub mod remote_write;
 
 use std::collections::HashMap;
@@ -20,6 +22,8 @@ use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
 use names::MetricDef;
+use native_latency::{HistogramExport, NativeLatency};
+use remote_write::TimeSeries;
 
 use crate::model::outcome::{ErrorKind, Failure, Outcome, OutcomeSink};
 
@@ -49,6 +53,12 @@ pub struct RunMetrics {
     requests: Mutex<HashMap<(usize, String), Counter>>,
     backends: Mutex<HashMap<String, Counter>>,
     upkeeps: std::sync::atomic::AtomicU64,
+    /// The labels on every series (run, deployment, --label), for the series made here.
+    global_labels: Vec<(String, String)>,
+    /// Endpoint names by [`EndpointMetrics::index`].
+    endpoint_names: Mutex<Vec<String>>,
+    /// The durations as HDR histograms, when remote write exports native histograms.
+    native: Option<NativeLatency>,
 }
 
 impl std::fmt::Debug for RunMetrics {
@@ -64,6 +74,8 @@ impl std::fmt::Debug for RunMetrics {
 pub struct EndpointMetrics {
     pub duration: [Histogram; 2],
     pub name: String,
+    /// The endpoint's place among the run's (one per distinct name).
+    pub index: usize,
 }
 
 impl RunMetrics {
@@ -85,6 +97,9 @@ impl RunMetrics {
             requests: Mutex::new(HashMap::new()),
             backends: Mutex::new(HashMap::new()),
             upkeeps: Default::default(),
+            global_labels: Vec::new(),
+            endpoint_names: Mutex::new(Vec::new()),
+            native: None,
         }
     }
 
@@ -140,6 +155,9 @@ impl RunMetrics {
             backends: Mutex::new(HashMap::new()),
             scenario: scenario.to_string(),
             upkeeps: Default::default(),
+            global_labels: global_labels.to_vec(),
+            endpoint_names: Mutex::new(Vec::new()),
+            native: None,
             handle: Some(handle),
             recorder: Some(recorder),
         };
@@ -159,6 +177,72 @@ impl RunMetrics {
 
     pub fn is_enabled(&self) -> bool {
         self.recorder.is_some()
+    }
+
+    /// Also keeps the request durations as HDR histograms, for native histograms in remote write
+    /// (a no-op on disabled metrics).
+    pub fn with_native_histograms(mut self) -> Self {
+        if self.is_enabled() {
+            self.native = Some(NativeLatency::new());
+        }
+        self
+    }
+
+    /// What one remote write carries now: every series of the exposition, with the request
+    /// durations as `export` says (classic `_bucket`/`_sum`/`_count` series, native histograms
+    /// of the same name and labels, or both), stamped `ts_ms`.
+    pub fn remote_write_series(&self, export: HistogramExport, ts_ms: i64) -> Vec<TimeSeries> {
+        let mut series = remote_write::parse_exposition(&self.render(), ts_ms);
+        if !export.classic() {
+            let classic = [
+                format!("{}_bucket", names::REQUEST_DURATION.name),
+                format!("{}_sum", names::REQUEST_DURATION.name),
+                format!("{}_count", names::REQUEST_DURATION.name),
+            ];
+            series.retain(|s| {
+                let name = s.labels.iter().find(|l| l.name == "__name__");
+                !name.is_some_and(|n| classic.contains(&n.value))
+            });
+        }
+        if export.native() {
+            series.extend(self.native_series(ts_ms));
+        }
+        series
+    }
+
+    /// `loadgen_request_duration_seconds` as native histograms, one series per endpoint and
+    /// outcome that has requests (none unless [`RunMetrics::with_native_histograms`]).
+    fn native_series(&self, ts_ms: i64) -> Vec<TimeSeries> {
+        let Some(native) = &self.native else {
+            return Vec::new();
+        };
+        let endpoints = lock(&self.endpoint_names).clone();
+        native
+            .snapshot()
+            .into_iter()
+            .filter_map(|(endpoint, success, h)| {
+                let name = endpoints.get(endpoint)?;
+                let outcome = if success { "success" } else { "failure" };
+                let mut labels: Vec<remote_write::Label> = [
+                    ("__name__", names::REQUEST_DURATION.name),
+                    ("scenario", self.scenario.as_str()),
+                    ("endpoint", name.as_str()),
+                    ("outcome", outcome),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .chain(self.global_labels.iter().cloned())
+                .map(|(name, value)| remote_write::Label { name, value })
+                .collect();
+                labels.sort_by(|a, b| a.name.cmp(&b.name));
+                let hist = native::from_hdr(&h, 1e6);
+                Some(TimeSeries {
+                    labels,
+                    samples: Vec::new(),
+                    histograms: vec![remote_write::Histogram::from_native(&hist, ts_ms)],
+                })
+            })
+            .collect()
     }
 
     /// Folds the histogram samples recorded since the last call into their buckets.
@@ -187,6 +271,13 @@ impl RunMetrics {
 
     /// Histogram handles of an endpoint.
     pub fn endpoint(&self, name: &str) -> EndpointMetrics {
+        let index = {
+            let mut names = lock(&self.endpoint_names);
+            names.iter().position(|n| n == name).unwrap_or_else(|| {
+                names.push(name.to_string());
+                names.len() - 1
+            })
+        };
         let h = |outcome: &'static str| match &self.recorder {
             Some(r) => r.register_histogram(
                 &Key::from_parts(
@@ -204,6 +295,7 @@ impl RunMetrics {
         EndpointMetrics {
             duration: [h("success"), h("failure")],
             name: name.to_string(),
+            index,
         }
     }
 
@@ -358,6 +450,8 @@ pub struct CounterCache {
     /// in the closed-loop profile).
     last_request: Option<((usize, u16), Counter)>,
     last_backend: Option<(String, Counter)>,
+    /// This worker's shard of the native-histogram durations, taken on its first request.
+    native_shard: Option<usize>,
 }
 
 /// Most backends a worker caches handles for (a hostile `x-served-by` cannot grow memory).
@@ -373,8 +467,15 @@ pub struct MetricsSink<'a> {
 
 impl OutcomeSink for MetricsSink<'_> {
     fn record(&mut self, o: &Outcome<'_>, _done: Instant) {
-        self.endpoints[o.endpoint].duration[usize::from(!o.success)]
-            .record(o.latency_us as f64 / 1e6);
+        let ep = &self.endpoints[o.endpoint];
+        ep.duration[usize::from(!o.success)].record(o.latency_us as f64 / 1e6);
+        if let Some(native) = &self.run.native {
+            let shard = *self
+                .cache
+                .native_shard
+                .get_or_insert_with(|| native.assign_shard());
+            native.record(shard, ep.index, o.success, o.latency_us);
+        }
         if !self.run.is_enabled() {
             return;
         }
@@ -443,6 +544,10 @@ impl MetricsSink<'_> {
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Serves `/metrics` on `addr` until `shutdown` resolves; returns the bound address.
 pub async fn serve(
     addr: SocketAddr,
@@ -473,4 +578,146 @@ pub async fn serve(
             .await;
     });
     Ok((bound, task))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::outcome::Outcome;
+
+    fn outcome(endpoint: usize, latency_us: u64, success: bool) -> Outcome<'static> {
+        Outcome {
+            endpoint,
+            latency_us,
+            service_us: latency_us,
+            status: Some(if success { 200 } else { 500 }),
+            failure: None,
+            success,
+            backend: None,
+        }
+    }
+
+    /// A run with two endpoints: /a answered twice in 1 ms, once failing in 300 ms; /b never.
+    fn recorded(native: bool) -> RunMetrics {
+        let labels = [
+            ("run".into(), "r1".into()),
+            ("deployment".into(), "d".into()),
+        ];
+        let mut m = RunMetrics::enabled("s", &labels);
+        if native {
+            m = m.with_native_histograms();
+        }
+        let endpoints = [m.endpoint("GET /a"), m.endpoint("GET /b")];
+        let mut cache = CounterCache::default();
+        let mut sink = MetricsSink {
+            run: &m,
+            endpoints: &endpoints,
+            cache: &mut cache,
+        };
+        for o in [
+            outcome(0, 1_000, true),
+            outcome(0, 1_000, true),
+            outcome(0, 300_000, false),
+        ] {
+            sink.record(&o, Instant::now());
+        }
+        m.run_upkeep();
+        m
+    }
+
+    fn name(s: &TimeSeries) -> &str {
+        &s.labels
+            .iter()
+            .find(|l| l.name == "__name__")
+            .unwrap()
+            .value
+    }
+
+    fn label<'a>(s: &'a TimeSeries, key: &str) -> Option<&'a str> {
+        s.labels
+            .iter()
+            .find(|l| l.name == key)
+            .map(|l| l.value.as_str())
+    }
+
+    #[test]
+    fn both_carries_the_classic_series_and_one_native_histogram_per_endpoint_and_outcome() {
+        let series = recorded(true).remote_write_series(HistogramExport::Both, 7);
+        let native: Vec<&TimeSeries> = series.iter().filter(|s| !s.histograms.is_empty()).collect();
+        assert_eq!(native.len(), 2, "{native:?}");
+        for s in &native {
+            assert_eq!(name(s), names::REQUEST_DURATION.name);
+            assert!(s.samples.is_empty());
+            assert!(
+                s.labels.windows(2).all(|w| w[0].name < w[1].name),
+                "labels sorted"
+            );
+            assert_eq!(
+                (label(s, "run"), label(s, "deployment")),
+                (Some("r1"), Some("d"))
+            );
+            assert_eq!(
+                (label(s, "scenario"), label(s, "endpoint")),
+                (Some("s"), Some("GET /a"))
+            );
+            assert_eq!(s.histograms[0].timestamp, 7);
+        }
+        let count = |outcome: &str| {
+            let s = native
+                .iter()
+                .find(|s| label(s, "outcome") == Some(outcome))
+                .unwrap();
+            s.histograms[0].count.clone()
+        };
+        use remote_write::HistogramCount::Int;
+        assert_eq!(
+            (count("success"), count("failure")),
+            (Some(Int(2)), Some(Int(1)))
+        );
+        let bucket = format!("{}_bucket", names::REQUEST_DURATION.name);
+        assert!(series.iter().any(|s| name(s) == bucket));
+        let req = remote_write::WriteRequest { timeseries: series };
+        assert_eq!(
+            remote_write::decode(&remote_write::encode(&req)).unwrap(),
+            req
+        );
+    }
+
+    #[test]
+    fn native_drops_the_classic_duration_series_and_keeps_the_others() {
+        let series = recorded(true).remote_write_series(HistogramExport::Native, 7);
+        let duration = names::REQUEST_DURATION.name;
+        for suffix in ["_bucket", "_sum", "_count"] {
+            let classic = format!("{duration}{suffix}");
+            assert!(!series.iter().any(|s| name(s) == classic), "{classic} sent");
+        }
+        assert!(series.iter().any(|s| name(s) == names::REQUESTS.name));
+        assert_eq!(
+            series.iter().filter(|s| !s.histograms.is_empty()).count(),
+            2
+        );
+    }
+
+    #[test]
+    fn classic_sends_no_native_histogram_and_keeps_none_in_memory() {
+        let m = recorded(false);
+        assert!(m.native.is_none());
+        let series = m.remote_write_series(HistogramExport::Classic, 7);
+        assert!(series.iter().all(|s| s.histograms.is_empty()));
+        assert!(
+            series
+                .iter()
+                .any(|s| name(s) == format!("{}_count", names::REQUEST_DURATION.name))
+        );
+    }
+
+    #[test]
+    fn disabled_metrics_keep_no_durations() {
+        assert!(
+            RunMetrics::disabled("s")
+                .with_native_histograms()
+                .native
+                .is_none()
+        );
+    }
 }

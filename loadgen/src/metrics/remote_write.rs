@@ -18,13 +18,83 @@ pub struct WriteRequest {
     pub timeseries: Vec<TimeSeries>,
 }
 
-/// `prometheus.TimeSeries`.
+/// `prometheus.TimeSeries`: float samples, or native histogram samples.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct TimeSeries {
     #[prost(message, repeated, tag = "1")]
     pub labels: Vec<Label>,
     #[prost(message, repeated, tag = "2")]
     pub samples: Vec<Sample>,
+    #[prost(message, repeated, tag = "4")]
+    pub histograms: Vec<Histogram>,
+}
+
+/// `prometheus.Histogram`, the integer-count form of a native histogram (the fields of float
+/// histograms and of negative buckets are left out: latencies are counted and positive).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Histogram {
+    #[prost(oneof = "HistogramCount", tags = "1")]
+    pub count: Option<HistogramCount>,
+    #[prost(double, tag = "3")]
+    pub sum: f64,
+    #[prost(sint32, tag = "4")]
+    pub schema: i32,
+    #[prost(double, tag = "5")]
+    pub zero_threshold: f64,
+    #[prost(oneof = "HistogramZeroCount", tags = "6")]
+    pub zero_count: Option<HistogramZeroCount>,
+    #[prost(message, repeated, tag = "11")]
+    pub positive_spans: Vec<BucketSpan>,
+    #[prost(sint64, repeated, tag = "12")]
+    pub positive_deltas: Vec<i64>,
+    #[prost(int64, tag = "15")]
+    pub timestamp: i64,
+}
+
+/// `prometheus.Histogram.count` (`count_int`).
+#[derive(Clone, PartialEq, prost::Oneof)]
+pub enum HistogramCount {
+    #[prost(uint64, tag = "1")]
+    Int(u64),
+}
+
+/// `prometheus.Histogram.zero_count` (`zero_count_int`).
+#[derive(Clone, PartialEq, prost::Oneof)]
+pub enum HistogramZeroCount {
+    #[prost(uint64, tag = "6")]
+    Int(u64),
+}
+
+/// `prometheus.BucketSpan`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BucketSpan {
+    #[prost(sint32, tag = "1")]
+    pub offset: i32,
+    #[prost(uint32, tag = "2")]
+    pub length: u32,
+}
+
+impl Histogram {
+    /// The remote-write form of `native`, stamped `ts_ms`.
+    pub fn from_native(native: &super::native::Native, ts_ms: i64) -> Self {
+        Self {
+            count: Some(HistogramCount::Int(native.count)),
+            sum: native.sum,
+            schema: native.schema,
+            zero_threshold: native.zero_threshold,
+            zero_count: Some(HistogramZeroCount::Int(native.zero_count)),
+            positive_spans: native
+                .spans
+                .iter()
+                .map(|s| BucketSpan {
+                    offset: s.offset,
+                    length: s.length,
+                })
+                .collect(),
+            positive_deltas: native.deltas.clone(),
+            timestamp: ts_ms,
+        }
+    }
 }
 
 /// `prometheus.Label`.
@@ -95,6 +165,7 @@ fn parse_line(line: &str, ts_ms: i64) -> Option<TimeSeries> {
             value,
             timestamp: ts_ms,
         }],
+        histograms: Vec::new(),
     })
 }
 
@@ -152,6 +223,14 @@ fn parse_labels(s: &str) -> Option<Vec<Label>> {
             .trim_start();
     }
     Some(out)
+}
+
+/// Now as remote write stamps samples: milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Encodes a write request: protobuf then snappy (block format).
@@ -329,13 +408,8 @@ impl Pusher {
         self
     }
 
-    /// Sends the exposition text as one write request.
-    pub async fn push_text(&self, text: &str) -> Result<usize, String> {
-        let ts = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        let series = parse_exposition(text, ts);
+    /// Sends `series` as one write request; returns how many.
+    pub async fn push(&self, series: Vec<TimeSeries>) -> Result<usize, String> {
         let n = series.len();
         let body = encode(&WriteRequest { timeseries: series });
         let mut req = http::Request::post(self.url.clone())
@@ -374,10 +448,15 @@ impl Pusher {
             )
         })??;
         if !status.is_success() {
-            return Err(format!(
-                "remote write got {status}: {}",
-                String::from_utf8_lossy(&body[..body.len().min(200)])
-            ));
+            let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
+            // Prometheus before 3.0 (or 2.x without the feature flag) refuses the whole request.
+            let hint = if text.contains("native histograms are disabled") {
+                " (this receiver takes no native histograms: pass --remote-write-histograms classic, \
+                 or start Prometheus 2.x with --enable-feature=native-histograms)"
+            } else {
+                ""
+            };
+            return Err(format!("remote write got {status}: {text}{hint}"));
         }
         Ok(n)
     }

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use crate::cli::RunOpts;
 use crate::cmd::bad;
 use crate::metrics::RunMetrics;
-use crate::metrics::remote_write::{Credentials, Pusher};
+use crate::metrics::remote_write::{Credentials, Pusher, now_ms};
 
 /// The `--remote-write` pusher with its credentials and timeout (none without the flag); bad URLs
 /// and unreadable credential files are usage errors.
@@ -62,6 +62,7 @@ impl Exposure {
             None => None,
         };
         let pusher = remote_write_pusher(opts)?;
+        let export = opts.remote_write_histograms;
         let push_task = pusher.clone().map(|pusher| {
             let m = Arc::clone(metrics);
             let every = opts.remote_write_interval.max(Duration::from_millis(100));
@@ -71,7 +72,7 @@ impl Exposure {
                 let mut warned = false;
                 loop {
                     iv.tick().await;
-                    if let Err(e) = pusher.push_text(&m.render()).await
+                    if let Err(e) = pusher.push(m.remote_write_series(export, now_ms())).await
                         && !warned
                     {
                         crate::errln!("warning: {e}");
@@ -95,7 +96,12 @@ impl Exposure {
             t.abort();
         }
         if let Some(pusher) = self.pusher
-            && let Err(e) = pusher.push_text(&self.metrics.render()).await
+            && let Err(e) = pusher
+                .push(
+                    self.metrics
+                        .remote_write_series(opts.remote_write_histograms, now_ms()),
+                )
+                .await
         {
             crate::errln!("warning: final {e}");
         }

@@ -114,7 +114,12 @@ fn run_metrics(p: &Prepared, run: &str, labels: &BTreeMap<String, String>) -> Ru
     let mut global: Vec<(String, String)> =
         labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     global.push(("run".into(), run.to_string()));
-    RunMetrics::enabled(&p.scenario.name, &global)
+    let metrics = RunMetrics::enabled(&p.scenario.name, &global);
+    if p.opts.remote_write.is_some() && p.opts.remote_write_histograms.native() {
+        metrics.with_native_histograms()
+    } else {
+        metrics
+    }
 }
 
 /// Ctrl-C stops scheduling: the engine waits for requests in flight, then the report is written.
