@@ -597,6 +597,7 @@ fn hostile_report() -> RunReport {
     timeline.warnings = vec![hostile("watch warning")];
     loadgen::analysis::analyse(&mut r, &loadgen::analysis::ScaleCostConfig::default());
     r.warnings.push(hostile("spread warning"));
+    r.error_messages.push(hostile("error message"));
     r
 }
 
@@ -723,6 +724,7 @@ fn hostile_strings_in_every_user_field_come_out_escaped_and_the_page_stays_inert
         "hpa",
         "watch warning",
         "spread warning",
+        "error message",
     ] {
         assert!(
             page.contains(&escaped(&hostile(field))),

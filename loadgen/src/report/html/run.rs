@@ -123,6 +123,12 @@ fn summary_section(r: &RunReport) -> Markup {
                     }
                 }
             }
+            @if !r.error_messages.is_empty() {
+                div class="warn" id="error-messages" {
+                    p { b { "Why requests failed" } " (the first distinct messages):" }
+                    @for m in &r.error_messages { p { (m) } }
+                }
+            }
             @if !r.warnings.is_empty() {
                 div class="warn" id="spread-warnings" {
                     @for w in &r.warnings { p { (w) } }
