@@ -211,15 +211,26 @@ impl RunMetrics {
     }
 
     /// `loadgen_request_duration_seconds` as native histograms, one series per endpoint and
-    /// outcome that has requests (none unless [`RunMetrics::with_native_histograms`]).
+    /// outcome, as the classic ones are registered: from zero counts before the first request,
+    /// so a rate over the run counts it whole (none unless [`RunMetrics::with_native_histograms`]).
     fn native_series(&self, ts_ms: i64) -> Vec<TimeSeries> {
         let Some(native) = &self.native else {
             return Vec::new();
         };
         let endpoints = lock(&self.endpoint_names).clone();
-        native
+        let mut recorded: HashMap<(usize, bool), hdrhistogram::Histogram<u64>> = native
             .snapshot()
             .into_iter()
+            .map(|(endpoint, success, h)| ((endpoint, success), h))
+            .collect();
+        (0..endpoints.len())
+            .flat_map(|endpoint| [(endpoint, true), (endpoint, false)])
+            .map(|key| {
+                let h = recorded
+                    .remove(&key)
+                    .unwrap_or_else(crate::model::hist::new_small_hist);
+                (key.0, key.1, h)
+            })
             .filter_map(|(endpoint, success, h)| {
                 let name = endpoints.get(endpoint)?;
                 let outcome = if success { "success" } else { "failure" };
@@ -643,8 +654,17 @@ mod tests {
     #[test]
     fn both_carries_the_classic_series_and_one_native_histogram_per_endpoint_and_outcome() {
         let series = recorded(true).remote_write_series(HistogramExport::Both, 7);
-        let native: Vec<&TimeSeries> = series.iter().filter(|s| !s.histograms.is_empty()).collect();
-        assert_eq!(native.len(), 2, "{native:?}");
+        let all: Vec<&TimeSeries> = series.iter().filter(|s| !s.histograms.is_empty()).collect();
+        assert_eq!(all.len(), 4, "two endpoints, two outcomes: {all:?}");
+        // /b has had no request: its series are there from zero, as the classic ones are.
+        let (native, never): (Vec<&TimeSeries>, Vec<&TimeSeries>) = all
+            .into_iter()
+            .partition(|s| label(s, "endpoint") == Some("GET /a"));
+        use remote_write::HistogramCount::Int;
+        for s in never {
+            assert_eq!(s.histograms[0].count, Some(Int(0)));
+            assert!(s.histograms[0].positive_spans.is_empty());
+        }
         for s in &native {
             assert_eq!(name(s), names::REQUEST_DURATION.name);
             assert!(s.samples.is_empty());
@@ -669,7 +689,6 @@ mod tests {
                 .unwrap();
             s.histograms[0].count.clone()
         };
-        use remote_write::HistogramCount::Int;
         assert_eq!(
             (count("success"), count("failure")),
             (Some(Int(2)), Some(Int(1)))
@@ -694,7 +713,7 @@ mod tests {
         assert!(series.iter().any(|s| name(s) == names::REQUESTS.name));
         assert_eq!(
             series.iter().filter(|s| !s.histograms.is_empty()).count(),
-            2
+            4
         );
     }
 

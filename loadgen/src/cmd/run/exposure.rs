@@ -67,8 +67,9 @@ impl Exposure {
             let m = Arc::clone(metrics);
             let every = opts.remote_write_interval.max(Duration::from_millis(100));
             tokio::spawn(async move {
+                // The first tick is immediate: a push as the run starts gives every series a
+                // sample at (nearly) zero, so a rate over the run counts its first interval too.
                 let mut iv = tokio::time::interval(every);
-                iv.tick().await;
                 let mut warned = false;
                 loop {
                     iv.tick().await;
