@@ -20,6 +20,7 @@ NAMESPACE=scalebench
 usage() {
   cat <<USAGE
 Usage: bench/experiment.sh [--requests-per-client N] [--cpu C] [--out DIR] [--only LIST] [--loadgen PATH]
+                           [--prometheus URL | --no-prometheus]
 
 Runs $CLIENTS clients x N requests (loadgen/scenarios/classic-3x100k.yaml: POST /api/v1/hello,
 one closed-loop user per client) against, in turn:
@@ -38,6 +39,10 @@ writes DIR/experiment.json, DIR/<deployment>/client-*.json and merged.json, DIR/
   --only LIST               a comma-separated subset of docker,k8s-single,k8s-hpa (default all)
   --loadgen PATH            loadgen binary (default target/release/loadgen, else target/debug/loadgen,
                             else loadgen on PATH)
+  --prometheus URL          push every client's metrics there by remote write when it answers
+                            (default http://127.0.0.1:9090, the compose stack's: \`make up\`), so
+                            the compose Grafana shows the three runs, told apart by deployment
+  --no-prometheus           push no metrics
   -h, --help                this help
 
 Needs: the images scalebench/workload:0.1.0 and scalebench/loadgen:0.1.0 built (and loaded into
@@ -54,6 +59,7 @@ cpu=""
 out=""
 only="docker,k8s-single,k8s-hpa"
 loadgen="${LOADGEN_BIN:-}"
+prom_url="${EXPERIMENT_PROMETHEUS_URL:-http://127.0.0.1:9090}"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --requests-per-client) requests="${2:?--requests-per-client needs a value}"; shift 2 ;;
@@ -61,6 +67,8 @@ while [[ $# -gt 0 ]]; do
     --out) out="${2:?--out needs a value}"; shift 2 ;;
     --only) only="${2:?--only needs a value}"; shift 2 ;;
     --loadgen) loadgen="${2:?--loadgen needs a value}"; shift 2 ;;
+    --prometheus) prom_url="${2:?--prometheus needs a value}"; shift 2 ;;
+    --no-prometheus) prom_url=""; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
@@ -85,6 +93,18 @@ fi
 [[ -n "$loadgen" && -x "$loadgen" ]] || die "no loadgen binary: cargo build --release -p loadgen, or --loadgen PATH"
 out="${out:-$ROOT/reports/experiment-$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$out"
+[[ -z "$prom_url" || "$prom_url" =~ ^https?://[^/]+ ]] || die "--prometheus: '$prom_url' is not an http:// or https:// URL"
+# The dashboards read what the compose Prometheus holds: the clients push there when it answers.
+remote_write=()
+if [[ -n "$prom_url" ]]; then
+  prom_url="${prom_url%/}"
+  if curl -fsS -o /dev/null --connect-timeout 2 --max-time 5 "$prom_url/-/ready" 2>/dev/null; then
+    remote_write=(--remote-write "$prom_url/api/v1/write")
+    log "pushing the clients' metrics to $prom_url/api/v1/write (dashboards: deployment and run)"
+  else
+    log "no Prometheus answers at $prom_url: no metrics pushed (start the compose stack, or --no-prometheus)"
+  fi
+fi
 COMPOSE=(docker compose)
 docker compose version >/dev/null 2>&1 || COMPOSE=(docker-compose)
 COMPOSE_PROJECT=sbexp
@@ -96,8 +116,9 @@ run_clients() {
   mkdir -p "$dir"
   start_at=$(($(date +%s) + 3))
   for ((i = 0; i < CLIENTS; i++)); do
-    "$loadgen" run "$SCENARIO" --target "$url" --concurrency 1 --requests "$requests" \
-      --start-at "$start_at" --deployment "$name" --quiet "$@" \
+    # One run id for the three clients: their series and reports belong together.
+    LOADGEN_RUN_ID="experiment-$name-$start_at" "$loadgen" run "$SCENARIO" --target "$url" --concurrency 1 --requests "$requests" \
+      --start-at "$start_at" --deployment "$name" --quiet "${remote_write[@]}" "$@" \
       --out "$dir/client-$i.json" >"$dir/client-$i.log" 2>&1 &
     pids+=("$!")
   done
