@@ -140,6 +140,13 @@ pub const SATURATED_SHARE_LIMIT: f64 = 0.1;
 /// Schedule lag p99 above which the generator is called the bottleneck (ms).
 pub const LAG_LIMIT_MS: f64 = 10.0;
 
+/// Whether a run's generator was held back by its own CPU (as opposed to its schedule lag, the
+/// other reason [`judge`] sets `limited_by_generator`): limited, and its busiest second at
+/// [`CPU_LIMIT`] of what its threads can use or more.
+pub fn cpu_bound(g: &GeneratorStats) -> bool {
+    g.limited_by_generator && g.cpu_percent_max >= CPU_LIMIT * g.threads.max(1) as f64 * 100.0
+}
+
 /// Decides whether the generator limited the run and says why.
 pub fn judge(j: &Judge) -> GeneratorStats {
     let mut warnings = Vec::new();

@@ -1,17 +1,28 @@
 """`loadgen capacity` against the real workload, and with `--watch` against the recorded API.
 
 On one core: the workload pinned to CPU 1 (`taskset -c 1`, one tokio worker, one CPU worker, so one
-core is what is measured), loadgen pinned to CPU 0. The closed-loop maximum of `/work/cpu?ms=2`
-is measured first (16 users for 5 s: enough to keep the core busy), then the capacity search with
-p99 and success objectives must land within 20 % below and 5 % above it: below, because an open
-loop with a p99 objective stops short of full utilization (queueing); not above, because no rate
-the core cannot serve meets the objectives.
+core is what is measured), loadgen pinned to CPU 0, both at a raised priority where the OS allows
+it (so the core is measured, not the share other processes on a shared machine leave of it). The closed-loop maximum of `/work/cpu?ms=2` is
+measured before and after the search (16 users for 6 s, the first second left out: connections
+opening and the first requests are not the steady state), and the higher of the two is the
+reference: other processes on a shared machine only ever take CPU from the workload, so a measured
+maximum errs low, never high, and the best of two measurements is the closer. The capacity search
+with p99 and success objectives must land within 20 % below and 5 % above it: below, because an
+open loop with a p99 objective stops short of full utilization (queueing); not above, because no
+rate the core cannot serve meets the objectives.
+
+Verdicts that blame the right side: a workload in a cgroup with a CPU quota of half a core (as
+`docker run --cpus 0.5` makes), sharing both cores with the loadgen, fails a step at twice its
+capacity as "the target did not keep up" with the note that more CPU or replicas raise it; a
+loadgen given two in-flight slots for a rate that needs more is "generator-bound", told to raise
+--max-in-flight, while the unconstrained workload answers every request in time.
 
 With `--watch`: the recorded scale-out (1 -> 3 -> 5 replicas over the first 9 s, the HPA asking
 for more before the pods are ready) is replayed by the fake API server; a step counts only once
 desired == ready during its judged window, so the first steps are repeated until the replicas
 settle, and the report carries the replicas of the capacity step.
 """
+
 
 from __future__ import annotations
 
@@ -20,6 +31,9 @@ import os
 import shutil
 import subprocess
 import time
+import urllib.request
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,57 +53,215 @@ def two_cores() -> None:
         pytest.skip("needs CPUs 0 and 1 to pin the workload and loadgen apart")
 
 
-def pinned(cpu: int, *cmd: str) -> list[str]:
-    return [shutil.which("taskset") or "taskset", "-c", str(cpu), *cmd]
+# The CPU weight of the group the pinned workload and loadgen run in, where the machine lets the
+# test make one (cgroup v1, root): 16 times the default of 1024. On a shared machine other
+# processes run on the same two cores, and at the default weight each of them takes its time
+# slice from the one-core workload (or the loadgen's clock) for milliseconds at a time, so what is
+# measured is the share they leave, which changes from one second to the next (nice does not help:
+# with autogroups it only orders processes of one session). At 16 times the weight the pinned
+# pair gets some nineteen twentieths of their cores when others want them too: what is measured
+# is the core. As a Kubernetes pod's CPU request sets its cgroup's weight.
+RESERVED_SHARES = 16 * 1024
+
+
+def pinned(cpu: int, *cmd: str, group: Path | None = None) -> list[str]:
+    return [*(in_cgroup(group) if group else []), shutil.which("taskset") or "taskset", "-c",
+            str(cpu), *cmd]
 
 
 @pytest.fixture
 def one_core_workload(binaries):
+    """The one-core workload's base URL and the CPU group it runs in (None where none can be
+    made), for the loadgen to join."""
     require_tool("taskset")
     require_tool("curl")
     two_cores()
-    proc, base = start_workload(
-        binaries["workload"], "--worker-threads", "1", "--cpu-workers", "1",
-        launcher=pinned(1),
+    with cpu_group(shares=RESERVED_SHARES, required=False) as group:
+        proc, base = start_workload(
+            binaries["workload"], "--worker-threads", "1", "--cpu-workers", "1",
+            launcher=pinned(1, group=group),
+        )
+        try:
+            yield base, group
+        finally:
+            stop(proc)
+
+
+def loadgen(binary: Path, *args: str, timeout: float, env: dict | None = None,
+            group: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        pinned(0, str(binary), *args, group=group), capture_output=True, text=True,
+        timeout=timeout, env={**os.environ, "NO_COLOR": "1", **(env or {})},
     )
-    yield base
+
+
+def closed_loop_maximum(binary: Path, url: str, out: Path, group: Path | None) -> float:
+    """Completions per second of 16 users over the last 5 of 6 s (the first second, connections
+    opening and the first requests, is not the steady state)."""
+    run = loadgen(binary, "--target", url, "-c", "16", "-d", "6s", "--threads", "1",
+                  "-q", "--out", str(out), timeout=60, group=group)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(out.read_text())
+    resolution = report["timeseries_resolution_s"]
+    steady = [p for p in report["timeseries"] if p["t_s"] >= 1.0]
+    seconds = sum(p.get("width_s") or resolution for p in steady)
+    assert seconds >= 4, report["timeseries"]
+    return sum(p["requests"] for p in steady) / seconds
+
+
+def test_capacity_on_one_core_lands_near_the_closed_loop_maximum(binaries, one_core_workload, tmp_path):
+    started = time.monotonic()
+    base, group = one_core_workload
+    url = f"{base}/work/cpu?ms=2"
+    before = closed_loop_maximum(binaries["loadgen"], url, tmp_path / "closed-before.json", group)
+    assert before > 50, f"the one-core workload served only {before}/s"
+
+    out = tmp_path / "capacity.json"
+    run = loadgen(binaries["loadgen"], "capacity", "--target", url, *OBJECTIVES, *SEARCH,
+                  "--out", str(out), timeout=150, group=group)
+    assert run.returncode == 0, f"{run.stdout}\n{run.stderr}"
+    after = closed_loop_maximum(binaries["loadgen"], url, tmp_path / "closed-after.json", group)
+    maximum = max(before, after)
+    c = json.loads(out.read_text())["capacity"]
+    capacity = c["capacity_rps"]
+    verdicts = [s["verdict"]["kind"] for s in c["steps"]]
+    figure("capacity_one_core", closed_loop_max_rps=maximum, closed_before_rps=before,
+           closed_after_rps=after, capacity_rps=capacity, ratio=capacity / maximum,
+           steps=len(c["steps"]), runs=sum(s["attempts"] for s in c["steps"]),
+           generator_bound=verdicts.count("generator-bound"), search_s=c["duration_s"],
+           reserved_cpu=group is not None,
+           trail=",".join(f"{s['target_rps']:g}:{s['verdict']['kind']}" for s in c["steps"]))
+    assert 0.8 * maximum <= capacity <= 1.05 * maximum, (
+        f"capacity {capacity}/s against a closed-loop maximum of {maximum:.1f}/s "
+        f"(before {before:.1f}/s, after {after:.1f}/s)\n{run.stdout}\n{run.stderr}")
+    assert c["stop"] == "converged", run.stdout
+    assert "capacity: " in run.stdout and "achieved" in run.stdout, run.stdout
+    # Above the core's maximum the target cannot keep up, whoever shares the machine.
+    for s in c["steps"]:
+        if s["target_rps"] > 1.1 * maximum:
+            assert s["verdict"]["kind"] == "fail", s
+            assert "the target did not keep up" in s["verdict"]["broken"][-1], s
+    assert time.monotonic() - started < 180
+
+
+CGROUP_CPU = Path("/sys/fs/cgroup/cpu")
+
+
+@contextmanager
+def cpu_group(*, quota_cores: float | None = None, shares: int | None = None, required: bool = True):
+    """A cgroup v1 CPU controller group with a CFS quota of `quota_cores` (what `docker run
+    --cpus` sets) and/or a weight of `shares`, removed on the way out; processes still in it are
+    moved back to the root group first (the caller stops them before). Where none can be made:
+    skipped (failed under CI) when `required`, else None."""
+    if not (CGROUP_CPU / "cpu.cfs_quota_us").exists() or not os.access(CGROUP_CPU, os.W_OK):
+        message = f"needs a writable cgroup v1 CPU controller at {CGROUP_CPU} (root, cgroup v1)"
+        if not required:
+            yield None
+            return
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+    group = CGROUP_CPU / f"scalebench-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    group.mkdir()
+    try:
+        if quota_cores is not None:
+            period = 100_000
+            (group / "cpu.cfs_period_us").write_text(str(period))
+            (group / "cpu.cfs_quota_us").write_text(str(int(quota_cores * period)))
+        if shares is not None:
+            (group / "cpu.shares").write_text(str(shares))
+        yield group
+    finally:
+        for pid in (group / "cgroup.procs").read_text().split():
+            try:
+                (CGROUP_CPU / "cgroup.procs").write_text(pid)
+            except OSError:
+                pass  # exited meanwhile
+        group.rmdir()
+
+
+def in_cgroup(group: Path) -> list[str]:
+    """A launcher that enters `group` and then execs the command (so the command's own pid is
+    the one in the group, from its first instruction)."""
+    return ["sh", "-c", f'echo $$ > {group}/cgroup.procs && exec "$0" "$@"']
+
+
+def stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait(timeout=10)
 
 
-def loadgen(binary: Path, *args: str, timeout: float, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        pinned(0, str(binary), *args), capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, "NO_COLOR": "1", **(env or {})},
-    )
-
-
-def test_capacity_on_one_core_lands_near_the_closed_loop_maximum(binaries, one_core_workload, tmp_path):
-    started = time.monotonic()
-    url = f"{one_core_workload}/work/cpu?ms=2"
-    closed = tmp_path / "closed.json"
-    run = loadgen(binaries["loadgen"], "--target", url, "-c", "16", "-d", "5s", "--threads", "1",
-                  "-q", "--out", str(closed), timeout=60)
-    assert run.returncode == 0, run.stderr
-    maximum = json.loads(closed.read_text())["summary"]["rps"]
-    assert maximum > 50, f"the one-core workload served only {maximum}/s"
-
+def two_steps(binary: Path, url: str, tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """A search of two steps, the start rate and 8 times it (judged after a second each), with a
+    success objective besides `args`: the run and the report's capacity section."""
     out = tmp_path / "capacity.json"
-    run = loadgen(binaries["loadgen"], "capacity", "--target", url, *OBJECTIVES, *SEARCH,
-                  "--out", str(out), timeout=150)
+    run = subprocess.run(
+        [str(binary), "capacity", "--target", url, "--threshold", "success_rate>99%",
+         "--growth", "8", "--max-steps", "2", "--step-warmup", "1s", *args, "--out", str(out)],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "NO_COLOR": "1"},
+    )
     assert run.returncode == 0, f"{run.stdout}\n{run.stderr}"
-    c = json.loads(out.read_text())["capacity"]
-    capacity = c["capacity_rps"]
-    figure("capacity_one_core", closed_loop_max_rps=maximum, capacity_rps=capacity,
-           ratio=capacity / maximum, steps=len(c["steps"]), search_s=c["duration_s"])
-    assert 0.8 * maximum <= capacity <= 1.05 * maximum, (
-        f"capacity {capacity}/s against a closed-loop maximum of {maximum:.1f}/s\n{run.stdout}")
-    assert c["stop"] == "converged", run.stdout
-    assert "capacity: " in run.stdout and "achieved" in run.stdout, run.stdout
-    assert time.monotonic() - started < 180
+    return run, json.loads(out.read_text())["capacity"]
+
+
+def test_a_target_with_a_cpu_quota_is_the_one_that_did_not_keep_up(binaries, tmp_path):
+    require_tool("curl")
+    with cpu_group(quota_cores=0.5) as group:
+        proc, base = start_workload(binaries["workload"], launcher=in_cgroup(group))
+        try:
+            with urllib.request.urlopen(f"{base}/info", timeout=5) as resp:
+                info = json.load(resp)
+            assert (info["cpu_quota_cores"], info["cpu_quota_source"]) == (0.5, "cgroup_v1"), info
+            # Half a core at 5 ms of CPU a request carries 100/s at most: 25/s passes, 200/s
+            # cannot. Unpinned: the loadgen shares both cores with the throttled workload.
+            run, c = two_steps(binaries["loadgen"], f"{base}/work/cpu?ms=5", tmp_path,
+                               "--threshold", "p99<250ms", "--start-rate", "25",
+                               "--step-duration", "4s")
+        finally:
+            stop(proc)
+    steps = c["steps"]
+    figure("capacity_cpu_quota", quota_cores=0.5,
+           **{f"step_{s['target_rps']:g}": s["verdict"]["kind"] for s in steps},
+           p99_ms=steps[-1]["latency_ms"]["p99"],
+           service_p99_ms=(steps[-1]["service_time_ms"] or {}).get("p99", -1))
+    assert [(s["target_rps"], s["verdict"]["kind"]) for s in steps] == [(25, "pass"), (200, "fail")], run.stdout
+    assert steps[-1]["verdict"]["broken"][-1].startswith("the target did not keep up"), steps[-1]
+    assert (c["capacity_rps"], c["upper_rps"], c["upper_verdict"]) == (25, 200, "fail")
+    assert any("200/s failed: the target did not keep up" in n and "--cpus" in n
+               for n in c["notes"]), c["notes"]
+    assert "the target did not keep up" in run.stdout
+
+
+def test_a_generator_short_of_in_flight_slots_is_generator_bound(binaries, tmp_path):
+    require_tool("curl")
+    proc, base = start_workload(binaries["workload"])
+    try:
+        # Two slots at 50 ms a request carry 40/s: 10/s passes, 80/s queues in the generator
+        # (seconds of corrected latency) while the workload (an async sleep, no CPU) answers each
+        # request in about 50 ms (a few hundred at worst on a busy machine).
+        run, c = two_steps(binaries["loadgen"], f"{base}/work/io?ms=50", tmp_path,
+                           "--threshold", "p99<1s", "--max-in-flight", "2", "--start-rate", "10",
+                           "--step-duration", "3s")
+    finally:
+        stop(proc)
+    steps = c["steps"]
+    last = steps[-1]
+    figure("capacity_two_slots", **{f"step_{s['target_rps']:g}": s["verdict"]["kind"] for s in steps},
+           runs=last["attempts"], p99_ms=last["latency_ms"]["p99"],
+           service_p99_ms=last["service_time_ms"]["p99"])
+    assert [(s["target_rps"], s["verdict"]["kind"]) for s in steps] == [(10, "pass"), (80, "generator-bound")], run.stdout
+    why = last["verdict"]["why"]
+    assert why.startswith("all 2 in-flight slots were busy") and "raise --max-in-flight" in why, why
+    assert last["service_time_ms"]["p99"] < 1000, last
+    # A generator-bound step says nothing about the target: it is run again before it counts.
+    assert last["attempts"] == 3 and run.stderr.count("repeating the step") == 2, run.stderr
+    assert c["upper_verdict"] == "generator-bound"
+    assert any("80/s was generator-bound, not the target's limit" in n and "--max-in-flight" in n
+               for n in c["notes"]), c["notes"]
 
 
 def test_with_watch_a_step_counts_once_the_hpa_has_settled(binaries, tmp_path):

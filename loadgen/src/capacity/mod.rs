@@ -60,10 +60,18 @@ impl CapacitySection {
         }
         if let Some((rate, v)) = &conclusion.upper {
             match v {
-                Verdict::GeneratorBound { .. } => notes.push(format!(
-                    "the step at {rate}/s was generator-bound: the target's capacity may be higher \
-                     than found; run more generators (or give this one more CPU)"
+                Verdict::GeneratorBound { why } => notes.push(format!(
+                    "the step at {rate}/s was generator-bound, not the target's limit: {why}; \
+                     the target's capacity may be higher than found"
                 )),
+                Verdict::Fail { .. } if v.reason().contains(judge::TARGET_DID_NOT_KEEP_UP) => {
+                    notes.push(format!(
+                    "the step at {rate}/s failed: {}, so its capacity under these objectives is \
+                     below that; more CPU for it (a container's --cpus, a pod's CPU limit) or more \
+                     replicas raise it",
+                        judge::TARGET_DID_NOT_KEEP_UP
+                    ))
+                }
                 Verdict::Unsettled { .. } => notes.push(format!(
                     "the HPA had not settled at {rate}/s within --settle-timeout: the step is \
                      inconclusive, not counted as a pass"

@@ -88,6 +88,19 @@ impl Verdict {
     }
 }
 
+/// Runs of a generator-bound step before its verdict stands: a step the generator held back says
+/// nothing about the target, and a generator held back for a moment (its threads descheduled on a
+/// busy machine) usually keeps up on the next run. A generator short of CPU or in-flight slots
+/// stays generator-bound however often it runs, so the repeats are few.
+pub const GENERATOR_BOUND_RUNS: u32 = 3;
+
+impl Verdict {
+    /// Whether the step is run again at its rate, after `runs` runs with this verdict.
+    pub fn run_again(&self, runs: u32) -> bool {
+        matches!(self, Verdict::GeneratorBound { .. }) && runs < GENERATOR_BOUND_RUNS
+    }
+}
+
 impl StopReason {
     /// True when the search ended on a bound before it converged.
     pub fn bounded(self) -> bool {
@@ -364,6 +377,10 @@ mod tests {
         assert_eq!(c.upper.unwrap().1, bound);
         assert!(!bound.passed());
         assert_eq!(bound.label(), "generator-bound");
+        // It is run again before it counts; a target's fail or a pass is not.
+        assert!(bound.run_again(1) && bound.run_again(GENERATOR_BOUND_RUNS - 1));
+        assert!(!bound.run_again(GENERATOR_BOUND_RUNS));
+        assert!(!fail().run_again(1) && !Verdict::Pass.run_again(1));
     }
 
     #[test]

@@ -250,11 +250,9 @@ impl Driver {
                     .settings
                     .max_duration
                     .is_none_or(|max| started.elapsed() + self.settings.step_duration <= max);
-                if matches!(record.verdict, Verdict::Unsettled { .. })
-                    && !interrupted
-                    && room
-                    && waited + self.settings.step_duration <= self.search.settle_timeout
-                {
+                let unsettled = matches!(record.verdict, Verdict::Unsettled { .. })
+                    && waited + self.settings.step_duration <= self.search.settle_timeout;
+                if (unsettled || record.verdict.run_again(attempts)) && !interrupted && room {
                     if !quiet {
                         errln!("  {}: repeating the step", record.verdict.reason());
                     }

@@ -73,8 +73,8 @@ pub enum Verdict {
     Pass,
     /// These objectives broke (as written, with the measured value).
     Fail { broken: Vec<String> },
-    /// The generator could not produce the rate (achieved below target with free in-flight
-    /// slots, or its self-monitoring says it was saturated): says nothing about the target.
+    /// The generator's own signals (its CPU, its in-flight slots, its schedule lag) explain the
+    /// shortfall: says nothing about the target.
     GeneratorBound { why: String },
     /// With `--watch`: the HPA did not settle (desired != ready) within the bounded wait, so the
     /// step does not tell what the settled deployment can take.
@@ -125,7 +125,8 @@ pub struct StepRecord {
     pub started_at: String,
     /// Length of the judged window, seconds.
     pub judged_s: f64,
-    /// Runs of this step: more than 1 when it was repeated while the HPA had not settled.
+    /// Runs of this step: more than 1 when it was repeated while the HPA had not settled or the
+    /// generator held it back.
     pub attempts: u32,
     /// With `--watch`: whether desired == ready replicas throughout the judged window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
