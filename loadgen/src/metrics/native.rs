@@ -65,11 +65,6 @@ impl Native {
         }
         out
     }
-
-    /// Upper bound, in seconds, of bucket `index` of this histogram's schema.
-    pub fn upper_bound(&self, index: i32) -> f64 {
-        upper_bound(index, self.schema)
-    }
 }
 
 /// Upper bound of native bucket `index` of `schema`: 2^(index / 2^schema).
