@@ -111,7 +111,8 @@ stop_shims() {
   local proc pid
   for proc in /proc/[0-9]*; do
     pid="${proc#/proc/}"
-    if tr '\0' '\n' <"$proc/cmdline" 2>/dev/null | grep -qxF "$CONTAINERD_SOCK"; then
+    # A process may end between the glob and the read: its cmdline is then simply not ours.
+    if { tr '\0' '\n' <"$proc/cmdline"; } 2>/dev/null | grep -qxF "$CONTAINERD_SOCK"; then
       kill -KILL "$pid" 2>/dev/null || true
     fi
   done
