@@ -6,6 +6,7 @@
 //! the report ([`build_report`]), and [`super::finish`] writes it and picks the exit code.
 
 mod build;
+mod ctrl_c;
 mod exposure;
 mod prepare;
 mod session;

@@ -108,6 +108,8 @@ impl Exposure {
         }
         if let Some((stop, task)) = self.server {
             if !interrupted && !opts.metrics_linger.is_zero() {
+                // Listening before the line that invites a Ctrl-C, not when the select polls.
+                let ctrl_c = super::ctrl_c::listen();
                 if !opts.quiet {
                     crate::errln!(
                         "serving final metrics for {} (--metrics-linger)",
@@ -116,7 +118,7 @@ impl Exposure {
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(opts.metrics_linger) => {}
-                    _ = tokio::signal::ctrl_c() => {}
+                    _ = ctrl_c => {}
                 }
             }
             let _ = stop.send(());

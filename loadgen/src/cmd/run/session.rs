@@ -16,6 +16,7 @@ use crate::metrics::RunMetrics;
 use crate::model::RunReport;
 use crate::watch::WatchHandle;
 
+use super::ctrl_c;
 use super::exposure::Exposure;
 use super::{Prepared, build_report, start_wait};
 
@@ -123,10 +124,13 @@ fn run_metrics(p: &Prepared, run: &str, labels: &BTreeMap<String, String>) -> Ru
 }
 
 /// Ctrl-C stops scheduling: the engine waits for requests in flight, then the report is written.
+/// Listening before this returns, not when the task first runs: the `--start-at` wait is
+/// announced right after, and a Ctrl-C then must end it cleanly.
 fn stop_on_ctrl_c() -> (watch::Receiver<bool>, JoinHandle<()>) {
     let (stop_tx, stop_rx) = watch::channel(false);
+    let ctrl_c = ctrl_c::listen();
     let task = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if ctrl_c.await.is_ok() {
             crate::errln!(
                 "\ninterrupted: stopping, waiting for requests in flight, then writing the report"
             );
