@@ -111,7 +111,7 @@ pub struct RunOpts {
     #[arg(long, short = 'r', value_parser = parse::rate)]
     pub rate: Option<f64>,
     /// Open loop: ramp linearly from --rate to this rate over --duration. Example: --ramp-to 1000
-    #[arg(long, value_parser = parse::rate, requires = "rate")]
+    #[arg(long, value_parser = parse::rate)]
     pub ramp_to: Option<f64>,
     /// Open loop: most iterations in flight (and connections). Example: --max-in-flight 200
     #[arg(long, value_parser = parse::positive)]
@@ -270,7 +270,28 @@ impl RunOpts {
         }
     }
 
-    /// The load flags, applied to the scenario's plan by [`crate::plan::Load::with_flags`].
+    /// The load flags given, as typed (`-c 3`, `--duration 2m 30s`), for the summary's first line.
+    pub fn load_flags_given(&self) -> Vec<String> {
+        let given = [
+            ("-c", self.concurrency.map(|c| c.to_string())),
+            ("-n", self.requests.map(|n| n.to_string())),
+            (
+                "--duration",
+                self.duration
+                    .map(|d| humantime::format_duration(d).to_string()),
+            ),
+            ("--rate", self.rate.map(|r| format!("{r}/s"))),
+            ("--ramp-to", self.ramp_to.map(|r| format!("{r}/s"))),
+            ("--max-in-flight", self.max_in_flight.map(|m| m.to_string())),
+        ];
+        given
+            .into_iter()
+            .filter_map(|(flag, v)| v.map(|v| format!("{flag} {v}")))
+            .collect()
+    }
+
+    /// The load flags, applied to the scenario's `load:` block key by key by
+    /// [`crate::overrides::apply`].
     pub fn load_flags(&self) -> crate::plan::FlatLoad {
         crate::plan::FlatLoad {
             users: self.concurrency.filter(|_| self.rate.is_none()),

@@ -17,7 +17,8 @@
 //!   finished report into its outputs and exit code.
 //! - [`scenario`]: the file (YAML or TOML) parsed once into its [`scenario::spec`] types and
 //!   compiled into a request mix, templates, captures, thresholds and a typed [`plan`] (format in
-//!   `docs/scenarios.md`); [`plan`]: the load model, when each arrival is due; [`lifetime`]: how
+//!   `docs/scenarios.md`); [`plan`]: the load model, when each arrival is due; [`overrides`]: the
+//!   command line's load flags over a scenario's `load:` block, key by key; [`lifetime`]: how
 //!   long a connection lives; [`limits`]: bounds on untrusted input.
 //! - [`engine`]: workers that follow the plan and send through [`client`] (one connection per
 //!   worker: HTTP/1.1 by its own wire client, HTTP/2 by hyper, TLS by rustls), recording each
@@ -53,6 +54,7 @@ pub mod lifetime;
 pub mod limits;
 pub mod metrics;
 pub mod model;
+pub mod overrides;
 pub mod parse;
 pub mod plan;
 pub mod progress;

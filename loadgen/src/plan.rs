@@ -61,26 +61,15 @@ pub struct FlatLoad {
     pub think_time: Option<Duration>,
 }
 
-impl FlatLoad {
-    /// True when a key that chooses the loop or its length is set: then the command line replaces
-    /// the scenario's plan as a whole, so a mix of both is never ambiguous.
-    fn replaces_plan(&self) -> bool {
-        self.users.is_some()
-            || self.requests.is_some()
-            || self.duration.is_some()
-            || self.rate.is_some()
-            || self.ramp_to.is_some()
-    }
-}
-
-/// A compiled `load:` block: its plan, and the keys the command line's load flags keep when they
-/// replace the plan (`docs/scenarios.md`: only `max_in_flight` and `think_time`, whichever loop
-/// the flags choose).
+/// A compiled `load:` block: its plan, and its own keys as written, which the command line's
+/// load flags replace one by one ([`crate::overrides`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Load {
     pub plan: LoadPlan,
-    pub max_in_flight: Option<u64>,
-    pub think_time: Option<Duration>,
+    /// The block's keys outside its phases, as written.
+    pub keys: FlatLoad,
+    /// How many phases the block has (0: a flat block).
+    pub phases: usize,
 }
 
 impl Default for Load {
@@ -88,31 +77,9 @@ impl Default for Load {
     fn default() -> Self {
         Self {
             plan: LoadPlan::flat(&FlatLoad::default()).expect("the default plan is valid"),
-            max_in_flight: None,
-            think_time: None,
+            keys: FlatLoad::default(),
+            phases: 0,
         }
-    }
-}
-
-impl Load {
-    /// The plan a run follows: this one, or the command line's when its load flags choose a loop
-    /// or a length; `--max-in-flight` alone only replaces the open-loop cap.
-    pub fn with_flags(&self, flags: &FlatLoad) -> Result<LoadPlan, String> {
-        if flags.replaces_plan() {
-            return LoadPlan::flat(&FlatLoad {
-                max_in_flight: flags.max_in_flight.or(self.max_in_flight),
-                think_time: flags.think_time.or(self.think_time),
-                ..flags.clone()
-            });
-        }
-        let mut plan = self.plan.clone();
-        if let Some(cap) = flags.max_in_flight {
-            let cap = check_max_in_flight(Some(cap))?;
-            if let LoadPlan::Open { max_in_flight, .. } = &mut plan {
-                *max_in_flight = cap;
-            }
-        }
-        Ok(plan)
     }
 }
 

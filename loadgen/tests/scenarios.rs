@@ -107,7 +107,7 @@ fn classic_3x100k_comment_commands_are_runnable_and_say_what_they_do() {
     // classic 3 x 100,000.
     let r = per_worker.expect("a per-worker command with -c 1");
     let (s, _) = load("classic-3x100k.yaml");
-    let p = s.load.with_flags(&r.run.load_flags()).unwrap();
+    let p = loadgen::overrides::apply(&s.load, &r.run.load_flags()).unwrap();
     assert_eq!((p.concurrency(), p.requests()), (1, Some(100_000)));
     // The in-process form: three users drawing from one pool of 300,000, and the comment says so.
     let (_, p) = load("classic-3x100k.yaml");

@@ -105,7 +105,7 @@ impl Driver {
         let max_in_flight = base
             .opts
             .max_in_flight
-            .or(base.scenario.load.max_in_flight)
+            .or(base.scenario.load.keys.max_in_flight)
             .unwrap_or(DEFAULT_MAX_IN_FLIGHT);
         // Steps are runs of their own: one report each (the command writes its own), metrics
         // served without lingering between steps, one run id across them, the search-wide watcher.
@@ -165,6 +165,7 @@ impl Driver {
             threads: self.base.threads,
             timeout: self.base.timeout,
             lifetime: self.base.lifetime,
+            overrides: Vec::new(),
         }
     }
 

@@ -9,24 +9,24 @@ use super::spec::{LoadSpec, PhaseSpec};
 
 /// Compiles a `load:` block (an absent block is the default one).
 pub fn compile(spec: &LoadSpec) -> Result<Load, String> {
-    let think_time = spec.think_time.map(|d| d.0);
+    let keys = FlatLoad {
+        users: spec.users,
+        requests: spec.requests,
+        duration: spec.duration.map(|d| d.0),
+        rate: spec.rate,
+        ramp_to: spec.ramp_to,
+        max_in_flight: spec.max_in_flight,
+        think_time: spec.think_time.map(|d| d.0),
+    };
     let plan = if spec.phases.is_empty() {
-        LoadPlan::flat(&FlatLoad {
-            users: spec.users,
-            requests: spec.requests,
-            duration: spec.duration.map(|d| d.0),
-            rate: spec.rate,
-            ramp_to: spec.ramp_to,
-            max_in_flight: spec.max_in_flight,
-            think_time,
-        })?
+        LoadPlan::flat(&keys)?
     } else {
         phased(spec)?
     };
     Ok(Load {
         plan,
-        max_in_flight: spec.max_in_flight,
-        think_time,
+        keys,
+        phases: spec.phases.len(),
     })
 }
 
@@ -200,45 +200,6 @@ mod tests {
         .unwrap()
         .plan;
         assert_eq!(p.duration(), Some(Duration::from_secs(3000)));
-    }
-
-    #[test]
-    fn load_flags_replace_the_plan_but_keep_the_in_flight_cap_and_think_time() {
-        let load = compile(&LoadSpec {
-            users: Some(4),
-            max_in_flight: Some(7),
-            think_time: Some(Dur(Duration::from_millis(100))),
-            ..Default::default()
-        })
-        .unwrap();
-        // A rate makes it open loop, with the block's cap.
-        let open = load
-            .with_flags(&FlatLoad {
-                rate: Some(10.0),
-                ..Default::default()
-            })
-            .unwrap();
-        assert_eq!((open.is_open(), open.concurrency()), (true, 7));
-        // A user count keeps the block's think time.
-        let closed = load
-            .with_flags(&FlatLoad {
-                users: Some(2),
-                ..Default::default()
-            })
-            .unwrap();
-        let LoadPlan::Closed { think_time, .. } = closed else {
-            panic!("{closed:?}")
-        };
-        assert_eq!(think_time, Some(Duration::from_millis(100)));
-        // No flags: the compiled plan itself; --max-in-flight alone is still checked.
-        assert_eq!(load.with_flags(&FlatLoad::default()).unwrap(), load.plan);
-        let e = load
-            .with_flags(&FlatLoad {
-                max_in_flight: Some(0),
-                ..Default::default()
-            })
-            .unwrap_err();
-        assert!(e.contains("max_in_flight"), "{e}");
     }
 
     #[test]

@@ -161,7 +161,14 @@ fn endpoints(
 /// What the run was asked to do.
 fn plan_info(p: &Prepared) -> PlanInfo {
     PlanInfo {
-        description: p.plan.describe(),
+        description: match p.overrides.as_slice() {
+            [] => p.plan.describe(),
+            flags => format!(
+                "{}; from the command line: {}",
+                p.plan.describe(),
+                flags.join(", ")
+            ),
+        },
         duration_s: p
             .plan
             .duration()

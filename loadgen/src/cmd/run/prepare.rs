@@ -44,6 +44,9 @@ pub struct Prepared {
     pub threads: usize,
     pub timeout: Duration,
     pub lifetime: ConnectionLifetime,
+    /// The load flags that replaced keys of the scenario's `load:` block (`--duration 2m 30s`),
+    /// for the summary's first line; empty without a scenario file.
+    pub overrides: Vec<String>,
 }
 
 /// How far in the past `--start-at` may be: a worker that starts a little late (a slow image
@@ -76,11 +79,17 @@ pub fn start_wait(
 
 /// Validates a job into everything its run needs (nothing is sent yet).
 pub async fn prepare(job: Job, threads: usize) -> anyhow::Result<Prepared> {
+    let from_file_job = matches!(job, Job::Scenario(_));
     let (scenario, target, opts) = match job {
         Job::Quick(q) => quick(q)?,
         Job::Scenario(r) => from_file(r)?,
     };
-    let plan = scenario.load.with_flags(&opts.load_flags()).map_err(bad)?;
+    let plan = crate::overrides::apply(&scenario.load, &opts.load_flags()).map_err(bad)?;
+    let overrides = if from_file_job {
+        opts.load_flags_given()
+    } else {
+        Vec::new()
+    };
     let lifetime = ConnectionLifetime::resolve(&opts.lifetime(), &scenario.lifetime, opts.http2)
         .map_err(bad)?;
     if let Some(at) = opts.start_at {
@@ -102,6 +111,7 @@ pub async fn prepare(job: Job, threads: usize) -> anyhow::Result<Prepared> {
         threads,
         timeout,
         lifetime,
+        overrides,
     })
 }
 
