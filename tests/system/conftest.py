@@ -9,14 +9,15 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import socket
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# The processes the tests start are started, waited for and stopped by procs.py; these two are
+# re-exported for test modules that still import them from here.
+from procs import free_port, start_workload  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET_DIR = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
@@ -91,13 +92,6 @@ def prometheus_tool(name: str) -> str:
     return str(built_prometheus_dir() / name)
 
 
-def free_port() -> int:
-    """A port that was free a moment ago on 127.0.0.1 (bind port 0, read it, release it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def binaries() -> dict[str, Path]:
     """The workspace's debug binaries, built once per session."""
@@ -108,41 +102,6 @@ def binaries() -> dict[str, Path]:
     for name, path in found.items():
         assert path.exists(), f"{name} binary missing at {path}"
     return found
-
-
-def start_workload(
-    binary: Path, *extra: str, launcher: list[str] | None = None
-) -> tuple[subprocess.Popen, str]:
-    """A workload on 127.0.0.1 (free ports), once it answers /readyz; `launcher` prefixes the
-    command (e.g. `taskset -c 1`)."""
-    port, metrics_port = free_port(), free_port()
-    cmd = [
-        *(launcher or []),
-        str(binary),
-        "--addr",
-        f"127.0.0.1:{port}",
-        "--metrics-addr",
-        f"127.0.0.1:{metrics_port}",
-        "--drain-delay",
-        "0s",
-        "--log-format",
-        "text",
-        *extra,
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"workload exited with {proc.returncode}: {cmd}")
-        try:
-            with urllib.request.urlopen(f"{base}/readyz", timeout=1) as resp:
-                if resp.status == 200:
-                    return proc, base
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    pytest.fail("workload did not become ready within 20 s")
 
 
 SEED_SCRIPT = ROOT / ".ci" / "seed-images.sh"

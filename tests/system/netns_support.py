@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from reliability_support import log_tail, terminate
+from procs import log_tail, spawn, terminate, wait_until
 
 T = TypeVar("T")
 
@@ -254,24 +254,17 @@ class Replica:
             *self.extra_args,
         ]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "WORKLOAD_"))}
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                self.namespace.command(argv), stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, env=env,
-            )
+        self.proc = spawn(self.namespace.command(argv), self.log_path, env)
         return self
 
     def wait_ready(self, within: float = 30.0) -> None:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            assert self.proc is not None and self.proc.poll() is None, f"{self.name} exited:\n{self.log()}"
+        def ready() -> bool | None:
             try:
-                if self.namespace.http_get(self.ip, self.port, "/readyz", timeout=1.0)[0] == 200:
-                    return
+                return self.namespace.http_get(self.ip, self.port, "/readyz", timeout=1.0)[0] == 200 or None
             except OSError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"{self.name} not ready within {within}s:\n{self.log()}")
+                return None
+
+        wait_until(f"{self.name} ready", ready, within, self.proc, self.log_path)
 
     def metrics(self) -> str:
         status, body = self.namespace.http_get(self.ip, self.metrics_port, "/metrics", timeout=5.0)

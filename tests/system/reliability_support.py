@@ -1,5 +1,5 @@
-"""Helpers for the reliability tests (issue 7): a workload process under test, small HTTP probes,
-samplers that run beside a load run, and the `FIGURE` lines the tests print.
+"""Helpers for the reliability tests (issue 7): small HTTP probes, samplers that run beside a load
+run, and Prometheus text parsing. The processes under test are started by `procs`.
 
 Everything talks to 127.0.0.1 only, and every wait has a deadline: a test that would hang fails
 with the reason instead.
@@ -8,20 +8,14 @@ with the reason instead.
 from __future__ import annotations
 
 import http.client
-import json
 import math
-import os
 import re
-import signal
 import socket
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from conftest import figure  # noqa: F401 (re-exported for the reliability tests)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -146,168 +140,6 @@ class RssSampler(threading.Thread):
 
 
 # --- the workload under test ------------------------------------------------------------------
-
-
-class Workload:
-    """A `workload` process on 127.0.0.1 with its log in a file (never a pipe that could fill)."""
-
-    def __init__(
-        self,
-        binary: Path,
-        workdir: Path,
-        port: int,
-        metrics_port: int,
-        env: dict[str, str] | None = None,
-        name: str = "workload",
-    ):
-        self.binary, self.port, self.metrics_port = binary, port, metrics_port
-        self.env = dict(env or {})
-        self.log_path = workdir / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log = None
-
-    def start(self, ready_within: float = 15.0) -> Workload:
-        env = {
-            **os.environ,
-            "WORKLOAD_ADDR": f"127.0.0.1:{self.port}",
-            "WORKLOAD_METRICS_ADDR": f"127.0.0.1:{self.metrics_port}",
-            "WORKLOAD_LOG_FORMAT": "json",
-            "WORKLOAD_LOG": "warn",
-            "WORKLOAD_HOSTNAME": "reliability-test",
-            **self.env,
-        }
-        env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [str(self.binary)], env=env, stdout=self._log, stderr=subprocess.STDOUT
-        )
-        self.wait_ready(ready_within)
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def wait_ready(self, within: float) -> float:
-        """Seconds until /readyz answered 200; fails with the log if it never does."""
-        start = time.monotonic()
-        while time.monotonic() - start < within:
-            if not self.alive():
-                raise AssertionError(f"workload exited early:\n{self.log()}")
-            if get(self.port, "/readyz", timeout=1.0).status == 200:
-                return time.monotonic() - start
-            time.sleep(0.02)
-        raise AssertionError(f"workload not ready within {within}s:\n{self.log()}")
-
-    def signal(self, sig: int) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-
-    def wait(self, timeout: float) -> int:
-        assert self.proc is not None
-        return self.proc.wait(timeout=timeout)
-
-    def metrics(self) -> str:
-        conn = http.client.HTTPConnection("127.0.0.1", self.metrics_port, timeout=5)
-        try:
-            conn.request("GET", "/metrics")
-            return conn.getresponse().read().decode()
-        finally:
-            conn.close()
-
-    def log(self, tail: int = 4000) -> str:
-        return log_tail(self.log_path, tail)
-
-    def stop(self) -> None:
-        """Ends the process (SIGKILL if a polite SIGTERM does not do it) and closes the log."""
-        terminate(self.proc)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-
-# --- loadgen ----------------------------------------------------------------------------------
-
-
-@dataclass
-class LoadgenRun:
-    proc: subprocess.Popen[bytes]
-    out: Path
-    stdout_path: Path
-    stderr_path: Path
-    started: float
-
-    def wait(self, timeout: float) -> int:
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-            raise AssertionError(
-                f"loadgen did not finish within {timeout}s; stderr:\n{self.stderr()}"
-            ) from None
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")[-6000:]
-
-    def stdout(self) -> str:
-        return self.stdout_path.read_text(errors="replace")[-6000:]
-
-    def report(self) -> dict[str, Any]:
-        assert self.out.exists(), (
-            f"loadgen wrote no report at {self.out}; stderr:\n{self.stderr()}"
-        )
-        return json.loads(self.out.read_text())
-
-
-def start_loadgen(binary: Path, workdir: Path, name: str, args: list[str]) -> LoadgenRun:
-    """Starts loadgen with `--out NAME.json --quiet` added; output goes to files."""
-    out = workdir / f"{name}.json"
-    stdout_path = workdir / f"{name}.stdout"
-    stderr_path = workdir / f"{name}.stderr"
-    env = {**os.environ, "NO_COLOR": "1"}
-    with open(stdout_path, "wb") as so, open(stderr_path, "wb") as se:
-        proc = subprocess.Popen(
-            [str(binary), *args, "--out", str(out), "--quiet"],
-            stdout=so,
-            stderr=se,
-            stdin=subprocess.DEVNULL,
-            env=env,
-        )
-    return LoadgenRun(proc, out, stdout_path, stderr_path, time.monotonic())
-
-
-def log_tail(path: Path, tail: int = 4000) -> str:
-    """The end of a process's log file ("" if there is none yet)."""
-    try:
-        return path.read_text(errors="replace")[-tail:]
-    except OSError:
-        return ""
-
-
-def terminate(proc: subprocess.Popen[bytes] | None, grace: float = 10.0) -> None:
-    """SIGTERM, then SIGKILL if the process lingers past `grace`: only this process, by its pid."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
-
-
-def kill_quietly(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is not None and proc.poll() is None:
-        proc.kill()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 # --- Prometheus text --------------------------------------------------------------------------

@@ -38,7 +38,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import figure, require_tool, start_workload
+from conftest import figure, require_tool
+from procs import start_workload
 from fake_kube_api import FakeKubeApi
 
 # A step of 4 s, the first second excluded from the judgment; the search starts at 100/s, so it

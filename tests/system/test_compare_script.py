@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, free_port, require_tool, start_workload
+from conftest import ROOT, require_tool
+from procs import free_port, start_workload
 
 SCRIPT = ROOT / "bench" / "compare.sh"
 

@@ -20,15 +20,14 @@ import json
 import os
 import shutil
 import subprocess
-import time
 import urllib.parse
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import ROOT, free_port, require_tool
-from reliability_support import terminate
+from conftest import ROOT, require_tool
+from procs import free_port, spawn, terminate, wait_until
 
 OVERRIDE = ROOT / "compose.tls.yml"
 MOUNT = "/run/tls"
@@ -192,16 +191,15 @@ def tls_server(binaries, merged: dict, tmp_path: Path):
     port, metrics = free_port(), free_port()
     env = _container_env(merged["services"]["workload"], cert_dir, WORKLOAD_ADDR=f"127.0.0.1:{port}",
                          WORKLOAD_METRICS_ADDR=f"127.0.0.1:{metrics}", WORKLOAD_LOG_FORMAT="text")  # fmt: skip
-    log = (tmp_path / "workload.log").open("w")
-    proc = subprocess.Popen([str(binaries["workload"])], env=env, stdout=log, stderr=subprocess.STDOUT)
+    log = tmp_path / "workload.log"
+    proc = spawn([str(binaries["workload"])], log, env)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, (tmp_path / "workload.log").read_text()
+        # Ready: the shipped healthcheck (over TLS) passes.
+        def healthy() -> subprocess.CompletedProcess | None:
             check = _run([str(binaries["workload"]), "healthcheck"], env=env)
-            if check.returncode == 0 or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
+            return check if check.returncode == 0 else None
+
+        check = wait_until("the workload's healthcheck passed", healthy, 30, proc, log, interval=0.2)
         yield {"port": port, "env": env, "cert_dir": cert_dir, "healthcheck": check}
     finally:
         terminate(proc, grace=30)

@@ -29,7 +29,6 @@ import json
 import math
 import os
 import shutil
-import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -40,11 +39,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, SEED_SCRIPT, figure, free_port, require_tool
+from conftest import ROOT, figure, require_tool
+from containers_support import (  # noqa: F401 (images is a fixture)
+    COMPOSE_FILE,
+    DOCKERFILE,
+    SECRETS_SCRIPT,
+    compose_cmd,
+    http_json,
+    images,
+    run,
+    wait,
+)
+from procs import free_port
 
-COMPOSE_FILE = ROOT / "docker-compose.yml"
-DOCKERFILE = ROOT / "Dockerfile"
-SECRETS_SCRIPT = ROOT / "scripts" / "compose-secrets.sh"
 PROMETHEUS_USER = "scalebench"
 REPORT = ROOT / "reports" / "containers.json"
 IMAGE_LIMIT_BYTES = 30_000_000  # 30 MB (decimal, as `docker images` prints it)
@@ -55,111 +62,19 @@ METRICS_LINGER_S = 15
 CPU_LIMIT = 1.5 if (os.cpu_count() or 1) >= 2 else 0.5
 
 
-def _run(cmd: list[str], timeout: float, check: bool = True, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=check, **kw)
-
-
-def _compose_cmd() -> list[str]:
-    """Compose v2 (`docker compose`) where present, else docker-compose 1.29 (as the Makefile)."""
-    try:
-        if _run(["docker", "compose", "version"], timeout=20, check=False).returncode == 0:
-            return ["docker", "compose"]
-    except (OSError, subprocess.TimeoutExpired):
-        pass
-    return [require_tool("docker-compose")]
-
-
-def _http_json(url: str, timeout: float = 10, auth: tuple[str, str] | None = None) -> dict:
-    request = urllib.request.Request(url)
-    if auth:
-        request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
-    with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 (127.0.0.1 only)
-        return json.loads(resp.read())
-
-
-def _wait(what: str, predicate, timeout: float, interval: float = 1.0):
-    """Polls `predicate` until it returns something truthy; bounded in time."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except Exception as e:  # noqa: BLE001 (kept for the failure message)
-            last_error = e
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last error: {last_error}")
-
-
-def _image_size(tag: str) -> int:
-    return int(_run(["docker", "image", "inspect", "-f", "{{.Size}}", tag], timeout=30).stdout.strip())
-
-
-def _compose_images() -> dict[str, dict]:
-    """Service -> {image, target} as docker-compose.yml declares them."""
-    services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
-    return {
-        name: {"image": svc["image"], "target": svc["build"]["target"]}
-        for name, svc in services.items()
-        if "build" in svc
-    }
-
-
-def _seed_mapping(stdout: str) -> dict[str, str]:
-    """RUST_IMAGE / RUNTIME_IMAGE / PROMETHEUS_IMAGE -> stand-in, as seed-images.sh prints them."""
-    mapping = dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
-    assert set(mapping) == {"RUST_IMAGE", "RUNTIME_IMAGE", "PROMETHEUS_IMAGE"}, stdout
-    assert all(v.startswith("scalebench-seed/") for v in mapping.values()), mapping
-    return mapping
-
-
-@pytest.fixture(scope="module")
-def images(docker_engine) -> dict:
-    """Seeded base images, then both Dockerfile targets built under the tags compose uses."""
-    facts: dict = {}
-    t0 = time.monotonic()
-    seed = _run(["bash", str(SEED_SCRIPT)], timeout=1200, check=False, cwd=ROOT)
-    assert seed.returncode == 0, f"seed-images.sh failed:\n{seed.stderr[-3000:]}"
-    facts["seed_s"] = round(time.monotonic() - t0, 1)
-    facts["seeded"] = _seed_mapping(seed.stdout)
-    wanted = _compose_images()
-    # workload-init (the preparatory step) runs the workload's image: built once, as `workload`.
-    assert set(wanted) == {"workload", "workload-init", "loadgen"}, wanted
-    assert wanted.pop("workload-init") == wanted["workload"], "workload-init must run the workload's image"
-    # The default (release) is what users get; CI may pick a quicker Cargo profile here.
-    # The stand-ins replace the Dockerfile's base images through its build arguments only.
-    extra = [f"--build-arg={arg}={facts['seeded'][arg]}" for arg in ("RUST_IMAGE", "RUNTIME_IMAGE")]
-    if os.environ.get("SCALEBENCH_IMAGE_PROFILE"):
-        extra += ["--build-arg", f"CARGO_PROFILE={os.environ['SCALEBENCH_IMAGE_PROFILE']}"]
-        facts["cargo_profile"] = os.environ["SCALEBENCH_IMAGE_PROFILE"]
-    # loadgen first: it pays for the shared builder stage; workload then reuses every layer.
-    for service in ("loadgen", "workload"):
-        spec = wanted[service]
-        t0 = time.monotonic()
-        build = _run(
-            ["docker", "build", "--target", spec["target"], "-t", spec["image"],
-             "--build-arg", "REVISION=test", *extra, "-f", str(DOCKERFILE), str(ROOT)],
-            timeout=2400, check=False,
-        )
-        assert build.returncode == 0, f"docker build --target {spec['target']} failed:\n{build.stdout[-4000:]}\n{build.stderr[-4000:]}"
-        facts[f"build_{service}_s"] = round(time.monotonic() - t0, 1)
-        facts[f"size_{service}_bytes"] = _image_size(spec["image"])
-        facts[f"image_{service}"] = spec["image"]
-    return facts
 
 
 @pytest.fixture(scope="module")
 def stack(images, tmp_path_factory):
     """workload + prometheus + loadgen from the real compose file; torn down even on failure."""
-    compose = _compose_cmd()
+    compose = compose_cmd()
     project = f"sbtest{os.getpid()}"
     ports = {"WORKLOAD_PORT": free_port(), "PROMETHEUS_PORT": free_port()}
     secrets = tmp_path_factory.mktemp("secrets") / "s"
     env = dict(os.environ, WORKLOAD_CPUS=str(CPU_LIMIT), SCALEBENCH_SECRETS_DIR=str(secrets),
                PROMETHEUS_BIND="127.0.0.1", **{k: str(v) for k, v in ports.items()})
     for bind in ("127.0.0.1", "0.0.0.0"):  # 0.0.0.0 only to make the web config used beyond loopback
-        made = _run(["bash", str(SECRETS_SCRIPT)], timeout=120, check=False, env={**env, "PROMETHEUS_BIND": bind})
+        made = run(["bash", str(SECRETS_SCRIPT)], timeout=120, check=False, env={**env, "PROMETHEUS_BIND": bind})
         assert made.returncode == 0, made.stderr
     auth_web_config = secrets / "prometheus-web-0.0.0.0.yml"
     assert "basic_auth_users" in auth_web_config.read_text()
@@ -183,7 +98,7 @@ def stack(images, tmp_path_factory):
     base = compose + ["-p", project, "-f", str(COMPOSE_FILE), "-f", str(override)]
 
     def container(service: str) -> str:
-        out = _run(["docker", "ps", "-a", "-q",
+        out = run(["docker", "ps", "-a", "-q",
                     "--filter", f"label=com.docker.compose.project={project}",
                     "--filter", f"label=com.docker.compose.service={service}"], timeout=30).stdout.split()
         assert out, f"no container for service {service}"
@@ -194,38 +109,38 @@ def stack(images, tmp_path_factory):
     try:
         t0 = time.monotonic()
         # depends_on: loadgen starts only once the workload's healthcheck passes.
-        up = _run(base + ["up", "-d", "--no-build", "workload", "prometheus", "loadgen"],
+        up = run(base + ["up", "-d", "--no-build", "workload", "prometheus", "loadgen"],
                   timeout=300, check=False, env=env, cwd=ROOT)
         assert up.returncode == 0, f"compose up failed:\n{up.stdout[-3000:]}\n{up.stderr[-3000:]}"
         facts["up_s"] = round(time.monotonic() - t0, 1)
         facts["workload_cid"] = container("workload")
         facts["loadgen_cid"] = container("loadgen")
         facts["prometheus_cid"] = container("prometheus")
-        facts["health"] = _wait(
+        facts["health"] = wait(
             "the workload container to turn healthy",
-            lambda: (s := _run(["docker", "inspect", "-f", "{{.State.Health.Status}}",
+            lambda: (s := run(["docker", "inspect", "-f", "{{.State.Health.Status}}",
                                 facts["workload_cid"]], timeout=30).stdout.strip()) == "healthy" and s,
             timeout=90,
         )
-        state = _wait(
+        state = wait(
             "the loadgen run to finish",
-            lambda: (s := json.loads(_run(["docker", "inspect", "-f", "{{json .State}}",
+            lambda: (s := json.loads(run(["docker", "inspect", "-f", "{{json .State}}",
                                            facts["loadgen_cid"]], timeout=30).stdout))["Status"] == "exited" and s,
             timeout=RUN_DURATION_S + METRICS_LINGER_S + 120,
             interval=2,
         )
         facts["loadgen_exit_code"] = state["ExitCode"]
         # stdout of the container alone: the JSON report (`--out -`); the summary went to stderr.
-        logs = _run(["docker", "logs", facts["loadgen_cid"]], timeout=60, check=False)
+        logs = run(["docker", "logs", facts["loadgen_cid"]], timeout=60, check=False)
         facts["loadgen_stdout"] = logs.stdout
         facts["loadgen_stderr"] = logs.stderr
         facts["run_total_s"] = round(time.monotonic() - t0, 1)
         yield facts
     finally:
-        ps = _run(base + ["ps"], timeout=60, check=False, env=env, cwd=ROOT)
-        logs = _run(base + ["logs", "--no-color", "--tail", "40"], timeout=60, check=False, env=env, cwd=ROOT)
+        ps = run(base + ["ps"], timeout=60, check=False, env=env, cwd=ROOT)
+        logs = run(base + ["logs", "--no-color", "--tail", "40"], timeout=60, check=False, env=env, cwd=ROOT)
         print(f"\n--- compose ps ---\n{ps.stdout}{ps.stderr}\n--- compose logs (tail) ---\n{logs.stdout[-6000:]}")
-        down = _run(base + ["down", "-v", "--remove-orphans", "-t", "5"], timeout=180, check=False, env=env, cwd=ROOT)
+        down = run(base + ["down", "-v", "--remove-orphans", "-t", "5"], timeout=180, check=False, env=env, cwd=ROOT)
         if down.returncode != 0:
             print(f"compose down failed: {down.stderr}")
         summary = {k: v for k, v in facts.items() if not k.startswith(("loadgen_std", "prometheus_auth"))}
@@ -238,13 +153,13 @@ def stack(images, tmp_path_factory):
 def _prom_series(stack: dict, selector: str) -> list[dict]:
     now = time.time()
     query = urllib.parse.urlencode({"match[]": selector, "start": now - 900, "end": now})
-    body = _http_json(f"http://127.0.0.1:{stack['PROMETHEUS_PORT']}/api/v1/series?{query}", auth=stack["prometheus_auth"])
+    body = http_json(f"http://127.0.0.1:{stack['PROMETHEUS_PORT']}/api/v1/series?{query}", auth=stack["prometheus_auth"])
     assert body["status"] == "success", body
     return body["data"]
 
 
 def _prom_query(stack: dict, expr: str) -> list[dict]:
-    body = _http_json(f"http://127.0.0.1:{stack['PROMETHEUS_PORT']}/api/v1/query?{urllib.parse.urlencode({'query': expr})}",
+    body = http_json(f"http://127.0.0.1:{stack['PROMETHEUS_PORT']}/api/v1/query?{urllib.parse.urlencode({'query': expr})}",
                       auth=stack["prometheus_auth"])
     assert body["status"] == "success", body
     return body["data"]["result"]
@@ -252,19 +167,19 @@ def _prom_query(stack: dict, expr: str) -> list[dict]:
 
 def test_workload_turns_healthy(stack):
     assert stack["health"] == "healthy"
-    info = _http_json(f"http://127.0.0.1:{stack['WORKLOAD_PORT']}/healthz")
+    info = http_json(f"http://127.0.0.1:{stack['WORKLOAD_PORT']}/healthz")
     assert info is not None
 
 
 def test_prometheus_turns_healthy_before_the_load_starts(stack):
     """The loadgen waits for Prometheus's healthcheck (its /-/ready), so the run's first seconds
     are scraped too."""
-    health = _run(["docker", "inspect", "-f", "{{.State.Health.Status}}", stack["prometheus_cid"]], timeout=30)
+    health = run(["docker", "inspect", "-f", "{{.State.Health.Status}}", stack["prometheus_cid"]], timeout=30)
     assert health.stdout.strip() == "healthy", health.stdout + health.stderr
 
     def started_at(name: str) -> float:
         # RFC 3339 with up to nanoseconds (trailing zeros trimmed): whole seconds + fraction.
-        text = _run(["docker", "inspect", "-f", "{{.State.StartedAt}}", stack[f"{name}_cid"]], timeout=30).stdout.strip()
+        text = run(["docker", "inspect", "-f", "{{.State.StartedAt}}", stack[f"{name}_cid"]], timeout=30).stdout.strip()
         whole, _, frac = text.rstrip("Z").partition(".")
         return datetime.fromisoformat(whole + "+00:00").timestamp() + float(f"0.{frac or 0}")
 
@@ -311,10 +226,10 @@ def test_prometheus_holds_both_jobs_with_deployment_docker(stack):
 
 
 def test_workload_sees_its_cpu_limit(stack):
-    hc = json.loads(_run(["docker", "inspect", "-f", "{{json .HostConfig}}", stack["workload_cid"]], timeout=30).stdout)
+    hc = json.loads(run(["docker", "inspect", "-f", "{{json .HostConfig}}", stack["workload_cid"]], timeout=30).stdout)
     assert hc["NanoCpus"] == int(CPU_LIMIT * 1e9), hc["NanoCpus"]
     assert hc["Memory"] > 0, "compose's mem_limit not applied"
-    info = _http_json(f"http://127.0.0.1:{stack['WORKLOAD_PORT']}/info")
+    info = http_json(f"http://127.0.0.1:{stack['WORKLOAD_PORT']}/info")
     print(f"/info: {info}")
     assert math.isclose(info["cpu_quota_cores"], CPU_LIMIT, rel_tol=0.01), info
     assert str(info["cpu_quota_source"]).lower().startswith("cgroup"), info
@@ -325,16 +240,16 @@ def test_workload_sees_its_cpu_limit(stack):
 def test_runs_as_non_root_on_read_only_root_fs(stack):
     for service in ("workload", "loadgen"):
         cid = stack[f"{service}_cid"]
-        info = json.loads(_run(["docker", "inspect", cid], timeout=30).stdout)[0]
+        info = json.loads(run(["docker", "inspect", cid], timeout=30).stdout)[0]
         assert info["HostConfig"]["ReadonlyRootfs"] is True, service
         user = info["Config"]["User"]
         assert user and user.split(":")[0] not in ("", "0", "root"), (service, user)
     # The running process itself: uid from the engine's view of the container's processes.
-    top = _run(["docker", "top", stack["workload_cid"], "-o", "pid,uid,comm"], timeout=30).stdout.splitlines()
+    top = run(["docker", "top", stack["workload_cid"], "-o", "pid,uid,comm"], timeout=30).stdout.splitlines()
     uids = {line.split()[1] for line in top[1:] if line.strip()}
     assert uids and "0" not in uids, top
     # And the root filesystem really refuses writes.
-    probe = _run(["docker", "cp", str(COMPOSE_FILE), f"{stack['workload_cid']}:/tmp/probe"], timeout=30, check=False)
+    probe = run(["docker", "cp", str(COMPOSE_FILE), f"{stack['workload_cid']}:/tmp/probe"], timeout=30, check=False)
     assert probe.returncode != 0 and "read-only" in probe.stderr, probe.stderr
 
 
@@ -347,7 +262,7 @@ def test_workload_image_is_small(images):
 
 
 def test_image_metadata(images):
-    cfg = json.loads(_run(["docker", "image", "inspect", "-f", "{{json .Config}}", images["image_workload"]], timeout=30).stdout)
+    cfg = json.loads(run(["docker", "image", "inspect", "-f", "{{json .Config}}", images["image_workload"]], timeout=30).stdout)
     assert cfg["Healthcheck"]["Test"][-1] == "healthcheck", cfg["Healthcheck"]
     assert {"8080/tcp", "9000/tcp"} <= set(cfg["ExposedPorts"]), cfg["ExposedPorts"]
     labels = cfg["Labels"]
@@ -358,7 +273,7 @@ def test_image_metadata(images):
 
 def test_hadolint_reports_nothing():
     hadolint = require_tool("hadolint")
-    result = _run([hadolint, str(DOCKERFILE)], timeout=60, check=False)
+    result = run([hadolint, str(DOCKERFILE)], timeout=60, check=False)
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
 
 
@@ -366,11 +281,11 @@ def test_compose_file_is_valid_for_both_compose_versions():
     """docker-compose 1.29 and, where installed, Compose v2 accept the file (no daemon needed)."""
     checked = []
     if shutil.which("docker-compose"):
-        result = _run(["docker-compose", "-f", str(COMPOSE_FILE), "--profile", "tracing", "config", "-q"], timeout=60, check=False, cwd=ROOT)
+        result = run(["docker-compose", "-f", str(COMPOSE_FILE), "--profile", "tracing", "config", "-q"], timeout=60, check=False, cwd=ROOT)
         assert result.returncode == 0, result.stderr
         checked.append("docker-compose")
-    if shutil.which("docker") and _run(["docker", "compose", "version"], timeout=20, check=False).returncode == 0:
-        result = _run(["docker", "compose", "-f", str(COMPOSE_FILE), "--profile", "tracing", "config", "-q"], timeout=60, check=False, cwd=ROOT)
+    if shutil.which("docker") and run(["docker", "compose", "version"], timeout=20, check=False).returncode == 0:
+        result = run(["docker", "compose", "-f", str(COMPOSE_FILE), "--profile", "tracing", "config", "-q"], timeout=60, check=False, cwd=ROOT)
         assert result.returncode == 0, result.stderr
         checked.append("docker compose")
     if not checked:
@@ -389,7 +304,7 @@ def test_compose_stop_grace_covers_the_workload_drain(binaries):
     grace = float(svc["stop_grace_period"].rstrip("s"))
     env = svc.get("environment", {})
     assert "WORKLOAD_DRAIN_DELAY" not in env and "WORKLOAD_SHUTDOWN_TIMEOUT" not in env, "read them here"
-    help_text = _run([str(binaries["workload"]), "--help"], timeout=30).stdout
+    help_text = run([str(binaries["workload"]), "--help"], timeout=30).stdout
 
     def default_s(var: str) -> float:
         m = re.search(rf"env: {var}=\]\s*\[default: (\d+)s\]", help_text)

@@ -33,7 +33,6 @@ import math
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 import urllib.error
@@ -45,8 +44,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, free_port, prometheus_release, prometheus_tool, require_tool
+from conftest import ROOT, prometheus_release, prometheus_tool, require_tool
 from fake_kube_api import NAMESPACE, FakeKubeApi
+from procs import free_port, log_tail, spawn, terminate, wait_until_ready
 from fake_kubelet import NODE, WORKLOAD_LIMIT_CORES, WORKLOAD_POD, WORKLOAD_REQUEST_CORES, CPU_CORES, FakeKubelet
 from dashboard_queries import (
     PROMETHEUS_DIR,
@@ -80,38 +80,6 @@ VARIABLES = variable_queries()
 
 
 # ----------------------------------------------------------------------------- processes
-def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"{proc.args[0]} exited with {proc.returncode}:\n{tail(log)}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, OSError) as exc:
-            last = exc
-        time.sleep(0.2)
-    raise AssertionError(f"{url} not ready after {timeout}s ({last}):\n{tail(log)}")
-
-
-def tail(log: Path | None, lines: int = 40) -> str:
-    if log is None or not log.exists():
-        return ""
-    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
 def shipped_cadvisor_job(address: str) -> dict:
     """deploy/monitoring's `cadvisor` job aimed at the fake kubelet: node discovery becomes one
     static target carrying the meta label the node role sets, the API server's TLS and token go
@@ -269,14 +237,13 @@ def stack(binaries, tmp_path_factory) -> Stack:
     kubelet = FakeKubelet()
     ports["kubelet"] = kubelet.port
 
-    def spawn(name: str, cmd: list[str], env: dict | None = None) -> subprocess.Popen:
-        log = logs[name].open("w")
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=tmp)
+    def launch(name: str, cmd: list[str], env: dict | None = None) -> subprocess.Popen:
+        proc = spawn(cmd, logs[name], {**os.environ, **(env or {})}, cwd=tmp)
         procs.append(proc)
         return proc
 
     try:
-        workload = spawn(
+        workload = launch(
             "workload",
             [str(binaries["workload"])],
             {
@@ -290,7 +257,7 @@ def stack(binaries, tmp_path_factory) -> Stack:
                 "WORKLOAD_SHUTDOWN_TIMEOUT": "2s",
             },
         )
-        wait_http(f"http://127.0.0.1:{ports['app']}/healthz", 30, workload, logs["workload"])
+        wait_until_ready(f"http://127.0.0.1:{ports['app']}/healthz", 30, workload, logs["workload"])
 
         kubelet.start()
         config = derived_prometheus_config(ports, tmp)
@@ -298,7 +265,7 @@ def stack(binaries, tmp_path_factory) -> Stack:
             [prometheus_tool("promtool"), "check", "config", str(config)], capture_output=True, text=True, timeout=60
         )
         assert check.returncode == 0, check.stdout + check.stderr
-        prom = spawn(
+        prom = launch(
             "prometheus",
             [
                 prometheus,
@@ -312,7 +279,7 @@ def stack(binaries, tmp_path_factory) -> Stack:
         base = f"http://127.0.0.1:{ports['prometheus']}"
         oldest_base = None
         if oldest is not None:
-            old = spawn(
+            old = launch(
                 "oldest",
                 [
                     oldest,
@@ -323,14 +290,14 @@ def stack(binaries, tmp_path_factory) -> Stack:
                 ],
             )
             oldest_base = f"http://127.0.0.1:{ports['oldest']}"
-            wait_http(f"{oldest_base}/-/ready", 60, old, logs["oldest"])
-        wait_http(f"{base}/-/ready", 60, prom, logs["prometheus"])
+            wait_until_ready(f"{oldest_base}/-/ready", 60, old, logs["oldest"])
+        wait_until_ready(f"{base}/-/ready", 60, prom, logs["prometheus"])
 
         scenario = loadgen_scenario(tmp)
         kubeconfig = kube_api.write_kubeconfig(tmp / "kubeconfig")
         start = time.time()
         kube_api.start()
-        loadgen = spawn(
+        loadgen = launch(
             "loadgen",
             loadgen_command(
                 binaries["loadgen"], f"http://127.0.0.1:{ports['app']}", scenario, ports["loadgen"], run_id
@@ -338,7 +305,7 @@ def stack(binaries, tmp_path_factory) -> Stack:
             {"KUBECONFIG": str(kubeconfig)},
         )
         pushed_run_id = f"{run_id}-pushed"
-        pusher = spawn(
+        pusher = launch(
             "pusher",
             [
                 str(binaries["loadgen"]),
@@ -361,18 +328,18 @@ def stack(binaries, tmp_path_factory) -> Stack:
                 "--quiet",
             ],
         )
-        wait_http(f"http://127.0.0.1:{ports['loadgen']}/metrics", 30, loadgen, logs["loadgen"])
+        wait_until_ready(f"http://127.0.0.1:{ports['loadgen']}/metrics", 30, loadgen, logs["loadgen"])
         # Let the run finish and Prometheus scrape and evaluate its end (the loadgen lingers).
         deadline = start + RUN_SECONDS + 4
         while time.time() < deadline:
-            assert loadgen.poll() is None, f"loadgen exited early ({loadgen.returncode}):\n{tail(logs['loadgen'])}"
-            assert workload.poll() is None, f"workload exited:\n{tail(logs['workload'])}"
-            assert pusher.poll() in (None, 0), f"remote-writing loadgen failed:\n{tail(logs['pusher'])}"
+            assert loadgen.poll() is None, f"loadgen exited early ({loadgen.returncode}):\n{log_tail(logs['loadgen'])}"
+            assert workload.poll() is None, f"workload exited:\n{log_tail(logs['workload'])}"
+            assert pusher.poll() in (None, 0), f"remote-writing loadgen failed:\n{log_tail(logs['pusher'])}"
             time.sleep(0.5)
         try:
-            assert pusher.wait(timeout=30) == 0, f"remote-writing loadgen failed:\n{tail(logs['pusher'])}"
+            assert pusher.wait(timeout=30) == 0, f"remote-writing loadgen failed:\n{log_tail(logs['pusher'])}"
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"remote-writing loadgen did not finish:\n{tail(logs['pusher'])}") from None
+            raise AssertionError(f"remote-writing loadgen did not finish:\n{log_tail(logs['pusher'])}") from None
         yield Stack(
             prometheus=base,
             oldest=oldest_base,
@@ -386,7 +353,7 @@ def stack(binaries, tmp_path_factory) -> Stack:
         )
     finally:
         for proc in reversed(procs):
-            stop(proc)
+            terminate(proc)
         kube_api.stop()
         kubelet.stop()
 
@@ -535,7 +502,7 @@ def test_watched_replicas_and_hpa_utilization_reach_prometheus(stack: Stack):
     sel = f'deployment="{DEPLOYMENT}",run="{stack.run_id}"'
     window = f"{int(time.time() - stack.start) + 30}s"
     ready = stack.api("/api/v1/query", {"query": f'max_over_time(loadgen_observed_replicas{{{sel},kind="ready"}}[{window}])'})
-    assert ready["result"], f"no loadgen_observed_replicas series:\n{tail(stack.logs['loadgen'])}"
+    assert ready["result"], f"no loadgen_observed_replicas series:\n{log_tail(stack.logs['loadgen'])}"
     assert float(ready["result"][0]["value"][1]) == RECORDED_MAX_READY, ready["result"]
     kinds = stack.api("/api/v1/query", {"query": f"count by (kind) (loadgen_observed_replicas{{{sel}}})"})
     assert {r["metric"]["kind"] for r in kinds["result"]} >= {"desired", "current", "ready"}, kinds["result"]
@@ -548,7 +515,7 @@ def test_the_cost_of_the_last_scale_out_reaches_prometheus(stack: Stack):
     fake_kube_api.py) is published when the run ends: its time to ready, and the count of events."""
     sel = f'deployment="{DEPLOYMENT}",run="{stack.run_id}"'
     ready = stack.api("/api/v1/query", {"query": f"loadgen_scale_event_time_to_ready_seconds{{{sel}}}"})
-    assert ready["result"], f"no loadgen_scale_event_time_to_ready_seconds:\n{tail(stack.logs['loadgen'])}"
+    assert ready["result"], f"no loadgen_scale_event_time_to_ready_seconds:\n{log_tail(stack.logs['loadgen'])}"
     assert 1.5 <= float(ready["result"][0]["value"][1]) <= 3.5, ready["result"]
     events = stack.api("/api/v1/query", {"query": f"loadgen_scale_events{{{sel}}}"})
     assert [float(r["value"][1]) for r in events["result"]] == [2.0], events["result"]

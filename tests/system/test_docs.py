@@ -17,15 +17,14 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, free_port, prometheus_tool, require_tool
-from test_dashboards import stop  # the same way to end a process the test started
+from conftest import ROOT, prometheus_tool
+from procs import free_port, spawn, terminate, wait_until_ready
 from dashboard_queries import (
     DASHBOARD_DIR,
     SYNTHETIC_NAMES,
@@ -351,47 +350,32 @@ def fetch(url: str) -> str:
         return resp.read().decode()
 
 
-def wait_for(url: str, proc: subprocess.Popen, deadline_s: float, contains: str = "") -> str:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"{proc.args[0]} exited with {proc.returncode} before {url} answered")
-        try:
-            body = fetch(url)
-            if contains in body:
-                return body
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"{url} did not answer with {contains!r} within {deadline_s} s")
-
-
 @pytest.fixture(scope="module")
 def live_expositions(binaries) -> dict[str, str]:
     """/metrics of a real workload after some traffic, and of a real loadgen during a run."""
     app, metrics, lg_metrics = free_port(), free_port(), free_port()
-    workload = subprocess.Popen(
+    workload = spawn(
         [str(binaries["workload"]), "--addr", f"127.0.0.1:{app}", "--metrics-addr", f"127.0.0.1:{metrics}",
          "--drain-delay", "0s", "--log-format", "text"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     loadgen = None
     try:
-        wait_for(f"http://127.0.0.1:{app}/readyz", workload, 30)
-        loadgen = subprocess.Popen(
+        wait_until_ready(f"http://127.0.0.1:{app}/readyz", 30, workload)
+        loadgen = spawn(
             [str(binaries["loadgen"]), "--target", f"http://127.0.0.1:{app}/ping", "--rate", "20", "--duration", "2s",
              "--metrics-addr", f"127.0.0.1:{lg_metrics}", "--metrics-linger", "60s", "--deployment", "docs", "-q"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         # Families register at the start of the run, the per-status and per-backend counters with
         # the first answer: once the backend counter is there, every family of this run is.
-        lg_text = wait_for(f"http://127.0.0.1:{lg_metrics}/metrics", loadgen, 30, "loadgen_backend_requests_total")
+        lg_text = wait_until_ready(
+            f"http://127.0.0.1:{lg_metrics}/metrics", 30, loadgen, contains="loadgen_backend_requests_total"
+        )
         wl_text = fetch(f"http://127.0.0.1:{metrics}/metrics")
         return {"workload": wl_text, "loadgen": lg_text}
     finally:
         if loadgen is not None:
-            stop(loadgen)
-        stop(workload)
+            terminate(loadgen)
+        terminate(workload)
 
 
 # Labels that come from outside a binary's code: Prometheus, the loadgen's global labels, histograms.

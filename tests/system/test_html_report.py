@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require_tool, start_workload
+from conftest import require_tool
+from procs import start_workload
 
 # Series colours, as in loadgen/src/report/html/colors.rs.
 THROUGHPUT = "#1f77b4"

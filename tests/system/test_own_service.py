@@ -28,16 +28,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, figure, free_port
+from conftest import ROOT, figure
+from procs import free_port
 from dashboard_queries import metric_names, panel_targets, provisioned_scrape_interval, substitute
-from test_containers import (  # noqa: F401 (images is a fixture)
+from containers_support import (  # noqa: F401 (images is a fixture)
     COMPOSE_FILE,
     SECRETS_SCRIPT,
-    _compose_cmd,
-    _http_json,
-    _run,
-    _wait,
+    compose_cmd,
+    http_json,
     images,
+    run,
+    wait,
 )
 
 OWN_OVERRIDE = ROOT / "compose.own-service.yml"
@@ -59,16 +60,16 @@ class Stack:
     """One compose project: `compose(...)` runs a compose command against it."""
 
     def __init__(self, files: list[Path], env: dict[str, str], project: str):
-        self.base = _compose_cmd() + ["-p", project] + [a for f in files for a in ("-f", str(f))]
+        self.base = compose_cmd() + ["-p", project] + [a for f in files for a in ("-f", str(f))]
         self.env = env
         self.project = project
         self.ports = {k: int(v) for k, v in env.items() if k in ("WORKLOAD_PORT", "PROMETHEUS_PORT")}
 
     def compose(self, *args: str, timeout: float = 300, check: bool = False):
-        return _run(self.base + list(args), timeout=timeout, check=check, env=self.env, cwd=ROOT)
+        return run(self.base + list(args), timeout=timeout, check=check, env=self.env, cwd=ROOT)
 
     def container(self, service: str) -> str | None:
-        out = _run(["docker", "ps", "-a", "-q",
+        out = run(["docker", "ps", "-a", "-q",
                     "--filter", f"label=com.docker.compose.project={self.project}",
                     "--filter", f"label=com.docker.compose.service={service}"], timeout=30).stdout.split()
         return out[0] if out else None
@@ -76,13 +77,13 @@ class Stack:
     def state(self, service: str) -> dict:
         cid = self.container(service)
         assert cid, f"no container for {service}"
-        return json.loads(_run(["docker", "inspect", "-f", "{{json .State}}", cid], timeout=30).stdout)
+        return json.loads(run(["docker", "inspect", "-f", "{{json .State}}", cid], timeout=30).stdout)
 
     def prometheus_auth(self) -> tuple[str, str]:
         return ("scalebench", (Path(self.env["SCALEBENCH_SECRETS_DIR"]) / "prometheus-password").read_text().strip())
 
     def wait_exited(self, service: str, timeout: float) -> dict:
-        return _wait(f"{service} to exit", lambda: (s := self.state(service))["Status"] == "exited" and s,
+        return wait(f"{service} to exit", lambda: (s := self.state(service))["Status"] == "exited" and s,
                      timeout=timeout, interval=1)
 
 
@@ -92,7 +93,7 @@ def stack(tmp_path: Path, images: dict, name: str, extra_files: list[Path], over
     secrets = tmp_path / "secrets"
     full_env = dict(os.environ, SCALEBENCH_SECRETS_DIR=str(secrets), PROMETHEUS_BIND="127.0.0.1",
                     WORKLOAD_PORT=str(free_port()), PROMETHEUS_PORT=str(free_port()), **env)
-    made = _run(["bash", str(SECRETS_SCRIPT)], timeout=120, check=False, env=full_env)
+    made = run(["bash", str(SECRETS_SCRIPT)], timeout=120, check=False, env=full_env)
     assert made.returncode == 0, made.stderr
     override = {"services": {"prometheus": {"image": images["seeded"]["PROMETHEUS_IMAGE"]}, **override}}
     override_file = tmp_path / "override.yml"
@@ -114,7 +115,7 @@ def _short_run(command: list[str], *flags: str) -> list[str]:
 
 def _loadgen_report(s: Stack) -> tuple[int, dict, str]:
     state = s.wait_exited("loadgen", timeout=RUN_S + LINGER_S + 120)
-    logs = _run(["docker", "logs", s.container("loadgen")], timeout=60, check=False)
+    logs = run(["docker", "logs", s.container("loadgen")], timeout=60, check=False)
     assert logs.stdout.strip(), f"loadgen printed no report (exit {state['ExitCode']}):\n{logs.stderr[-3000:]}"
     return state["ExitCode"], json.loads(logs.stdout), logs.stderr
 
@@ -122,7 +123,7 @@ def _loadgen_report(s: Stack) -> tuple[int, dict, str]:
 # ------------------------------------------------------------------------------ own service
 @pytest.fixture(scope="module")
 def own_service(images, tmp_path_factory):
-    build = _run(["docker", "build", "-t", TARGET_IMAGE,
+    build = run(["docker", "build", "-t", TARGET_IMAGE,
                   "--build-arg", f"BUSYBOX_IMAGE={images['seeded']['PROMETHEUS_IMAGE']}",
                   "--build-arg", f"BASE_IMAGE={images['seeded']['RUNTIME_IMAGE']}", str(TARGET_DIR)],
                  timeout=600, check=False)
@@ -153,7 +154,7 @@ def own_service(images, tmp_path_factory):
 def test_own_service_runs_in_place_of_the_workload_under_the_same_limit(own_service):
     s = own_service["stack"]
     cid = s.container("workload")
-    info = json.loads(_run(["docker", "inspect", cid], timeout=30).stdout)[0]
+    info = json.loads(run(["docker", "inspect", cid], timeout=30).stdout)[0]
     assert info["Config"]["Image"] == "scalebench/own-service:local"
     assert info["Config"]["Entrypoint"][:2] == ["/opt/busybox/busybox", "httpd"], info["Config"]["Entrypoint"]
     assert info["HostConfig"]["NanoCpus"] == 1_000_000_000 and info["HostConfig"]["Memory"] > 0
@@ -189,7 +190,7 @@ def test_client_side_panels_have_data_for_a_target_without_workload_metrics(own_
     auth = s.prometheus_auth()
     base = f"http://127.0.0.1:{s.ports['PROMETHEUS_PORT']}/api/v1"
     # The target really exports none of the workload's metrics.
-    up = _http_json(f"{base}/query?" + urllib.parse.urlencode({"query": 'up{job="workload"}'}), auth=auth)["data"]["result"]
+    up = http_json(f"{base}/query?" + urllib.parse.urlencode({"query": 'up{job="workload"}'}), auth=auth)["data"]["result"]
     assert up and all(r["value"][1] == "0" for r in up), up
     run = own_service["report"]["run"]
     start, end = own_service["start"], own_service["end"]
@@ -205,7 +206,7 @@ def test_client_side_panels_have_data_for_a_target_without_workload_metrics(own_
         else:
             q = {"query": expr, "start": start, "end": end, "step": 5}
             url = f"{base}/query_range?"
-        body = _http_json(url + urllib.parse.urlencode(q), auth=auth)
+        body = http_json(url + urllib.parse.urlencode(q), auth=auth)
         assert body["status"] == "success", (t.panel, expr, body)
         checked += 1
         if not body["data"]["result"]:
@@ -223,7 +224,7 @@ def test_a_bad_setting_stops_the_stack_before_the_workload_serves(images, tmp_pa
         assert "workload-init" in up.stderr, up.stderr
         init = s.state("workload-init")
         assert (init["Status"], init["ExitCode"]) == ("exited", 1), init
-        log = _run(["docker", "logs", s.container("workload-init")], timeout=30).stderr
+        log = run(["docker", "logs", s.container("workload-init")], timeout=30).stderr
         assert 'workload check-config: OTEL_EXPORTER_OTLP_ENDPOINT "tempo:4318" is not an http://' in log, log
         workload = s.container("workload")
         if workload is not None:  # created maybe, never started
@@ -237,8 +238,8 @@ def test_good_settings_pass_the_step_and_the_workload_serves(images, tmp_path):
         assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
         init = s.state("workload-init")
         assert (init["Status"], init["ExitCode"]) == ("exited", 0), init
-        assert "workload check-config: ok" in _run(["docker", "logs", s.container("workload-init")], timeout=30).stderr
-        _wait("the workload to turn healthy", lambda: s.state("workload")["Health"]["Status"] == "healthy", timeout=90)
+        assert "workload check-config: ok" in run(["docker", "logs", s.container("workload-init")], timeout=30).stderr
+        wait("the workload to turn healthy", lambda: s.state("workload")["Health"]["Status"] == "healthy", timeout=90)
 
 
 # ---------------------------------------------------------------------------------- restarts
@@ -249,11 +250,11 @@ def test_a_crashed_workload_is_restarted_and_healthy_again_measured(images, tmp_
     with stack(tmp_path, images, "crash", [], override, {}) as s:
         up = s.compose("up", "-d", "--no-build", "workload", "prometheus", "loadgen")
         assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
-        _wait("the loadgen to be running", lambda: s.state("loadgen")["Status"] == "running", timeout=60)
+        wait("the loadgen to be running", lambda: s.state("loadgen")["Status"] == "running", timeout=60)
         time.sleep(8)  # load flowing
         before = s.state("workload")
         assert before["Health"]["Status"] == "healthy" and before["Pid"] > 0, before
-        restarts = json.loads(_run(["docker", "inspect", "-f", "{{json .RestartCount}}", s.container("workload")], timeout=30).stdout)
+        restarts = json.loads(run(["docker", "inspect", "-f", "{{json .RestartCount}}", s.container("workload")], timeout=30).stdout)
         # SIGKILL from the host's PID namespace: the process dies without a clean shutdown and the
         # engine records a crash (exit 137), not a `docker stop`/`docker kill`, which would
         # switch the restart policy off.
@@ -272,7 +273,7 @@ def test_a_crashed_workload_is_restarted_and_healthy_again_measured(images, tmp_
                 healthy_at = time.monotonic()
             time.sleep(0.1)
         assert healthy_at is not None, f"not healthy again within 90 s: {s.state('workload')}"
-        after = json.loads(_run(["docker", "inspect", "-f", "{{json .RestartCount}}", s.container("workload")], timeout=30).stdout)
+        after = json.loads(run(["docker", "inspect", "-f", "{{json .RestartCount}}", s.container("workload")], timeout=30).stdout)
         assert after == restarts + 1, (restarts, after)
         code, report, stderr = _loadgen_report(s)
         summary = report["summary"]
@@ -292,10 +293,10 @@ def _config(files: list[Path], env: dict[str, str], tmp_path: Path):
     secrets = tmp_path / "secrets"
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("TARGET_", "LOADGEN_", "WORKLOAD_"))}
     full = dict(clean, SCALEBENCH_SECRETS_DIR=str(secrets), **env)
-    made = _run(["bash", str(SECRETS_SCRIPT)], timeout=120, check=False, env=full)
+    made = run(["bash", str(SECRETS_SCRIPT)], timeout=120, check=False, env=full)
     assert made.returncode == 0, made.stderr
     args = [a for f in files for a in ("-f", str(f))]
-    return _run(_compose_cmd() + args + ["config"], timeout=60, check=False, env=full, cwd=ROOT)
+    return run(compose_cmd() + args + ["config"], timeout=60, check=False, env=full, cwd=ROOT)
 
 
 def test_override_needs_only_environment_variables(tmp_path):
@@ -320,8 +321,8 @@ def test_override_without_target_image_says_what_to_set(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TARGET_IMAGE"}
     secrets = tmp_path / "secrets"
     env["SCALEBENCH_SECRETS_DIR"] = str(secrets)
-    _run(["bash", str(SECRETS_SCRIPT)], timeout=120, check=True, env=env)
-    result = _run(_compose_cmd() + ["-f", str(COMPOSE_FILE), "-f", str(OWN_OVERRIDE), "config"], timeout=60,
+    run(["bash", str(SECRETS_SCRIPT)], timeout=120, check=True, env=env)
+    result = run(compose_cmd() + ["-f", str(COMPOSE_FILE), "-f", str(OWN_OVERRIDE), "config"], timeout=60,
                   check=False, env=env, cwd=ROOT)
     assert result.returncode != 0 and "TARGET_IMAGE" in result.stderr, result.stderr
 

@@ -19,19 +19,17 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port
+from conftest import figure
+from procs import free_port
+from procs import Workload, kill_quietly, start_loadgen
 from reliability_support import (
     Poller,
     RssSampler,
-    Workload,
-    figure,
     get,
     histogram_quantile,
-    kill_quietly,
     percentile,
     rss_kib,
     samples,
-    start_loadgen,
 )
 
 THRESHOLD_FAILED = 99  # loadgen's exit code when a threshold fails (loadgen/src/exit.rs)

@@ -34,7 +34,8 @@ from fake_kube_api import (
     FakeKubeApi,
 )
 from netns_support import ClusterIpService, NetNamespace, Replica, run
-from reliability_support import kill_quietly, samples
+from procs import kill_quietly
+from reliability_support import samples
 
 # The issue ran 16 s with the switch at 4 s. 15 s with the switch at 3.5 s proves the same in a
 # little less time, and leaves what the pinning analysis needs (loadgen/src/analysis/spread.rs

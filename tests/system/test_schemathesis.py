@@ -19,8 +19,9 @@ import subprocess
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from conftest import free_port, require_tool
-from reliability_support import Workload, figure, get
+from conftest import figure, require_tool
+from procs import Workload, free_port
+from reliability_support import get
 
 EXAMPLES = 100  # per operation and phase (schemathesis --max-examples)
 SEED = 20261123

@@ -30,7 +30,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, free_port, prometheus_tool, require_tool
+from conftest import ROOT, prometheus_tool, require_tool
+from procs import start_prometheus
 
 SECRETS_SCRIPT = ROOT / "scripts" / "compose-secrets.sh"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -186,24 +187,7 @@ def _start_prometheus(tmp_path: Path, web_config: Path, auth: tuple[str, str] | 
     moved = {"--config.file": str(ROOT / "prometheus" / "prometheus.yml"), "--storage.tsdb.path": str(tmp_path / "data"),
              "--web.config.file": str(web_config)}
     args = [f"{f.split('=', 1)[0]}={moved[f.split('=', 1)[0]]}" if f.split("=", 1)[0] in moved else f for f in flags]
-    port = free_port()
-    log = open(tmp_path / "prometheus.log", "w")  # noqa: SIM115 (closed with the process)
-    proc = subprocess.Popen([binary, *args, f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    # Ready: the TSDB is open and writes are taken (503 before).
-    while _status_or_none(f"{base}/-/ready", auth) != 200:
-        assert proc.poll() is None, (tmp_path / "prometheus.log").read_text()[-2000:]
-        assert time.monotonic() < deadline, "prometheus did not answer"
-        time.sleep(0.2)
-    return proc, base
-
-
-def _status_or_none(url: str, auth: tuple[str, str] | None = None) -> int | None:
-    try:
-        return _status(url, auth=auth)
-    except OSError:
-        return None
+    return start_prometheus(binary, *args, log=tmp_path / "prometheus.log", auth=auth)
 
 
 def _series(base: str, name: str, auth: tuple[str, str] | None) -> list:
