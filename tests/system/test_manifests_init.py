@@ -11,7 +11,7 @@ import copy
 
 import pytest
 
-from test_manifests import WITH_WORKLOAD, Docs, render, workload_container, workload_deployments
+from manifests_support import WITH_WORKLOAD, Docs, render, workload_container, workload_deployments
 
 INIT_NAME = "check-config"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_manifests import (
+from manifests_support import (
     check_hpa_policy,
     check_hpa_targets_existing_deployment,
     check_hpa_targets_set_cpu_requests,
@@ -18,7 +18,7 @@ from test_manifests import (
     check_probes_use_exposed_ports,
     check_security_context_hardened,
     check_services_select_pods,
-    _rules_bound_to,
+    rules_bound_to,
     find,
     prometheus_config,
     relabel,
@@ -110,7 +110,7 @@ def test_cadvisor_job_keeps_only_this_namespaces_container_cpu_and_memory(series
 
 def test_prometheus_may_read_the_kubelets_through_the_proxy_and_nothing_more() -> None:
     docs = render("monitoring")
-    rules = _rules_bound_to(docs, "prometheus")
+    rules = rules_bound_to(docs, "prometheus")
     def grants(resource: str, verb: str) -> bool:
         return any("" in r.get("apiGroups", []) and resource in r.get("resources", []) and verb in r.get("verbs", [])
                    for r in rules)

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, require_tool
-from test_manifests import (
+from manifests_support import (
     DEPLOY,
     Endpoint,
     find,

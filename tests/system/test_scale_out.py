@@ -34,7 +34,7 @@ from fake_kube_api import (
     FakeKubeApi,
 )
 from netns_support import ClusterIpService, NetNamespace, Replica, run
-from procs import kill_quietly
+from procs import kill_quietly, spawn
 from reliability_support import samples
 
 # The issue ran 16 s with the switch at 4 s. 15 s with the switch at 3.5 s proves the same in a
@@ -184,10 +184,7 @@ def run_scale_out(cluster: Cluster, name: str, loadgen_args: list[str] | None = 
     ]
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), "NO_COLOR": "1"}
     # No --quiet: the end-of-run summary (what a user reads, warnings included) is checked too.
-    with open(output_path, "wb") as output:
-        proc = subprocess.Popen(
-            ns.command(argv), stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
-        )
+    proc = spawn(ns.command(argv), output_path, env)
     cluster.procs.append(proc)
     spawned = time.monotonic()
     time.sleep(max(0.0, spawned + SWITCH_AT_S - time.monotonic()))
