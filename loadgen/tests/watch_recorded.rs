@@ -631,7 +631,7 @@ async fn kubeconfig_client_over_tcp_survives_a_relist() {
 
 /// An API server that is not there: warnings, no samples, and finish still returns. The URL is
 /// https so the client builds its rustls configuration: with two crypto providers in the build (the
-/// TLS trap in CRATES.md) this panics instead.
+/// TLS note in the workspace's Cargo.toml) this panics instead.
 #[tokio::test]
 async fn unreachable_api_server_is_reported() {
     // Bind and drop to get a port nobody listens on.

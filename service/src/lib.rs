@@ -12,10 +12,14 @@
 //!   per-request layer (names in `docs/metrics.md`).
 //! - [`startup`]: binds both listeners ([`listener`]) and builds the router over [`state`]; the
 //!   app runs until [`shutdown`] (readiness off, drain, close, wait) says it is done.
+//! - [`serve`]: the accept loop (the connection limit, the TLS handshake of [`tls`]'s server
+//!   configuration), one task per connection; [`connection`]: one connection from its first byte
+//!   to its close (header-read and idle timeouts, the maximum connection age).
 //! - [`middleware`]: per request, in front of the handlers: load shedding, the request timeout,
 //!   fault injection, the `x-served-by` header.
 //! - [`routes`]: one file per route group; CPU-bound handlers hand their work ([`prime`]) to
-//!   [`pool`], off the async runtime; tasks live in the bounded [`store`].
+//!   [`pool`], off the async runtime, past [`admission`] (a job is queued while its expected wait
+//!   is within budget, shed at once otherwise); tasks live in the bounded [`store`].
 //! - [`error`]: the one JSON error shape every failure ends in; [`openapi`]: the document
 //!   generated from the handlers.
 //! - [`healthcheck`]: the `workload healthcheck` subcommand, a client of `/healthz` (over
