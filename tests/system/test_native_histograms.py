@@ -31,7 +31,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, figure, free_port, prometheus_tool, require_tool, start_workload
+from conftest import ROOT, figure, prometheus_tool, require_tool
+from procs import start_prometheus, start_workload
 from dashboard_queries import panel_targets, rule_files, substitute
 
 RATE = 40
@@ -46,20 +47,7 @@ def bucket(seconds: float) -> int:
     return math.ceil(math.log2(seconds) * 2**SCHEMA - 1e-9)
 
 
-def wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text()[-3000:]
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} not ready:\n{log.read_text()[-3000:]}")
-
-
-def start_prometheus(binary: str, tmp: Path, name: str, *flags: str) -> tuple[subprocess.Popen, str]:
+def start_rules_prometheus(binary: str, tmp: Path, name: str, *flags: str) -> tuple[subprocess.Popen, str]:
     """A Prometheus on a free 127.0.0.1 port with the shipped rule files, evaluated every second,
     taking remote writes."""
     config = tmp / f"{name}.yml"
@@ -67,16 +55,10 @@ def start_prometheus(binary: str, tmp: Path, name: str, *flags: str) -> tuple[su
         "global": {"evaluation_interval": "1s", "scrape_interval": "1s"},
         "rule_files": [str(p) for p in rule_files()],
     }))  # fmt: skip
-    port = free_port()
-    log = tmp / f"{name}.log"
-    proc = subprocess.Popen(
-        [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp / (name + '-data')}",
-         f"--web.listen-address=127.0.0.1:{port}", "--web.enable-remote-write-receiver", *flags],
-        stdout=log.open("w"), stderr=subprocess.STDOUT,
+    return start_prometheus(
+        binary, f"--config.file={config}", f"--storage.tsdb.path={tmp / (name + '-data')}",
+        "--web.enable-remote-write-receiver", *flags, log=tmp / f"{name}.log",
     )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    wait_ready(f"{base}/-/ready", proc, log)
-    return proc, base
 
 
 def query(base: str, expr: str) -> list[dict]:
@@ -136,7 +118,7 @@ def dashboard_value(base: str, tgt, run_id: str, window_s: int) -> list[dict]:
 def stack(binaries, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("native")
     workload, target = start_workload(binaries["workload"])
-    prom, base = start_prometheus(prometheus_tool("prometheus"), tmp, "pinned")
+    prom, base = start_rules_prometheus(prometheus_tool("prometheus"), tmp, "pinned")
     try:
         yield {"tmp": tmp, "target": target, "base": base, "loadgen": binaries["loadgen"]}
     finally:
@@ -219,7 +201,7 @@ def test_a_receiver_without_native_histograms_gets_a_clear_error_and_classic_sti
     warns with the fix; `--remote-write-histograms classic` lands."""
     oldest = shutil.which("prometheus") or require_tool("prometheus")
     tmp = stack["tmp"]
-    proc, base = start_prometheus(oldest, tmp, "oldest")
+    proc, base = start_rules_prometheus(oldest, tmp, "oldest")
     try:
         refused = run_loadgen(stack["loadgen"], stack["target"], tmp, f"{base}/api/v1/write", seconds=2)
         assert "--remote-write-histograms classic" in refused.stderr, refused.stderr[-2000:]
