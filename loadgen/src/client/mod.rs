@@ -5,115 +5,33 @@
 //! by [`h1`]) and drives it inline with the request, like wrk's one-connection-per-slot event
 //! loop; with `--http2` the workers share a few multiplexed hyper connections instead.
 //!
-//! Layout: this file has the target, the connector (TCP, TLS, protocol), the connection type and
-//! error classification; [`h1`] the HTTP/1.1 wire client; [`io`] the plain-or-TLS stream;
-//! [`verify`] which certificates are trusted and TLS failures in words.
+//! Layout, one job per file: this file has the connector (resolve once, open TCP, then TLS and the
+//! protocol) and the connection and request types; [`target`] parses the target URL; [`tls`] the
+//! TLS handshake and [`verify`] which certificates are trusted and TLS failures in words; [`h1`]
+//! the HTTP/1.1 wire client and [`h2`] the HTTP/2 path through hyper; [`io`] the plain-or-TLS
+//! stream; [`error`] the failure kinds every error is mapped to.
 
+pub mod error;
 pub mod h1;
+mod h2;
 mod io;
+pub mod target;
+mod tls;
 pub mod verify;
 
-use std::error::Error as StdError;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
-use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderName, HeaderValue, Request};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::ServerName;
+use http::{HeaderName, HeaderValue};
+use http_body_util::Full;
 use tokio::net::TcpStream;
 
+pub use error::{ClientError, classify, timeout_error};
 pub use h1::{SERVED_BY, Want};
 pub use io::Io;
-
-use crate::model::outcome::ErrorKind;
-
-/// A failed request.
-#[derive(Debug, Clone)]
-pub struct ClientError {
-    pub kind: ErrorKind,
-    pub message: String,
-}
-
-/// The base URL requests go to.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub scheme: Scheme,
-    pub authority: Authority,
-    pub host: String,
-    pub port: u16,
-    /// Value of the `Host` header.
-    pub host_header: HeaderValue,
-    /// Path prefix without trailing slash (`""` for the root).
-    pub base_path: String,
-    /// Path and query of the URL as given (for the quick form: what to request).
-    pub path_and_query: String,
-    /// The URL as given, for reports.
-    pub url: String,
-}
-
-impl Target {
-    /// Parses an `http://` or `https://` URL.
-    pub fn parse(url: &str) -> Result<Self, String> {
-        let u = url.trim();
-        let uri: http::Uri = u.parse().map_err(|e| {
-            format!("invalid target URL {u:?}: {e} (write e.g. http://127.0.0.1:8080)")
-        })?;
-        let scheme = uri.scheme().cloned().ok_or_else(|| {
-            format!("target URL {u:?} has no scheme: write http://{u} or https://{u}")
-        })?;
-        if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
-            return Err(format!("target URL {u:?}: scheme must be http or https"));
-        }
-        let authority = uri
-            .authority()
-            .cloned()
-            .ok_or_else(|| format!("target URL {u:?} has no host"))?;
-        if authority.as_str().contains('@') {
-            return Err(format!(
-                "target URL {u:?}: credentials in the URL are not supported; use --header Authorization"
-            ));
-        }
-        let host = authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        if host.is_empty() {
-            return Err(format!("target URL {u:?} has no host"));
-        }
-        let port = authority
-            .port_u16()
-            .unwrap_or(if scheme == Scheme::HTTPS { 443 } else { 80 });
-        let host_header = HeaderValue::from_str(authority.as_str())
-            .map_err(|_| format!("target URL {u:?}: invalid host"))?;
-        let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let path = uri.path();
-        Ok(Self {
-            scheme,
-            authority,
-            host,
-            port,
-            host_header,
-            base_path: path.trim_end_matches('/').to_string(),
-            path_and_query: if pq.is_empty() {
-                "/".into()
-            } else {
-                pq.to_string()
-            },
-            url: u.to_string(),
-        })
-    }
-
-    /// True for https.
-    pub fn is_tls(&self) -> bool {
-        self.scheme == Scheme::HTTPS
-    }
-}
+pub use target::Target;
+use tls::Tls;
 
 /// Client settings.
 #[derive(Debug, Clone)]
@@ -144,14 +62,6 @@ pub struct Connector {
     http2: bool,
 }
 
-/// TLS of the connections: the configuration (with the ALPN protocol of `--http2` or not) and
-/// the name the certificate must carry.
-#[derive(Clone)]
-struct Tls {
-    connector: tokio_rustls::TlsConnector,
-    name: ServerName<'static>,
-}
-
 impl std::fmt::Debug for Connector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connector")
@@ -171,18 +81,7 @@ impl Connector {
             return Err(format!("{} resolves to no address", target.host));
         }
         let tls = if target.is_tls() {
-            let mut tls_cfg = verify::tls_config(cfg)?;
-            tls_cfg.alpn_protocols = vec![if cfg.http2 {
-                b"h2".to_vec()
-            } else {
-                b"http/1.1".to_vec()
-            }];
-            let name = ServerName::try_from(target.host.clone())
-                .map_err(|e| format!("target host {:?} is no TLS server name: {e}", target.host))?;
-            Some(Tls {
-                connector: tokio_rustls::TlsConnector::from(Arc::new(tls_cfg)),
-                name,
-            })
+            Some(Tls::new(&target, cfg)?)
         } else {
             None
         };
@@ -207,25 +106,10 @@ impl Connector {
         let tcp = connect_tcp(&self.addrs).await?;
         let io = match &self.tls {
             None => Io::Plain(tcp),
-            Some(tls) => Io::Tls(Box::new(
-                tls.connector
-                    .connect(tls.name.clone(), tcp)
-                    .await
-                    .map_err(|e| classify("connect", &e))?,
-            )),
+            Some(tls) => tls.handshake(tcp).await?,
         };
         if self.http2 {
-            let (send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-                .handshake(TokioIo::new(io))
-                .await
-                .map_err(|e| classify("handshake", &e))?;
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            Ok(Conn::H2 {
-                send,
-                target: Arc::clone(&self.target),
-            })
+            h2::handshake(io, Arc::clone(&self.target)).await
         } else {
             Ok(Conn::H1 {
                 conn: Box::new(h1::Connection::new(io)),
@@ -290,29 +174,6 @@ pub struct Outgoing {
     pub close: bool,
 }
 
-impl Outgoing {
-    /// The same request for hyper's HTTP/2 client.
-    fn to_h2(&self, target: &Target) -> Result<Request<Full<Bytes>>, ClientError> {
-        let bad = |e: String| ClientError {
-            kind: ErrorKind::Other,
-            message: format!("request: {e}"),
-        };
-        let pq = PathAndQuery::try_from(self.path.as_str()).map_err(|e| bad(e.to_string()))?;
-        let uri = http::Uri::builder()
-            .scheme(target.scheme.clone())
-            .authority(target.authority.clone())
-            .path_and_query(pq)
-            .build()
-            .map_err(|e| bad(e.to_string()))?;
-        let mut b = Request::builder().method(self.method.clone()).uri(uri);
-        for (name, value) in &self.headers {
-            b = b.header(name, value);
-        }
-        b.body(Full::new(self.body.clone()))
-            .map_err(|e| bad(e.to_string()))
-    }
-}
-
 /// One open connection.
 pub enum Conn {
     H1 {
@@ -359,189 +220,12 @@ pub struct Sent {
     pub unsent: bool,
 }
 
-async fn read_h2_response(
-    resp: http::Response<Incoming>,
-    want: Want,
-) -> Result<Response, ClientError> {
-    let (parts, mut body) = resp.into_parts();
-    let mut len = 0u64;
-    let mut kept: Option<bytes::BytesMut> = want.body.then(bytes::BytesMut::new);
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            let mut c = classify("body", &e);
-            if c.kind == ErrorKind::Other || c.kind == ErrorKind::Reset {
-                c.kind = ErrorKind::Body;
-            }
-            c
-        })?;
-        if let Ok(data) = frame.into_data() {
-            len += data.len() as u64;
-            h1::keep(&mut kept, &data)?;
-        }
-    }
-    let served_by = parts
-        .headers
-        .get(SERVED_BY)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    Ok(Response {
-        status: parts.status.as_u16(),
-        headers: want.headers.then(|| Box::new(parts.headers)),
-        served_by,
-        body: kept.map(|k| k.freeze()),
-        body_len: len,
-    })
-}
-
 impl Conn {
     /// Sends one request and reads the whole response.
     pub async fn send(&mut self, out: &Outgoing, want: Want) -> Sent {
         match self {
             Conn::H1 { conn, host } => conn.exchange(host, out, want).await,
-            Conn::H2 { send, target } => {
-                // Not ready = the connection is closed or going away (a GOAWAY): nothing of the
-                // request was sent, so it may go out on a fresh connection.
-                if let Err(e) = send.ready().await {
-                    return Sent {
-                        result: Err(classify("request", &e)),
-                        reusable: false,
-                        unsent: true,
-                    };
-                }
-                let result = match out.to_h2(target) {
-                    Ok(req) => match send.send_request(req).await {
-                        Ok(resp) => read_h2_response(resp, want).await,
-                        Err(e) => Err(classify("request", &e)),
-                    },
-                    Err(e) => Err(e),
-                };
-                let reusable = !send.is_closed();
-                Sent {
-                    result,
-                    reusable,
-                    unsent: false,
-                }
-            }
+            Conn::H2 { send, target } => h2::send(send, target, out, want).await,
         }
-    }
-}
-
-/// Maps an error (and its sources) to a kind; a TLS failure's message says what to do
-/// ([`verify::explain`]).
-pub fn classify(stage: &str, err: &(dyn StdError + 'static)) -> ClientError {
-    if let Some(words) = verify::explain::tls_failure(err, &verify::explain::LOAD) {
-        return ClientError {
-            kind: ErrorKind::Tls,
-            message: format!("{stage}: {words}"),
-        };
-    }
-    let message = format!("{stage}: {}", chain(err));
-    let mut kind = None;
-    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind as K;
-            kind = Some(match io.kind() {
-                K::ConnectionRefused => ErrorKind::ConnectRefused,
-                K::TimedOut => ErrorKind::Timeout,
-                K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
-                    ErrorKind::Reset
-                }
-                _ => ErrorKind::Other,
-            });
-            break;
-        }
-        if let Some(h) = e.downcast_ref::<hyper::Error>() {
-            if h.is_timeout() {
-                kind = Some(ErrorKind::Timeout);
-                break;
-            }
-            if h.is_incomplete_message() || h.is_canceled() || h.is_closed() {
-                kind = Some(ErrorKind::Reset);
-            }
-        }
-        cur = e.source();
-    }
-    let kind = kind.unwrap_or_else(|| {
-        let m = message.to_ascii_lowercase();
-        if m.contains("certificate")
-            || m.contains("tls")
-            || m.contains("handshake") && m.contains("alert")
-        {
-            ErrorKind::Tls
-        } else if m.contains("refused") {
-            ErrorKind::ConnectRefused
-        } else {
-            ErrorKind::Other
-        }
-    });
-    ClientError { kind, message }
-}
-
-fn chain(err: &(dyn StdError + 'static)) -> String {
-    let mut s = err.to_string();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        let m = e.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = e.source();
-    }
-    s
-}
-
-/// Wraps [`Conn::send`] in a timeout covering connect, request and the whole body.
-pub fn timeout_error(t: Duration) -> ClientError {
-    ClientError {
-        kind: ErrorKind::Timeout,
-        message: format!(
-            "no complete response within {}",
-            humantime::format_duration(t)
-        ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn targets() {
-        let t = Target::parse("http://127.0.0.1:8080/api/ping?x=1").unwrap();
-        assert_eq!(t.port, 8080);
-        assert_eq!(t.path_and_query, "/api/ping?x=1");
-        assert_eq!(t.base_path, "/api/ping");
-        let t = Target::parse("https://example.com").unwrap();
-        assert_eq!(
-            (t.port, t.base_path.as_str(), t.path_and_query.as_str()),
-            (443, "", "/")
-        );
-        assert!(
-            Target::parse("127.0.0.1:8080")
-                .unwrap_err()
-                .contains("scheme")
-        );
-        assert!(Target::parse("ftp://x").is_err());
-        assert!(Target::parse("http://").is_err());
-        assert!(Target::parse("not a url").is_err());
-    }
-
-    #[test]
-    fn a_certificate_error_wrapped_in_nested_io_errors_is_tls() {
-        let rustls_error =
-            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
-        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls_error);
-        let outer = std::io::Error::other(inner);
-        assert_eq!(classify("connect", &outer).kind, ErrorKind::Tls);
-    }
-
-    #[test]
-    fn classifies_io_errors() {
-        let e = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        assert_eq!(classify("c", &e).kind, ErrorKind::ConnectRefused);
-        let e = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
-        assert_eq!(classify("c", &e).kind, ErrorKind::Reset);
     }
 }
