@@ -314,6 +314,11 @@ pub struct CompareCmd {
     /// Reports to compare; the first is the baseline.
     #[arg(required = true, num_args = 1..)]
     pub reports: Vec<String>,
+    /// Fit the tables to this many columns: runs as rows when they fit, else metrics as rows and
+    /// runs as columns. Default: the terminal's width (any width when the output is not a
+    /// terminal). Example: --width 100
+    #[arg(long, env = "COLUMNS", value_parser = clap::value_parser!(u16).range(20..))]
+    pub width: Option<u16>,
 }
 
 /// `loadgen report`.

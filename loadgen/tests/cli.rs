@@ -468,3 +468,93 @@ fn merge_of_crafted_reports_is_a_usage_error() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[test]
+fn compare_fits_the_width_it_is_given_with_metrics_as_rows_when_runs_do_not_fit() {
+    let srv = start();
+    let dir = tempfile::tempdir().unwrap();
+    let reports: Vec<String> = ["docker.json", "k8s-single.json", "k8s-hpa.json"]
+        .iter()
+        .map(|name| {
+            let o = out(&dir, name);
+            let target = format!("{}/ping", srv.url());
+            let args = ["--target", &target, "-n", "50", "-c", "2", "-q", "--out"];
+            let (code, _, stderr) = run(&[&args[..], &[o.to_str().unwrap()]].concat());
+            assert_eq!(code, 0, "{stderr}");
+            o.to_str().unwrap().to_string()
+        })
+        .collect();
+    let compare = |columns: Option<&str>| {
+        let mut c = Command::new(bin());
+        c.arg("compare").args(&reports).env_remove("COLUMNS");
+        if let Some(columns) = columns {
+            c.env("COLUMNS", columns);
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let width = |t: &str| t.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    let first_cell = |l: &str| {
+        l.trim_start_matches('│')
+            .split('┆')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
+    // Not a terminal, no width: a row per run, the scale columns no run fills left out.
+    let wide = compare(None);
+    assert!(width(&wide) > 120, "{wide}");
+    assert!(
+        wide.contains("vs first") && !wide.contains("max replicas"),
+        "{wide}"
+    );
+    assert!(
+        wide.lines().any(|l| first_cell(l) == "k8s-hpa.json"),
+        "{wide}"
+    );
+    // A 120-column terminal (COLUMNS, as shells set it): metrics as rows, runs as columns.
+    let narrow = compare(Some("120"));
+    assert!(width(&narrow) <= 120, "{narrow}");
+    let rows: Vec<String> = narrow.lines().map(first_cell).collect();
+    for metric in [
+        "deployment",
+        "requests",
+        "duration",
+        "rps",
+        "p50",
+        "p99",
+        "success",
+    ] {
+        assert!(
+            rows.iter().any(|r| r == metric),
+            "no {metric} row: {narrow}"
+        );
+    }
+    let header = narrow.lines().nth(1).unwrap();
+    assert!(
+        header.contains("docker.json") && header.contains("k8s-hpa.json"),
+        "{narrow}"
+    );
+    // Narrower still: as many tables as it takes, each run once, every line within the width.
+    let tight = compare(Some("50"));
+    assert!(width(&tight) <= 50, "{tight}");
+    let runs_part = tight.split("phase by phase").next().unwrap();
+    for r in ["docker.json", "k8s-single.json", "k8s-hpa.json"] {
+        assert_eq!(runs_part.matches(r).count(), 1, "{tight}");
+    }
+    assert!(
+        tight.contains("phase by phase"),
+        "the phase table follows, fitted too"
+    );
+    // --width wins over COLUMNS; an absurd width is a usage error.
+    let (code, stdout, _) = run(&[
+        &["compare", "--width", "400"],
+        &reports[..].iter().map(String::as_str).collect::<Vec<_>>()[..],
+    ]
+    .concat());
+    assert_eq!((code, stdout.contains("vs first")), (0, true), "{stdout}");
+    let (code, _, stderr) = run(&["compare", "--width", "3", &reports[0]]);
+    assert_eq!(code, 2, "{stderr}");
+}

@@ -97,7 +97,7 @@ fn read_everything(text: &str) {
     };
     let _ = summary::render(&r);
     let two = [r.clone(), r];
-    let _ = compare::table(&["a".into(), "b".into()], &two);
+    let _ = compare::table(&["a".into(), "b".into()], &two, Some(80));
     if let Ok(m) = merge::merge(&two) {
         let _ = html::render_run(&m);
     }

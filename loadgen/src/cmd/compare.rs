@@ -16,8 +16,13 @@ pub fn run(c: CompareCmd) -> anyhow::Result<u8> {
                 .unwrap_or_else(|| p.clone())
         })
         .collect();
-    crate::outln!("{}", crate::report::compare::table(&names, &runs));
-    if let Some(t) = crate::report::compare::phase_table(&names, &runs) {
+    // The terminal's width when stdout is one (comfy-table asks it), else no limit.
+    let width = c
+        .width
+        .or_else(|| comfy_table::Table::new().width())
+        .map(usize::from);
+    crate::outln!("{}", crate::report::compare::table(&names, &runs, width));
+    if let Some(t) = crate::report::compare::phase_table(&names, &runs, width) {
         crate::outln!("\nphase by phase (phases the runs share by name):\n{t}");
     }
     Ok(exit::OK)

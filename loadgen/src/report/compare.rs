@@ -1,7 +1,7 @@
-//! `loadgen compare A.json B.json ...`: one row per run, changes relative to the first.
+//! `loadgen compare A.json B.json ...`: the figures of each run, changes relative to the first,
+//! laid out to fit the terminal by [`super::fit`].
 
-use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
-
+use super::fit::{self, Figure, Sheet};
 use super::summary::ms;
 use crate::model::RunReport;
 
@@ -27,94 +27,79 @@ pub fn ratio(base: f64, v: f64) -> String {
     }
 }
 
-/// Builds the comparison table. `names` label the rows (file names). Capacity reports (two or
-/// more) get their headline above it: capacity and capacity per replica against the first.
-pub fn table(names: &[String], runs: &[RunReport]) -> String {
-    let table = runs_table(names, runs);
+/// Builds the comparison table, no wider than `width` where it can be (see [`super::fit`]).
+/// `names` label the runs (file names). Capacity reports (two or more) get their headline above
+/// it: capacity and capacity per replica against the first.
+pub fn table(names: &[String], runs: &[RunReport], width: Option<usize>) -> String {
+    if runs.is_empty() {
+        return String::new();
+    }
+    let table = fit::render(&runs_sheet(names, runs), width);
     match super::capacity::headline(names, runs) {
         Some(h) => format!("{h}\n\n{table}"),
         None => table,
     }
 }
 
-/// The row per run.
-fn runs_table(names: &[String], runs: &[RunReport]) -> String {
-    let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED);
-    t.set_header(vec![
-        "run",
-        "deployment",
-        "requests",
-        "duration",
-        "vs first",
-        "rps",
-        "vs first",
-        "p50",
-        "vs first",
-        "p99",
-        "vs first",
-        "success",
-        "vs first",
-        "max replicas",
-        "to ready",
-        "to new backend",
-        "p99 recovery",
-    ]);
-    let Some(base) = runs.first() else {
-        return String::new();
-    };
-    let b = &base.summary;
-    for (name, r) in names.iter().zip(runs) {
-        let s = &r.summary;
-        let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
-        t.add_row(vec![
-            Cell::new(name),
-            Cell::new(r.deployment().unwrap_or("-")),
-            right(s.requests.to_string()),
-            right(format!("{:.1}s", s.duration_s)),
-            right(format!(
-                "{} ({})",
-                ratio(b.duration_s, s.duration_s),
-                change(b.duration_s, s.duration_s)
-            )),
-            right(format!("{:.1}", s.rps)),
-            right(format!(
-                "{} ({})",
-                ratio(b.rps, s.rps),
-                change(b.rps, s.rps)
-            )),
-            right(ms(s.latency_ms.p50)),
-            right(format!(
-                "{} ({})",
-                ratio(b.latency_ms.p50, s.latency_ms.p50),
-                change(b.latency_ms.p50, s.latency_ms.p50)
-            )),
-            right(ms(s.latency_ms.p99)),
-            right(format!(
-                "{} ({})",
-                ratio(b.latency_ms.p99, s.latency_ms.p99),
-                change(b.latency_ms.p99, s.latency_ms.p99)
-            )),
-            right(format!("{:.2}%", s.success_rate)),
-            right(format!("{:+.2} pt", s.success_rate - b.success_rate)),
-            right(
-                r.replicas
-                    .as_ref()
-                    .and_then(|x| x.summary.max_replicas)
-                    .map_or("-".into(), |m| m.to_string()),
-            ),
-            right(first_event(r, |e| e.time_to_ready_s)),
-            right(first_event(r, |e| e.time_to_first_new_backend_s)),
-            right(first_event(r, |e| e.recovery_s)),
-        ]);
+/// A value and its ratio and change against the first run's.
+fn against(base: f64, v: f64, value: String) -> Figure {
+    Figure::compared(value, format!("{} ({})", ratio(base, v), change(base, v)))
+}
+
+/// The figures of each run.
+fn runs_sheet(names: &[String], runs: &[RunReport]) -> Sheet {
+    let b = &runs[0].summary;
+    Sheet {
+        keys: vec!["run"],
+        metrics: vec![
+            ("deployment", false),
+            ("requests", false),
+            ("duration", true),
+            ("rps", true),
+            ("p50", true),
+            ("p99", true),
+            ("success", true),
+            ("max replicas", false),
+            ("to ready", false),
+            ("to new backend", false),
+            ("p99 recovery", false),
+        ],
+        rows: names
+            .iter()
+            .zip(runs)
+            .map(|(name, r)| {
+                let s = &r.summary;
+                let figures = vec![
+                    Figure::plain(r.deployment().unwrap_or("-")),
+                    Figure::plain(s.requests.to_string()),
+                    against(b.duration_s, s.duration_s, format!("{:.1}s", s.duration_s)),
+                    against(b.rps, s.rps, format!("{:.1}", s.rps)),
+                    against(b.latency_ms.p50, s.latency_ms.p50, ms(s.latency_ms.p50)),
+                    against(b.latency_ms.p99, s.latency_ms.p99, ms(s.latency_ms.p99)),
+                    Figure::compared(
+                        format!("{:.2}%", s.success_rate),
+                        format!("{:+.2} pt", s.success_rate - b.success_rate),
+                    ),
+                    Figure::plain(
+                        r.replicas
+                            .as_ref()
+                            .and_then(|x| x.summary.max_replicas)
+                            .map_or("-".into(), |m| m.to_string()),
+                    ),
+                    Figure::plain(first_event(r, |e| e.time_to_ready_s)),
+                    Figure::plain(first_event(r, |e| e.time_to_first_new_backend_s)),
+                    Figure::plain(first_event(r, |e| e.recovery_s)),
+                ];
+                (vec![name.clone()], figures)
+            })
+            .collect(),
     }
-    t.to_string()
 }
 
 /// Phase by phase: for each phase name of the first run that other runs have too, a row per run
-/// with its throughput, mean, p99 and success rate against the first run's same phase. None when
-/// no phase name is shared (or the runs have no phases).
-pub fn phase_table(names: &[String], runs: &[RunReport]) -> Option<String> {
+/// with its throughput, mean, p99 and success rate against the first run's same phase, no wider
+/// than `width` where it can be. None when no phase name is shared (or the runs have no phases).
+pub fn phase_table(names: &[String], runs: &[RunReport], width: Option<usize>) -> Option<String> {
     let base = runs.first()?;
     let find = |r: &RunReport, name: &str| r.phases.iter().find(|p| p.name == name).cloned();
     let shared: Vec<&str> = base
@@ -126,34 +111,44 @@ pub fn phase_table(names: &[String], runs: &[RunReport]) -> Option<String> {
     if shared.is_empty() {
         return None;
     }
-    let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED);
-    t.set_header(vec![
-        "phase", "run", "target", "rps", "vs first", "mean", "vs first", "p99", "vs first",
-        "success", "vs first",
-    ]);
-    let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
+    let mut sheet = Sheet {
+        keys: vec!["phase", "run"],
+        metrics: vec![
+            ("target", false),
+            ("rps", true),
+            ("mean", true),
+            ("p99", true),
+            ("success", true),
+        ],
+        rows: Vec::new(),
+    };
     for phase in shared {
         let b = find(base, phase).expect("from the first run");
         for (name, r) in names.iter().zip(runs) {
             let Some(p) = find(r, phase) else { continue };
             let open = r.mode == crate::model::LoadMode::Open;
-            t.add_row(vec![
-                Cell::new(phase),
-                Cell::new(name),
-                right(p.target(open)),
-                right(format!("{:.1}", p.rps)),
-                right(ratio(b.rps, p.rps)),
-                right(ms(p.latency_ms.mean)),
-                right(ratio(b.latency_ms.mean, p.latency_ms.mean)),
-                right(ms(p.latency_ms.p99)),
-                right(ratio(b.latency_ms.p99, p.latency_ms.p99)),
-                right(format!("{:.2}%", p.success_rate)),
-                right(format!("{:+.2} pt", p.success_rate - b.success_rate)),
-            ]);
+            sheet.rows.push((
+                vec![phase.to_string(), name.clone()],
+                vec![
+                    Figure::plain(p.target(open)),
+                    Figure::compared(format!("{:.1}", p.rps), ratio(b.rps, p.rps)),
+                    Figure::compared(
+                        ms(p.latency_ms.mean),
+                        ratio(b.latency_ms.mean, p.latency_ms.mean),
+                    ),
+                    Figure::compared(
+                        ms(p.latency_ms.p99),
+                        ratio(b.latency_ms.p99, p.latency_ms.p99),
+                    ),
+                    Figure::compared(
+                        format!("{:.2}%", p.success_rate),
+                        format!("{:+.2} pt", p.success_rate - b.success_rate),
+                    ),
+                ],
+            ));
         }
     }
-    Some(t.to_string())
+    Some(fit::render(&sheet, width))
 }
 
 /// A figure of a run's first scale event: `4.5s`, `never` (the event happened, the figure did
@@ -196,7 +191,7 @@ mod tests {
         let mut b = a.clone();
         b.phases = vec![phase("step-500", 500.0, 200.0), phase("extra", 1.0, 1.0)];
         let names = ["docker.json".to_string(), "k8s-hpa.json".to_string()];
-        let t = phase_table(&names, &[a.clone(), b]).unwrap();
+        let t = phase_table(&names, &[a.clone(), b], None).unwrap();
         assert!(!t.contains("step-10") && !t.contains("extra"), "{t}");
         let row = t
             .lines()
@@ -212,7 +207,7 @@ mod tests {
             "{t}"
         );
         assert_eq!(cells[8], "x0.25", "{t}");
-        assert!(phase_table(&names, &[a.clone(), run(1.0, 1.0)]).is_none());
+        assert!(phase_table(&names, &[a.clone(), run(1.0, 1.0)], None).is_none());
     }
 
     #[test]
@@ -235,7 +230,7 @@ mod tests {
     fn duration_has_its_change_against_the_first_run() {
         // The same 300,000 requests: 600 s on one container, 240 s with the autoscaler.
         let names = ["docker.json".to_string(), "k8s-hpa.json".to_string()];
-        let t = table(&names, &[run(600.0, 500.0), run(240.0, 1250.0)]);
+        let t = table(&names, &[run(600.0, 500.0), run(240.0, 1250.0)], None);
         let header = t.lines().nth(1).unwrap();
         let cols: Vec<&str> = header.split('┆').map(str::trim).collect();
         let at = |name: &str| cols.iter().position(|c| c.contains(name)).unwrap();
@@ -263,7 +258,7 @@ mod tests {
                 recovery_s: None,
                 ..Default::default()
             });
-        let t = table(&names, &[run(600.0, 500.0), hpa]);
+        let t = table(&names, &[run(600.0, 500.0), hpa], None);
         let header: Vec<&str> = t
             .lines()
             .nth(1)
