@@ -99,3 +99,65 @@ impl CapacitySection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn notes(upper: Verdict) -> Vec<String> {
+        let conclusion = Conclusion {
+            capacity: Some(400.0),
+            upper: Some((425.0, upper)),
+            stop: StopReason::Converged,
+        };
+        let settings = SearchSettings {
+            start_rate: 50.0,
+            growth: 2.0,
+            precision: 0.05,
+            max_rate: None,
+            max_steps: 20,
+            max_duration: None,
+            step_duration: Duration::from_secs(15),
+            step_warmup: Duration::from_secs(5),
+        };
+        CapacitySection::new(&conclusion, settings, Vec::new(), Vec::new(), 1.0).notes
+    }
+
+    #[test]
+    fn the_note_on_the_upper_step_blames_the_side_that_did_not_keep_up_and_says_what_to_do() {
+        let target = notes(Verdict::Fail {
+            broken: vec![
+                "p99<100ms (actual 539)".into(),
+                format!(
+                    "{} (its service time p50 2.5ms, p99 530ms)",
+                    judge::TARGET_DID_NOT_KEEP_UP
+                ),
+            ],
+        });
+        assert_eq!(target.len(), 1, "{target:?}");
+        assert!(
+            target[0].starts_with("the step at 425/s failed: the target did not keep up")
+                && target[0].contains("--cpus")
+                && target[0].contains("replicas"),
+            "{target:?}"
+        );
+        // Failed responses at a rate the target carries are no limit to raise: no such note.
+        let errors = notes(Verdict::Fail {
+            broken: vec!["success_rate>99% (actual 90)".into()],
+        });
+        assert!(errors.is_empty(), "{errors:?}");
+        let generator = notes(Verdict::GeneratorBound {
+            why: "all 2 in-flight slots were busy (...): raise --max-in-flight".into(),
+        });
+        assert_eq!(
+            generator,
+            [
+                "the step at 425/s was generator-bound, not the target's limit: all 2 in-flight \
+              slots were busy (...): raise --max-in-flight; the target's capacity may be higher \
+              than found"
+            ]
+        );
+    }
+}
