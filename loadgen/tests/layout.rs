@@ -7,46 +7,53 @@
 //! and each one makes a reader go back and forth. Read from the source text, as a reader would.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Module path (`report::html::run`) -> the source text outside its `#[cfg(test)] mod tests`.
-fn modules() -> BTreeMap<String, String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut out = BTreeMap::new();
-    let mut dirs = vec![root.clone()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).expect("read src") {
+/// Every `.rs` file under `dir`, with its text up to its `#[cfg(test)] mod tests` (the code a
+/// reader of the library reads; tests may import anything).
+fn sources(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir") {
             let path = entry.expect("dir entry").path();
             if path.is_dir() {
                 dirs.push(path);
-                continue;
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("read source");
+                let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+                out.push((path, code.to_string()));
             }
-            if path.extension().is_none_or(|e| e != "rs") {
-                continue;
-            }
-            let rel = path
-                .strip_prefix(&root)
-                .expect("under src")
-                .with_extension("");
-            let mut parts: Vec<String> = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect();
-            if matches!(
-                parts.last().map(String::as_str),
-                Some("mod" | "lib" | "main")
-            ) {
-                parts.pop();
-            }
-            let text = std::fs::read_to_string(&path).expect("read source");
-            let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
-            let code: String = code
-                .lines()
-                .map(|l| l.split("//").next().unwrap_or(""))
-                .collect::<Vec<_>>()
-                .join("\n");
-            out.insert(parts.join("::"), code);
         }
+    }
+    out
+}
+
+/// Module path (`report::html::run`) -> its code outside tests, comments removed.
+fn modules() -> BTreeMap<String, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut out = BTreeMap::new();
+    for (path, code) in sources(&root) {
+        let rel = path
+            .strip_prefix(&root)
+            .expect("under src")
+            .with_extension("");
+        let mut parts: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        if matches!(
+            parts.last().map(String::as_str),
+            Some("mod" | "lib" | "main")
+        ) {
+            parts.pop();
+        }
+        let code: String = code
+            .lines()
+            .map(|l| l.split("//").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        out.insert(parts.join("::"), code);
     }
     out
 }
@@ -203,47 +210,34 @@ const MAX_FN_LINES: usize = 120;
 /// as rustfmt lays them out (the body ends at the first `}` at the `fn`'s indentation).
 fn function_lengths(dir: &Path) -> Vec<(String, usize)> {
     let mut found = Vec::new();
-    let mut dirs = vec![dir.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        for entry in std::fs::read_dir(&d).expect("read dir") {
-            let path = entry.expect("dir entry").path();
-            if path.is_dir() {
-                dirs.push(path);
+    for (path, code) in sources(dir) {
+        let lines: Vec<&str> = code.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let body = line.trim_start();
+            let indent = &line[..line.len() - body.len()];
+            let words: Vec<&str> = body.split_whitespace().collect();
+            let Some(at) = words.iter().position(|w| *w == "fn") else {
+                continue;
+            };
+            let qualifiers = [
+                "pub",
+                "pub(crate)",
+                "pub(super)",
+                "async",
+                "const",
+                "unsafe",
+            ];
+            if !words[..at].iter().all(|w| qualifiers.contains(w)) || body.ends_with(';') {
                 continue;
             }
-            if path.extension().is_none_or(|e| e != "rs") {
+            let close = format!("{indent}}}");
+            let Some(end) = lines[i..].iter().position(|l| *l == close) else {
                 continue;
-            }
-            let text = std::fs::read_to_string(&path).expect("read source");
-            let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
-            let lines: Vec<&str> = code.lines().collect();
-            for (i, line) in lines.iter().enumerate() {
-                let body = line.trim_start();
-                let indent = &line[..line.len() - body.len()];
-                let words: Vec<&str> = body.split_whitespace().collect();
-                let Some(at) = words.iter().position(|w| *w == "fn") else {
-                    continue;
-                };
-                let qualifiers = [
-                    "pub",
-                    "pub(crate)",
-                    "pub(super)",
-                    "async",
-                    "const",
-                    "unsafe",
-                ];
-                if !words[..at].iter().all(|w| qualifiers.contains(w)) || body.ends_with(';') {
-                    continue;
-                }
-                let close = format!("{indent}}}");
-                let Some(end) = lines[i..].iter().position(|l| *l == close) else {
-                    continue;
-                };
-                let name = words
-                    .get(at + 1)
-                    .map_or("", |w| w.split(['(', '<']).next().unwrap_or(w));
-                found.push((format!("{}:{} {name}", path.display(), i + 1), end + 1));
-            }
+            };
+            let name = words
+                .get(at + 1)
+                .map_or("", |w| w.split(['(', '<']).next().unwrap_or(w));
+            found.push((format!("{}:{} {name}", path.display(), i + 1), end + 1));
         }
     }
     found
