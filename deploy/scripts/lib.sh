@@ -98,13 +98,17 @@ ensure_namespace() {
 # extract_report < LOG: the JSON report out of a loadgen pod's log. `kubectl logs` interleaves
 # stdout (the report, `--out -`) with stderr (progress, summary, log lines). The report is the
 # object whose first key is "schema_version": either one compact line, or pretty-printed from a
-# line `{` to the first line `}` at column 0 (nested braces are indented). Exit 1 if absent.
+# line `{` to the first line `}` at column 0 (nested braces are indented), less any unindented
+# line in between (the other stream, interleaved by the runtime). Exit 1 if absent.
 extract_report() {
   awk '
     state == 0 && /^\{"schema_version":/ { print; found = 1; exit }
     state == 0 && /^\{[[:space:]]*$/ { held = $0; state = 1; next }
     state == 1 && /^[[:space:]]+"schema_version":/ { print held; print; state = 2; next }
     state == 1 { state = 0; if ($0 ~ /^\{[[:space:]]*$/) { held = $0; state = 1 }; next }
-    state == 2 { print; if ($0 ~ /^\}[[:space:]]*$/) { found = 1; exit } }
+    state == 2 && /^\}[[:space:]]*$/ { print; found = 1; exit }
+    # Inside the pretty-printed object every line is indented; an unindented one is a line of the
+    # other stream (stderr) that the runtime logged in between: not part of the report.
+    state == 2 && /^[[:space:]]/ { print }
     END { exit found ? 0 : 1 }'
 }

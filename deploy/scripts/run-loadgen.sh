@@ -170,6 +170,9 @@ if [[ "$collected" -gt 0 ]]; then
   if [[ -n "$merger" ]]; then
     "$merger" merge "$run_dir"/client-*.json --out "$run_dir/merged.json" >&2 ||
       log "loadgen merge failed; the per-client reports are intact"
+    # The clients run --quiet (their summaries would interleave with the reports in the logs):
+    # their figures side by side, and the merged run's, from the reports.
+    [[ ! -f "$run_dir/merged.json" ]] || "$merger" compare "$run_dir"/client-*.json "$run_dir/merged.json" >&2 || true
   else
     log "merge them with: cargo run -q -p loadgen -- merge $run_dir/client-*.json --out $run_dir/merged.json"
   fi

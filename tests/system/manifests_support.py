@@ -994,7 +994,11 @@ def job_run_log(binaries: dict[str, Path], tmp_path_factory: pytest.TempPathFact
     args[args.index("--target") + 1] = f"http://127.0.0.1:{app_port}"
     args[args.index("--metrics-addr") + 1] = f"127.0.0.1:{loadgen_metrics}"
     args = [a.replace(mount, str(scenarios_dir)) for a in args]
-    args += ["--duration", "2s", "--rate", "20", "--metrics-linger", "0s"]
+    # A short run: the default scenario is phased (a flag cannot shorten its phases), so the
+    # clients run another file of the same ConfigMap, as `run-loadgen.sh --scenario` makes them.
+    scenario = run_cm["data"]["scenario"]
+    args = [a.replace(f"/{scenario}", "/k8s-scale-out.yaml") for a in args]
+    args += ["--duration", "2s", "--metrics-linger", "0s"]
 
     quiet_env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "KUBECONFIG": str(tmp_path / "no-kubeconfig")}
     workload = spawn(

@@ -378,8 +378,10 @@ def test_scripts_version_matches_manifests() -> None:
     [
         'starting {x}\n{"level":"info"}\n{\n  "schema_version": 1,\n  "run": "r",\n  "summary": {\n    "p99": 2\n  }\n}\nsummary {done}\n',
         '{\nnot json\n{"schema_version": 1, "run": "r", "summary": {"p99": 2}}\nsummary: p99 2ms }\n',
+        # What `kubectl logs` of a real Job gave: a stderr line logged inside the pretty report.
+        '{\n  "schema_version": 1,\n  "run": "r",\nk8s-scale-out http://workload:8080 \u2014 closed loop\n  "summary": {\n    "p99": 2\n  }\n}\n',
     ],
-    ids=["pretty", "compact"],
+    ids=["pretty", "compact", "stderr-line-inside"],
 )
 def test_report_extraction_from_interleaved_logs(log: str) -> None:
     proc = extract_report(log)

@@ -562,6 +562,11 @@ def _deployment_label(expected: str) -> Callable[[Docs], list[str]]:
     return lambda docs: check_deployment_label(docs, expected)
 
 
+def _report_to_file(docs: Docs) -> None:
+    args = find(docs, "Job", "loadgen")["spec"]["template"]["spec"]["containers"][0]["args"]
+    args[args.index("--out") + 1] = "/tmp/report.json"
+
+
 MUTATIONS = [
     ("hpa-target-renamed", "overlays/hpa", check_hpa_targets_existing_deployment,
      _set([("HorizontalPodAutoscaler", "workload"), "spec", "scaleTargetRef", "name"], "worklaod")),
@@ -679,9 +684,7 @@ MUTATIONS = [
     ("datasource-service-renamed", "monitoring", check_grafana_provisioning,
      _set([("Service", "prometheus"), "metadata", "name"], "prom")),
     ("loadgen-two-clients", "loadgen", check_loadgen_job, _set([("Job", "loadgen"), "spec", "parallelism"], 2)),
-    ("loadgen-report-to-file", "loadgen", check_loadgen_job,
-     lambda docs: find(docs, "Job", "loadgen")["spec"]["template"]["spec"]["containers"][0]["args"].__setitem__(
-         slice(-1, None), ["/tmp/report.json"])),
+    ("loadgen-report-to-file", "loadgen", check_loadgen_job, _report_to_file),
     ("loadgen-wrong-target", "loadgen", check_loadgen_job,
      lambda docs: _replace_arg(docs, "--target", "http://127.0.0.1:8080")),
     ("loadgen-metrics-port-mismatch", "loadgen", check_loadgen_job,

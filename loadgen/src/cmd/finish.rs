@@ -53,15 +53,20 @@ pub fn finish(report: &RunReport, outputs: &Outputs, interrupted: bool) -> anyho
             crate::console::out(format_args!("{text}"));
         }
     }
+    for t in report.thresholds.iter().filter(|t| !t.passed) {
+        crate::errln!("threshold failed: {} (actual {:.3})", t.expr, t.actual);
+    }
     if to_stdout {
+        // Last, after everything for stderr is out: a container runtime logs the two streams into
+        // one file through separate readers, so a stderr line written while the report is being
+        // written can land inside it (seen with `kubectl logs` of the loadgen Job).
+        use std::io::Write;
+        let _ = std::io::stderr().flush();
         report.write("-")?;
     } else if let Some(out) = &outputs.json
         && !outputs.quiet
     {
         crate::outln!("report written to {out}");
-    }
-    for t in report.thresholds.iter().filter(|t| !t.passed) {
-        crate::errln!("threshold failed: {} (actual {:.3})", t.expr, t.actual);
     }
     Ok(if interrupted {
         exit::INTERRUPTED
