@@ -151,7 +151,10 @@ def images(cluster: Cluster) -> dict[str, str]:
         seed = run(["bash", SEED_SCRIPT], timeout=1800)
         seeded = dict(line.split("=", 1) for line in seed.stdout.splitlines() if "=" in line)
         build_args = [arg for key in ("RUST_IMAGE", "RUNTIME_IMAGE") for arg in ("--build-arg", f"{key}={seeded[key]}")]
-        cluster.script("build-load.sh", *build_args, timeout=3600)
+        # A developer iterating on the tests may keep the images already built:
+        # SCALEBENCH_CLUSTER_TEST_IMAGES=loaded only loads them. CI always builds.
+        reuse = os.environ.get("SCALEBENCH_CLUSTER_TEST_IMAGES") == "loaded" and not IN_CI
+        cluster.script("build-load.sh", *(["--no-build"] if reuse else build_args), timeout=3600)
         yield seeded
     finally:
         if started_dockerd:

@@ -163,6 +163,33 @@ impl ReplicaTimeline {
     }
 }
 
+/// Moves a timeline's origin `offset_s` seconds later: the watch began before the run (a `--start-at`
+/// barrier), and its times must count from the run's start like every other series of the report.
+/// Samples from before the new origin collapse to the state at t = 0 (the last of them); the
+/// summary's times shift alike, clamped at 0.
+pub fn rebase(samples: &mut Vec<ReplicaSample>, summary: &mut ScaleOutSummary, offset_s: f64) {
+    if offset_s <= 0.0 {
+        return;
+    }
+    let before = samples.iter().filter(|s| s.t_s <= offset_s).count();
+    if before > 1 {
+        samples.drain(..before - 1);
+    }
+    for s in samples.iter_mut() {
+        s.t_s = (s.t_s - offset_s).max(0.0);
+    }
+    for t in [
+        &mut summary.time_to_first_scale_up_s,
+        &mut summary.time_to_first_ready_scale_up_s,
+        &mut summary.time_to_max_replicas_s,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        *t = (*t - offset_s).max(0.0);
+    }
+}
+
 impl ScaleOutSummary {
     /// Folds one observed state (in time order) into the figures.
     pub fn observe(&mut self, s: &ReplicaSample) {
@@ -224,6 +251,31 @@ pub(crate) fn test_timeline(samples: Vec<ReplicaSample>) -> ReplicaTimeline {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rebase_counts_from_the_run_start_and_keeps_the_state_at_it() {
+        let at = |t_s: f64, desired: i32| super::ReplicaSample {
+            t_s,
+            desired: Some(desired),
+            ..Default::default()
+        };
+        // Watched from 0, the run began at 16 s (the start barrier); the HPA acted at 28.6 s.
+        let mut samples = vec![at(0.0, 1), at(5.0, 1), at(28.6, 4), at(32.7, 4)];
+        let mut summary = super::ScaleOutSummary {
+            time_to_first_scale_up_s: Some(28.6),
+            ..Default::default()
+        };
+        super::rebase(&mut samples, &mut summary, 16.0);
+        let times: Vec<f64> = samples
+            .iter()
+            .map(|s| (s.t_s * 10.0).round() / 10.0)
+            .collect();
+        assert_eq!(times, vec![0.0, 12.6, 16.7]);
+        assert_eq!(samples[0].desired, Some(1));
+        assert!((summary.time_to_first_scale_up_s.unwrap() - 12.6).abs() < 1e-9);
+        super::rebase(&mut samples, &mut summary, 0.0);
+        assert_eq!(samples.len(), 3, "no offset, no change");
+    }
+
     use super::*;
 
     use super::test_sample as s;

@@ -162,6 +162,12 @@ impl WatchHandle {
         lock(&self.recorder).timeline_at(Instant::now())
     }
 
+    /// The run itself begins now (after a `--start-at` wait that the watch spanned): sample
+    /// times, like the run's own series, count from this moment.
+    pub fn start_run(&self, at: Instant) {
+        lock(&self.recorder).start_run(at);
+    }
+
     /// Stops the watch and returns the timeline with its summary. The state at this moment is
     /// recorded as a last sample if it changed since the previous one.
     pub async fn finish(mut self) -> ReplicaTimeline {

@@ -167,6 +167,13 @@ impl Recorder {
         self.push_sample(now);
     }
 
+    /// The run begins now, after the watch did (a `--start-at` wait): times count from here.
+    pub(super) fn start_run(&mut self, at: Instant) {
+        let offset_s = at.saturating_duration_since(self.run_start).as_secs_f64();
+        crate::model::replicas::rebase(&mut self.timeline.samples, &mut self.summary, offset_s);
+        self.run_start = self.run_start.max(at);
+    }
+
     fn t_s(&self, now: Instant) -> f64 {
         now.saturating_duration_since(self.run_start).as_secs_f64()
     }
