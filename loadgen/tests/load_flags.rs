@@ -106,18 +106,26 @@ fn a_rate_over_a_closed_loop_file_is_a_usage_error_naming_both() {
             .contains("--rate 100/s (open loop) on top of the scenario's `users: 3` (closed loop)"),
         "{stderr}"
     );
-    // A duration over phases that each have their own.
-    let phased = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/rate-steps.yaml");
+    // A rate over phases of users.
+    let dir = std::env::temp_dir().join(format!("load-flags-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let users = dir.join("users-phases.yaml");
+    std::fs::write(
+        &users,
+        "name: u\nload:\n  phases:\n    - {duration: 5s, users: 2}\n    - {duration: 5s, users: 4}\nrequests:\n  - {name: p, path: /ping}\n",
+    )
+    .unwrap();
     let (code, _, stderr) = run(&[
-        phased.to_str().unwrap(),
+        users.to_str().unwrap(),
         "--target",
         "http://127.0.0.1:9",
-        "-d",
-        "30s",
+        "--rate",
+        "70",
     ]);
+    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(code, 2, "{stderr}");
     assert!(
-        stderr.contains("--duration 30s on top of the scenario's 5 phases"),
+        stderr.contains("--rate 70/s (open loop) on top of the scenario's 2 phases of users"),
         "{stderr}"
     );
 }

@@ -79,7 +79,7 @@ def stack(images, tmp_path_factory):
     auth_web_config = secrets / "prometheus-web-0.0.0.0.yml"
     assert "basic_auth_users" in auth_web_config.read_text()
     # The override: the Prometheus stand-in under its own name, a shorter run (the real command
-    # is kept and load flags appended, which replace the scenario's `load:`), and Prometheus with
+    # is kept and load flags appended: a flat rate in place of the scenario's phases), and Prometheus with
     # the password it asks for beyond loopback, on 127.0.0.1 still.
     real_cmd = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["loadgen"]["command"]
     override = tmp_path_factory.mktemp("compose") / "override.yml"
@@ -87,7 +87,8 @@ def stack(images, tmp_path_factory):
         "services": {
             "prometheus": {"image": images["seeded"]["PROMETHEUS_IMAGE"]},
             "loadgen": {"command": real_cmd + [
-                "--concurrency", "4",
+                # A flat rate for a short run in place of the scenario's phases.
+                "--rate", "40",
                 "--duration", f"{RUN_DURATION_S}s",
                 "--metrics-linger", f"{METRICS_LINGER_S}s",
                 "--out", "-",

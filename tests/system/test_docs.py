@@ -471,7 +471,7 @@ def test_every_scenario_example_in_the_docs_loads(binaries, tmp_path, index: int
     # Port 9 (discard) refuses at once: the file is compiled, one request fails, nothing waits.
     result = subprocess.run(
         [str(binaries["loadgen"]), "run", str(path), "--target", "http://127.0.0.1:9", "-c", "1", "-n", "1",
-         "--timeout", "2s", "-q"],
+         "-d", "1s", "--timeout", "2s", "-q"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode != 2, f"the example does not load:\n{result.stderr}"

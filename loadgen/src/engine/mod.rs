@@ -72,6 +72,9 @@ pub struct RunData {
     pub totals: Totals,
     pub series: TimeSeries,
     pub started_at: SystemTime,
+    /// The monotonic moment the run began: the origin of every series of the report, which the
+    /// replica watch, started earlier, is rebased onto.
+    pub start: Instant,
     pub duration: Duration,
     pub dropped: u64,
     /// Requests resent once on a fresh connection because a kept-alive one was found closed
@@ -283,6 +286,7 @@ pub async fn run(
         totals: sh.stats.totals(),
         series,
         started_at,
+        start,
         duration,
         dropped: sh.dropped.load(Ordering::Relaxed),
         retries: sh.retries.load(Ordering::Relaxed),

@@ -36,10 +36,6 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
     // The start barrier: after everything that can fail or take time (metrics server, watch,
     // DNS), so the first request goes out at the moment itself.
     wait_for_start_at(p, &stop_rx).await?;
-    if let Some(w) = &watch {
-        // The watch began before the wait; its times must count from the run's first request.
-        w.start_run(tokio::time::Instant::now());
-    }
     let data = engine::run(
         engine_config(p),
         Arc::clone(&p.scenario),
@@ -53,6 +49,11 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
         let _ = pg.await;
     }
     ctrl_c.abort();
+    if let Some(w) = &watch {
+        // The watch began before the start barrier's wait; its times must count from the run's
+        // own origin, the engine's, like every other series of the report.
+        w.start_run(tokio::time::Instant::from_std(data.start));
+    }
     let replicas = match watch {
         Some(h) => Some(h.finish().await),
         None => None,
