@@ -97,7 +97,11 @@ def cluster() -> Cluster:
     up = subprocess.run(["bash", str(LOCAL_CLUSTER), "up"], cwd=ROOT, timeout=3600, text=True,
                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     print(up.stdout[-6000:])
-    assert up.returncode == 0, f"local-cluster.sh up failed:\n{up.stdout[-8000:]}"
+    if up.returncode != 0:
+        # A half-started cluster (namespace, mounts, processes) is removed, not left behind.
+        if not was_up:
+            run(["bash", LOCAL_CLUSTER, "down"], timeout=300, check=False)
+        pytest.fail(f"local-cluster.sh up failed:\n{up.stdout[-8000:]}")
     env_lines = run(["bash", LOCAL_CLUSTER, "env"], timeout=30).stdout
     env = dict(os.environ)
     for line in env_lines.splitlines():
