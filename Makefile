@@ -69,9 +69,11 @@ fuzz: fuzz-build ## Run each loadgen fuzz target for FUZZ_SECONDS (default 30); 
 	done
 
 # A real single-node Kubernetes built from upstream Go modules, without Minikube (docs/local-cluster.md).
-.PHONY: cluster-up cluster-down cluster-images
+.PHONY: cluster-up cluster-down cluster-images cluster-knative
 cluster-up: ## Build (cached) and start the local cluster; then: eval "$$(deploy/scripts/local-cluster.sh env)"
 	deploy/scripts/local-cluster.sh up
+cluster-knative: ## Install Knative Serving on the local cluster (the scale-to-zero overlay deploy/overlays/knative)
+	deploy/scripts/local-cluster.sh knative
 cluster-down: ## Stop the local cluster and remove everything it made
 	deploy/scripts/local-cluster.sh down
 cluster-images: ## Build both images and load them into the local cluster
@@ -94,9 +96,11 @@ k8s-loadgen: ## Run the three-client loadgen Job and fetch its reports into repo
 k8s-down: ## Delete everything the scripts created in the cluster
 	deploy/scripts/teardown.sh
 
-.PHONY: experiment
+.PHONY: experiment experiment-serverless
 experiment: ## The seed's headline: 3 clients x N requests against docker, k8s-single and k8s-hpa (bench/experiment.sh --help)
 	bench/experiment.sh $(EXPERIMENT_FLAGS)
+experiment-serverless: ## The seed's Lambda row: rate steps against docker, k8s-hpa and scale-to-zero k8s-knative, then cold starts (bench/serverless.sh --help)
+	bench/serverless.sh $(EXPERIMENT_FLAGS)
 
 .PHONY: compare
 compare: ## One scenario against docker, then Minikube single and HPA where a cluster answers

@@ -12,10 +12,11 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH_NAME=experiment
+# shellcheck source-path=SCRIPTDIR source=deployments-common.sh
+source "$ROOT/bench/deployments-common.sh"
 SCENARIO="$ROOT/loadgen/scenarios/classic-3x100k.yaml"
 CLIENTS=3
-NODE_PORT=30080
-NAMESPACE=scalebench
 
 usage() {
   cat <<USAGE
@@ -51,9 +52,6 @@ answers on its InternalIP, python3.
 USAGE
 }
 
-log() { printf '[experiment %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 2; }
-
 requests=100000
 cpu=""
 out=""
@@ -75,39 +73,19 @@ while [[ $# -gt 0 ]]; do
 done
 [[ "$requests" =~ ^[1-9][0-9]*$ ]] || die "--requests-per-client is a positive whole number, not '$requests'"
 if [[ -z "$cpu" ]]; then
-  cpu="$(awk -v n="$(nproc)" 'BEGIN { c = n / 4; if (c > 1) c = 1; printf "%g", c }')"
+  cpu="$(default_cpu)"
   log "cpu per container and per replica: $cpu (a quarter of this machine's $(nproc) cores, at most 1)"
 fi
-if ! [[ "$cpu" =~ ^[0-9]+(\.[0-9]{1,3})?$ ]] || ! awk -v c="$cpu" 'BEGIN { exit !(c > 0) }'; then
-  die "--cpu is a number of cores above 0, not '$cpu'"
-fi
+check_cpu "$cpu"
 IFS=, read -r -a deployments <<<"$only"
 for d in "${deployments[@]}"; do
   [[ "$d" == docker || "$d" == k8s-single || "$d" == k8s-hpa ]] || die "--only: unknown deployment '$d'"
 done
-if [[ -z "$loadgen" ]]; then
-  for candidate in "$ROOT/target/release/loadgen" "$ROOT/target/debug/loadgen" "$(command -v loadgen || true)"; do
-    if [[ -n "$candidate" && -x "$candidate" ]]; then loadgen="$candidate"; break; fi
-  done
-fi
-[[ -n "$loadgen" && -x "$loadgen" ]] || die "no loadgen binary: cargo build --release -p loadgen, or --loadgen PATH"
+loadgen="$(find_loadgen "$loadgen")"
 out="${out:-$ROOT/reports/experiment-$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$out"
-[[ -z "$prom_url" || "$prom_url" =~ ^https?://[^/]+ ]] || die "--prometheus: '$prom_url' is not an http:// or https:// URL"
 # The dashboards read what the compose Prometheus holds: the clients push there when it answers.
-remote_write=()
-if [[ -n "$prom_url" ]]; then
-  prom_url="${prom_url%/}"
-  if curl -fsS -o /dev/null --connect-timeout 2 --max-time 5 "$prom_url/-/ready" 2>/dev/null; then
-    remote_write=(--remote-write "$prom_url/api/v1/write")
-    log "pushing the clients' metrics to $prom_url/api/v1/write (dashboards: deployment and run)"
-  else
-    log "no Prometheus answers at $prom_url: no metrics pushed (start the compose stack, or --no-prometheus)"
-  fi
-fi
-COMPOSE=(docker compose)
-docker compose version >/dev/null 2>&1 || COMPOSE=(docker-compose)
-COMPOSE_PROJECT=sbexp
+remote_write_flags "$prom_url"
 
 # run_clients NAME URL [WATCH...]: the three clients, together, then their exact merge.
 run_clients() {
@@ -118,7 +96,7 @@ run_clients() {
   for ((i = 0; i < CLIENTS; i++)); do
     # One run id for the three clients: their series and reports belong together.
     LOADGEN_RUN_ID="experiment-$name-$start_at" "$loadgen" run "$SCENARIO" --target "$url" --concurrency 1 --requests "$requests" \
-      --start-at "$start_at" --deployment "$name" --quiet "${remote_write[@]}" "$@" \
+      --start-at "$start_at" --deployment "$name" --quiet "${REMOTE_WRITE[@]}" "$@" \
       --out "$dir/client-$i.json" >"$dir/client-$i.log" 2>&1 &
     pids+=("$!")
   done
@@ -129,50 +107,18 @@ run_clients() {
   log "$name: done ($(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["summary"]; print(f"{s["requests"]} requests in {s["duration_s"]:.1f} s")' "$dir/merged.json"))"
 }
 
-wait_ready() {
-  local url="$1" limit="$2" started=$SECONDS
-  until curl -fsS -o /dev/null "$url/readyz"; do
-    ((SECONDS - started < limit)) || die "$url/readyz did not answer within $limit s"
-    sleep 1
-  done
-}
-
-node_url() {
-  local ip
-  ip="$(kubectl get nodes -o jsonpath='{.items[0].status.addresses[?(@.type=="InternalIP")].address}')"
-  [[ -n "$ip" ]] || die "no node InternalIP in the current kubeconfig's cluster"
-  printf 'http://%s:%s\n' "$ip" "$NODE_PORT"
-}
-
 run_docker() {
-  local port
-  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-  log "docker: the compose workload with --cpus $cpu on 127.0.0.1:$port"
-  WORKLOAD_CPUS="$cpu" WORKLOAD_PORT="$port" "${COMPOSE[@]}" -p "$COMPOSE_PROJECT" -f "$ROOT/docker-compose.yml" \
-    up -d --no-build workload >"$out/docker-compose.log" 2>&1 || { cat "$out/docker-compose.log" >&2; die "docker compose up failed"; }
-  trap 'WORKLOAD_CPUS=1 "${COMPOSE[@]}" -p "$COMPOSE_PROJECT" -f "$ROOT/docker-compose.yml" down -v >/dev/null 2>&1 || true' EXIT
-  wait_ready "http://127.0.0.1:$port" 60
-  run_clients docker "http://127.0.0.1:$port"
-  WORKLOAD_CPUS=1 "${COMPOSE[@]}" -p "$COMPOSE_PROJECT" -f "$ROOT/docker-compose.yml" down -v >/dev/null 2>&1
-  trap - EXIT
+  compose_up "$cpu" "$out/docker-compose.log"
+  run_clients docker "$COMPOSE_URL"
+  compose_down
 }
 
 run_k8s() {
-  local name="$1" overlay="$2" url started
-  log "$name: deploy/scripts/apply.sh --cpu-limit $cpu $overlay"
-  "$ROOT/deploy/scripts/teardown.sh" >/dev/null 2>&1
-  "$ROOT/deploy/scripts/apply.sh" --cpu-limit "$cpu" "$overlay" >"$out/$name-apply.log" 2>&1 ||
-    { tail -n 30 "$out/$name-apply.log" >&2; die "apply.sh $overlay failed"; }
-  url="$(node_url)"
+  local name="$1" overlay="$2" url
+  apply_overlay "$overlay" "$cpu" "$out/$name-apply.log"
+  url="http://$(node_ip):$NODE_PORT"
   wait_ready "$url" 60
-  if [[ "$name" == k8s-hpa ]]; then
-    # The HPA decides blind until metrics-server has a CPU figure for the pod.
-    started=$SECONDS
-    until kubectl -n "$NAMESPACE" get hpa workload -o jsonpath='{.status.currentMetrics[0].resource.current.averageUtilization}' | grep -q .; do
-      ((SECONDS - started < 180)) || die "the HPA reports no CPU utilization after 180 s (is metrics-server running?)"
-      sleep 2
-    done
-  fi
+  [[ "$name" != k8s-hpa ]] || wait_hpa_metrics
   run_clients "$name" "$url" --watch deployment/workload --namespace "$NAMESPACE"
 }
 

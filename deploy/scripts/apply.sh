@@ -4,7 +4,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-OVERLAYS=(single hpa minikube-single minikube-hpa minikube-hpa-tls own-service-example monitoring monitoring-remote-write)
+OVERLAYS=(single hpa minikube-single minikube-hpa minikube-hpa-tls knative own-service-example monitoring monitoring-remote-write)
 
 usage() {
   cat <<USAGE
@@ -17,6 +17,9 @@ OVERLAY is one of:
   minikube-single   single with the Minikube image settings and NodePort 30080
   minikube-hpa      hpa with the Minikube image settings and NodePort 30080
   minikube-hpa-tls  minikube-hpa behind an HTTPS Ingress (docs/tls-deploy.md; run tls-secret.sh first)
+  knative           the workload as a Knative Configuration that scales to zero after about 30 s
+                    idle (k8s-knative); needs Knative Serving (local cluster:
+                    deploy/scripts/local-cluster.sh knative); waits until the revision is Ready
   own-service-example
                     podinfo in the workload's place under the HPA (docs/own-service.md)
   monitoring        Prometheus (Kubernetes discovery) and Grafana with the repository's dashboards;
@@ -81,6 +84,9 @@ if [[ "$overlay" == monitoring ]]; then
 elif [[ "$overlay" == monitoring-remote-write ]]; then
   dir="$DEPLOY_DIR/overlays/$overlay"
   rollouts=(deployment/prometheus deployment/grafana)
+elif [[ "$overlay" == knative ]]; then
+  dir="$DEPLOY_DIR/overlays/$overlay"
+  rollouts=()
 else
   dir="$DEPLOY_DIR/overlays/$overlay"
   rollouts=(deployment/workload)
@@ -122,7 +128,11 @@ if [[ ${#images[@]} -gt 0 || -n "$cpu_limit" ]]; then
   {
     printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - %s\n' \
       "$(realpath --relative-to="$tmp" "$dir")"
-    if [[ -n "$cpu_limit" ]]; then
+    if [[ -n "$cpu_limit" && "$overlay" == knative ]]; then
+      printf 'patches:\n  - target: {kind: Configuration, name: workload}\n    patch: |-\n'
+      printf '      - op: replace\n        path: /spec/template/spec/containers/0/resources/limits/cpu\n        value: "%s"\n' \
+        "$cpu_limit"
+    elif [[ -n "$cpu_limit" ]]; then
       # The check-config init container runs the server's image with the server's resources.
       printf 'patches:\n  - target: {kind: Deployment, name: workload}\n    patch: |-\n'
       for path in containers initContainers; do
@@ -169,6 +179,14 @@ if [[ "$wait" -eq 1 ]]; then
     log "waiting for $rollout"
     kubectl -n "$NAMESPACE" rollout status "$rollout" --timeout="$timeout"
   done
+  if [[ "$overlay" == knative ]]; then
+    # Ready: the latest revision started a pod that passed its probe (it then scales to zero).
+    log "waiting for configuration/workload's revision to be Ready"
+    kubectl -n "$NAMESPACE" wait --for=condition=Ready configuration/workload --timeout="$timeout"
+  fi
+fi
+if [[ "$overlay" == knative ]]; then
+  kubectl -n "$NAMESPACE" get configurations.serving.knative.dev,revisions.serving.knative.dev,podautoscalers.autoscaling.internal.knative.dev -o wide
 fi
 kubectl -n "$NAMESPACE" get deployments,services,horizontalpodautoscalers -o wide
 if [[ "$overlay" == monitoring* ]]; then

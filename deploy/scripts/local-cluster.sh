@@ -18,16 +18,20 @@ source "$LIB/network.sh"
 source "$LIB/components.sh"
 # shellcheck source-path=SCRIPTDIR source=../local-cluster/lib/images.sh
 source "$LIB/images.sh"
+# shellcheck source-path=SCRIPTDIR source=../local-cluster/lib/knative.sh
+source "$LIB/knative.sh"
 
 usage() {
   cat <<USAGE
 Usage: deploy/scripts/local-cluster.sh COMMAND
 
-  up            build what is missing (cached in $LC_CACHE), then start etcd, the
+  up [--with knative]
+                build what is missing (cached in $LC_CACHE), then start etcd, the
                 apiserver, controller-manager (HPA sync 5 s), scheduler, containerd, kubelet,
                 kube-proxy, CoreDNS and metrics-server in network namespace $LC_NETNS;
                 waits until the node is Ready and the Metrics API answers. A cluster already
                 up is left as it is; the leftovers of one that died are cleared first.
+                --with knative: then install Knative Serving (the 'knative' command)
   down          stop what 'up' started (by pid), remove the pods, mounts, cgroups, network
                 namespace, host iptables rule and state ($LC_STATE); safe to repeat
   status        what runs, and whether the node and the Metrics API answer (exit 1 if not up)
@@ -36,10 +40,15 @@ Usage: deploy/scripts/local-cluster.sh COMMAND
   load-images [IMAGE...]
                 copy images from the local Docker into the cluster's containerd (nothing is
                 ever pulled); default: $WORKLOAD_IMAGE and $LOADGEN_IMAGE
-  build         only build (or find cached) the binaries, and print where they are
+  build         only build (or find cached) every binary, Knative's too, and print where they are
+  knative [install|remove|status]
+                Knative Serving $KNATIVE_VERSION on the running cluster, for the scale-to-zero
+                overlay deploy/overlays/knative: install (the default; idempotent) builds its
+                binaries, imports them as dev.local/ images and applies upstream's manifests
+                from the Go module cache with deploy/local-cluster/knative/config's patches
 
 Versions: Kubernetes $K8S_VERSION, etcd $ETCD_VERSION, metrics-server $METRICS_SERVER_VERSION,
-CoreDNS $COREDNS_VERSION (each from its go.mod under deploy/local-cluster/). Needs root, Go,
+CoreDNS $COREDNS_VERSION, Knative Serving $KNATIVE_VERSION (each from its go.mod under deploy/local-cluster/). Needs root, Go,
 containerd, runc, the CNI plugins, iproute2, iptables and openssl (Debian: containerd runc
 containernetworking-plugins iproute2 iptables openssl conntrack).
 The node is $LC_NODE_IP from the host (NodePorts too); pods and Services never leave the namespace.
@@ -62,6 +71,24 @@ healthy() {
 }
 
 cmd_up() {
+  local with_knative=false
+  while (($#)); do
+    case "$1" in
+      --with)
+        [[ "${2:-}" == knative ]] || lc_die "up --with takes 'knative', got '${2:-}'"
+        with_knative=true
+        shift 2
+        ;;
+      *) lc_die "unknown option to up: $1" ;;
+    esac
+  done
+  start_cluster
+  if $with_knative; then
+    knative_install
+  fi
+}
+
+start_cluster() {
   require_root
   require_tools
   local started=$SECONDS
@@ -180,18 +207,40 @@ cmd_load_images() {
 cmd_build() {
   build_all
   local component
-  for component in "${LC_COMPONENTS[@]}"; do
+  for component in "${LC_ADDON_COMPONENTS[@]}"; do
+    build_component "$component"
+  done
+  for component in "${LC_COMPONENTS[@]}" "${LC_ADDON_COMPONENTS[@]}"; do
     printf '%-16s %s\n' "$component" "$(bin_dir "$component")"
   done
 }
 
+cmd_knative() {
+  require_root
+  proc_alive kube-apiserver || lc_die "the local cluster is not up: deploy/scripts/local-cluster.sh up"
+  case "${1:-install}" in
+    install) knative_install ;;
+    remove) knative_remove ;;
+    status)
+      if knative_installed; then
+        printf 'Knative Serving %s answers (controller, webhook, activator, autoscaler available)\n' "$KNATIVE_VERSION"
+      else
+        printf 'Knative Serving is not installed or not ready\n'
+        return 1
+      fi
+      ;;
+    *) lc_die "knative takes install, remove or status, got '$1'" ;;
+  esac
+}
+
 case "${1:-}" in
-  up) cmd_up ;;
+  up) shift; cmd_up "$@" ;;
   down) cmd_down ;;
   status) cmd_status ;;
   env) cmd_env ;;
   load-images) shift; cmd_load_images "$@" ;;
   build) cmd_build ;;
+  knative) shift; cmd_knative "$@" ;;
   -h | --help) usage ;;
   "") usage >&2; exit 2 ;;
   *) usage >&2; lc_die "unknown command: $1" ;;

@@ -34,7 +34,9 @@ REMOTE_WRITE = "overlays/monitoring-remote-write"
 # Your own image in the workload's place, and HTTPS through an Ingress (docs/own-service.md,
 # docs/tls-deploy.md): held to every invariant that is not about the bundled workload itself.
 VARIANT_OVERLAYS = ["overlays/own-service-example", "overlays/minikube-hpa-tls"]
-KUSTOMIZATIONS = ["base", *WORKLOAD_OVERLAYS, *VARIANT_OVERLAYS, "monitoring", REMOTE_WRITE, "loadgen"]
+# The workload as a Knative Configuration that scales to zero (docs/local-cluster.md).
+KNATIVE = "overlays/knative"
+KUSTOMIZATIONS = ["base", *WORKLOAD_OVERLAYS, *VARIANT_OVERLAYS, KNATIVE, "monitoring", REMOTE_WRITE, "loadgen"]
 WITH_WORKLOAD = ["base", *WORKLOAD_OVERLAYS]
 # The deployment label each overlay gives its pods (and the loadgen, through a ConfigMap).
 EXPECTED_DEPLOYMENT_LABEL = {

@@ -14,17 +14,19 @@ blob() {
   printf 'sha256:%s %s\n' "$digest" "$size"
 }
 
-# pack_single_binary_image BINARY NAME OUT: an OCI archive of one static binary as /NAME's
-# entrypoint, user 65535 like upstream's pause.
+# pack_single_binary_image BINARY REF OUT USER: an OCI archive of one static binary, FROM scratch,
+# as the entrypoint /<its file name>, run as the numeric USER (Kubernetes checks runAsNonRoot
+# against a number only).
 pack_single_binary_image() {
-  local binary="$1" ref="$2" out="$3" dir layer_digest layer_size config_digest config_size manifest_digest manifest_size
+  local binary="$1" ref="$2" out="$3" user="$4" name dir layer_digest layer_size config_digest config_size manifest_digest manifest_size
+  name="$(basename "$binary")"
   dir="$(mktemp -d)"
   mkdir -p "$dir/blobs/sha256" "$dir/rootfs"
-  install -m 0755 "$binary" "$dir/rootfs/pause"
-  tar --numeric-owner --owner=0 --group=0 --mtime=@0 -C "$dir/rootfs" -cf "$dir/layer.tar" pause
+  install -m 0755 "$binary" "$dir/rootfs/$name"
+  tar --numeric-owner --owner=0 --group=0 --mtime=@0 -C "$dir/rootfs" -cf "$dir/layer.tar" "$name"
   read -r layer_digest layer_size < <(blob "$dir" "$dir/layer.tar")
-  printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/pause"],"User":"65535:65535"},"rootfs":{"type":"layers","diff_ids":["%s"]}}' \
-    "$layer_digest" >"$dir/config.json"
+  printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/%s"],"User":"%s"},"rootfs":{"type":"layers","diff_ids":["%s"]}}' \
+    "$name" "$user" "$layer_digest" >"$dir/config.json"
   read -r config_digest config_size < <(blob "$dir" "$dir/config.json")
   printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%s}]}' \
     "$config_digest" "$config_size" "$layer_digest" "$layer_size" >"$dir/manifest.json"
@@ -36,18 +38,23 @@ pack_single_binary_image() {
   rm -rf "$dir"
 }
 
-import_pause_image() {
-  if lc_ctr images ls -q | grep -qxF "$LC_PAUSE_IMAGE"; then
+# import_binary_image BINARY REF USER: BINARY packed as image REF into the cluster's containerd,
+# unless REF is there already (its tag names the version, the binary's cache its sources).
+import_binary_image() {
+  local binary="$1" ref="$2" user="$3" archive
+  if lc_ctr images ls -q | grep -qxF "$ref"; then
     return 0
   fi
-  local archive
   archive="$(mktemp --suffix=.tar)"
-  pack_single_binary_image "$(bin pause pause)" "$LC_PAUSE_IMAGE" "$archive"
+  pack_single_binary_image "$binary" "$ref" "$archive" "$user"
   lc_ctr images import "$archive" >/dev/null
   rm -f "$archive"
-  lc_ctr images ls -q | grep -qxF "$LC_PAUSE_IMAGE" || lc_die "the pause image did not import as $LC_PAUSE_IMAGE"
-  lc_log "imported the sandbox image $LC_PAUSE_IMAGE"
+  lc_ctr images ls -q | grep -qxF "$ref" || lc_die "$binary did not import as $ref"
+  lc_log "imported $ref"
 }
+
+# The sandbox image runs as 65535, like upstream's pause.
+import_pause_image() { import_binary_image "$(bin pause pause)" "$LC_PAUSE_IMAGE" 65535:65535; }
 
 # load_docker_images REF...: each image from the local Docker into the cluster's containerd,
 # under the name the manifests use (containerd spells docker.io/ out).

@@ -15,6 +15,7 @@ K8S_VERSION="$(go_mod_version kubernetes k8s.io/kubernetes)"
 ETCD_VERSION="$(go_mod_version etcd go.etcd.io/etcd/server/v3)"
 METRICS_SERVER_VERSION="$(awk '$1 == "sigs.k8s.io/metrics-server" { print $2; exit }' "$LC_SRC/metrics-server/go.mod")"
 COREDNS_VERSION="$(go_mod_version coredns github.com/coredns/coredns)"
+KNATIVE_VERSION="$(go_mod_version knative knative.dev/serving)"
 
 # --- where things live ---------------------------------------------------------------------
 # State (certificates, etcd, containerd's images, the kubelet's pods, logs): wiped by `down`.
