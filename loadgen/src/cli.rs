@@ -225,8 +225,10 @@ pub struct RunOpts {
     /// Run id (the `run` label; default: scenario name and start time).
     #[arg(long, env = "LOADGEN_RUN_ID")]
     pub run_id: Option<String>,
-    /// Follow a Deployment and its HPA while the run lasts. Example: --watch deployment/workload
-    #[arg(long, env = "LOADGEN_WATCH", value_name = "deployment/NAME")]
+    /// Follow a Deployment and its HPA, or a Knative Configuration or Revision (its Deployments and
+    /// PodAutoscalers), while the run lasts; requests sent while it has no ready replica are cold
+    /// starts. Example: --watch deployment/workload, --watch configuration/workload
+    #[arg(long, env = "LOADGEN_WATCH", value_name = "KIND/NAME")]
     pub watch: Option<String>,
     /// Namespace of --watch (default: the kubeconfig's or the pod's own).
     #[arg(long, env = "POD_NAMESPACE")]

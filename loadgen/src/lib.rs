@@ -26,8 +26,10 @@
 //!   progress counters.
 //! - [`stats`]: HDR histograms and the per-second series, in constant memory; [`metrics`]: the
 //!   same outcomes as Prometheus series, scraped or pushed by remote write (`docs/metrics.md`);
-//!   [`progress`]: the live line on the terminal; [`watch`]: Deployment and HPA replicas over
-//!   time, beside them; [`selfmon`]: the generator's own CPU and schedule lag, and whether it was
+//!   [`progress`]: the live line on the terminal; [`watch`]: Deployment and HPA (or Knative
+//!   Configuration/Revision and PodAutoscaler) replicas over time, beside them; [`coldstart`]:
+//!   requests sent while the watched target had no ready replica, measured by the client (the
+//!   watcher writes its zero signal, the workers read it); [`selfmon`]: the generator's own CPU and schedule lag, and whether it was
 //!   the bottleneck.
 //! - [`model`]: the run's data as the JSON report holds it: the report and its summary, time
 //!   points, histograms, per-phase rows, the replica timeline and scale events, a capacity
@@ -47,6 +49,7 @@ pub mod capacity;
 pub mod cli;
 pub mod client;
 pub mod cmd;
+pub mod coldstart;
 pub mod console;
 pub mod engine;
 pub mod exit;

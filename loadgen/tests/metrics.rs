@@ -298,44 +298,11 @@ fn histogram_samples_are_drained_every_second_without_a_scrape() {
         &[("run".into(), "upkeep".into())],
     ));
     let data = rt.block_on(async {
-        let target = Arc::new(loadgen::client::Target::parse(&srv.url()).unwrap());
-        let connector = loadgen::client::Connector::new(
-            target,
-            &loadgen::client::ClientConfig {
-                http2: false,
-                insecure: false,
-                cacert: None,
-                client_cert: None,
-            },
-        )
-        .await
-        .unwrap();
-        let scenario =
-            Arc::new(loadgen::scenario::Scenario::single("GET", "/ping", &[], None).unwrap());
-        let plan = loadgen::plan::LoadPlan::flat(&loadgen::plan::FlatLoad {
-            users: Some(2),
-            duration: Some(Duration::from_millis(2500)),
-            ..Default::default()
-        })
-        .unwrap();
-        let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        loadgen::engine::run(
-            loadgen::engine::EngineConfig {
-                plan,
-                timeout: Duration::from_secs(5),
-                h2_connections: 1,
-                http2: false,
-                grace: Duration::from_secs(1),
-                late_tolerance: Duration::from_millis(10),
-                shards: 2,
-                trace_sample: 0.0,
-                lifetime: Default::default(),
-                live_window_s: 1,
-            },
-            scenario,
-            connector,
+        common::run_engine_on_ping(
+            &srv.url(),
+            2,
+            Duration::from_millis(2500),
             Arc::clone(&metrics),
-            stop_rx,
             None,
         )
         .await
@@ -406,6 +373,7 @@ fn every_exported_family_has_the_help_text_of_its_definition() {
     watch.ready.set(2.0);
     watch.cpu_utilization_percent.set(80.0);
     m.record_scale_events(&[loadgen::model::scale_events::ScaleEvent::default()]);
+    m.cold_start_metrics().seconds.record(2.0);
     let text = m.render();
     for def in names::ALL {
         let help = format!("# HELP {} {}", def.name, def.help);

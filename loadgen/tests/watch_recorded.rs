@@ -19,7 +19,8 @@ use axum::http::{StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::get;
 use bytes::Bytes;
-use loadgen::metrics::WatchGauges;
+use loadgen::coldstart::ColdStartTracker;
+use loadgen::metrics::{ColdStartMetrics, WatchGauges};
 use loadgen::model::replicas::{ReplicaSample, ReplicaTimeline};
 use loadgen::watch::{self, WatchConfig};
 use tokio::time::Instant;
@@ -67,9 +68,21 @@ struct FakeApi {
 
 impl FakeApi {
     fn new(epoch: Instant, deployments: ResourceScript, hpas: ResourceScript) -> Self {
-        let mut scripts = HashMap::new();
-        scripts.insert("deployments", deployments);
-        scripts.insert("horizontalpodautoscalers", hpas);
+        Self::with_scripts(
+            epoch,
+            [
+                ("deployments", deployments),
+                ("horizontalpodautoscalers", hpas),
+            ],
+        )
+    }
+
+    /// A fake API serving `scripts` by resource plural (`deployments`, `podautoscalers`, ...).
+    fn with_scripts<const N: usize>(
+        epoch: Instant,
+        scripts: [(&'static str, ResourceScript); N],
+    ) -> Self {
+        let scripts: HashMap<_, _> = scripts.into_iter().collect();
         Self {
             epoch,
             scripts: Arc::new(scripts),
@@ -87,6 +100,10 @@ impl FakeApi {
             .route(
                 "/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers",
                 get(|s, u, q| serve(s, u, q, "horizontalpodautoscalers")),
+            )
+            .route(
+                "/apis/autoscaling.internal.knative.dev/v1alpha1/namespaces/{ns}/podautoscalers",
+                get(|s, u, q| serve(s, u, q, "podautoscalers")),
             )
             .fallback(|uri: Uri| async move {
                 json_response(
@@ -124,7 +141,14 @@ async fn serve(
         *c += 1;
         *c - 1
     };
-    let script = &api.scripts[resource];
+    let Some(script) = api.scripts.get(resource) else {
+        return json_response(
+            404,
+            format!(
+                r#"{{"kind":"Status","apiVersion":"v1","metadata":{{}},"status":"Failure","message":"{resource} is not served","reason":"NotFound","code":404}}"#
+            ),
+        );
+    };
     if !is_watch {
         let reply = script
             .lists
@@ -202,6 +226,175 @@ fn write_kubeconfig(dir: &tempfile::TempDir, addr: std::net::SocketAddr) -> Path
     )
     .unwrap();
     path
+}
+
+/// The recorded Knative scale from zero and back (`knative-*.jsonl`): 0 -> 1 -> 3 -> 0.
+fn knative_api(epoch: Instant) -> FakeApi {
+    FakeApi::with_scripts(
+        epoch,
+        [
+            (
+                "deployments",
+                ResourceScript {
+                    lists: vec![Reply::Ok(fixture("knative-deployment-list.json"))],
+                    watches: vec![timed_events(
+                        "knative-deployment-watch.jsonl",
+                        // spec 1 (pod created) | ready 1 | spec 3 (ready 1) | ready 3 | all 0
+                        &[5.2, 7.0, 20.2, 23.0, 91.0],
+                    )],
+                    close_after_events: false,
+                },
+            ),
+            (
+                "podautoscalers",
+                ResourceScript {
+                    lists: vec![Reply::Ok(fixture("knative-podautoscaler-list.json"))],
+                    watches: vec![timed_events(
+                        "knative-podautoscaler-watch.jsonl",
+                        // desiredScale 1 | actualScale 1 | desiredScale 3 | desiredScale 0
+                        &[5.0, 7.1, 20.0, 90.0],
+                    )],
+                    close_after_events: false,
+                },
+            ),
+        ],
+    )
+}
+
+/// Knative scale to zero and back, watched as `configuration/workload`: the revision's Deployment
+/// and PodAutoscaler are found by label, the PodAutoscaler's `desiredScale` is the autoscaler's
+/// decision, zero is a real replica count (initial 0, a scale-up from 0, final 0), and the cold
+/// starts the watcher's zero signal opens are timed to the watch events.
+#[test]
+fn follows_a_knative_configuration_from_zero_to_three_and_back() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let prom = recorder.handle();
+    let gauges = WatchGauges::register(&recorder);
+    let (timeline, requests, cold) = paused_runtime().block_on(async {
+        let epoch = Instant::now();
+        let api = knative_api(epoch);
+        let client = kube::Client::new(api.router(), "default");
+        let handle =
+            watch::spawn_with_client_at(config("configuration/workload"), client, epoch, gauges);
+        let tracker = Arc::new(ColdStartTracker::new(ColdStartMetrics::noop()));
+        handle.follow_cold_starts(Arc::clone(&tracker));
+        let at = |s: f64| (epoch + Duration::from_secs_f64(s)).into_std();
+        tokio::time::sleep_until(epoch + Duration::from_secs(2)).await;
+        // At zero: the first request opens a cold start, answered at 7.5 s (the pod was ready at 7).
+        let first = tracker
+            .on_send(at(2.0))
+            .expect("a cold start opens at zero");
+        tracker.on_done(first, at(7.5), 5_500_000, true);
+        tokio::time::sleep_until(epoch + Duration::from_secs(30)).await;
+        assert_eq!(tracker.on_send(at(30.0)), None, "pods are ready");
+        // Scaled back to zero at 91 s: the next request is a second cold start, never answered.
+        tokio::time::sleep_until(epoch + Duration::from_secs(95)).await;
+        let second = tracker.on_send(at(95.0)).expect("zero seen again");
+        tracker.on_done(second, at(96.0), 1_000_000, false);
+        let timeline = handle.finish().await;
+        let cold = tracker.finish(epoch.into_std());
+        (timeline, api.requests(), cold)
+    });
+    let at = |t_s: f64, d: i32, c: i32, r: i32, pa: i32| ReplicaSample {
+        t_s,
+        desired: Some(d),
+        current: Some(c),
+        ready: Some(r),
+        hpa_desired: Some(pa),
+        cpu_utilization_percent: None,
+    };
+    let expected = vec![
+        at(0.0, 0, 0, 0, 0),
+        at(5.0, 0, 0, 0, 1), // the PodAutoscaler decides first (the activator asked)
+        at(6.0, 1, 1, 0, 1), // the Deployment at 5.2, coalesced to the interval's end
+        at(7.0, 1, 1, 1, 1),
+        // actualScale 1 at 7.1 is not a decision: no sample
+        at(20.0, 1, 1, 1, 3),
+        at(21.0, 3, 3, 1, 3),
+        at(23.0, 3, 3, 3, 3),
+        at(90.0, 3, 3, 3, 0),
+        at(91.0, 0, 0, 0, 0),
+    ];
+    assert_eq!(timeline.samples, expected, "{timeline:#?}");
+    assert!(timeline.warnings.is_empty(), "{:?}", timeline.warnings);
+    assert_eq!(timeline.target, "configuration/workload");
+    assert_eq!(timeline.hpa.as_deref(), Some("workload-00001"));
+    let s = &timeline.summary;
+    assert_eq!(
+        (s.initial_replicas, s.max_replicas, s.final_replicas),
+        (Some(0), Some(3), Some(0))
+    );
+    assert_eq!(s.initial_desired_replicas, Some(0));
+    assert_eq!(s.time_to_first_scale_up_s, Some(5.2));
+    assert_eq!(s.time_to_first_ready_scale_up_s, Some(7.0));
+    assert_eq!(s.time_to_max_replicas_s, Some(23.0));
+
+    // The scale-up from zero is a scale event like any other.
+    let events =
+        loadgen::analysis::scale_events::scale_events(&timeline, &[], 1.0, &Default::default());
+    assert_eq!(
+        events.first().map(|e| (e.t_s, e.from_replicas)),
+        Some((5.0, Some(0)))
+    );
+
+    let (list, total) = cold;
+    assert_eq!(total, 2);
+    let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-6);
+    assert!(close(Some(list[0].t_s), 2.0), "{list:?}");
+    assert!(close(list[0].to_first_response_s, 5.5), "{list:?}");
+    assert!(
+        close(list[0].ready_at_s, 7.0),
+        "the watcher saw the pod ready at 7 s: {list:?}"
+    );
+    assert!(close(Some(list[1].t_s), 95.0), "{list:?}");
+    assert_eq!((list[1].to_first_response_s, list[1].failed), (None, 1));
+
+    // Both objects were asked for by the configuration's label.
+    for path in [
+        "/apis/apps/v1/namespaces/scalebench/deployments?",
+        "/apis/autoscaling.internal.knative.dev/v1alpha1/namespaces/scalebench/podautoscalers?",
+    ] {
+        assert!(
+            requests.iter().any(|r| r.starts_with(path)
+                && r.contains("labelSelector=serving.knative.dev%2Fconfiguration%3Dworkload")
+                && r.contains("watch=true")),
+            "{path} {requests:#?}"
+        );
+    }
+    // The gauges went back to 0: a real value, not "unknown".
+    let text = prom.render();
+    for line in [
+        r#"loadgen_observed_replicas{kind="desired"} 0"#,
+        r#"loadgen_observed_replicas{kind="ready"} 0"#,
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+}
+
+/// A revision is followed by its own label.
+#[test]
+fn follows_a_knative_revision_by_its_label() {
+    let (timeline, requests) = paused_runtime().block_on(async {
+        let epoch = Instant::now();
+        let api = knative_api(epoch);
+        let client = kube::Client::new(api.router(), "default");
+        let handle = watch::spawn_with_client_at(
+            config("rev/workload-00001"),
+            client,
+            epoch,
+            WatchGauges::noop(),
+        );
+        tokio::time::sleep_until(epoch + Duration::from_secs(30)).await;
+        (handle.finish().await, api.requests())
+    });
+    assert_eq!(timeline.target, "revision/workload-00001");
+    assert_eq!(timeline.summary.max_replicas, Some(3));
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.contains("labelSelector=serving.knative.dev%2Frevision%3Dworkload-00001")),
+        "{requests:#?}"
+    );
 }
 
 fn sample(t_s: f64, d: i32, c: i32, r: i32, hpa: i32, cpu: i32) -> ReplicaSample {
@@ -540,7 +733,8 @@ fn bad_targets_are_rejected() {
         );
     }
     let err = WatchConfig::new("daemonset/x", None, Duration::from_secs(1)).unwrap_err();
-    assert!(err.to_string().contains("only Deployments"), "{err}");
+    assert!(err.to_string().contains("watch a Deployment"), "{err}");
+    assert!(err.to_string().contains("configuration/NAME"), "{err}");
     assert!(WatchConfig::new("deployment/x", None, Duration::ZERO).is_err());
     let ok = WatchConfig::new(
         "deployments.apps/workload",

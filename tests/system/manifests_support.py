@@ -383,12 +383,16 @@ def rules_bound_to(docs: Docs, service_account: str) -> list[dict]:
 
 
 def check_loadgen_rbac(docs: Docs) -> list[str]:
-    """The loadgen may get/list/watch Deployments and HPAs, in its namespace, and nothing else."""
+    """The loadgen may get/list/watch Deployments, HPAs and Knative PodAutoscalers, in its namespace, and nothing else."""
     problems = []
     rules = rules_bound_to(docs, "loadgen")
     if not rules:
         problems.append("no Role is bound to ServiceAccount loadgen")
-    allowed = {("apps", "deployments"), ("autoscaling", "horizontalpodautoscalers")}
+    allowed = {
+        ("apps", "deployments"),
+        ("autoscaling", "horizontalpodautoscalers"),
+        ("autoscaling.internal.knative.dev", "podautoscalers"),
+    }
     granted = set()
     for rule in rules:
         if "missing" in rule:

@@ -43,6 +43,8 @@ pub struct EngineConfig {
     pub lifetime: ConnectionLifetime,
     /// Seconds of the window `Live::window_*` cover (the plain progress lines' interval).
     pub live_window_s: u64,
+    /// With `--watch`: where requests sent while the target is at zero open cold starts.
+    pub cold_starts: Option<Arc<crate::coldstart::ColdStartTracker>>,
 }
 
 /// Live numbers for progress displays.
@@ -128,6 +130,8 @@ pub(crate) struct Shared {
     window: Mutex<LiveWindow>,
     pub trace_sample: f64,
     slowest: Mutex<Vec<crate::model::TracedRequest>>,
+    /// See [`EngineConfig::cold_starts`].
+    pub cold_starts: Option<Arc<crate::coldstart::ColdStartTracker>>,
 }
 
 const MAX_ERROR_SAMPLES: usize = crate::model::MAX_ERROR_MESSAGES;
@@ -352,6 +356,7 @@ fn shared(
         window: Mutex::new(LiveWindow::new(cfg.live_window_s)),
         trace_sample: cfg.trace_sample,
         slowest: Mutex::new(Vec::new()),
+        cold_starts: cfg.cold_starts.clone(),
     })
 }
 

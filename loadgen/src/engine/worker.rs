@@ -106,6 +106,7 @@ impl Worker {
             }
         };
         let sent_at = Instant::now();
+        let cold = sh.cold_starts.as_deref().and_then(|c| c.on_send(sent_at));
         let deadline = tokio::time::Instant::from_std(sent_at) + sh.timeout;
         let mut timer = self
             .timer
@@ -138,6 +139,12 @@ impl Worker {
             note_trace(&sh, step, tp, latency_us, &result);
         }
         let (status, failure, success, backend) = self.judge(step, &result);
+        if let (Some(tag), Some(c)) = (cold, sh.cold_starts.as_deref()) {
+            // Answered: a success that is not a 5xx (a check may accept a 503; a cold start
+            // is not over until a pod answers).
+            let answered = success && status.is_none_or(|s| s < 500);
+            c.on_done(tag, done, latency_us, answered);
+        }
         let outcome = Outcome {
             endpoint: step.endpoint,
             latency_us,

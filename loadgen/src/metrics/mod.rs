@@ -32,6 +32,12 @@ pub const DURATION_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
+/// Buckets of `loadgen_cold_start_seconds` (seconds): a warm pod answers in well under 100 ms, a
+/// Knative cold start (schedule, pull, start, readiness) takes from one second to minutes.
+pub const COLD_START_BUCKETS: &[f64] = &[
+    0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 60.0, 120.0,
+];
+
 static META: Metadata<'static> = Metadata::new("loadgen", metrics::Level::INFO, Some("loadgen"));
 
 /// The metrics of one run. Without `--metrics-addr` or `--remote-write` every handle is a no-op.
@@ -109,6 +115,11 @@ impl RunMetrics {
             .set_buckets_for_metric(
                 Matcher::Full(names::REQUEST_DURATION.name.into()),
                 DURATION_BUCKETS,
+            )
+            .expect("static buckets are valid")
+            .set_buckets_for_metric(
+                Matcher::Full(names::COLD_START_DURATION.name.into()),
+                COLD_START_BUCKETS,
             )
             .expect("static buckets are valid");
         for (k, v) in global_labels {
@@ -378,6 +389,25 @@ impl RunMetrics {
         set(names::SCALE_EVENT_RECOVERY, or_nan(last.recovery_s));
     }
 
+    /// The cold-start counter and histogram on this run's recorder (no-ops when metrics are
+    /// off); the counter exists from the first scrape, at 0.
+    pub fn cold_start_metrics(&self) -> ColdStartMetrics {
+        match &self.recorder {
+            Some(r) => {
+                let opened = r.register_counter(&Key::from_name(names::COLD_STARTS.name), &META);
+                opened.absolute(0);
+                ColdStartMetrics {
+                    opened,
+                    seconds: r.register_histogram(
+                        &Key::from_name(names::COLD_START_DURATION.name),
+                        &META,
+                    ),
+                }
+            }
+            None => ColdStartMetrics::noop(),
+        }
+    }
+
     /// The replica watcher's gauges on this run's recorder.
     pub fn watch_gauges(&self) -> WatchGauges {
         match &self.recorder {
@@ -447,6 +477,29 @@ impl WatchGauges {
 impl std::fmt::Debug for WatchGauges {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WatchGauges").finish_non_exhaustive()
+    }
+}
+
+/// `loadgen_cold_starts_total` and `loadgen_cold_start_seconds`, which [`crate::coldstart`]
+/// records into as cold starts open and are answered.
+#[derive(Clone)]
+pub struct ColdStartMetrics {
+    pub opened: Counter,
+    pub seconds: Histogram,
+}
+
+impl ColdStartMetrics {
+    pub fn noop() -> Self {
+        Self {
+            opened: Counter::noop(),
+            seconds: Histogram::noop(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ColdStartMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ColdStartMetrics").finish_non_exhaustive()
     }
 }
 

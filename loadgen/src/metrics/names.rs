@@ -149,6 +149,22 @@ pub const SCALE_EVENT_RECOVERY: MetricDef = def(
     "With --watch: the last scale event's time until p99 was back under its threshold (NaN if \
      never).",
 );
+/// Cold starts are counted when they open and timed when they are answered (see
+/// [`crate::coldstart`]).
+pub const COLD_STARTS: MetricDef = def(
+    "loadgen_cold_starts_total",
+    Kind::Counter,
+    None,
+    "With --watch: cold starts, i.e. requests sent while the watched target had no ready replica \
+     that opened one.",
+);
+pub const COLD_START_DURATION: MetricDef = def(
+    "loadgen_cold_start_seconds",
+    Kind::Histogram,
+    Some(Unit::Seconds),
+    "With --watch: each answered cold start's time from its first request to the first answered \
+     response.",
+);
 
 /// Every metric above, in the order of docs/metrics.md.
 pub const ALL: &[MetricDef] = &[
@@ -170,6 +186,8 @@ pub const ALL: &[MetricDef] = &[
     SCALE_EVENT_TIME_TO_READY,
     SCALE_EVENT_TIME_TO_FIRST_RESPONSE,
     SCALE_EVENT_RECOVERY,
+    COLD_STARTS,
+    COLD_START_DURATION,
 ];
 
 /// Gives every metric its HELP text and unit on `recorder`.

@@ -12,6 +12,7 @@
 //! they do not know. Fields added later carry `#[serde(default)]` so older reports still load.
 
 pub mod capacity;
+pub mod cold_starts;
 pub mod figures;
 pub mod hist;
 pub mod outcome;

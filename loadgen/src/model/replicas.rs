@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::cold_starts::{ColdStart, MAX_COLD_STARTS};
+
 /// One observation of the Deployment and its HPA. `None` means "not known" (no HPA, not yet listed,
 /// forbidden), which is different from zero replicas.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -22,7 +24,8 @@ pub struct ReplicaSample {
     /// `status.readyReplicas`: pods that pass readiness and so receive traffic.
     #[serde(default)]
     pub ready: Option<i32>,
-    /// `status.desiredReplicas` of the HPA: what the autoscaler last decided.
+    /// What the autoscaler last decided: the HPA's `status.desiredReplicas`, or for a Knative
+    /// target the sum of its PodAutoscalers' `status.desiredScale`.
     #[serde(default)]
     pub hpa_desired: Option<i32>,
     /// The HPA's current average CPU utilization, in percent of the pods' CPU request.
@@ -74,13 +77,14 @@ pub struct ScaleOutSummary {
 /// Everything the watcher recorded during one run. Lives in the JSON report under `replicas`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReplicaTimeline {
-    /// What was watched, as `deployment/NAME`.
+    /// What was watched: `deployment/NAME`, `configuration/NAME` or `revision/NAME`.
     #[serde(default)]
     pub target: String,
     /// The namespace watched.
     #[serde(default)]
     pub namespace: Option<String>,
-    /// The HPA whose `scaleTargetRef` names the Deployment, if one was found.
+    /// The autoscaler: the HPA whose `scaleTargetRef` names the Deployment, or for a Knative
+    /// target the names of its PodAutoscalers (comma-separated), if one was found.
     #[serde(default)]
     pub hpa: Option<String>,
     /// Minimum spacing of samples, in seconds.
@@ -95,6 +99,13 @@ pub struct ReplicaTimeline {
     /// Computed from `samples` when the watch finished.
     #[serde(default)]
     pub summary: ScaleOutSummary,
+    /// Cold starts the clients measured: requests sent while the target had no ready replica
+    /// (at most [`MAX_COLD_STARTS`], in time order).
+    #[serde(default)]
+    pub cold_starts: Vec<ColdStart>,
+    /// Every cold start, including those past [`MAX_COLD_STARTS`] that were only counted.
+    #[serde(default)]
+    pub cold_starts_total: u64,
 }
 
 /// One point of a "throughput per ready replica" series.
@@ -134,6 +145,13 @@ impl ReplicaTimeline {
                 })
             })
             .collect()
+    }
+
+    /// Stores the cold starts the clients measured (`total` counts those past the cap too).
+    pub fn set_cold_starts(&mut self, mut cold_starts: Vec<ColdStart>, total: u64) {
+        cold_starts.truncate(MAX_COLD_STARTS);
+        self.cold_starts_total = total.max(cold_starts.len() as u64);
+        self.cold_starts = cold_starts;
     }
 
     /// Mean of [`Self::throughput_per_replica`] over the points where it is defined.
@@ -299,6 +317,28 @@ mod tests {
         assert_eq!(sum.time_to_first_scale_up_s, Some(10.0));
         assert_eq!(sum.time_to_first_ready_scale_up_s, Some(14.0));
         assert_eq!(sum.time_to_max_replicas_s, Some(35.0));
+    }
+
+    /// Scale to zero is a real state, not "unknown": a run that starts at zero and goes
+    /// 0 -> 1 -> 3 -> 0 starts at 0, scales up at the first pod and ends at 0.
+    #[test]
+    fn summary_of_a_run_from_zero_and_back() {
+        let sum = timeline(vec![
+            s(0.0, 0, 0),
+            s(2.0, 1, 0),
+            s(4.5, 1, 1),
+            s(10.0, 3, 1),
+            s(13.0, 3, 3),
+            s(80.0, 0, 0),
+        ])
+        .compute_summary();
+        assert_eq!(sum.initial_replicas, Some(0));
+        assert_eq!(sum.initial_desired_replicas, Some(0));
+        assert_eq!(sum.time_to_first_scale_up_s, Some(2.0));
+        assert_eq!(sum.time_to_first_ready_scale_up_s, Some(4.5));
+        assert_eq!(sum.max_replicas, Some(3));
+        assert_eq!(sum.time_to_max_replicas_s, Some(13.0));
+        assert_eq!(sum.final_replicas, Some(0));
     }
 
     #[test]

@@ -394,6 +394,8 @@ impl Sums {
                 .find_map(|r| r.replicas.clone())
                 .map(|mut x| {
                     x.record_throughput(&throughput);
+                    let (list, total) = merge_cold_starts(reports, self.start_ms);
+                    x.set_cold_starts(list, total);
                     x
                 }),
             scale_events: Vec::new(),
@@ -453,6 +455,36 @@ fn hist_err(what: &str, e: hdrhistogram::errors::AdditionError) -> ReportError {
         what: what.into(),
         reason: e.to_string(),
     }
+}
+
+/// Every worker's cold starts, kept apart (each client waited through its own): tagged with the
+/// worker's index in merge order, their times moved onto the merged clock (seconds from
+/// `start_ms`, the earliest start), in time order, at most `MAX_COLD_STARTS` of them; the total
+/// adds up every worker's count.
+fn merge_cold_starts(
+    reports: &[RunReport],
+    start_ms: u64,
+) -> (Vec<crate::model::cold_starts::ColdStart>, u64) {
+    let mut list = Vec::new();
+    let mut total: u64 = 0;
+    for (worker, r) in reports.iter().enumerate() {
+        let Some(rep) = &r.replicas else { continue };
+        total = total.saturating_add(rep.cold_starts_total.max(rep.cold_starts.len() as u64));
+        let offset = r.started_at_unix_ms.saturating_sub(start_ms) as f64 / 1000.0;
+        list.extend(
+            rep.cold_starts
+                .iter()
+                .map(|c| crate::model::cold_starts::ColdStart {
+                    t_s: c.t_s + offset,
+                    ready_at_s: c.ready_at_s.map(|t| t + offset),
+                    worker: Some(c.worker.unwrap_or(worker)),
+                    ..c.clone()
+                }),
+        );
+    }
+    list.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
+    list.truncate(crate::model::cold_starts::MAX_COLD_STARTS);
+    (list, total)
 }
 
 /// Aligns each run's series on wall-clock seconds from `start_ms` and adds them up.
@@ -729,5 +761,46 @@ mod tests {
             120,
             "both workers' requests"
         );
+    }
+
+    /// Each worker's cold starts are kept, tagged with the worker and moved onto the merged
+    /// clock; the totals add up.
+    #[test]
+    fn merge_keeps_each_workers_cold_starts() {
+        use crate::model::cold_starts::ColdStart;
+        use crate::model::replicas::ReplicaTimeline;
+        let worker = |run: &str, started_ms: u64, t_s: f64, total: u64| {
+            let mut r = report(run, 0);
+            r.started_at_unix_ms = started_ms;
+            let mut tl = ReplicaTimeline::default();
+            tl.set_cold_starts(
+                vec![ColdStart {
+                    t_s,
+                    to_first_response_s: Some(2.0),
+                    held: 3,
+                    ready_at_s: Some(t_s + 1.5),
+                    ..Default::default()
+                }],
+                total,
+            );
+            r.replicas = Some(tl);
+            r
+        };
+        let m = merge(&[
+            worker("a", 1_700_000_001_000, 4.0, 1),
+            worker("b", 1_700_000_000_000, 0.5, 3),
+        ])
+        .unwrap();
+        let rep = m.replicas.unwrap();
+        let got: Vec<(f64, Option<usize>, Option<f64>)> = rep
+            .cold_starts
+            .iter()
+            .map(|c| (c.t_s, c.worker, c.ready_at_s))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(0.5, Some(1), Some(2.0)), (5.0, Some(0), Some(6.5))]
+        );
+        assert_eq!(rep.cold_starts_total, 4);
     }
 }

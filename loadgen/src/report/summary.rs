@@ -249,6 +249,9 @@ fn scaling(out: &mut String, r: &RunReport) {
     if !r.scale_events.is_empty() {
         let _ = write!(out, "{}", scale_events(&r.scale_events));
     }
+    if let Some(rep) = &r.replicas {
+        cold_starts(out, rep);
+    }
     for w in &r.warnings {
         let _ = writeln!(out, "WARNING: {w}");
     }
@@ -340,6 +343,54 @@ fn scale_out(s: &crate::model::replicas::ScaleOutSummary) -> String {
         );
     }
     out
+}
+
+/// Up to this many cold starts get a line each; more are summarized.
+const COLD_START_LINES: usize = 10;
+
+/// Cold starts the clients measured: one line each, or a count with the median and maximum time
+/// to first response when there are many (definitions in docs/autoscaling-cost.md).
+fn cold_starts(out: &mut String, rep: &crate::model::replicas::ReplicaTimeline) {
+    let list = &rep.cold_starts;
+    if rep.cold_starts_total == 0 {
+        return;
+    }
+    let held: u64 = list.iter().map(|c| c.held).sum();
+    let failed: u64 = list.iter().map(|c| c.failed).sum();
+    let unanswered = list
+        .iter()
+        .filter(|c| c.to_first_response_s.is_none())
+        .count();
+    if list.len() > COLD_START_LINES || rep.cold_starts_total > list.len() as u64 {
+        let times = crate::model::cold_starts::time_to_first_response_stats(list).map_or_else(
+            || "never answered".to_string(),
+            |(median, max)| format!("to first response median {median:.2}s, max {max:.2}s"),
+        );
+        let _ = writeln!(
+            out,
+            "cold starts: {} ({} listed): {times}; {} never answered; held {held}, failed {failed}",
+            rep.cold_starts_total,
+            list.len(),
+            unanswered
+        );
+        return;
+    }
+    for c in list {
+        let worker = c.worker.map_or(String::new(), |w| format!(" (worker {w})"));
+        let p99 = c.p99_first_second_ms.map_or_else(|| "-".to_string(), ms);
+        let ready = c
+            .ready_at_s
+            .map_or_else(|| "not seen".to_string(), |t| format!("at {t:.2}s"));
+        let _ = writeln!(
+            out,
+            "cold start at {:.2}s{worker}: first response {}, held {}, failed {}, p99 first second {p99}, ready replica {ready}",
+            c.t_s,
+            c.to_first_response_s
+                .map_or_else(|| "never".to_string(), |t| format!("after {t:.2}s")),
+            c.held,
+            c.failed,
+        );
+    }
 }
 
 /// `p50/p99` of a window around a scale event.

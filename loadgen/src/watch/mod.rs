@@ -1,5 +1,8 @@
-//! The replica watcher: follows a Deployment and the HorizontalPodAutoscaler that scales it while a
-//! run lasts, and records replicas and CPU utilization over time.
+//! The replica watcher: follows a Deployment and the HorizontalPodAutoscaler that scales it, or a
+//! Knative Configuration or Revision (its Deployments and PodAutoscalers), while a run lasts, and
+//! records replicas and CPU utilization over time. It also tells a
+//! [`crate::coldstart::ColdStartTracker`] every ready count, so the engine knows when the target
+//! is at zero.
 //!
 //! Why a watcher and not polling: the API server pushes every change of `spec.replicas` and
 //! `status.readyReplicas` as it happens, so the time to scale out is measured to the event, not to
@@ -20,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+mod members;
 mod observe;
 mod runner;
 mod target;
@@ -31,7 +35,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-pub use target::WatchTarget;
+pub use target::{TargetKind, WatchTarget};
 
 use crate::metrics::WatchGauges;
 use crate::model::replicas::ReplicaTimeline;
@@ -50,7 +54,7 @@ pub enum WatchError {
 /// What to watch and how often at most to sample.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchConfig {
-    /// The Deployment to follow (`--watch deployment/NAME`).
+    /// What to follow (`--watch deployment/NAME`, `configuration/NAME`, `revision/NAME`).
     pub target: WatchTarget,
     /// Namespace; `None` uses the client's default (kubeconfig context, or the pod's own namespace
     /// in-cluster).
@@ -61,7 +65,8 @@ pub struct WatchConfig {
 }
 
 impl WatchConfig {
-    /// Parses `target` (`deployment/NAME`; `deploy/NAME` and `deployments.apps/NAME` work too).
+    /// Parses `target` (`deployment/NAME`, `configuration/NAME`, `revision/NAME`, in any spelling
+    /// kubectl accepts: `deploy/NAME`, `config/NAME`, `rev/NAME`, ...).
     pub fn new(
         target: &str,
         namespace: Option<String>,
@@ -160,6 +165,12 @@ impl WatchHandle {
     /// A copy of what was recorded so far (for live progress); the summary is computed on the copy.
     pub fn snapshot(&self) -> ReplicaTimeline {
         lock(&self.recorder).timeline_at(Instant::now())
+    }
+
+    /// Tells `tracker` every ready count from now on (the one known now first), so a request
+    /// sent while the target is at zero opens a cold start (see [`crate::coldstart`]).
+    pub fn follow_cold_starts(&self, tracker: Arc<crate::coldstart::ColdStartTracker>) {
+        lock(&self.recorder).follow_cold_starts(tracker);
     }
 
     /// The run itself begins now (after a `--start-at` wait that the watch spanned): sample

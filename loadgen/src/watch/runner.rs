@@ -1,22 +1,26 @@
-//! The watch task: two kube-runtime watchers (the Deployment by name, the namespace's HPAs) merged
-//! into one state, sampled into the timeline by a [`Recorder`].
+//! The watch task: two kube-runtime watchers merged into one state, sampled into the timeline by a
+//! [`Recorder`]: the Deployment by name and the namespace's HPAs, or a Knative target's
+//! Deployments and PodAutoscalers by label (each set summed: a revision rolling out is still the
+//! same service).
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::stream::BoxStream;
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use kube::api::DynamicObject;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, ResourceExt};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::members::{self, Members};
 use super::observe::{self, DeploymentView, HpaView};
-use super::{MAX_SAMPLES, WatchConfig, lock};
+use super::{MAX_SAMPLES, WatchConfig, WatchTarget, lock};
+use crate::coldstart::ColdStartTracker;
 use crate::metrics::WatchGauges;
 use crate::model::replicas::{ReplicaSample, ReplicaTimeline, ScaleOutSummary};
 
@@ -43,6 +47,8 @@ pub(super) struct Recorder {
     summary: ScaleOutSummary,
     /// The run's replica and CPU gauges; they follow every change, not only the samples.
     gauges: WatchGauges,
+    /// Told every ready count, so the engine knows when the target is at zero.
+    cold_starts: Option<Arc<ColdStartTracker>>,
 }
 
 impl Recorder {
@@ -67,6 +73,7 @@ impl Recorder {
             samples_full: false,
             summary: ScaleOutSummary::default(),
             gauges,
+            cold_starts: None,
         }
     }
 
@@ -102,7 +109,16 @@ impl Recorder {
         }
     }
 
+    /// From now on, tell `tracker` every ready count, starting with the one known now.
+    pub(super) fn follow_cold_starts(&mut self, tracker: Arc<ColdStartTracker>) {
+        tracker.observe_ready(self.state.ready, Instant::now().into_std());
+        self.cold_starts = Some(tracker);
+    }
+
     fn update_deployment(&mut self, view: DeploymentView, now: Instant) {
+        if let Some(t) = &self.cold_starts {
+            t.observe_ready(view.ready, now.into_std());
+        }
         self.state.desired = view.desired;
         self.state.current = view.current;
         self.state.ready = view.ready;
@@ -296,59 +312,154 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
     }
 }
 
-/// HPA bookkeeping: every HPA in the namespace whose `scaleTargetRef` names our Deployment.
-#[derive(Default)]
-struct HpaSet {
-    matching: BTreeMap<String, HpaView>,
-    seen_in_relist: BTreeSet<String>,
-    listed: bool,
+/// One watch stream of `(name, view)` events (see [`Members`]).
+type ViewStream<V> = BoxStream<'static, Result<Event<(String, Option<V>)>, watcher::Error>>;
+
+/// The Deployments the target runs on: a Deployment by name, or a Knative target's by label.
+fn deployment_stream(
+    client: &kube::Client,
+    namespace: &str,
+    target: &WatchTarget,
+) -> (ViewStream<DeploymentView>, Source) {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    let rbac_hint = "the service account needs get, list and watch on deployments.apps";
+    let (config, what) = match target.label_selector() {
+        None => (
+            watcher::Config::default().fields(&format!("metadata.name={}", target.name)),
+            format!("{target} in namespace {namespace}"),
+        ),
+        Some(selector) => (
+            watcher::Config::default().labels(&selector),
+            format!("Deployments labelled {selector} in namespace {namespace}"),
+        ),
+    };
+    let stream = watcher::watcher(api, config)
+        .default_backoff()
+        .map_ok(|ev| {
+            members::map_event(ev, |d: &Deployment| {
+                (d.name_any(), Some(observe::deployment_view(d)))
+            })
+        })
+        .boxed();
+    (stream, Source { what, rbac_hint })
 }
 
-impl HpaSet {
-    /// Applies one event; returns true when the view of the HPA we report may have changed.
-    fn apply(&mut self, event: Event<HorizontalPodAutoscaler>, deployment: &str) -> bool {
-        match event {
-            Event::Init => {
-                self.seen_in_relist.clear();
-                false
-            }
-            Event::InitApply(hpa) => {
-                self.seen_in_relist.insert(hpa.name_any());
-                self.upsert(&hpa, deployment);
-                false
-            }
-            Event::InitDone => {
-                let seen = std::mem::take(&mut self.seen_in_relist);
-                self.matching.retain(|name, _| seen.contains(name));
-                self.listed = true;
-                true
-            }
-            Event::Apply(hpa) => {
-                self.upsert(&hpa, deployment);
-                true
-            }
-            Event::Delete(hpa) => self.matching.remove(&hpa.name_any()).is_some(),
+/// The autoscaler's decisions: the namespace's HPAs whose `scaleTargetRef` names the Deployment,
+/// or a Knative target's PodAutoscalers by label (kube's dynamic API: no CRD crate).
+fn autoscaler_stream(
+    client: &kube::Client,
+    namespace: &str,
+    target: &WatchTarget,
+) -> (ViewStream<HpaView>, Source) {
+    match target.label_selector() {
+        None => {
+            let api: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), namespace);
+            let name = target.name.clone();
+            let stream = watcher::watcher(api, watcher::Config::default())
+                .default_backoff()
+                .map_ok(move |ev| {
+                    members::map_event(ev, |h: &HorizontalPodAutoscaler| {
+                        let ours = observe::hpa_targets(h, &name);
+                        (h.name_any(), ours.then(|| observe::hpa_view(h)))
+                    })
+                })
+                .boxed();
+            let source = Source {
+                what: format!("horizontalpodautoscalers in namespace {namespace}"),
+                rbac_hint: "the service account needs get, list and watch on \
+                            horizontalpodautoscalers.autoscaling (autoscaling/v2)",
+            };
+            (stream, source)
+        }
+        Some(selector) => {
+            let ar = observe::pod_autoscaler_resource();
+            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
+            let stream = watcher::watcher(api, watcher::Config::default().labels(&selector))
+                .default_backoff()
+                .map_ok(|ev| {
+                    members::map_event(ev, |pa: &DynamicObject| {
+                        (pa.name_any(), Some(observe::pod_autoscaler_view(pa)))
+                    })
+                })
+                .boxed();
+            let source = Source {
+                what: format!("podautoscalers labelled {selector} in namespace {namespace}"),
+                rbac_hint: "the service account needs get, list and watch on \
+                            podautoscalers.autoscaling.internal.knative.dev",
+            };
+            (stream, source)
         }
     }
+}
 
-    fn upsert(&mut self, hpa: &HorizontalPodAutoscaler, deployment: &str) {
-        let name = hpa.name_any();
-        if observe::hpa_targets(hpa, deployment) {
-            self.matching.insert(name, observe::hpa_view(hpa));
+/// What the watch loop knows about the target's objects, and the warnings it gave once.
+struct Tracked {
+    target: WatchTarget,
+    namespace: String,
+    deployments: Members<DeploymentView>,
+    deployments_seen: bool,
+    autoscalers: Members<HpaView>,
+    warned_several_hpas: bool,
+}
+
+impl Tracked {
+    /// The Deployments changed: their sum goes to the recorder (unknown, with a warning, when none
+    /// is left).
+    fn deployments_changed(&mut self, rec: &Mutex<Recorder>, now: Instant) {
+        let mut r = lock(rec);
+        if self.deployments.views.is_empty() {
+            r.warn(self.missing_message());
         } else {
-            // Its target may have been edited away from our Deployment.
-            self.matching.remove(&name);
+            self.deployments_seen = true;
+        }
+        r.update_deployment(
+            observe::sum_deployments(self.deployments.views.values()),
+            now,
+        );
+    }
+
+    fn missing_message(&self) -> String {
+        let (t, ns) = (&self.target, &self.namespace);
+        match (t.label_selector(), self.deployments_seen) {
+            (None, false) => format!("{t} not found in namespace {ns}"),
+            (None, true) => format!("{t} was deleted during the run"),
+            (Some(sel), false) => format!("no Deployment labelled {sel} in namespace {ns}"),
+            (Some(sel), true) => {
+                format!("the Deployments labelled {sel} were deleted during the run")
+            }
         }
     }
 
-    /// The HPA reported (first by name; the API server rejects none of several, but the controller
-    /// fights itself then, which we warn about).
-    fn current(&self) -> (Option<String>, HpaView) {
-        self.matching
+    /// The autoscalers changed: a Deployment's HPA is reported as is (the first by name when
+    /// several target it, with a warning: their controllers fight); a Knative target's
+    /// PodAutoscalers are summed, as its Deployments are.
+    fn autoscalers_changed(&mut self, rec: &Mutex<Recorder>, now: Instant) {
+        let mut r = lock(rec);
+        let views = &self.autoscalers.views;
+        if self.target.label_selector().is_some() {
+            r.update_hpa(
+                self.autoscalers.names(),
+                observe::sum_autoscalers(views.values()),
+                now,
+            );
+            return;
+        }
+        if views.len() > 1 && !self.warned_several_hpas {
+            self.warned_several_hpas = true;
+            let names: Vec<&str> = views.keys().map(String::as_str).collect();
+            r.warn(format!(
+                "several HPAs target {} ({}); reporting {}",
+                self.target,
+                names.join(", "),
+                names[0]
+            ));
+        }
+        let (name, view) = views
             .iter()
             .next()
             .map(|(n, v)| (Some(n.clone()), *v))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        r.update_hpa(name, view, now);
     }
 }
 
@@ -359,39 +470,18 @@ pub(super) async fn run(
     rec: Arc<Mutex<Recorder>>,
     mut stop: oneshot::Receiver<()>,
 ) {
-    let name = cfg.target.name.clone();
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
-    let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client, &namespace);
-
-    let dep_source = Source {
-        what: format!("deployment/{name} in namespace {namespace}"),
-        rbac_hint: "the service account needs get, list and watch on deployments.apps",
+    let (dep_stream, dep_source) = deployment_stream(&client, &namespace, &cfg.target);
+    let (scaler_stream, scaler_source) = autoscaler_stream(&client, &namespace, &cfg.target);
+    let mut dep_stream = Some(dep_stream);
+    let mut scaler_stream = Some(scaler_stream);
+    let mut tracked = Tracked {
+        target: cfg.target,
+        namespace,
+        deployments: Members::default(),
+        deployments_seen: false,
+        autoscalers: Members::default(),
+        warned_several_hpas: false,
     };
-    let hpa_source = Source {
-        what: format!("horizontalpodautoscalers in namespace {namespace}"),
-        rbac_hint: "the service account needs get, list and watch on \
-                    horizontalpodautoscalers.autoscaling (autoscaling/v2)",
-    };
-
-    let field_selector = format!("metadata.name={name}");
-    let mut dep_stream: Option<BoxStream<'static, _>> = Some(
-        watcher::watcher(
-            deployments,
-            watcher::Config::default().fields(&field_selector),
-        )
-        .default_backoff()
-        .boxed(),
-    );
-    let mut hpa_stream: Option<BoxStream<'static, _>> = Some(
-        watcher::watcher(hpas, watcher::Config::default())
-            .default_backoff()
-            .boxed(),
-    );
-
-    let mut dep_listed = false;
-    let mut dep_seen = false;
-    let mut hpa_set = HpaSet::default();
-    let mut warned_several_hpas = false;
 
     loop {
         let deadline = lock(&rec).next_deadline();
@@ -407,63 +497,37 @@ pub(super) async fn run(
                             dep_stream = None;
                         }
                     }
-                    Some(Ok(event)) => match event {
-                        Event::Init => dep_seen = false,
-                        Event::InitApply(d) | Event::Apply(d) => {
-                            dep_seen = true;
-                            lock(&rec).update_deployment(observe::deployment_view(&d), now);
+                    Some(Ok(event)) => {
+                        if tracked.deployments.apply(event) && tracked.deployments.listed {
+                            tracked.deployments_changed(&rec, now);
                         }
-                        Event::InitDone => {
-                            dep_listed = true;
-                            if !dep_seen {
-                                let mut r = lock(&rec);
-                                r.warn(format!("deployment/{name} not found in namespace {namespace}"));
-                                r.update_deployment(DeploymentView::default(), now);
-                            }
-                        }
-                        Event::Delete(_) => {
-                            let mut r = lock(&rec);
-                            r.warn(format!("deployment/{name} was deleted during the run"));
-                            r.update_deployment(DeploymentView::default(), now);
-                        }
-                    },
+                    }
                 }
                 if dep_stream.is_none() {
-                    dep_listed = true;
+                    tracked.deployments.listed = true;
                 }
             }
-            item = next_of(&mut hpa_stream) => {
+            item = next_of(&mut scaler_stream) => {
                 let now = Instant::now();
                 match item {
-                    None => hpa_stream = None,
+                    None => scaler_stream = None,
                     Some(Err(err)) => {
-                        if !hpa_source.handle_error(&rec, &err) {
-                            hpa_stream = None;
+                        if !scaler_source.handle_error(&rec, &err) {
+                            scaler_stream = None;
                         }
                     }
                     Some(Ok(event)) => {
-                        if hpa_set.apply(event, &name) && hpa_set.listed {
-                            let (hpa_name, view) = hpa_set.current();
-                            let mut r = lock(&rec);
-                            if hpa_set.matching.len() > 1 && !warned_several_hpas {
-                                warned_several_hpas = true;
-                                let names: Vec<&str> = hpa_set.matching.keys().map(String::as_str).collect();
-                                r.warn(format!(
-                                    "several HPAs target deployment/{name} ({}); reporting {}",
-                                    names.join(", "),
-                                    names[0]
-                                ));
-                            }
-                            r.update_hpa(hpa_name, view, now);
+                        if tracked.autoscalers.apply(event) && tracked.autoscalers.listed {
+                            tracked.autoscalers_changed(&rec, now);
                         }
                     }
                 }
-                if hpa_stream.is_none() {
-                    hpa_set.listed = true;
+                if scaler_stream.is_none() {
+                    tracked.autoscalers.listed = true;
                 }
             }
         }
-        if dep_listed && hpa_set.listed {
+        if tracked.deployments.listed && tracked.autoscalers.listed {
             lock(&rec).set_primed(Instant::now());
         }
     }

@@ -205,3 +205,56 @@ pub fn run_scenario(scenario: &Path, target: &str, extra: &[&str], out: &Path) -
     args.extend_from_slice(extra);
     loadgen(&args)
 }
+
+/// Runs the real engine in-process: `users` closed-loop users sending `GET /ping` to `url` for
+/// `duration`, recording into `metrics`, with cold starts followed by `cold_starts` if given.
+pub async fn run_engine_on_ping(
+    url: &str,
+    users: u64,
+    duration: Duration,
+    metrics: Arc<loadgen::metrics::RunMetrics>,
+    cold_starts: Option<Arc<loadgen::coldstart::ColdStartTracker>>,
+) -> loadgen::engine::RunData {
+    let target = Arc::new(loadgen::client::Target::parse(url).unwrap());
+    let connector = loadgen::client::Connector::new(
+        target,
+        &loadgen::client::ClientConfig {
+            http2: false,
+            insecure: false,
+            cacert: None,
+            client_cert: None,
+        },
+    )
+    .await
+    .unwrap();
+    let scenario =
+        Arc::new(loadgen::scenario::Scenario::single("GET", "/ping", &[], None).unwrap());
+    let plan = loadgen::plan::LoadPlan::flat(&loadgen::plan::FlatLoad {
+        users: Some(users),
+        duration: Some(duration),
+        ..Default::default()
+    })
+    .unwrap();
+    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    loadgen::engine::run(
+        loadgen::engine::EngineConfig {
+            plan,
+            timeout: Duration::from_secs(5),
+            h2_connections: 1,
+            http2: false,
+            grace: Duration::from_secs(1),
+            late_tolerance: Duration::from_millis(10),
+            shards: 2,
+            trace_sample: 0.0,
+            lifetime: Default::default(),
+            live_window_s: 1,
+            cold_starts,
+        },
+        scenario,
+        connector,
+        metrics,
+        stop_rx,
+        None,
+    )
+    .await
+}

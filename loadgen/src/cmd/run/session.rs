@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::client::{ClientConfig, Connector};
 use crate::cmd::bad;
+use crate::coldstart::ColdStartTracker;
 use crate::engine::{self, EngineConfig, Live};
 use crate::exit;
 use crate::metrics::RunMetrics;
@@ -29,6 +30,11 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
     let exposure = Exposure::start(&p.opts, &metrics).await?;
     let (stop_rx, ctrl_c) = stop_on_ctrl_c();
     let watch = start_watch(p, &metrics).await?;
+    let cold_starts = watch.as_ref().map(|w| {
+        let tracker = Arc::new(ColdStartTracker::new(metrics.cold_start_metrics()));
+        w.follow_cold_starts(Arc::clone(&tracker));
+        tracker
+    });
     let connector = connect(p).await?;
     let (live_tx, live_rx) = watch::channel(Live::default());
     let progress = crate::progress::mode(p.opts.quiet, p.opts.progress_interval)
@@ -37,7 +43,10 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
     // DNS), so the first request goes out at the moment itself.
     wait_for_start_at(p, &stop_rx).await?;
     let data = engine::run(
-        engine_config(p),
+        EngineConfig {
+            cold_starts: cold_starts.clone(),
+            ..engine_config(p)
+        },
         Arc::clone(&p.scenario),
         connector,
         Arc::clone(&metrics),
@@ -55,7 +64,14 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
         w.start_run(tokio::time::Instant::from_std(data.start));
     }
     let replicas = match watch {
-        Some(h) => Some(h.finish().await),
+        Some(h) => {
+            let mut timeline = h.finish().await;
+            if let Some(t) = &cold_starts {
+                let (list, total) = t.finish(data.start);
+                timeline.set_cold_starts(list, total);
+            }
+            Some(timeline)
+        }
         None => None,
     };
     let mut report = build_report(p, &run, labels, &data, replicas);
@@ -193,6 +209,7 @@ fn engine_config(p: &Prepared) -> EngineConfig {
         trace_sample: p.opts.trace_sample,
         lifetime: p.lifetime,
         live_window_s: p.opts.progress_interval.as_secs().max(1),
+        cold_starts: None,
     }
 }
 

@@ -47,9 +47,11 @@ pub(super) fn section(r: &RunReport, t: &ReplicaTimeline, end: f64) -> Markup {
             p class="sub" {
                 (t.target)
                 @if let Some(ns) = &t.namespace { " in namespace " (ns) }
-                @match &t.hpa {
-                    Some(h) => { ", scaled by HPA " (h) }
-                    None => ", no HPA found",
+                @match (&t.hpa, t.target.starts_with("deployment/")) {
+                    (Some(h), true) => { ", scaled by HPA " (h) }
+                    (None, true) => ", no HPA found",
+                    (Some(h), false) => { ", scaled by PodAutoscaler " (h) }
+                    (None, false) => ", no PodAutoscaler found",
                 }
             }
             @for w in &t.warnings {
@@ -98,6 +100,42 @@ pub(super) fn section(r: &RunReport, t: &ReplicaTimeline, end: f64) -> Markup {
             }
             (scale_out_table(r, t))
             (scale_events_table(r))
+            (cold_starts_table(t))
+        }
+    }
+}
+
+/// Each cold start the clients measured (definitions in docs/autoscaling-cost.md).
+fn cold_starts_table(t: &ReplicaTimeline) -> Markup {
+    let secs = |v: Option<f64>| v.map_or(NONE.to_string(), |v| format!("{v:.2} s"));
+    let merged = t.cold_starts.iter().any(|c| c.worker.is_some());
+    html! {
+        @if t.cold_starts_total > 0 {
+            h3 { "Cold starts" }
+            @if t.cold_starts_total > t.cold_starts.len() as u64 {
+                p class="sub" {
+                    (t.cold_starts_total) " cold starts; the first " (t.cold_starts.len()) " are listed."
+                }
+            }
+            table id="cold-starts" {
+                (head(if merged { &["at", "worker"] } else { &["at"] },
+                    &["to first response", "held", "failed", "p99 first second", "ready seen at"]))
+                tbody {
+                    @for c in &t.cold_starts {
+                        tr {
+                            td class="l" { (format!("{:.2} s", c.t_s)) }
+                            @if merged {
+                                td class="l" { (c.worker.map_or(NONE.to_string(), |w| w.to_string())) }
+                            }
+                            td { (c.to_first_response_s.map_or("never".to_string(), |v| format!("{v:.2} s"))) }
+                            td { (c.held) }
+                            td { (c.failed) }
+                            td { (c.p99_first_second_ms.map_or(NONE.to_string(), |v| format!("{} ms", num(v)))) }
+                            td { (secs(c.ready_at_s)) }
+                        }
+                    }
+                }
+            }
         }
     }
 }
