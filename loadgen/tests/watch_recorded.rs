@@ -1001,3 +1001,69 @@ async fn a_watched_run_reports_what_each_scale_out_cost_and_pinned_load() {
         "{stdout}"
     );
 }
+
+/// A run's first request waits for the watch's first list: against an API that takes 400 ms to
+/// list a Knative configuration at zero, the one request of the run still goes out with the
+/// target known to be at zero, so it opens a cold start (sent first, the request would pass
+/// unnoticed and the report would say no cold start happened).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_request_waits_for_the_watch_to_know_the_target_is_at_zero() {
+    let epoch = Instant::now();
+    let api = knative_api(epoch);
+    let slow_lists = axum::middleware::from_fn(
+        |request: axum::extract::Request, next: axum::middleware::Next| async move {
+            let watching = request
+                .uri()
+                .query()
+                .is_some_and(|q| q.contains("watch=true"));
+            if !watching {
+                tokio::time::sleep(Duration::from_millis(400)).await;
+            }
+            next.run(request).await
+        },
+    );
+    let router = api.router().layer(slow_lists);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    // The activator's part: the request is held 300 ms while a pod starts, then answered.
+    let target = {
+        let app = Router::new().fallback(|| async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            "ok"
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = write_kubeconfig(&dir, api_addr);
+    let report_path = dir.path().join("report.json");
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(["--target", &format!("http://{target}/api/v1/hello")])
+        .args(["--requests", "1", "--concurrency", "1", "--quiet"])
+        .args(["--watch", "configuration/workload", "--namespace", NS])
+        .args(["--out", report_path.to_str().unwrap()])
+        .env("KUBECONFIG", &kubeconfig)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), output)
+        .await
+        .expect("the run ends")
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = loadgen::model::RunReport::load(report_path.to_str().unwrap()).unwrap();
+    let timeline = report.replicas.expect("a replica timeline");
+    assert_eq!(timeline.samples[0].ready, Some(0), "{timeline:#?}");
+    assert_eq!(timeline.cold_starts.len(), 1, "{timeline:#?}");
+    let cold = &timeline.cold_starts[0];
+    assert_eq!((cold.held, cold.failed), (1, 0), "{cold:#?}");
+    let answered = cold.to_first_response_s.expect("answered");
+    assert!((0.3..2.0).contains(&answered), "{cold:#?}");
+}

@@ -56,23 +56,41 @@ import_binary_image() {
 # The sandbox image runs as 65535, like upstream's pause.
 import_pause_image() { import_binary_image "$(bin pause pause)" "$LC_PAUSE_IMAGE" 65535:65535; }
 
+# docker_ref_in_containerd REF: REF as containerd names it (it spells out the registry of a short
+# name: scalebench/x:1 is docker.io/scalebench/x:1).
+docker_ref_in_containerd() {
+  local ref="$1" first="${1%%/*}"
+  if [[ "$ref" != */* ]]; then
+    printf 'docker.io/library/%s\n' "$ref"
+  elif [[ "$first" != *.* && "$first" != *:* && "$first" != localhost ]]; then
+    printf 'docker.io/%s\n' "$ref"
+  else
+    printf '%s\n' "$ref"
+  fi
+}
+
 # load_docker_images REF...: each image from the local Docker into the cluster's containerd,
-# under the name the manifests use (containerd spells docker.io/ out).
+# under the name the manifests use. The archive goes through a file, not a pipe, so a failed or
+# empty `docker save` is told apart from an import that named nothing; one import is retried (a
+# CI run once saw an import that reported nothing and named nothing, never reproduced).
 load_docker_images() {
-  local ref
+  local ref full archive attempt out
   command -v docker >/dev/null || lc_die "docker is not installed: load-images copies images from the local Docker"
+  archive="$(mktemp --suffix=.tar)"
+  # shellcheck disable=SC2064  # the path is fixed now
+  trap "rm -f '$archive'" RETURN
   for ref in "$@"; do
     docker image inspect "$ref" >/dev/null 2>&1 ||
       lc_die "no image $ref in the local Docker: build it first (deploy/scripts/build-load.sh builds both)"
     lc_log "loading $ref"
-    docker save "$ref" | lc_ctr images import - >/dev/null
-    # containerd spells out the registry of a short name: scalebench/x:1 is docker.io/scalebench/x:1.
-    local full="$ref" first="${ref%%/*}"
-    if [[ "$ref" != */* ]]; then
-      full="docker.io/library/$ref"
-    elif [[ "$first" != *.* && "$first" != *:* && "$first" != localhost ]]; then
-      full="docker.io/$ref"
-    fi
-    lc_ctr images ls -q | grep -qxF "$full" || lc_die "$ref did not import (as $full)"
+    docker save -o "$archive" "$ref" || lc_die "docker save $ref failed"
+    [[ -s "$archive" ]] || lc_die "docker save $ref wrote nothing"
+    full="$(docker_ref_in_containerd "$ref")"
+    for attempt in 1 2; do
+      out="$(lc_ctr images import "$archive" 2>&1)" || lc_die "importing $ref into containerd failed: $out"
+      lc_ctr images ls -q | grep -qxF "$full" && continue 2
+      lc_log "import $attempt of $ref named no $full (ctr said: ${out:-nothing})"
+    done
+    lc_die "$ref did not import as $full; containerd has: $(lc_ctr images ls -q | tr '\n' ' ')"
   done
 }

@@ -60,10 +60,11 @@ knative_manifests() {
   yaml_stream "$serving"/config/core/300-resources/*.yaml \
     "$networking"/config/{certificate,domain-claim,ingress,serverlessservice}.yaml \
     "$caching/config/image.yaml" >"$out/crds.yaml"
-  # Everything else in config/core, in upstream's order (the file names are numbered for it).
+  # Everything else in config/core, in upstream's order (the file names are numbered for it),
+  # and config-network, another symlink into vendor/ (the activator and autoscaler exit without it).
   local core_files=()
   mapfile -t core_files < <(find "$serving/config/core" -name '*.yaml' -not -path '*/300-resources/*' | LC_ALL=C sort)
-  yaml_stream "${core_files[@]}" >"$out/core.yaml"
+  yaml_stream "${core_files[@]}" "$networking/config/config-network.yaml" >"$out/core.yaml"
 }
 
 knative_installed() {

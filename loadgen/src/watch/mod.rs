@@ -90,6 +90,9 @@ pub const MAX_SAMPLES: usize = 86_400;
 /// How long [`WatchHandle::finish`] waits for the watch task to wind down before abandoning it.
 const FINISH_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How often the waits below look at the watch's state.
+const POLL: Duration = Duration::from_millis(5);
+
 /// A running watch. Dropping it without [`WatchHandle::finish`] stops the task too.
 #[derive(Debug)]
 pub struct WatchHandle {
@@ -171,6 +174,34 @@ impl WatchHandle {
     /// sent while the target is at zero opens a cold start (see [`crate::coldstart`]).
     pub fn follow_cold_starts(&self, tracker: Arc<crate::coldstart::ColdStartTracker>) {
         lock(&self.recorder).follow_cold_starts(tracker);
+    }
+
+    /// Waits, at most `limit`, until the watch has listed its target once (the first sample is
+    /// due), and says whether it had. A run's first request must go out with the target's state
+    /// known: a request sent while the target is at zero opens a cold start only if the watch
+    /// already knew it was at zero. Without a client (no task) there is nothing to wait for.
+    pub async fn wait_primed(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.task.is_none() || lock(&self.recorder).primed() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// After the load, waits at most `limit` while a scale-out is still becoming ready (more
+    /// pods asked for than ready), so its time to ready is measured even when the run ended
+    /// first: a cold start's one request is answered the moment its pod is ready, before the
+    /// Deployment's status says so. Returns at once when nothing is scaling.
+    pub async fn settle(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.task.is_some() && lock(&self.recorder).scaling() && Instant::now() < deadline {
+            tokio::time::sleep(POLL).await;
+        }
     }
 
     /// The run itself begins now (after a `--start-at` wait that the watch spanned): sample

@@ -92,8 +92,14 @@ impl Recorder {
         }
     }
 
-    fn primed(&self) -> bool {
+    pub(super) fn primed(&self) -> bool {
         self.prime_deadline.is_none()
+    }
+
+    /// True while the autoscaler (or `spec.replicas`) asks for more pods than are ready.
+    pub(super) fn scaling(&self) -> bool {
+        let desired = self.state.hpa_desired.max(self.state.desired);
+        matches!((desired, self.state.ready), (Some(d), Some(r)) if d > r)
     }
 
     fn set_primed(&mut self, now: Instant) {

@@ -21,6 +21,12 @@ use super::ctrl_c;
 use super::exposure::Exposure;
 use super::{Prepared, build_report, start_wait};
 
+/// Most the first request waits for the watch's first view of its target.
+const WATCH_PRIME_LIMIT: Duration = Duration::from_secs(3);
+/// Most the end of a run waits for a scale-out under way to become ready (see
+/// [`WatchHandle::settle`]); a scale-out that cannot complete (no room on the nodes) costs this.
+const WATCH_SETTLE_LIMIT: Duration = Duration::from_secs(5);
+
 /// Runs and builds the report (with metrics, remote write, watch and Ctrl-C handling); true
 /// when Ctrl-C cut the run short.
 pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
@@ -39,6 +45,13 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
     let (live_tx, live_rx) = watch::channel(Live::default());
     let progress = crate::progress::mode(p.opts.quiet, p.opts.progress_interval)
         .map(|mode| crate::progress::spawn(live_rx, mode, &p.plan));
+    if let Some(w) = &watch
+        && !w.wait_primed(WATCH_PRIME_LIMIT).await
+    {
+        tracing::warn!(
+            "the watch has not listed its target after {WATCH_PRIME_LIMIT:?}; the run starts without its state"
+        );
+    }
     // The start barrier: after everything that can fail or take time (metrics server, watch,
     // DNS), so the first request goes out at the moment itself.
     wait_for_start_at(p, &stop_rx).await?;
@@ -65,6 +78,7 @@ pub async fn run_to_report(p: &Prepared) -> anyhow::Result<(RunReport, bool)> {
     }
     let replicas = match watch {
         Some(h) => {
+            h.settle(WATCH_SETTLE_LIMIT).await;
             let mut timeline = h.finish().await;
             if let Some(t) = &cold_starts {
                 let (list, total) = t.finish(data.start);
