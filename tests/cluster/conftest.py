@@ -208,6 +208,14 @@ def scale_out_run(cluster: Cluster, images, tmp_path_factory) -> ScaleOutRun:
     cluster.script("teardown.sh", timeout=300, check=False)
 
 
+@pytest.fixture(scope="session")
+def loadgen_bin() -> str:
+    """The loadgen of this checkout, built now (debug, as the Rust tests build it): a release
+    binary left by an earlier build may predate the flags the tests use."""
+    run(["cargo", "build", "-q", "-p", "loadgen", "--bin", "loadgen"], timeout=1800)
+    return str(ROOT / "target" / "debug" / "loadgen")
+
+
 def workload_pods(cluster: Cluster) -> list[dict]:
     return cluster.json("-n", NAMESPACE, "get", "pods", "-l", "app.kubernetes.io/name=workload")["items"]
 

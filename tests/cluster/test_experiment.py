@@ -19,10 +19,10 @@ CPU = 0.5
 
 
 @pytest.fixture(scope="module")
-def experiment(cluster: Cluster, images, tmp_path_factory) -> dict:
+def experiment(cluster: Cluster, images, loadgen_bin: str, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("experiment")
     done = run(["bash", ROOT / "bench" / "experiment.sh", "--requests-per-client", str(REQUESTS_PER_CLIENT),
-                "--cpu", str(CPU), "--out", out], env=cluster.env, timeout=1200)
+                "--cpu", str(CPU), "--loadgen", loadgen_bin, "--out", out], env=cluster.env, timeout=1200)
     document = json.loads((out / "experiment.json").read_text())
     yield {"out": out, "document": document, "stdout": done.stdout}
     cluster.script("teardown.sh", timeout=300, check=False)

@@ -24,19 +24,10 @@ ZERO_WITHIN_S = 120
 BURST = 100
 
 
-def loadgen_binary() -> str:
-    for profile in ("release", "debug"):
-        path = ROOT / "target" / profile / "loadgen"
-        if path.exists():
-            return str(path)
-    run(["cargo", "build", "-q", "-p", "loadgen", "--bin", "loadgen"], timeout=1800)
-    return str(ROOT / "target" / "debug" / "loadgen")
-
-
 class Knative:
-    def __init__(self, cluster: Cluster):
+    def __init__(self, cluster: Cluster, loadgen: str):
         self.cluster = cluster
-        self.loadgen = loadgen_binary()
+        self.loadgen = loadgen
 
     def revision(self) -> str:
         config = self.cluster.json("-n", NAMESPACE, "get", "configurations.serving.knative.dev", "workload")
@@ -70,13 +61,13 @@ class Knative:
 
 
 @pytest.fixture(scope="module")
-def knative(cluster: Cluster, images) -> Knative:
+def knative(cluster: Cluster, images, loadgen_bin: str) -> Knative:
     installed = run(["bash", LOCAL_CLUSTER, "knative"], timeout=1800)
     print(installed.stderr[-3000:])
     cluster.script("teardown.sh", timeout=300)
     applied = cluster.script("apply.sh", "knative", timeout=400)
     assert "Warning" not in applied.stderr, applied.stderr
-    yield Knative(cluster)
+    yield Knative(cluster, loadgen_bin)
     cluster.script("teardown.sh", timeout=300, check=False)
     # The next tests measure the HPA on a 2-core node: Knative's pods go with it.
     run(["bash", LOCAL_CLUSTER, "knative", "remove"], timeout=600, check=False)
@@ -137,7 +128,7 @@ def test_the_serverless_bench_writes_the_seed_table(cluster: Cluster, knative: K
     """`make experiment-serverless` in small: 3 s steps, two cold starts."""
     out = tmp_path / "serverless"
     done = run(["bash", ROOT / "bench" / "serverless.sh", "--scale", "0.1", "--cold-starts", "2", "--cpu", "0.5",
-                "--no-prometheus", "--out", out], env=cluster.env, timeout=1800)
+                "--no-prometheus", "--loadgen", knative.loadgen, "--out", out], env=cluster.env, timeout=1800)
     document = json.loads((out / "serverless.json").read_text())
     assert [s["name"] for s in document["steps"]] == ["step-10", "step-50", "step-100", "step-500", "cool-down"]
     assert [s["rate"] for s in document["steps"]] == [10, 50, 100, 500, 50]

@@ -85,11 +85,30 @@ spec:
 YAML
 }
 
+wait_namespace_gone_if_terminating() {
+  if [[ "$(lc_kubectl get namespace "$LC_KNATIVE_NAMESPACE" -o jsonpath='{.status.phase}' 2>/dev/null)" == Terminating ]]; then
+    lc_log "waiting for the namespace $LC_KNATIVE_NAMESPACE of an earlier install to be deleted"
+    wait_namespace_gone
+  fi
+}
+
+# drop_orphan_webhooks: Knative's admission webhooks left by an install whose webhook no longer
+# runs (a removal cut short) make the API server refuse Knative's own ConfigMaps; the install
+# brings them back.
+drop_orphan_webhooks() {
+  if ! lc_kubectl -n "$LC_KNATIVE_NAMESPACE" get deployment webhook >/dev/null 2>&1; then
+    lc_kubectl delete mutatingwebhookconfigurations,validatingwebhookconfigurations \
+      -l app.kubernetes.io/name=knative-serving --ignore-not-found >/dev/null
+  fi
+}
+
 knative_install() {
   local started=$SECONDS dir="$LC_STATE/knative"
   build_component knative
   import_knative_images
   lc_log "installing Knative Serving $KNATIVE_VERSION"
+  wait_namespace_gone_if_terminating
+  drop_orphan_webhooks
   knative_manifests "$dir"
   lc_kubectl apply --server-side --field-manager="$LC_KNATIVE_FIELD_MANAGER" -f "$dir/crds.yaml" >/dev/null
   lc_kubectl wait --for=condition=Established --timeout=60s \
@@ -99,13 +118,37 @@ knative_install() {
   lc_log "Knative Serving $KNATIVE_VERSION up in $((SECONDS - started)) s"
 }
 
+namespace_gone() { ! lc_kubectl get namespace "$LC_KNATIVE_NAMESPACE" >/dev/null 2>&1; }
+
+# wait_namespace_gone: a namespace being deleted blocks a new install of the same objects. The
+# namespace controller once left the autoscaler's bucket Service behind and the namespace in
+# Terminating for good: what is left is deleted again while waiting.
+wait_namespace_gone() {
+  local started=$SECONDS
+  until namespace_gone; do
+    if ((SECONDS - started >= 180)); then
+      lc_die "namespace $LC_KNATIVE_NAMESPACE is still terminating after 180 s: $(lc_kubectl -n "$LC_KNATIVE_NAMESPACE" get all -o name 2>&1 | tr '\n' ' ')"
+    fi
+    if (((SECONDS - started) % 10 == 9)); then
+      lc_kubectl -n "$LC_KNATIVE_NAMESPACE" delete services,endpoints,endpointslices.discovery.k8s.io --all \
+        --ignore-not-found --wait=false >/dev/null 2>&1 || true
+    fi
+    sleep 1
+  done
+}
+
 knative_remove() {
   local dir="$LC_STATE/knative"
   [[ -f "$dir/core.yaml" ]] || knative_manifests "$dir"
   # The workload's Knative objects first: their finalizers need the controller that goes next.
   lc_kubectl delete configurations.serving.knative.dev,routes.serving.knative.dev,services.serving.knative.dev \
     --all --all-namespaces --ignore-not-found --wait=true --timeout=60s >/dev/null 2>&1 || true
-  lc_kubectl delete -k "$dir" --ignore-not-found --wait=true --timeout=120s >/dev/null
+  # Then its admission webhooks and controllers, so nothing refuses or remakes what goes next.
+  lc_kubectl delete mutatingwebhookconfigurations,validatingwebhookconfigurations \
+    -l app.kubernetes.io/name=knative-serving --ignore-not-found >/dev/null
+  lc_kubectl -n "$LC_KNATIVE_NAMESPACE" delete deployments --all --ignore-not-found --wait=true --timeout=120s >/dev/null 2>&1 || true
+  lc_kubectl delete -k "$dir" --ignore-not-found --wait=false >/dev/null
+  wait_namespace_gone
   lc_kubectl delete -f "$dir/crds.yaml" --ignore-not-found --wait=true --timeout=60s >/dev/null
   lc_log "Knative Serving removed"
 }
