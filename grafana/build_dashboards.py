@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate the Grafana dashboards in grafana/dashboards/ from the compact description below.
 
-Why a generator: three dashboards share one datasource uid, the same template variables, the same
+Why a generator: the dashboards share one datasource uid, the same template variables, the same
 selectors and the same panel conventions (unit, legend, description on every panel). Writing that
 by hand in 2,000 lines of JSON drifts; here it is stated once. The committed JSON must equal this
 script's output (tests/system/test_prometheus_rules.py checks it), so edit this file and run:
@@ -880,10 +880,116 @@ def loadgen() -> dict:
     )
 
 
+# Knative's data plane (deploy/overlays/knative, scraped by deploy/monitoring's jobs
+# knative-activator and knative-queue-proxy): the activator holds a revision's requests while it
+# has no ready pod and proxies them after; queue-proxy sits beside the workload in every pod.
+ACTIVATOR = 'job="knative-activator", deployment=~"$deployment"'
+QUEUE_PROXY = 'job="knative-queue-proxy", deployment=~"$deployment"'
+# Shown where the cluster runs no Knative: these series exist in the cluster's Prometheus only.
+NO_KNATIVE = "No Knative series: the scale-to-zero overlay runs on Knative Serving, scraped by the cluster's Prometheus only (deploy/overlays/knative)"
+
+
+def knative_only(panel: dict) -> dict:
+    """The panel with NO_KNATIVE as its no-data text."""
+    defaults = dict(panel["fieldConfig"]["defaults"], noValue=NO_KNATIVE)
+    return dict(panel, fieldConfig=dict(panel["fieldConfig"], defaults=defaults))
+
+
+def scale_to_zero() -> dict:
+    panels = [
+        row("Pods: zero, one, many"),
+        knative_only(
+            timeseries(
+                "Pods serving",
+                "Revision pods whose queue-proxy answered the last scrape: 0 while the revision is "
+                "scaled to zero (the activator then holds every request), N under load. The drop to "
+                "0 comes a stable window plus the grace period after the last request.",
+                "short",
+                [
+                    target(
+                        f"count by (deployment) (up{{{QUEUE_PROXY}}} == 1) or on () vector(0)",
+                        "{{deployment}} pods",
+                    )
+                ],
+                decimals=0,
+            )
+        ),
+        knative_only(
+            timeseries(
+                "Requests per pod (queue-proxy)",
+                "Requests per second each revision pod's queue-proxy passed to the workload: how "
+                "Knative spread the load once pods were ready.",
+                "reqps",
+                [
+                    target(
+                        f"sum by (deployment, pod) (rate(http_server_request_duration_seconds_count{{{QUEUE_PROXY}}}[$__rate_interval]))",
+                        "{{pod}}",
+                    )
+                ],
+            )
+        ),
+        row("The activator: cold starts"),
+        knative_only(
+            timeseries(
+                "Requests waiting in the activator",
+                "Requests the activator holds or proxies for each revision right now. While the "
+                "revision is at zero this is the queue of a cold start; it empties when the first "
+                "pod is ready.",
+                "short",
+                [
+                    target(
+                        f"sum by (deployment, kn_revision_name) (kn_revision_request_concurrency{{{ACTIVATOR}}})",
+                        "{{kn_revision_name}}",
+                    )
+                ],
+            )
+        ),
+        knative_only(
+            timeseries(
+                "Activator p99 (a cold start's wait included)",
+                "The 99th percentile of the time the activator took per request, held time "
+                "included: at a cold start it is the time from zero to the first response; once "
+                "pods serve, the proxying cost.",
+                "s",
+                [
+                    target(
+                        "histogram_quantile(0.99, sum by (deployment, kn_revision_name, le) "
+                        f"(rate(http_server_request_duration_seconds_bucket{{{ACTIVATOR}}}[$__rate_interval])))",
+                        "{{kn_revision_name}} p99",
+                    )
+                ],
+            )
+        ),
+        knative_only(
+            timeseries(
+                "Requests through the activator by status",
+                "Requests per second the activator answered, by HTTP status: a 5xx here is a request "
+                "a cold start lost (a timeout or a revision that could not start).",
+                "reqps",
+                [
+                    target(
+                        "sum by (deployment, http_response_status_code) "
+                        f"(rate(http_server_request_duration_seconds_count{{{ACTIVATOR}}}[$__rate_interval]))",
+                        "{{http_response_status_code}}",
+                    )
+                ],
+            )
+        ),
+    ]
+    return dashboard(
+        "scalebench-scale-to-zero",
+        "scalebench / Scale to zero (Knative)",
+        "The scale-to-zero deployment (k8s-knative): pods from zero to many and back, the requests "
+        "the activator held while there were none, and what a cold start cost them.",
+        panels,
+    )
+
+
 DASHBOARDS = {
     "compare-deployments.json": compare,
     "workload.json": workload,
     "loadgen.json": loadgen,
+    "scale-to-zero.json": scale_to_zero,
 }
 
 

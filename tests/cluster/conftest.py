@@ -174,18 +174,24 @@ def hpa_current_cpu(cluster: Cluster) -> int | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def scale_out_run(cluster: Cluster, images, tmp_path_factory) -> ScaleOutRun:
-    """deploy/monitoring (its Prometheus image the seeded stand-in: no registry here), then the
-    `hpa` overlay, then the three clients of the loadgen Job on the k8s-scale-out scenario, all
-    through the shipped scripts. The namespace stays for the tests that read Prometheus."""
-    cluster.script("teardown.sh", timeout=300)
+def apply_monitoring(cluster: Cluster, images: dict[str, str]) -> None:
+    """deploy/monitoring through apply.sh, its Prometheus image the seeded stand-in (no registry
+    here), rolled out."""
     prometheus_image = images["PROMETHEUS_IMAGE"]
     run(["bash", LOCAL_CLUSTER, "load-images", prometheus_image], timeout=600)
     applied = cluster.script("apply.sh", "--no-wait", "--image", f"prom/prometheus={prometheus_image}", "monitoring",
                              timeout=300)
     assert "Warning" not in applied.stderr, applied.stderr
     cluster.kubectl("-n", NAMESPACE, "rollout", "status", "deployment/prometheus", "--timeout=240s", timeout=300)
+
+
+@pytest.fixture(scope="session")
+def scale_out_run(cluster: Cluster, images, tmp_path_factory) -> ScaleOutRun:
+    """deploy/monitoring (its Prometheus image the seeded stand-in: no registry here), then the
+    `hpa` overlay, then the three clients of the loadgen Job on the k8s-scale-out scenario, all
+    through the shipped scripts. The namespace stays for the tests that read Prometheus."""
+    cluster.script("teardown.sh", timeout=300)
+    apply_monitoring(cluster, images)
     applied = cluster.script("apply.sh", "hpa", timeout=400)
     assert "Warning" not in applied.stderr, applied.stderr
     # The HPA must read a CPU figure before the load starts, or its first decisions are blind.

@@ -25,7 +25,8 @@ from dashboard_queries import (  # noqa: E402  (a helper module of the system te
 )
 
 DEPLOYMENT = "k8s-hpa"
-TARGETS = panel_targets()
+# The HPA run's dashboards; the scale-to-zero one is proven after a Knative run (test_knative.py).
+TARGETS = panel_targets("stack")
 
 
 def run_id(run: ScaleOutRun) -> str:

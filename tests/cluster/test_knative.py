@@ -10,12 +10,21 @@ and -Namespace headers, as bench/serverless.sh sends them.
 from __future__ import annotations
 
 import json
-import subprocess
+import math
+import sys
 import time
 
 import pytest
 
-from conftest import LOCAL_CLUSTER, NAMESPACE, NODE_IP, ROOT, Cluster, run, wait_until
+from conftest import LOCAL_CLUSTER, NAMESPACE, NODE_IP, ROOT, Cluster, apply_monitoring, run, wait_until
+
+sys.path.insert(0, str(ROOT / "tests" / "system"))
+from dashboard_queries import (  # noqa: E402  (a helper module of the system tests, not a test module)
+    PanelTarget,
+    panel_targets,
+    provisioned_scrape_interval,
+    substitute,
+)
 
 ACTIVATOR_NODE_PORT = 30081
 # The overlay's stable window (20 s) plus the local cluster's grace period (10 s), with room for
@@ -28,6 +37,7 @@ class Knative:
     def __init__(self, cluster: Cluster, loadgen: str):
         self.cluster = cluster
         self.loadgen = loadgen
+        self.started = 0.0  # unix time the overlay was applied
 
     def revision(self) -> str:
         config = self.cluster.json("-n", NAMESPACE, "get", "configurations.serving.knative.dev", "workload")
@@ -65,9 +75,13 @@ def knative(cluster: Cluster, images, loadgen_bin: str) -> Knative:
     installed = run(["bash", LOCAL_CLUSTER, "knative"], timeout=1800)
     print(installed.stderr[-3000:])
     cluster.script("teardown.sh", timeout=300)
+    # Prometheus first, so it sees the revision from its first pod to zero and back.
+    apply_monitoring(cluster, images)
     applied = cluster.script("apply.sh", "knative", timeout=400)
     assert "Warning" not in applied.stderr, applied.stderr
-    yield Knative(cluster, loadgen_bin)
+    k = Knative(cluster, loadgen_bin)
+    k.started = time.time()
+    yield k
     cluster.script("teardown.sh", timeout=300, check=False)
     # The next tests measure the HPA on a 2-core node: Knative's pods go with it.
     run(["bash", LOCAL_CLUSTER, "knative", "remove"], timeout=600, check=False)
@@ -122,6 +136,40 @@ def test_a_burst_at_zero_loses_no_request(knative: Knative, tmp_path):
     assert (summary["requests"], summary["successes"], summary["failures"]) == (BURST, BURST, 0), summary
     (cold,) = report["replicas"]["cold_starts"]
     assert cold["failed"] == 0 and cold["held"] >= BURST // 2, cold
+
+
+KNATIVE_TARGETS = panel_targets("knative")
+
+
+def test_prometheus_scrapes_the_revision_pods_and_the_activator(knative: Knative):
+    """deploy/monitoring's jobs: the workload container of a revision pod (its metrics port from
+    the annotation, the pod declaring only the serving one), its queue-proxy, and the activator in
+    knative-serving (discovery granted there by the local cluster's Knative install)."""
+    window = f"{int(time.time() - knative.started) + 30}s"
+    for job in ("workload", "knative-queue-proxy", "knative-activator"):
+        data = knative.cluster.prometheus("/api/v1/query", {
+            "query": f'max_over_time(up{{job="{job}", deployment="k8s-knative"}}[{window}])'})
+        answered = [s for s in data["result"] if float(s["value"][1]) == 1]
+        assert answered, f"no {job} target of k8s-knative answered a scrape: {data['result']}"
+
+
+@pytest.mark.parametrize("tgt", KNATIVE_TARGETS, ids=[t.id for t in KNATIVE_TARGETS])
+def test_every_scale_to_zero_panel_returns_data(knative: Knative, tgt: PanelTarget):
+    """The runs above (a cold start, a burst at zero) as the dashboard shows them, from the
+    cluster's Prometheus: every query returns data over them, and the pods panel saw both zero
+    and a serving pod."""
+    scrape = provisioned_scrape_interval()
+    # The last scrapes of the burst's pods must be in before the range ends.
+    time.sleep(2 * scrape)
+    end = time.time()
+    expr = substitute(tgt.expr, {"deployment": "k8s-knative", "run": ".*"}, interval_s=scrape, scrape_s=scrape,
+                      range_s=end - knative.started)
+    data = knative.cluster.prometheus("/api/v1/query_range", {"query": expr, "start": f"{knative.started:.3f}",
+                                                               "end": f"{end:.3f}", "step": f"{scrape}"})
+    values = [float(v) for series in data["result"] for _, v in series["values"]]
+    assert [v for v in values if not math.isnan(v)], f"{tgt.id}: no data for {expr}"
+    if tgt.panel == "Pods serving":
+        assert min(values) == 0 and max(values) >= 1, f"{tgt.id}: never at zero and serving: {values}"
 
 
 def test_the_serverless_bench_writes_the_seed_table(cluster: Cluster, knative: Knative, tmp_path):

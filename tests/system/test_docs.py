@@ -212,6 +212,11 @@ def kubelet_doc() -> dict[str, list[str]]:
     return documented_metrics("## The kubelet's cAdvisor metrics (cluster only)")
 
 
+def knative_doc() -> dict[str, list[str]]:
+    """Knative's data-plane families the scale-to-zero dashboard queries: not ours either."""
+    return documented_metrics("## Knative's metrics (cluster only)")
+
+
 def rules_doc() -> dict[str, list[str]]:
     return documented_metrics("## Recording rules")
 
@@ -310,7 +315,7 @@ def test_every_documented_type_is_a_prometheus_type_and_every_row_is_complete():
 
 
 def test_every_name_the_rules_and_dashboards_query_is_documented():
-    metrics = set(workload_doc()) | set(loadgen_doc()) | set(kubelet_doc())
+    metrics = set(workload_doc()) | set(loadgen_doc()) | set(kubelet_doc()) | set(knative_doc())
     rules = set(rules_doc())
     referenced = set(users_of_each_name())
     assert len(referenced) > 20, "the metric-name extractor found suspiciously little"
@@ -322,7 +327,7 @@ def test_every_name_the_rules_and_dashboards_query_is_documented():
 def test_used_by_lists_exactly_the_rules_and_dashboards_that_query_each_name():
     uses = users_of_each_name()
     wrong = {}
-    for name, cells in {**workload_doc(), **loadgen_doc(), **kubelet_doc(), **rules_doc()}.items():
+    for name, cells in {**workload_doc(), **loadgen_doc(), **kubelet_doc(), **knative_doc(), **rules_doc()}.items():
         actual = uses.get(name, set())
         if used_by_cell(cells[-1]) != actual:
             wrong[name] = ", ".join(sorted(actual)) or "—"

@@ -225,8 +225,8 @@ def test_compose_mounts_match_provisioning():
 
 @pytest.fixture(scope="module")
 def dashboards() -> dict[str, dict]:
-    found = load_dashboards()
-    assert set(found) == {"compare-deployments.json", "workload.json", "loadgen.json"}
+    found = load_dashboards("all")
+    assert set(found) == {"compare-deployments.json", "workload.json", "loadgen.json", "scale-to-zero.json"}
     return found
 
 

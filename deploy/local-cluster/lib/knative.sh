@@ -147,6 +147,10 @@ knative_remove() {
   lc_kubectl delete mutatingwebhookconfigurations,validatingwebhookconfigurations \
     -l app.kubernetes.io/name=knative-serving --ignore-not-found >/dev/null
   lc_kubectl -n "$LC_KNATIVE_NAMESPACE" delete deployments --all --ignore-not-found --wait=true --timeout=120s >/dev/null 2>&1 || true
+  # The activator drains for up to 10 minutes; a namespace deleted around terminating pods is
+  # retried by the namespace controller with a growing back-off, for minutes. Nothing here has
+  # requests left to drain.
+  lc_kubectl -n "$LC_KNATIVE_NAMESPACE" delete pods --all --grace-period=0 --force --ignore-not-found >/dev/null 2>&1 || true
   lc_kubectl delete -k "$dir" --ignore-not-found --wait=false >/dev/null
   wait_namespace_gone
   lc_kubectl delete -f "$dir/crds.yaml" --ignore-not-found --wait=true --timeout=60s >/dev/null
