@@ -12,6 +12,23 @@ COMPOSE_PROJECT=sbexp
 COMPOSE=(docker compose)
 docker compose version >/dev/null 2>&1 || COMPOSE=(docker-compose)
 
+# common_flag ARGS...: the flags every bench of deployments takes. Sets the caller's variable
+# (cpu, out, only, loadgen, prom_url) when $1 is one of them, and TAKEN to the arguments it used
+# (0 when $1 is not one).
+TAKEN=0
+common_flag() {
+  TAKEN=2
+  case "$1" in
+    --cpu) cpu="${2:?--cpu needs a value}" ;;
+    --out) out="${2:?--out needs a value}" ;;
+    --only) only="${2:?--only needs a value}" ;;
+    --loadgen) loadgen="${2:?--loadgen needs a value}" ;;
+    --prometheus) prom_url="${2:?--prometheus needs a value}" ;;
+    --no-prometheus) prom_url="" TAKEN=1 ;;
+    *) TAKEN=0 ;;
+  esac
+}
+
 log() { printf '[%s %s] %s\n' "$BENCH_NAME" "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 2; }
 

@@ -59,14 +59,10 @@ only="docker,k8s-single,k8s-hpa"
 loadgen="${LOADGEN_BIN:-}"
 prom_url="${EXPERIMENT_PROMETHEUS_URL:-http://127.0.0.1:9090}"
 while [[ $# -gt 0 ]]; do
+  common_flag "$@"
+  if ((TAKEN)); then shift "$TAKEN"; continue; fi
   case "$1" in
     --requests-per-client) requests="${2:?--requests-per-client needs a value}"; shift 2 ;;
-    --cpu) cpu="${2:?--cpu needs a value}"; shift 2 ;;
-    --out) out="${2:?--out needs a value}"; shift 2 ;;
-    --only) only="${2:?--only needs a value}"; shift 2 ;;
-    --loadgen) loadgen="${2:?--loadgen needs a value}"; shift 2 ;;
-    --prometheus) prom_url="${2:?--prometheus needs a value}"; shift 2 ;;
-    --no-prometheus) prom_url=""; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
@@ -104,7 +100,11 @@ run_clients() {
   # Exit 99 is a missed threshold (success rate): the report is still written and counted.
   [[ "$rc" -eq 0 || "$rc" -eq 99 ]] || { tail -n 20 "$dir"/client-*.log >&2; die "a client of $name failed ($rc)"; }
   "$loadgen" merge "$dir"/client-*.json --out "$dir/merged.json" >/dev/null
-  log "$name: done ($(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["summary"]; print(f"{s["requests"]} requests in {s["duration_s"]:.1f} s")' "$dir/merged.json"))"
+  log "$name: done ($(python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))["summary"]
+print("%d requests in %.1f s" % (s["requests"], s["duration_s"]))
+' "$dir/merged.json"))"
 }
 
 run_docker() {

@@ -60,15 +60,11 @@ only="$ALL"
 loadgen="${LOADGEN_BIN:-}"
 prom_url="${EXPERIMENT_PROMETHEUS_URL:-http://127.0.0.1:9090}"
 while [[ $# -gt 0 ]]; do
+  common_flag "$@"
+  if ((TAKEN)); then shift "$TAKEN"; continue; fi
   case "$1" in
     --scale) scale="${2:?--scale needs a value}"; shift 2 ;;
     --cold-starts) cold_starts="${2:?--cold-starts needs a value}"; shift 2 ;;
-    --cpu) cpu="${2:?--cpu needs a value}"; shift 2 ;;
-    --out) out="${2:?--out needs a value}"; shift 2 ;;
-    --only) only="${2:?--only needs a value}"; shift 2 ;;
-    --loadgen) loadgen="${2:?--loadgen needs a value}"; shift 2 ;;
-    --prometheus) prom_url="${2:?--prometheus needs a value}"; shift 2 ;;
-    --no-prometheus) prom_url=""; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
@@ -167,7 +163,11 @@ cold_start() {
     --watch configuration/workload --namespace "$NAMESPACE" --deployment k8s-knative \
     --out "$file" >"$out/cold-starts/$i.log" 2>&1 ||
     { tail -n 20 "$out/cold-starts/$i.log" >&2; die "cold start $i: the request failed"; }
-  log "cold start $i: $(python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["replicas"]["cold_starts"]; print(f"{c[0]["to_first_response_s"]:.2f} s to the first response" if c else "none recorded")' "$file")"
+  log "cold start $i: $(python3 -c '
+import json, sys
+c = json.load(open(sys.argv[1]))["replicas"]["cold_starts"]
+print("%.2f s to the first response" % c[0]["to_first_response_s"] if c and c[0]["to_first_response_s"] is not None else "none answered")
+' "$file")"
 }
 
 for d in "${deployments[@]}"; do
