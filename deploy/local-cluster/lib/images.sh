@@ -77,8 +77,12 @@ load_docker_images() {
   local ref full archive attempt out
   command -v docker >/dev/null || lc_die "docker is not installed: load-images copies images from the local Docker"
   archive="$(mktemp --suffix=.tar)"
+  # Removed on return and on lc_die's exit alike; the RETURN trap clears itself, so it does not
+  # fire again when a later function returns.
   # shellcheck disable=SC2064  # the path is fixed now
-  trap "rm -f '$archive'" RETURN
+  trap "rm -f '$archive'" EXIT
+  # shellcheck disable=SC2064
+  trap "rm -f '$archive'; trap - RETURN" RETURN
   for ref in "$@"; do
     docker image inspect "$ref" >/dev/null 2>&1 ||
       lc_die "no image $ref in the local Docker: build it first (deploy/scripts/build-load.sh builds both)"
