@@ -38,7 +38,7 @@ update; applying a single overlay deletes the HPA an hpa overlay left behind.
                        itself is created when missing)
   --no-wait            apply, but do not wait for the rollouts
   --image NAME=REF     run image REF wherever the manifests name image NAME (kustomize's
-                       images transformer), e.g. --image prom/prometheus=mirror.example/prometheus:v3.5.0
+                       images transformer), e.g. --image prom/prometheus=mirror.example/prometheus:v3.16.0
                        for a cluster that cannot pull from the upstream registry; repeatable
   --cpu-limit CORES    the workload container's CPU limit (default: the manifests' 1 core), e.g.
                        0.5 to compare with a container run with --cpus 0.5; the request (what the

@@ -29,8 +29,8 @@
 //!   [`progress`]: the live line on the terminal; [`watch`]: Deployment and HPA (or Knative
 //!   Configuration/Revision and PodAutoscaler) replicas over time, beside them; [`coldstart`]:
 //!   requests sent while the watched target had no ready replica, measured by the client (the
-//!   watcher writes its zero signal, the workers read it); [`selfmon`]: the generator's own CPU and schedule lag, and whether it was
-//!   the bottleneck.
+//!   watcher writes its zero signal, the workers read it); [`selfmon`]: the generator's own CPU,
+//!   its CPU quota's throttling and schedule lag, and whether it was the bottleneck.
 //! - [`model`]: the run's data as the JSON report holds it: the report and its summary, time
 //!   points, histograms, per-phase rows, the replica timeline and scale events, a capacity
 //!   search's section, one request's outcome, and the arithmetic from counts to figures
@@ -40,8 +40,9 @@
 //! - [`capacity`]: the capacity search (which rate next, the verdict of a step) with no I/O;
 //!   `cmd::capacity` runs its steps through the pipeline above, one open-loop run per step.
 //! - [`report`]: merges reports and renders the model, each section's terminal renderer beside its
-//!   HTML one (`report/capacity.rs` and `report/html/capacity.rs`); [`console`] writes to the
-//!   terminal.
+//!   HTML one (`report/capacity.rs` and `report/html/capacity.rs`); only `cmd` imports it. The
+//!   layers before it write for a reader through two leaves: [`console`] (the terminal, a closed
+//!   pipe ignored) and [`humanize`] (durations and counts as the summary prints them).
 
 pub mod analysis;
 pub mod app;
@@ -53,6 +54,7 @@ pub mod coldstart;
 pub mod console;
 pub mod engine;
 pub mod exit;
+pub mod humanize;
 pub mod lifetime;
 pub mod limits;
 pub mod metrics;

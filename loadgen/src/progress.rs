@@ -94,7 +94,7 @@ pub fn line(l: &Live, plan: &LoadPlan) -> String {
         l.requests,
         l.window_rps,
         l.failures,
-        crate::report::summary::ms(l.window_p99_ms),
+        crate::humanize::ms(l.window_p99_ms),
     );
     if l.dropped > 0 {
         s.push_str(&format!(" dropped {}", l.dropped));
@@ -133,7 +133,7 @@ fn spawn_bar(
                 "{} req  {:.0}/s  p99 {}  errors {}  in flight {}{}",
                 l.requests,
                 l.last_rps,
-                crate::report::summary::ms(l.last_p99_ms),
+                crate::humanize::ms(l.last_p99_ms),
                 l.failures,
                 l.in_flight,
                 if l.dropped > 0 {

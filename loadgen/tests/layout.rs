@@ -202,6 +202,29 @@ fn the_run_data_imports_none_of_the_modules_that_fill_or_read_it() {
     assert!(reaching.is_empty(), "model imports {reaching:?}");
 }
 
+#[test]
+fn only_the_commands_reach_up_into_the_renderers() {
+    let graph = imports();
+    assert!(
+        graph["cmd::compare"].contains("report::compare"),
+        "the import graph was read: {graph:#?}"
+    );
+    // The report renders the finished run; the layers that produce the run (the engine, the
+    // watcher, the capacity search, the progress line) write for a reader through the leaves
+    // `console` and `humanize`, so a renderer can change without them.
+    let top = |m: &str| m.split("::").next().unwrap_or(m).to_string();
+    let reaching: Vec<(&String, &String)> = graph
+        .iter()
+        .filter(|(m, _)| !["report", "cmd", "app"].contains(&top(m).as_str()))
+        .flat_map(|(m, ts)| ts.iter().map(move |t| (m, t)))
+        .filter(|(_, t)| top(t) == "report")
+        .collect();
+    assert!(
+        reaching.is_empty(),
+        "modules below report import it: {reaching:?}"
+    );
+}
+
 /// Longest function, in lines, in the workspace's library and binary code (tests aside): a longer
 /// one does several jobs, and is split into named steps that read like the process it carries out.
 const MAX_FN_LINES: usize = 120;

@@ -14,6 +14,7 @@ import urllib.request
 import pytest
 import yaml
 
+import procs
 from conftest import ROOT, SEED_SCRIPT, require_tool
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -44,18 +45,22 @@ def http_json(url: str, timeout: float = 10, auth: tuple[str, str] | None = None
 
 
 def wait(what: str, predicate, timeout: float, interval: float = 1.0):
-    """Polls `predicate` until it returns something truthy; bounded in time."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
+    """procs.wait_until over a read of a container's state, which fails while the container is
+    being created or restarted: a falsy value or an error is "not yet", and the last error is
+    named if time runs out."""
+    last_error: list[Exception] = []
+
+    def check():
         try:
-            value = predicate()
-            if value:
-                return value
+            return predicate() or None
         except Exception as e:  # noqa: BLE001 (kept for the failure message)
-            last_error = e
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last error: {last_error}")
+            last_error[:] = [e]
+            return None
+
+    try:
+        return procs.wait_until(what, check, within=timeout, interval=interval)
+    except AssertionError as e:
+        raise AssertionError(f"{e}; last error: {last_error[0] if last_error else None}") from None
 
 
 def image_size(tag: str) -> int:

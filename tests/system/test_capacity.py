@@ -196,13 +196,15 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
-def two_steps(binary: Path, url: str, tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
-    """A search of two steps, the start rate and 8 times it (judged after a second each), with a
-    success objective besides `args`: the run and the report's capacity section."""
+def two_steps(binary: Path, url: str, tmp_path: Path, *args: str, growth: int = 8,
+              launcher: tuple[str, ...] = ()) -> tuple[subprocess.CompletedProcess, dict]:
+    """A search of two steps, the start rate and `growth` times it (judged after a second each),
+    with a success objective besides `args`, the loadgen started through `launcher`: the run and
+    the report's capacity section."""
     out = tmp_path / "capacity.json"
     run = subprocess.run(
-        [str(binary), "capacity", "--target", url, "--threshold", "success_rate>99%",
-         "--growth", "8", "--max-steps", "2", "--step-warmup", "1s", *args, "--out", str(out)],
+        [*launcher, str(binary), "capacity", "--target", url, "--threshold", "success_rate>99%",
+         "--growth", str(growth), "--max-steps", "2", "--step-warmup", "1s", *args, "--out", str(out)],
         capture_output=True, text=True, timeout=120, env={**os.environ, "NO_COLOR": "1"},
     )
     assert run.returncode == 0, f"{run.stdout}\n{run.stderr}"
@@ -262,6 +264,34 @@ def test_a_generator_short_of_in_flight_slots_is_generator_bound(binaries, tmp_p
     assert last["attempts"] == 3 and run.stderr.count("repeating the step") == 2, run.stderr
     assert c["upper_verdict"] == "generator-bound"
     assert any("80/s was generator-bound, not the target's limit" in n and "--max-in-flight" in n
+               for n in c["notes"]), c["notes"]
+
+
+def test_a_generator_its_cpu_quota_throttles_is_generator_bound(binaries, tmp_path):
+    require_tool("curl")
+    proc, base = start_workload(binaries["workload"])
+    try:
+        # One thread under a twentieth of a core (what `docker run --cpus 0.05` sets): the debug
+        # loadgen needs about 2% of a core at 50/s and 10% or more at 500/s, which the workload
+        # (unconstrained) answers in a millisecond. Its CPU, 5% of a core, looks idle against its
+        # thread; the quota's throttled periods say it was the bottleneck.
+        with cpu_group(quota_cores=0.05) as group:
+            run, c = two_steps(binaries["loadgen"], f"{base}/ping", tmp_path,
+                               "--threshold", "p99<50ms", "--threads", "1", "--start-rate", "50",
+                               "--step-duration", "3s", growth=10, launcher=tuple(in_cgroup(group)))
+    finally:
+        stop(proc)
+    steps = c["steps"]
+    last = steps[-1]
+    figure("capacity_generator_cpu_quota", quota_cores=0.05,
+           **{f"step_{s['target_rps']:g}": s["verdict"]["kind"] for s in steps},
+           p99_ms=last["latency_ms"]["p99"], service_p99_ms=last["service_time_ms"]["p99"])
+    assert [(s["target_rps"], s["verdict"]["kind"]) for s in steps] == [(50, "pass"), (500, "generator-bound")], run.stdout
+    why = last["verdict"]["why"]
+    assert why.startswith("the generator's CPU quota throttled its 1 thread(s) in"), why
+    assert "more CPU (docker --cpus, the pod's CPU limit)" in why, why
+    assert last["attempts"] == 3 and run.stderr.count("repeating the step") == 2, run.stderr
+    assert any("500/s was generator-bound, not the target's limit" in n and "--cpus" in n
                for n in c["notes"]), c["notes"]
 
 

@@ -78,7 +78,11 @@ def test_compose_and_the_cluster_pin_the_release_ci_proves():
     deployment = yaml.safe_load((ROOT / "deploy" / "monitoring" / "prometheus-deployment.yaml").read_text())
     (container,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "prometheus"]
     assert (compose, container["image"]) == (tag, tag)
-    assert seeded_images()["PROMETHEUS_IMAGE"] == f"scalebench-seed/prometheus:v{prometheus_release()}"
+    seeded = f"scalebench-seed/prometheus:v{prometheus_release()}"
+    assert seeded_images()["PROMETHEUS_IMAGE"] == seeded
+    # The own-service test's image takes its busybox from the seeded Prometheus image.
+    own = (ROOT / "tests" / "system" / "own-service" / "Dockerfile").read_text()
+    assert f"ARG BUSYBOX_IMAGE={seeded}\n" in own, "tests/system/own-service/Dockerfile"
 
 
 def test_rules_and_alerts_pass_their_unit_tests_on_the_oldest_promised_release():

@@ -30,6 +30,11 @@ def test_processes_are_started_by_procs_only() -> None:
     popen = []
     for name, tree in _modules().items():
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "Popen":
+            called = isinstance(node, ast.Call) and (
+                (isinstance(node.func, ast.Attribute) and node.func.attr == "Popen")
+                or (isinstance(node.func, ast.Name) and node.func.id == "Popen")
+            )
+            imported = isinstance(node, ast.ImportFrom) and any(a.name == "Popen" for a in node.names)
+            if called or imported:
                 popen.append(f"{name}:{node.lineno}")
     assert popen and all(p.startswith("procs.py:") for p in popen), popen

@@ -174,6 +174,16 @@ fn generator_limit(
     target_in_time: bool,
 ) -> Option<GeneratorLimit> {
     let g = &r.generator;
+    if crate::selfmon::cpu_bound(g) && crate::selfmon::throttled(g) {
+        return Some(GeneratorLimit::Cpu(format!(
+            "the generator's CPU quota throttled its {} thread(s) in {:.0}% of its periods ({:.0}% \
+             CPU mean): give it more CPU (docker --cpus, the pod's CPU limit), or run more \
+             generators and merge",
+            g.threads,
+            g.cpu_throttled_percent.unwrap_or(0.0),
+            g.cpu_percent_mean
+        )));
+    }
     if crate::selfmon::cpu_bound(g) {
         return Some(GeneratorLimit::Cpu(format!(
             "the generator's {} thread(s) were CPU-bound ({:.0}% mean, {:.0}% max of {:.0}%): \
@@ -195,7 +205,7 @@ fn generator_limit(
             r.plan.concurrency,
             r.summary.late,
             r.summary.dropped,
-            crate::report::summary::ms(service_mean_ms)
+            crate::humanize::ms(service_mean_ms)
         )));
     }
     if g.schedule_lag_ms.p99 > crate::selfmon::LAG_LIMIT_MS {
@@ -310,8 +320,8 @@ fn did_not_keep_up(summary: &Summary, objectives: &[Threshold], slots: u64) -> S
     if let Some(s) = &summary.service_time_ms {
         out.push_str(&format!(
             " (its service time p50 {}, p99 {})",
-            crate::report::summary::ms(s.p50),
-            crate::report::summary::ms(s.p99)
+            crate::humanize::ms(s.p50),
+            crate::humanize::ms(s.p99)
         ));
     }
     if !has_latency_objective(objectives) && summary.late + summary.dropped > 0 {
@@ -596,6 +606,25 @@ mod tests {
             "{w}"
         );
         assert!(w.contains("more --threads"), "{w}");
+        // Held back by its CPU quota at half a core: the quota is named, and more CPU.
+        let mut quota = step(400.0, 400, 0, 250.0);
+        quota.generator = GeneratorStats {
+            threads: 1,
+            cpu_percent_mean: 49.0,
+            cpu_percent_max: 51.0,
+            cpu_throttled_percent: Some(62.0),
+            limited_by_generator: true,
+            ..Default::default()
+        };
+        let s = judge(1, 400.0, &quota, &objectives(), None);
+        let w = why(&s.verdict);
+        assert!(
+            w.starts_with(
+                "the generator's CPU quota throttled its 1 thread(s) in 62% of its periods"
+            ),
+            "{w}"
+        );
+        assert!(w.contains("--cpus"), "{w}");
         // A CPU-bound generator only makes the target look worse: a step that passes anyway is
         // a pass, with the warning kept.
         let s = judge(

@@ -266,7 +266,7 @@ impl Driver {
                     "  {} (achieved {:.1}/s, p99 {}, success {:.2}%){}",
                     record.verdict.label(),
                     record.achieved_rps,
-                    crate::report::summary::ms(record.latency_ms.p99),
+                    crate::humanize::ms(record.latency_ms.p99),
                     record.success_rate,
                     match record.verdict.reason() {
                         r if r.is_empty() => String::new(),

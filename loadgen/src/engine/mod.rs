@@ -85,8 +85,11 @@ pub struct RunData {
     pub interrupted: bool,
     pub cpu_mean: f64,
     pub cpu_max: f64,
-    /// Share (0..1) of the one-second CPU samples at 90% or more of the threads' capacity.
+    /// Share (0..1) of the one-second CPU samples at 90% or more of the threads' capacity (or
+    /// throttled by the CPU quota in a tenth of the second's periods).
     pub cpu_saturated_share: f64,
+    /// Percent of the CPU quota's periods that throttled the generator (None: no counters).
+    pub cpu_throttled_percent: Option<f64>,
     /// A few distinct error messages (for the summary), bounded.
     pub error_samples: Vec<String>,
     /// Slowest traced requests, slowest first.
@@ -279,9 +282,14 @@ pub async fn run(
     metrics.target_rate.set(0.0);
     metrics.in_flight.set(0.0);
     metrics.active_users.set(0.0);
-    let (cpu_mean, cpu_max, cpu_saturated_share) = {
-        let c = cpu.lock().unwrap_or_else(|p| p.into_inner());
-        (c.mean_percent(), c.max_percent, c.saturated_share())
+    let (cpu_mean, cpu_max, cpu_saturated_share, cpu_throttled_percent) = {
+        let mut c = cpu.lock().unwrap_or_else(|p| p.into_inner());
+        (
+            c.mean_percent(),
+            c.max_percent,
+            c.saturated_share(),
+            c.throttled_percent(),
+        )
     };
     let series = series.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let error_samples = sh.errors.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -298,6 +306,7 @@ pub async fn run(
         cpu_mean,
         cpu_max: cpu_max.max(cpu_mean),
         cpu_saturated_share,
+        cpu_throttled_percent,
         error_samples,
         slowest_traces,
         connections_opened: sh.opened.load(Ordering::Relaxed),

@@ -353,7 +353,8 @@ pub fn end_series(points: &mut Vec<TimePoint>, end_s: f64, resolution: f64) {
 
 /// Merges `p` into `into` (a bucket `width` seconds wide). Percentiles of merged buckets are
 /// approximations (request-weighted p50, highest p99): exact figures live in the histograms.
-/// Counts saturate: the points may come from a report file (`merge`, `end_series`).
+/// Counts saturate as a last guard: the points are a run's own buckets, or a merged series whose
+/// totals `report::merge` has already checked, so a real sum never reaches the cap.
 pub fn merge_point(into: &mut TimePoint, p: &TimePoint, width: u64) {
     let total = into.requests.saturating_add(p.requests);
     if total > 0 {
@@ -372,7 +373,7 @@ pub fn merge_point(into: &mut TimePoint, p: &TimePoint, width: u64) {
     add_backends(&mut into.backends, &p.backends);
 }
 
-/// Adds per-backend counts (saturating: the counts come from reports too).
+/// Adds per-backend counts of a run's own buckets (saturating, as [`merge_point`]).
 pub fn add_backends(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
     for (k, v) in from {
         let c = into.entry(k.clone()).or_default();
@@ -388,6 +389,10 @@ pub struct GeneratorStats {
     /// Own CPU (user + system) over the run, percent of one core (200 = two cores busy).
     pub cpu_percent_mean: f64,
     pub cpu_percent_max: f64,
+    /// Percent of its CPU quota's periods (a container's `--cpus`, a pod's CPU limit) that
+    /// throttled the generator, from its cgroups' counters; absent where they cannot be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_throttled_percent: Option<f64>,
     /// Peak resident memory of the generator process (VmHWM), MiB.
     #[serde(default)]
     pub peak_rss_mb: f64,

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 
-use super::summary::ms;
+use crate::humanize::ms;
 use crate::model::RunReport;
 use crate::model::capacity::CapacitySection;
 

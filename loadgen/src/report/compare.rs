@@ -2,7 +2,7 @@
 //! laid out to fit the terminal by [`super::fit`].
 
 use super::fit::{self, Figure, Sheet};
-use super::summary::ms;
+use crate::humanize::ms;
 use crate::model::RunReport;
 
 /// Relative change of `v` against `base`, as `+12.3%` (or `n/a`).

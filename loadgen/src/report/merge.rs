@@ -152,7 +152,7 @@ impl Sums {
         self.add_endpoints(r)?;
         self.add_summary(&r.summary)?;
         self.add_times(r)?;
-        self.add_generator(r);
+        self.add_generator(r)?;
         self.workers = r.workers.checked_add(self.workers).ok_or_else(|| {
             ReportError::Invalid("the reports' worker counts overflow: not real runs".into())
         })?;
@@ -267,16 +267,26 @@ impl Sums {
 
     /// The generator's figures: CPU adds up (the workers ran on their own cores), one limited
     /// worker limits the merge, and each worker's warnings are kept under its run's name.
-    fn add_generator(&mut self, r: &RunReport) {
+    fn add_generator(&mut self, r: &RunReport) -> Result<(), ReportError> {
         let g = &mut self.generator;
         g.cpu_percent_mean += r.generator.cpu_percent_mean;
         g.cpu_percent_max = g.cpu_percent_max.max(r.generator.cpu_percent_max);
-        g.threads = g.threads.saturating_add(r.generator.threads);
+        // The most throttled worker, as the busiest limits the merge.
+        g.cpu_throttled_percent = match (g.cpu_throttled_percent, r.generator.cpu_throttled_percent)
+        {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        g.threads = g
+            .threads
+            .checked_add(r.generator.threads)
+            .ok_or_else(|| ReportError::Invalid("the reports' threads do not add up".into()))?;
         g.peak_rss_mb = g.peak_rss_mb.max(r.generator.peak_rss_mb);
         g.limited_by_generator |= r.generator.limited_by_generator;
         for w in &r.generator.warnings {
             g.warnings.push(format!("{}: {w}", r.run));
         }
+        Ok(())
     }
 
     fn add_plan(&mut self, p: &PlanInfo) -> Result<(), ReportError> {
@@ -337,8 +347,9 @@ impl Sums {
             open,
         )?;
         self.generator.warnings.extend(phase_warning);
-        let timeseries = merge_series(reports, self.start_ms);
+        let timeseries = merge_series(reports, self.start_ms)?;
         let throughput: Vec<(f64, f64)> = timeseries.iter().map(|p| (p.t_s, p.rps)).collect();
+        let cold_starts = merge_cold_starts(reports, self.start_ms)?;
         let EndpointHistograms {
             latency,
             service_time,
@@ -394,8 +405,7 @@ impl Sums {
                 .find_map(|r| r.replicas.clone())
                 .map(|mut x| {
                     x.record_throughput(&throughput);
-                    let (list, total) = merge_cold_starts(reports, self.start_ms);
-                    x.set_cold_starts(list, total);
+                    x.set_cold_starts(cold_starts.0, cold_starts.1);
                     x
                 }),
             scale_events: Vec::new(),
@@ -464,12 +474,13 @@ fn hist_err(what: &str, e: hdrhistogram::errors::AdditionError) -> ReportError {
 fn merge_cold_starts(
     reports: &[RunReport],
     start_ms: u64,
-) -> (Vec<crate::model::cold_starts::ColdStart>, u64) {
+) -> Result<(Vec<crate::model::cold_starts::ColdStart>, u64), ReportError> {
     let mut list = Vec::new();
     let mut total: u64 = 0;
     for (worker, r) in reports.iter().enumerate() {
         let Some(rep) = &r.replicas else { continue };
-        total = total.saturating_add(rep.cold_starts_total.max(rep.cold_starts.len() as u64));
+        let counted = rep.cold_starts_total.max(rep.cold_starts.len() as u64);
+        add(&mut total, counted, "cold starts")?;
         let offset = r.started_at_unix_ms.saturating_sub(start_ms) as f64 / 1000.0;
         list.extend(
             rep.cold_starts
@@ -484,40 +495,31 @@ fn merge_cold_starts(
     }
     list.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
     list.truncate(crate::model::cold_starts::MAX_COLD_STARTS);
-    (list, total)
+    Ok((list, total))
 }
 
-/// Aligns each run's series on wall-clock seconds from `start_ms` and adds them up.
-fn merge_series(reports: &[RunReport], start_ms: u64) -> Vec<TimePoint> {
+/// Aligns each run's series on wall-clock seconds from `start_ms` and adds them up, counts by the
+/// checked rule of [`add`]. The series' totals are checked too, so no bucket can overflow when
+/// `end_series` folds a short last bucket into the one before it.
+fn merge_series(reports: &[RunReport], start_ms: u64) -> Result<Vec<TimePoint>, ReportError> {
     let width = reports
         .iter()
         .map(|r| r.timeseries_resolution_s)
         .fold(1.0, f64::max)
         .max(1.0);
     let mut buckets: BTreeMap<u64, TimePoint> = BTreeMap::new();
+    let mut totals = TimePoint::default();
     for r in reports {
         let offset = (r.started_at_unix_ms - start_ms) as f64 / 1000.0;
         for p in &r.timeseries {
+            add(&mut totals.requests, p.requests, "time series requests")?;
+            add(&mut totals.failures, p.failures, "time series failures")?;
+            add(&mut totals.shed, p.shed, "time series shed responses")?;
+            add_map(&mut totals.backends, &p.backends, "time series backends")?;
             let t = ((p.t_s + offset) / width).floor() as u64;
             let t_s = t as f64 * width;
             match buckets.get_mut(&t) {
-                Some(b) => {
-                    let (r0, r1) = (b.requests, p.requests);
-                    let n = r0 as f64 + r1 as f64;
-                    if n > 0.0 {
-                        b.p50_ms = (b.p50_ms * r0 as f64 + p.p50_ms * r1 as f64) / n;
-                    }
-                    b.p99_ms = b.p99_ms.max(p.p99_ms);
-                    b.max_ms = b.max_ms.max(p.max_ms);
-                    b.requests = b.requests.saturating_add(p.requests);
-                    b.failures = b.failures.saturating_add(p.failures);
-                    b.rps = b.requests as f64 / width;
-                    b.target_rate += p.target_rate;
-                    b.active_users = b.active_users.saturating_add(p.active_users);
-                    b.in_flight = b.in_flight.saturating_add(p.in_flight);
-                    b.shed = b.shed.saturating_add(p.shed);
-                    crate::model::add_backends(&mut b.backends, &p.backends);
-                }
+                Some(b) => add_point(b, p, width)?,
                 None => {
                     let mut q = p.clone();
                     q.t_s = t_s;
@@ -534,7 +536,28 @@ fn merge_series(reports: &[RunReport], start_ms: u64) -> Vec<TimePoint> {
         .map(|r| (r.started_at_unix_ms - start_ms) as f64 / 1000.0 + r.summary.duration_s)
         .fold(0.0, f64::max);
     crate::model::end_series(&mut points, end_s, width);
-    points
+    Ok(points)
+}
+
+/// Adds another worker's point `p` to the bucket `b` of the same second: counts and gauges add up
+/// (every worker sent its own), the target rates too; percentiles are approximations
+/// (request-weighted p50, highest p99), the exact figures live in the histograms.
+fn add_point(b: &mut TimePoint, p: &TimePoint, width: f64) -> Result<(), ReportError> {
+    let (r0, r1) = (b.requests, p.requests);
+    let n = r0 as f64 + r1 as f64;
+    if n > 0.0 {
+        b.p50_ms = (b.p50_ms * r0 as f64 + p.p50_ms * r1 as f64) / n;
+    }
+    b.p99_ms = b.p99_ms.max(p.p99_ms);
+    b.max_ms = b.max_ms.max(p.max_ms);
+    add(&mut b.requests, p.requests, "time series requests")?;
+    add(&mut b.failures, p.failures, "time series failures")?;
+    b.rps = b.requests as f64 / width;
+    b.target_rate += p.target_rate;
+    add(&mut b.active_users, p.active_users, "active users")?;
+    add(&mut b.in_flight, p.in_flight, "requests in flight")?;
+    add(&mut b.shed, p.shed, "time series shed responses")?;
+    add_map(&mut b.backends, &p.backends, "time series backends")
 }
 
 #[cfg(test)]
@@ -587,6 +610,50 @@ mod tests {
         let (mut a, b) = (report("a", 1), report("b", 1));
         a.workers = u32::MAX;
         assert!(invalid(&[a, b]).contains("worker"));
+        let (mut a, mut b) = (report("a", 1), report("b", 1));
+        a.generator.threads = usize::MAX;
+        b.generator.threads = 1;
+        assert!(invalid(&[a, b]).contains("threads"));
+    }
+
+    #[test]
+    fn time_series_counts_that_overflow_are_an_error_not_a_capped_figure() {
+        let point = |t_s: f64, requests: u64| TimePoint {
+            t_s,
+            requests,
+            ..Default::default()
+        };
+        // The same second of two workers: the bucket's sum overflows.
+        let (mut a, mut b) = (report("a", 1), report("b", 1));
+        a.timeseries.push(point(0.0, u64::MAX));
+        b.timeseries.push(point(0.0, 1));
+        assert!(invalid(&[a, b]).contains("time series requests"));
+        // Two seconds of one worker, each below the cap, whose sum is not: a merged short last
+        // second folded into the one before would overflow, so the totals are refused up front.
+        let mut a = report("a", 1);
+        a.summary.duration_s = 1.1;
+        a.timeseries.push(point(0.0, u64::MAX - 1));
+        a.timeseries.push(point(1.0, 2));
+        assert!(invalid(&[a]).contains("time series requests"));
+        let (mut a, mut b) = (report("a", 1), report("b", 1));
+        a.timeseries.push(point(0.0, 1));
+        a.timeseries[0].backends.insert("pod-a".into(), u64::MAX);
+        b.timeseries.push(point(0.0, 1));
+        b.timeseries[0].backends.insert("pod-a".into(), 1);
+        assert!(invalid(&[a, b]).contains("backends"));
+    }
+
+    #[test]
+    fn cold_start_counts_that_overflow_are_an_error() {
+        use crate::model::replicas::ReplicaTimeline;
+        let (mut a, mut b) = (report("a", 1), report("b", 1));
+        for (r, n) in [(&mut a, u64::MAX), (&mut b, 1)] {
+            r.replicas = Some(ReplicaTimeline {
+                cold_starts_total: n,
+                ..Default::default()
+            });
+        }
+        assert!(invalid(&[a, b]).contains("cold starts"));
     }
 
     #[test]

@@ -4,33 +4,9 @@ use std::fmt::Write as _;
 
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 
+use crate::humanize::{ms, num};
 use crate::model::figures::success_rate;
 use crate::model::{LatencyStats, LoadMode, RunReport, Summary};
-
-fn num(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Milliseconds with sensible precision.
-pub fn ms(v: f64) -> String {
-    if v >= 1000.0 {
-        format!("{:.2}s", v / 1000.0)
-    } else if v >= 100.0 {
-        format!("{v:.0}ms")
-    } else if v >= 10.0 {
-        format!("{v:.1}ms")
-    } else {
-        format!("{v:.2}ms")
-    }
-}
 
 fn latency_row(name: &str, s: &LatencyStats) -> Vec<Cell> {
     let mut row = vec![Cell::new(name)];
@@ -223,7 +199,8 @@ fn counts(out: &mut String, s: &Summary, error_messages: &[String]) {
         );
     }
     if !s.backends.is_empty() {
-        let total: u64 = s.backends.values().sum();
+        // In u128: the counts may come from a report file, and their sum must not wrap.
+        let total: u128 = s.backends.values().map(|v| u128::from(*v)).sum();
         let parts: Vec<String> = s
             .backends
             .iter()
@@ -355,8 +332,9 @@ fn cold_starts(out: &mut String, rep: &crate::model::replicas::ReplicaTimeline) 
     if rep.cold_starts_total == 0 {
         return;
     }
-    let held: u64 = list.iter().map(|c| c.held).sum();
-    let failed: u64 = list.iter().map(|c| c.failed).sum();
+    // In u128: at most MAX_COLD_STARTS u64 counts, which may come from a report file.
+    let held: u128 = list.iter().map(|c| u128::from(c.held)).sum();
+    let failed: u128 = list.iter().map(|c| u128::from(c.failed)).sum();
     let unanswered = list
         .iter()
         .filter(|c| c.to_first_response_s.is_none())
@@ -505,13 +483,5 @@ mod tests {
         assert_eq!(cells(lines[1])[0], "step-10");
         // The whole summary prints it when there are steps.
         assert!(render(&r).contains(&text));
-    }
-
-    #[test]
-    fn thousands() {
-        assert_eq!(super::num(1_234_567), "1,234,567");
-        assert_eq!(super::num(12), "12");
-        assert_eq!(super::ms(1500.0), "1.50s");
-        assert_eq!(super::ms(2.345), "2.35ms");
     }
 }

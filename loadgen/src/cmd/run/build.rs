@@ -186,6 +186,7 @@ fn generator(p: &Prepared, d: &RunData, open: bool) -> GeneratorStats {
         cpu_mean: d.cpu_mean,
         cpu_max: d.cpu_max,
         cpu_saturated_share: d.cpu_saturated_share,
+        cpu_throttled_percent: d.cpu_throttled_percent,
         lag: lag_stats(&d.totals.lag),
         open,
         iterations: d.totals.iterations,

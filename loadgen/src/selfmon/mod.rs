@@ -1,9 +1,13 @@
-//! Generator self-monitoring: its own CPU time (from /proc/self/stat, through `procfs`) and the judgement whether the
-//! numbers were limited by the generator rather than the target.
+//! Generator self-monitoring: its own CPU time (from /proc/self/stat, through `procfs`), how long
+//! its CPU quota held it back ([`throttle`]), and the judgement whether the numbers were limited
+//! by the generator rather than the target.
+
+pub mod throttle;
 
 use std::time::Instant;
 
 use crate::model::{GeneratorStats, LagStats};
+use throttle::ThrottleClock;
 
 /// Own user+system CPU time in seconds (the kernel's clock tick, `sysconf(_SC_CLK_TCK)`, not an
 /// assumed 100), if /proc is readable.
@@ -50,6 +54,8 @@ pub struct CpuMonitor {
     capacity_percent: f64,
     samples: u64,
     saturated: u64,
+    /// The CPU quota's throttling, where the process's cgroups have throttle counters.
+    throttle: Option<ThrottleClock>,
 }
 
 impl CpuMonitor {
@@ -63,14 +69,18 @@ impl CpuMonitor {
             capacity_percent: threads.max(1) as f64 * 100.0,
             samples: 0,
             saturated: 0,
+            throttle: ThrottleClock::of_this_process(),
         }
     }
 
-    /// Folds one sample (percent of one core over about a second) into max and saturation share.
-    pub fn record(&mut self, percent: f64) {
+    /// Folds one sample (percent of one core over about a second, and the share of the CPU
+    /// quota's periods in it that throttled the generator) into max and saturation share: a
+    /// second is saturated when the threads were nearly all busy, or when the quota stopped them
+    /// in [`THROTTLED_LIMIT`] of its periods or more.
+    pub fn record(&mut self, percent: f64, throttled_share: f64) {
         self.max_percent = self.max_percent.max(percent);
         self.samples += 1;
-        if percent >= CPU_LIMIT * self.capacity_percent {
+        if percent >= CPU_LIMIT * self.capacity_percent || throttled_share >= THROTTLED_LIMIT {
             self.saturated += 1;
         }
     }
@@ -94,8 +104,17 @@ impl CpuMonitor {
             return None;
         }
         let p = (now.1 - c0) / wall * 100.0;
-        self.record(p);
+        let throttled = self.throttle.as_mut().map_or(0.0, ThrottleClock::advance);
+        self.record(p, throttled);
         Some(p)
+    }
+
+    /// Percent of the CPU quota's periods since creation in which it throttled the generator;
+    /// None where no throttle counters are readable (no cgroup CPU controller).
+    pub fn throttled_percent(&mut self) -> Option<f64> {
+        let clock = self.throttle.as_mut()?;
+        clock.advance();
+        Some(clock.since_start() * 100.0)
     }
 
     /// Mean percent of one core since creation.
@@ -122,6 +141,8 @@ pub struct Judge {
     pub cpu_max: f64,
     /// Share (0..1) of the one-second CPU samples at or above [`CPU_LIMIT`] of capacity.
     pub cpu_saturated_share: f64,
+    /// Percent of the CPU quota's periods that throttled the generator (None: not measurable).
+    pub cpu_throttled_percent: Option<f64>,
     pub lag: LagStats,
     pub open: bool,
     pub iterations: u64,
@@ -139,12 +160,23 @@ pub const CPU_LIMIT: f64 = 0.9;
 pub const SATURATED_SHARE_LIMIT: f64 = 0.1;
 /// Schedule lag p99 above which the generator is called the bottleneck (ms).
 pub const LAG_LIMIT_MS: f64 = 10.0;
+/// Share of the CPU quota's periods that throttled the generator from which it is called the
+/// bottleneck: a generator with work it may not run delays its sends and its reads alike.
+pub const THROTTLED_LIMIT: f64 = 0.1;
 
 /// Whether a run's generator was held back by its own CPU (as opposed to its schedule lag, the
 /// other reason [`judge`] sets `limited_by_generator`): limited, and its busiest second at
-/// [`CPU_LIMIT`] of what its threads can use or more.
+/// [`CPU_LIMIT`] of what its threads can use or more, or its CPU quota throttling it in
+/// [`THROTTLED_LIMIT`] of the periods or more.
 pub fn cpu_bound(g: &GeneratorStats) -> bool {
-    g.limited_by_generator && g.cpu_percent_max >= CPU_LIMIT * g.threads.max(1) as f64 * 100.0
+    g.limited_by_generator
+        && (g.cpu_percent_max >= CPU_LIMIT * g.threads.max(1) as f64 * 100.0 || throttled(g))
+}
+
+/// Whether the CPU quota throttled the generator in [`THROTTLED_LIMIT`] of its periods or more.
+pub fn throttled(g: &GeneratorStats) -> bool {
+    g.cpu_throttled_percent
+        .is_some_and(|p| p >= THROTTLED_LIMIT * 100.0)
 }
 
 /// Decides whether the generator limited the run and says why.
@@ -152,7 +184,20 @@ pub fn judge(j: &Judge) -> GeneratorStats {
     let mut warnings = Vec::new();
     let mut limited = false;
     let cap = j.threads as f64 * 100.0;
-    if j.cpu_mean >= CPU_LIMIT * cap {
+    // Throttled, the CPU it used is its quota's, not its threads': the figures against the
+    // threads would say nothing.
+    if let Some(t) = j.cpu_throttled_percent
+        && t >= THROTTLED_LIMIT * 100.0
+    {
+        limited = true;
+        warnings.push(format!(
+            "the generator's CPU quota throttled it in {t:.0}% of its periods (its {} thread(s) \
+             had work and were not allowed to run; {:.0}% CPU mean): throughput and latency may \
+             be limited by the generator, not the target; give it more CPU (docker --cpus, the \
+             pod's CPU limit) or run more generators and merge",
+            j.threads, j.cpu_mean
+        ));
+    } else if j.cpu_mean >= CPU_LIMIT * cap {
         limited = true;
         warnings.push(format!(
             "the generator used {:.0}% CPU on average of the {cap:.0}% its {} thread(s) can use \
@@ -202,6 +247,7 @@ pub fn judge(j: &Judge) -> GeneratorStats {
         threads: j.threads,
         cpu_percent_mean: (j.cpu_mean * 10.0).round() / 10.0,
         cpu_percent_max: (j.cpu_max * 10.0).round() / 10.0,
+        cpu_throttled_percent: j.cpu_throttled_percent.map(|t| (t * 10.0).round() / 10.0),
         peak_rss_mb: peak_rss_mb().unwrap_or(0.0),
         schedule_lag_ms: j.lag,
         limited_by_generator: limited,
@@ -240,13 +286,14 @@ mod tests {
         assert!(peak_rss_mb().unwrap() > 0.0);
     }
 
-    #[test]
-    fn judges_cpu_and_lag() {
-        let base = Judge {
+    /// A quiet open-loop run on two threads, its quota never in the way.
+    fn quiet() -> Judge {
+        Judge {
             threads: 2,
             cpu_mean: 50.0,
             cpu_max: 60.0,
             cpu_saturated_share: 0.0,
+            cpu_throttled_percent: Some(0.0),
             lag: LagStats::default(),
             open: true,
             iterations: 100,
@@ -254,7 +301,12 @@ mod tests {
             dropped: 0,
             concurrency: 10,
             late_tolerance_ms: 10.0,
-        };
+        }
+    }
+
+    #[test]
+    fn judges_cpu_and_lag() {
+        let base = quiet();
         assert!(!judge(&base).limited_by_generator);
         assert!(
             judge(&Judge {
@@ -329,12 +381,50 @@ mod tests {
     }
 
     #[test]
+    fn a_generator_its_cpu_quota_held_back_is_cpu_bound_at_any_share_of_its_threads() {
+        // Half a core of quota under one thread: 50% of a core looks idle against the thread,
+        // the throttling says otherwise.
+        let base = Judge {
+            threads: 1,
+            cpu_mean: 49.0,
+            cpu_max: 51.0,
+            cpu_saturated_share: 0.8,
+            cpu_throttled_percent: Some(45.0),
+            ..quiet()
+        };
+        let g = judge(&base);
+        assert!(g.limited_by_generator && cpu_bound(&g), "{g:?}");
+        assert_eq!(g.cpu_throttled_percent, Some(45.0));
+        // One warning: its 51% against the thread's 100% is the quota's figure, not the threads'.
+        assert_eq!(g.warnings.len(), 1, "{:?}", g.warnings);
+        let said = &g.warnings[0];
+        assert!(
+            said.contains("CPU quota throttled it in 45% of its periods"),
+            "{said}"
+        );
+        assert!(said.contains("--cpus"), "{said}");
+        // A moment's throttling, and no counters at all, are not a verdict.
+        for t in [Some(3.0), None] {
+            let g = judge(&Judge {
+                cpu_throttled_percent: t,
+                cpu_saturated_share: 0.0,
+                ..base.clone()
+            });
+            assert!(!g.limited_by_generator && !cpu_bound(&g), "{t:?}: {g:?}");
+        }
+    }
+
+    #[test]
     fn monitor_counts_saturated_seconds_against_capacity() {
         let mut m = CpuMonitor::new(2);
         for p in [50.0, 185.0, 120.0, 199.0] {
-            m.record(p);
+            m.record(p, 0.0);
         }
         // 90% of 200% is 180%: two of four seconds.
+        assert_eq!(m.saturated_share(), 0.5);
+        // A second the quota stopped the threads for a tenth of it or more is saturated too.
+        m.record(60.0, 0.3);
+        m.record(60.0, 0.05);
         assert_eq!(m.saturated_share(), 0.5);
         assert_eq!(m.max_percent, 199.0);
         assert_eq!(CpuMonitor::new(1).saturated_share(), 0.0);
