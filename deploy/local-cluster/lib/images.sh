@@ -47,9 +47,11 @@ import_binary_image() {
   fi
   archive="$(mktemp --suffix=.tar)"
   pack_single_binary_image "$binary" "$ref" "$archive" "$user"
-  lc_ctr images import "$archive" >/dev/null
+  import_archive "$archive" "$ref" || {
+    rm -f "$archive"
+    lc_die "$binary did not import as $ref"
+  }
   rm -f "$archive"
-  lc_ctr images ls -q | grep -qxF "$ref" || lc_die "$binary did not import as $ref"
   lc_log "imported $ref"
 }
 
@@ -71,10 +73,9 @@ docker_ref_in_containerd() {
 
 # load_docker_images REF...: each image from the local Docker into the cluster's containerd,
 # under the name the manifests use. The archive goes through a file, not a pipe, so a failed or
-# empty `docker save` is told apart from an import that named nothing; one import is retried (a
-# CI run once saw an import that reported nothing and named nothing, never reproduced).
+# empty `docker save` is told apart from an import that named nothing (see import_archive).
 load_docker_images() {
-  local ref full archive attempt out
+  local ref full archive
   command -v docker >/dev/null || lc_die "docker is not installed: load-images copies images from the local Docker"
   archive="$(mktemp --suffix=.tar)"
   # Removed on return and on lc_die's exit alike; the RETURN trap clears itself, so it does not
@@ -90,11 +91,27 @@ load_docker_images() {
     docker save -o "$archive" "$ref" || lc_die "docker save $ref failed"
     [[ -s "$archive" ]] || lc_die "docker save $ref wrote nothing"
     full="$(docker_ref_in_containerd "$ref")"
-    for attempt in 1 2; do
-      out="$(lc_ctr images import "$archive" 2>&1)" || lc_die "importing $ref into containerd failed: $out"
-      lc_ctr images ls -q | grep -qxF "$full" && continue 2
-      lc_log "import $attempt of $ref named no $full (ctr said: ${out:-nothing})"
-    done
-    lc_die "$ref did not import as $full; containerd has: $(lc_ctr images ls -q | tr '\n' ' ')"
+    import_archive "$archive" "$full" || lc_die "$ref did not import as $full"
   done
+}
+
+# import_archive ARCHIVE REF: an image archive into the cluster's containerd, checked by the name
+# it must have there; fails (after saying why) when REF is not listed. Tried three times, a
+# second apart: CI twice saw an import right after containerd started exit 0, print nothing and
+# name nothing (never reproduced by hand: 15 of 15 fresh containerds imported at once), so each
+# attempt says what ctr printed, and the last adds what containerd holds and its log's end.
+import_archive() {
+  local archive="$1" ref="$2" attempt out
+  for attempt in 1 2 3; do
+    out="$(lc_ctr images import "$archive" 2>&1)" || {
+      lc_log "importing $ref into containerd failed: $out"
+      return 1
+    }
+    lc_ctr images ls -q | grep -qxF "$ref" && return 0
+    lc_log "import $attempt of $ref named no $ref (ctr printed: ${out:-nothing})"
+    sleep 1
+  done
+  lc_log "containerd has: $(lc_ctr images ls -q | tr '\n' ' ')"
+  lc_log "containerd's log ends: $(tail -n 20 "$LC_LOGS/containerd.log" 2>/dev/null)"
+  return 1
 }
