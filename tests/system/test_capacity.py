@@ -295,6 +295,41 @@ def test_a_generator_its_cpu_quota_throttles_is_generator_bound(binaries, tmp_pa
                for n in c["notes"]), c["notes"]
 
 
+def test_a_generator_short_of_threads_is_generator_bound(binaries, tmp_path):
+    require_tool("taskset")
+    require_tool("curl")
+    two_cores()
+    # Each request's body is 20,000 rendered {{randint 1 9}}: about 1.5 ms of the (debug)
+    # loadgen's one thread per request, against a few microseconds of the workload's, which
+    # reads 20 kB and answers /ping. Each on a core of its own: 100/s is a sixth of the
+    # generator's thread, 1,000/s more than all of it, while the workload's core stays idle.
+    # In the reserved CPU group, as the one-core test: a neighbour's process on the generator's
+    # core would take its CPU share and make it late instead of busy.
+    body = tmp_path / "body.txt"
+    body.write_text("{{randint 1 9}}" * 20_000)
+    with cpu_group(shares=RESERVED_SHARES, required=False) as group:
+        proc, base = start_workload(binaries["workload"], "--worker-threads", "1",
+                                    launcher=pinned(0, group=group))
+        try:
+            run, c = two_steps(binaries["loadgen"], f"{base}/ping", tmp_path,
+                               "--body", f"@{body}", "--threshold", "p99<50ms", "--threads", "1",
+                               "--start-rate", "100", "--step-duration", "3s", growth=10,
+                               launcher=tuple(pinned(1, group=group)))
+        finally:
+            stop(proc)
+    steps = c["steps"]
+    last = steps[-1]
+    figure("capacity_generator_one_thread", **{f"step_{s['target_rps']:g}": s["verdict"]["kind"] for s in steps},
+           achieved_rps=last["achieved_rps"], p99_ms=last["latency_ms"]["p99"])
+    assert [(s["target_rps"], s["verdict"]["kind"]) for s in steps] == [(100, "pass"), (1000, "generator-bound")], run.stdout
+    why = last["verdict"]["why"]
+    assert why.startswith("the generator's 1 thread(s) were CPU-bound"), why
+    assert "give it more --threads or CPU" in why, why
+    assert last["attempts"] == 3, run.stderr
+    assert any("1000/s was generator-bound, not the target's limit" in n and "--threads" in n
+               for n in c["notes"]), c["notes"]
+
+
 def test_with_watch_a_step_counts_once_the_hpa_has_settled(binaries, tmp_path):
     require_tool("curl")
     proc, base = start_workload(binaries["workload"])
