@@ -145,37 +145,65 @@ def test_capacity_on_one_core_lands_near_the_closed_loop_maximum(binaries, one_c
     assert time.monotonic() - started < 180
 
 
-CGROUP_CPU = Path("/sys/fs/cgroup/cpu")
+CGROUP_V1_CPU = Path("/sys/fs/cgroup/cpu")
+CGROUP_V2 = Path("/sys/fs/cgroup")
+
+
+def cgroup_cpu_root() -> tuple[Path, str] | None:
+    """Where CPU groups can be made: the cgroup v1 CPU controller's mount, or the v2 unified
+    hierarchy with the cpu controller enabled for its children (enabled here when it is not yet);
+    with the source name the workload's /info reports. None when neither is writable."""
+    if (CGROUP_V1_CPU / "cpu.cfs_quota_us").exists() and os.access(CGROUP_V1_CPU, os.W_OK):
+        return CGROUP_V1_CPU, "cgroup_v1"
+    controllers = CGROUP_V2 / "cgroup.controllers"
+    if not (controllers.exists() and "cpu" in controllers.read_text().split()):
+        return None
+    subtree = CGROUP_V2 / "cgroup.subtree_control"
+    try:
+        if "cpu" not in subtree.read_text().split():
+            subtree.write_text("+cpu")
+    except OSError:
+        return None
+    return CGROUP_V2, "cgroup_v2"
 
 
 @contextmanager
 def cpu_group(*, quota_cores: float | None = None, shares: int | None = None, required: bool = True):
-    """A cgroup v1 CPU controller group with a CFS quota of `quota_cores` (what `docker run
-    --cpus` sets) and/or a weight of `shares`, removed on the way out; processes still in it are
-    moved back to the root group first (the caller stops them before). Where none can be made:
-    skipped (failed under CI) when `required`, else None."""
-    if not (CGROUP_CPU / "cpu.cfs_quota_us").exists() or not os.access(CGROUP_CPU, os.W_OK):
-        message = f"needs a writable cgroup v1 CPU controller at {CGROUP_CPU} (root, cgroup v1)"
+    """A CPU controller group (cgroup v1, or v2) with a CFS quota of `quota_cores` (what `docker
+    run --cpus` sets) and/or a weight of `shares` (v1's unit; v2's cpu.weight is converted from
+    it as runc does), removed on the way out; processes still in it are moved back to the root
+    group first (the caller stops them before). Where none can be made: skipped (failed under
+    CI) when `required`, else None."""
+    found = cgroup_cpu_root()
+    if found is None:
+        message = "needs a writable cgroup CPU controller (root; cgroup v1's cpu mount or v2 with cpu)"
         if not required:
             yield None
             return
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(message)
         pytest.skip(message)
-    group = CGROUP_CPU / f"scalebench-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    root, version = found
+    group = root / f"scalebench-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     group.mkdir()
     try:
-        if quota_cores is not None:
-            period = 100_000
-            (group / "cpu.cfs_period_us").write_text(str(period))
-            (group / "cpu.cfs_quota_us").write_text(str(int(quota_cores * period)))
-        if shares is not None:
-            (group / "cpu.shares").write_text(str(shares))
+        period = 100_000
+        if version == "cgroup_v1":
+            if quota_cores is not None:
+                (group / "cpu.cfs_period_us").write_text(str(period))
+                (group / "cpu.cfs_quota_us").write_text(str(int(quota_cores * period)))
+            if shares is not None:
+                (group / "cpu.shares").write_text(str(shares))
+        else:
+            if quota_cores is not None:
+                (group / "cpu.max").write_text(f"{int(quota_cores * period)} {period}")
+            if shares is not None:
+                (group / "cpu.weight").write_text(str(1 + ((shares - 2) * 9999) // 262142))
         yield group
     finally:
         for pid in (group / "cgroup.procs").read_text().split():
             try:
-                (CGROUP_CPU / "cgroup.procs").write_text(pid)
+                (root / "cgroup.procs").write_text(pid)
             except OSError:
                 pass  # exited meanwhile
         group.rmdir()
@@ -218,7 +246,8 @@ def test_a_target_with_a_cpu_quota_is_the_one_that_did_not_keep_up(binaries, tmp
         try:
             with urllib.request.urlopen(f"{base}/info", timeout=5) as resp:
                 info = json.load(resp)
-            assert (info["cpu_quota_cores"], info["cpu_quota_source"]) == (0.5, "cgroup_v1"), info
+            version = cgroup_cpu_root()[1]
+            assert (info["cpu_quota_cores"], info["cpu_quota_source"]) == (0.5, version), info
             # Half a core at 5 ms of CPU a request carries 100/s at most: 25/s passes, 200/s
             # cannot. Unpinned: the loadgen shares both cores with the throttled workload.
             run, c = two_steps(binaries["loadgen"], f"{base}/work/cpu?ms=5", tmp_path,
