@@ -174,17 +174,18 @@ fn generator_limit(
     target_in_time: bool,
 ) -> Option<GeneratorLimit> {
     let g = &r.generator;
-    if crate::selfmon::cpu_bound(g) && crate::selfmon::throttled(g) {
-        return Some(GeneratorLimit::Cpu(format!(
-            "the generator's CPU quota throttled its {} thread(s) in {:.0}% of its periods ({:.0}% \
-             CPU mean): give it more CPU (docker --cpus, the pod's CPU limit), or run more \
-             generators and merge",
-            g.threads,
-            g.cpu_throttled_percent.unwrap_or(0.0),
-            g.cpu_percent_mean
-        )));
-    }
     if crate::selfmon::cpu_bound(g) {
+        // Throttled, its CPU is its quota's: the figures against its threads would say nothing.
+        if crate::selfmon::throttled(g) {
+            return Some(GeneratorLimit::Cpu(format!(
+                "the generator's CPU quota throttled its {} thread(s) in {:.0}% of its periods \
+                 ({:.0}% CPU mean): give it more CPU (docker --cpus, the pod's CPU limit), or run \
+                 more generators and merge",
+                g.threads,
+                g.cpu_throttled_percent.unwrap_or(0.0),
+                g.cpu_percent_mean
+            )));
+        }
         return Some(GeneratorLimit::Cpu(format!(
             "the generator's {} thread(s) were CPU-bound ({:.0}% mean, {:.0}% max of {:.0}%): \
              give it more --threads or CPU, or run more generators and merge",

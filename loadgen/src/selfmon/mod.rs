@@ -1,5 +1,5 @@
-//! Generator self-monitoring: its own CPU time (from /proc/self/stat, through `procfs`), how long
-//! its CPU quota held it back ([`throttle`]), and the judgement whether the numbers were limited
+//! Generator self-monitoring: its own CPU time (from /proc/self/stat, through `procfs`), how often
+//! its CPU quota throttled it ([`throttle`]), and the judgement whether the numbers were limited
 //! by the generator rather than the target.
 
 pub mod throttle;
@@ -85,7 +85,7 @@ impl CpuMonitor {
         }
     }
 
-    /// Share (0..1) of the samples at or above [`CPU_LIMIT`] of capacity.
+    /// Share (0..1) of the saturated samples (see [`record`](Self::record)).
     pub fn saturated_share(&self) -> f64 {
         if self.samples == 0 {
             0.0
@@ -175,8 +175,12 @@ pub fn cpu_bound(g: &GeneratorStats) -> bool {
 
 /// Whether the CPU quota throttled the generator in [`THROTTLED_LIMIT`] of its periods or more.
 pub fn throttled(g: &GeneratorStats) -> bool {
-    g.cpu_throttled_percent
-        .is_some_and(|p| p >= THROTTLED_LIMIT * 100.0)
+    over_throttle_limit(g.cpu_throttled_percent)
+}
+
+/// Whether a throttled percent (None: no counters) is at [`THROTTLED_LIMIT`] or more.
+fn over_throttle_limit(percent: Option<f64>) -> bool {
+    percent.is_some_and(|p| p >= THROTTLED_LIMIT * 100.0)
 }
 
 /// Decides whether the generator limited the run and says why.
@@ -186,16 +190,16 @@ pub fn judge(j: &Judge) -> GeneratorStats {
     let cap = j.threads as f64 * 100.0;
     // Throttled, the CPU it used is its quota's, not its threads': the figures against the
     // threads would say nothing.
-    if let Some(t) = j.cpu_throttled_percent
-        && t >= THROTTLED_LIMIT * 100.0
-    {
+    if over_throttle_limit(j.cpu_throttled_percent) {
         limited = true;
         warnings.push(format!(
-            "the generator's CPU quota throttled it in {t:.0}% of its periods (its {} thread(s) \
+            "the generator's CPU quota throttled it in {:.0}% of its periods (its {} thread(s) \
              had work and were not allowed to run; {:.0}% CPU mean): throughput and latency may \
              be limited by the generator, not the target; give it more CPU (docker --cpus, the \
              pod's CPU limit) or run more generators and merge",
-            j.threads, j.cpu_mean
+            j.cpu_throttled_percent.unwrap_or(0.0),
+            j.threads,
+            j.cpu_mean
         ));
     } else if j.cpu_mean >= CPU_LIMIT * cap {
         limited = true;
